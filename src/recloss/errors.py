@@ -1,0 +1,17 @@
+"""Exceptions a user can cause. The command line prints them on one line and exits non-zero."""
+
+
+class RecLossError(Exception):
+    """Base class of every error caused by user input (data, configuration, files)."""
+
+
+class DataError(RecLossError):
+    """A data file is missing, empty or malformed."""
+
+
+class ConfigError(RecLossError):
+    """A configuration value or name is invalid."""
+
+
+class CompatibilityError(RecLossError):
+    """Saved state (checkpoint, controller, cache) does not fit the current run."""
