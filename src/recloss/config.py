@@ -1,0 +1,141 @@
+"""Typed run configuration: YAML in and out, validation with errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from recloss.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TableSchema(_Section):
+    """Columns of a user-given CSV/Parquet file."""
+
+    label: str
+    categorical: list[str] = Field(default_factory=list)
+    numeric: list[str] = Field(default_factory=list)
+    separator: str = ","
+    header: bool = True
+
+
+class SyntheticConfig(_Section):
+    """Criteo-shaped generated data with planted field interactions."""
+
+    rows: int = Field(200_000, gt=0)
+    fields: int = Field(39, gt=1)
+    cardinality: int = Field(1_000, gt=1)  # values per field
+    zipf_exponent: float = Field(1.1, gt=0)  # power-law frequency of values
+    positive_rate: float = Field(0.25, gt=0, lt=1)
+    interactions: int = Field(20, ge=0)  # planted pairwise field interactions
+    signal: float = Field(1.0, ge=0)  # scale of the planted logit
+    seed: int = 0
+
+
+class DataConfig(_Section):
+    dataset: str = "movielens-100k"
+    path: str | None = None  # file or folder for data sets that are not fetched
+    task: Literal["binary", "multiclass"] | None = None  # None: the data set's default
+    min_count: int | None = Field(None, ge=1)  # None: the data set's default
+    numeric: Literal["bucket", "continuous"] = "bucket"
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_seed: int = 2021
+    on_bad_line: Literal["error", "skip"] = "error"
+    chunk_rows: int = Field(500_000, gt=0)
+    cache_dir: str | None = None  # default: $RECLOSS_HOME/cache
+    table: TableSchema | None = None  # for dataset csv / parquet
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+
+
+class ModelConfig(_Section):
+    name: str = "deepfm"
+    embed_dim: int = Field(16, gt=0)
+    params: dict[str, Any] = Field(default_factory=dict)  # model-specific, see `recloss list models`
+
+
+class LossConfig(_Section):
+    name: str = "autoloss"  # a candidate loss (ce, focal, ...) or a strategy (weighted, autoloss, ...)
+    candidates: list[str] = Field(default_factory=lambda: ["focal", "kl", "hinge", "ce"])
+    params: dict[str, Any] = Field(default_factory=dict)  # strategy-specific
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(10, gt=0)
+    batch_size: int = Field(2048, gt=0)
+    eval_batch_size: int = Field(16384, gt=0)
+    lr: float = Field(1e-3, gt=0)
+    embedding_lr: float | None = Field(None, gt=0)  # default: lr
+    weight_decay: float = Field(0.0, ge=0)  # dense parameters
+    embedding_l2: float = Field(0.0, ge=0)  # on the embedding rows of each batch
+    sparse_embeddings: bool = True  # lazy row updates of the embedding table (SparseAdam)
+    patience: int = Field(2, ge=0)  # epochs without a better validation AUC before stopping
+    max_steps_per_epoch: int | None = Field(None, gt=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 42
+    progress: bool = True
+
+
+class RunConfig(_Section):
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    out: str = "runs"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def format_validation_error(err: ValidationError, source: str = "config") -> str:
+    """One line per problem: `source: key.path: message`."""
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(root)"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        parts.append(f"{key}: {msg}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def config_from_dict(d: dict[str, Any], source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(d)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a YAML config (or the defaults) and apply dotted-key overrides such as `train.epochs`."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{p}{where}: not valid YAML") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping")
+    for dotted, value in (overrides or {}).items():
+        set_dotted(raw, dotted, value)
+    return config_from_dict(raw, source)
+
+
+def set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `d["a"]["b"] = value` for `dotted == "a.b"`, creating mappings on the way."""
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        d = d.setdefault(key, {})
+        if not isinstance(d, dict):
+            raise ConfigError(f"{dotted}: {key} is not a mapping")
+    d[leaf] = value
