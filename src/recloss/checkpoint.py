@@ -1,0 +1,28 @@
+"""Atomic, weights-only-loadable checkpoints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recloss.errors import CompatibilityError
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by `save_atomic` without unpickling arbitrary objects."""
+    if not path.is_file():
+        raise CompatibilityError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # corrupt or foreign file
+        raise CompatibilityError(f"{path}: not a readable recloss checkpoint ({err})") from None

@@ -1,0 +1,182 @@
+"""The `recloss` command line: parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from recloss.config import RunConfig, load_config
+from recloss.errors import ConfigError, RecLossError
+
+# command-line flag -> dotted config key
+TRAIN_FLAGS = {
+    "dataset": "data.dataset",
+    "data": "data.path",
+    "model": "model.name",
+    "loss": "loss.name",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "seed": "train.seed",
+    "device": "train.device",
+    "out": "out",
+    "controller_every": "loss.params.controller_every",
+    "hypergrad": "loss.params.hypergrad",
+    "controller": "loss.params.controller",
+    "freeze_controller": "loss.params.freeze_controller",
+}
+DATA_FLAGS = {"dataset": "data.dataset", "data": "data.path"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recloss", description="Train deep recommenders with automatically searched losses."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model (default: DeepFM on MovieLens-100K)")
+    _add_config_flags(train)
+    train.add_argument("--model", help="model name (see `recloss list models`)")
+    train.add_argument("--loss", help="candidate loss or strategy (see `recloss list losses`)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--out", help="folder that receives the run directory (default: runs)")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--controller-every", type=int, metavar="K",
+                       help="AutoLoss: update the controller every K training steps")
+    train.add_argument("--hypergrad", choices=["finite_diff", "jvp", "unrolled", "first_order"])
+    train.add_argument("--controller", metavar="FILE", help="AutoLoss: start from a saved controller")
+    train.add_argument("--freeze-controller", action="store_true", default=None,
+                       help="AutoLoss: keep the controller fixed (transfer)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+
+    ev = commands.add_parser("eval", help="evaluate a finished run's best model")
+    ev.add_argument("run_dir")
+    ev.add_argument("--data", help="a new file of the run's data format (default: its test split)")
+
+    data = commands.add_parser("data", help="prepare a data set or show what is cached")
+    data.add_argument("action", choices=["prepare", "info"])
+    _add_config_flags(data)
+
+    lst = commands.add_parser("list", help="list what can be named in a config")
+    lst.add_argument("what", choices=["models", "losses", "strategies", "datasets"])
+
+    report = commands.add_parser("report", help="write PNG plots of a run")
+    report.add_argument("run_dir")
+    return parser
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML run configuration")
+    p.add_argument("--dataset", help="data set name (see `recloss list datasets`)")
+    p.add_argument("--data", metavar="PATH", help="data file or folder")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set train.lr=0.002 (repeatable)")
+
+
+def config_from_args(args: argparse.Namespace, flags: dict[str, str]) -> RunConfig:
+    """The config file, then `--set` overrides, then the named flags (flags win)."""
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key.strip()] = yaml.safe_load(value)
+    for flag, key in flags.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+    return load_config(args.config, overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from recloss.train import resume, train
+
+    if args.resume:
+        result = resume(args.resume)
+    else:
+        result = train(config_from_args(args, TRAIN_FLAGS))
+    print_metrics(result.metrics)
+    print(f"run directory: {result.run_dir}")
+
+
+def print_metrics(metrics: dict[str, Any]) -> None:
+    rows = [("test " + k, v) for k, v in metrics["test"].items()]
+    rows += [("best valid " + k, v) for k, v in metrics["best_valid"].items()]
+    rows += [("mean selection p(" + k.removeprefix("p_") + ")" if k.startswith("p_") else k, v)
+             for k, v in metrics.get("strategy", {}).items()]
+    rows += [("epochs (best)", f"{metrics['epochs']} ({metrics['best_epoch'] + 1})"),
+             ("train seconds", metrics["train_seconds"]),
+             ("samples/s", metrics["samples_per_second"])]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        print(f"{name:<{width}}  {text}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from recloss.train import evaluate_run
+
+    for key, value in evaluate_run(args.run_dir, args.data).items():
+        print(f"{key:<10}{value:.4f}")
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from recloss.data import prepare_dataset
+
+    cfg = config_from_args(args, DATA_FLAGS)
+    dataset = prepare_dataset(cfg.data, progress=args.action == "prepare")
+    if args.action == "prepare":
+        print(f"prepared {cfg.data.dataset} in {dataset.root}")
+    print(json.dumps(dataset.meta, indent=2, default=str))
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    from recloss.data import DATASETS
+    from recloss.losses import LOSSES
+    from recloss.models import MODELS
+    from recloss.search import STRATEGIES
+
+    registry = {"models": MODELS, "losses": LOSSES, "strategies": STRATEGIES,
+                "datasets": DATASETS}[args.what]
+    for name in registry.names():
+        print(f"{name:<16}{_describe(registry.get(name))}")
+
+
+def _describe(obj: Any) -> str:
+    doc = getattr(obj, "description", None) or getattr(obj, "__doc__", None) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from recloss.report import write_run_report
+
+    for path in write_run_report(Path(args.run_dir)):
+        print(path)
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "list": cmd_list,
+            "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except RecLossError as err:
+        print(f"recloss: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        hint = " (resume with `recloss train --resume RUN_DIR`)" if args.command == "train" else ""
+        print(f"recloss: interrupted{hint}", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
