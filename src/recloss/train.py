@@ -22,7 +22,7 @@ from recloss.config import RunConfig, TrainConfig, load_config
 from recloss.data import BatchLoader, PreparedDataset, SplitArrays, prepare_dataset
 from recloss.data.schema import Batch, Schema
 from recloss.errors import ConfigError
-from recloss.metrics import evaluate
+from recloss.metrics import evaluate, probabilities
 from recloss.models import build_model
 from recloss.search import LossStrategy, StepContext, build_strategy
 
@@ -85,9 +85,7 @@ def predict(model: nn.Module, split: SplitArrays, batch_size: int, device: torch
     model.eval()
     outputs = []
     for batch in BatchLoader(split, batch_size, shuffle=False):
-        logits = model(batch.to(device)).float()
-        probs = torch.sigmoid(logits) if logits.dim() == 1 else torch.softmax(logits, dim=-1)
-        outputs.append(probs.cpu())
+        outputs.append(probabilities(model(batch.to(device)).float()).cpu())
     return torch.cat(outputs).numpy()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from recloss.config import LossConfig
 from recloss.data.schema import Schema
 from recloss.errors import ConfigError
-from recloss.losses import LOSSES
+from recloss.losses import LOSSES, check_candidates
 from recloss.registry import Registry
 from recloss.search.base import LossStrategy, StepContext
 from recloss.search.fixed import FixedWeights
@@ -29,7 +29,7 @@ _register_builtin_strategies()
 def build_strategy(cfg: LossConfig, schema: Schema) -> LossStrategy:
     """A candidate-loss name gives that single loss; a strategy name gives that strategy."""
     if cfg.name in LOSSES and cfg.name not in STRATEGIES:
-        _check_candidates([cfg.name], schema)
+        check_candidates([cfg.name], schema.task)
         if cfg.params:
             raise ConfigError(f"loss.params: a single loss ({cfg.name}) takes no parameters")
         return FixedWeights(schema.task, schema.num_classes, [cfg.name], [1.0])
@@ -38,20 +38,10 @@ def build_strategy(cfg: LossConfig, schema: Schema) -> LossStrategy:
             f"loss.name: unknown loss or strategy {cfg.name!r}; losses: {', '.join(LOSSES.names())}; "
             f"strategies: {', '.join(STRATEGIES.names())}"
         )
-    _check_candidates(cfg.candidates, schema)
+    check_candidates(cfg.candidates, schema.task)
     cls = STRATEGIES.get(cfg.name)
     _check_params(cls, cfg.name, cfg.params)
     return cls(schema.task, schema.num_classes, list(cfg.candidates), **cfg.params)
-
-
-def _check_candidates(names: list[str], schema: Schema) -> None:
-    if not names:
-        raise ConfigError("loss.candidates: give at least one candidate loss")
-    for name in names:
-        if name not in LOSSES:
-            raise ConfigError(
-                f"loss.candidates: unknown loss {name!r}; choose from: {', '.join(LOSSES.names())}"
-            )
 
 
 def _check_params(cls: type, name: str, params: dict[str, Any]) -> None:
