@@ -169,7 +169,7 @@ class Trainer:
     def _run_epoch(self) -> None:
         s = self.state
         started = time.perf_counter()
-        train_loss, samples, train_seconds = self._train_epoch(s.epoch)
+        train_loss, samples, train_seconds = self.train_epoch(s.epoch)
         valid = evaluate_split(self.model, self.schema, self.dataset.split("valid"),
                                self.cfg.train.eval_batch_size, self.device)
         s.samples += samples
@@ -190,7 +190,8 @@ class Trainer:
         if self.is_main:
             checkpoint.save_atomic(self._checkpoint_state(), self.run_dir / CHECKPOINT)
 
-    def _train_epoch(self, epoch: int) -> tuple[float, int, float]:
+    def train_epoch(self, epoch: int) -> tuple[float, int, float]:
+        """One pass over the training split: (mean loss, samples, seconds)."""
         t, s = self.cfg.train, self.state
         self.train_loader.set_epoch(epoch)
         n_batches = len(self.train_loader)
