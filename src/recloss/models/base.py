@@ -1,0 +1,81 @@
+"""The model seam: the registry, the base class, and `build_model` with checked parameters."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Annotated, Any, get_type_hints
+
+import torch
+from pydantic import Field, PositiveInt, TypeAdapter, ValidationError
+from torch import nn
+
+from recloss.data.schema import Batch, Schema
+from recloss.errors import ConfigError
+from recloss.models.layers import FeaturesEmbedding
+from recloss.registry import Registry
+
+# Parameter types of model constructors; `build_model` validates user values against them.
+Dims = tuple[PositiveInt, ...]  # widths of hidden layers
+Rate = Annotated[float, Field(ge=0.0, lt=1.0)]  # a dropout probability
+
+# Constructor arguments every model takes; they come from `build_model`, not `model.params`.
+_COMMON = ("schema", "embed_dim", "sparse")
+
+
+class RecModel(nn.Module):
+    """Base of the zoo: maps a Batch to logits [B] (binary task) or [B, C] (multi-class)."""
+
+    embedding: FeaturesEmbedding
+
+    def __init__(self, schema: Schema) -> None:
+        super().__init__()
+        self.schema = schema
+        self.n_outputs = schema.n_outputs
+
+    def output(self, z: torch.Tensor) -> torch.Tensor:
+        """Drop the class axis of a binary model's [B, 1] logits."""
+        return z.squeeze(-1) if self.n_outputs == 1 else z
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+
+MODELS: Registry[type[RecModel]] = Registry("model")
+
+
+def _params(cls: type[RecModel]) -> dict[str, inspect.Parameter]:
+    sig = inspect.signature(cls.__init__)
+    return {n: p for n, p in sig.parameters.items() if n != "self" and n not in _COMMON}
+
+
+def default_params(name: str) -> dict[str, Any]:
+    """The model-specific parameters of a registered model and their defaults."""
+    return {n: p.default for n, p in _params(MODELS.get(name)).items()}
+
+
+def _check_params(name: str, cls: type[RecModel], params: dict[str, Any]) -> dict[str, Any]:
+    valid = _params(cls)
+    hints = get_type_hints(cls.__init__, include_extras=True)
+    checked = {}
+    for key, value in params.items():
+        if key not in valid:
+            raise ConfigError(
+                f"model.params.{key}: unknown parameter of {name}; valid: {', '.join(valid)}"
+            )
+        try:
+            checked[key] = TypeAdapter(hints[key]).validate_python(value)
+        except ValidationError as err:
+            msg = err.errors()[0]["msg"]
+            raise ConfigError(f"model.params.{key}: {msg} (got {value!r})") from None
+    return checked
+
+
+def build_model(
+    name: str, schema: Schema, embed_dim: int = 16, sparse: bool = True, **params: Any
+) -> RecModel:
+    """Build a registered model; unknown or ill-typed `params` raise ConfigError naming the key."""
+    cls = MODELS.get(name)
+    if embed_dim < 1:
+        raise ConfigError(f"model.embed_dim: must be a positive integer (got {embed_dim})")
+    checked = _check_params(name.lower(), cls, params)
+    return cls(schema, embed_dim=embed_dim, sparse=sparse, **checked)

@@ -1,0 +1,170 @@
+"""Layers shared by the model zoo. Field tensors are [B, F, D] with F = categorical + numeric."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recloss.data.schema import Schema
+
+
+def field_offsets(cardinalities: Sequence[int]) -> torch.Tensor:
+    """First row of each field in a fused table: [0, c0, c0 + c1, ...] (int64, one per field)."""
+    sizes = torch.tensor([0, *cardinalities[:-1]], dtype=torch.long)
+    return torch.cumsum(sizes, dim=0)
+
+
+class FeaturesEmbedding(nn.Module):
+    """All categorical fields in one fused table, numeric fields as value times a field vector.
+
+    `forward` gives [B, F_cat + F_num, dim]. `last_rows` holds the [B, F_cat, dim] rows looked up
+    by the latest forward in training mode (None in eval mode) so the trainer can regularise
+    exactly the rows a batch touches.
+    """
+
+    def __init__(self, schema: Schema, dim: int, sparse: bool = True, init_std: float = 0.01):
+        super().__init__()
+        self.table = nn.Embedding(sum(schema.cardinalities), dim, sparse=sparse)
+        self.register_buffer("offsets", field_offsets(schema.cardinalities), persistent=False)
+        self.numeric = (
+            nn.Parameter(torch.empty(len(schema.num_fields), dim)) if schema.num_fields else None
+        )
+        self.last_rows: torch.Tensor | None = None
+        for weight in (self.table.weight, self.numeric):
+            if weight is not None:
+                nn.init.normal_(weight, std=init_std)
+
+    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> torch.Tensor:
+        rows = self.table(x_cat + self.offsets)
+        self.last_rows = rows if self.training else None
+        if self.numeric is None:
+            return rows
+        if x_num is None:
+            raise ValueError(f"the schema has {len(self.numeric)} numeric fields but x_num is None")
+        return torch.cat([rows, x_num.unsqueeze(-1) * self.numeric], dim=1)
+
+
+class FeaturesLinear(nn.Module):
+    """First-order term: a bias plus an n_outputs-wide weight per feature value, summed over fields.
+
+    The weights are a FeaturesEmbedding of width n_outputs, so numeric fields contribute
+    value * w_field, i.e. a dense Linear(F_num, n_outputs) without bias.
+    """
+
+    def __init__(self, schema: Schema, sparse: bool = True):
+        super().__init__()
+        self.weights = FeaturesEmbedding(schema, schema.n_outputs, sparse, init_std=0.0)
+        self.bias = nn.Parameter(torch.zeros(schema.n_outputs))
+
+    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> torch.Tensor:
+        return self.weights(x_cat, x_num).sum(dim=1) + self.bias
+
+
+class MLP(nn.Sequential):
+    """Hidden layers Linear -> [BatchNorm] -> ReLU -> [Dropout], then an optional output Linear."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden_dims: Sequence[int],
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        out_dim: int | None = None,
+    ):
+        layers: list[nn.Module] = []
+        for dim in hidden_dims:
+            layers.append(nn.Linear(in_dim, dim))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(dim))
+            layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            in_dim = dim
+        if out_dim is not None:
+            layers.append(nn.Linear(in_dim, out_dim))
+        super().__init__(*layers)
+        self.out_dim = in_dim if out_dim is None else out_dim
+
+
+class BiInteraction(nn.Module):
+    """NFM's bi-interaction pooling, sum over field pairs of v_i * v_j: [B, F, D] -> [B, D]."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        square_of_sum = x.sum(dim=1).pow(2)
+        sum_of_squares = x.pow(2).sum(dim=1)
+        return 0.5 * (square_of_sum - sum_of_squares)
+
+
+class FactorizationMachine(nn.Module):
+    """Second-order FM term, [B, F, D] -> [B, n_outputs].
+
+    One output: the paper's sum over field pairs of <v_i, v_j> (the bi-interaction vector summed
+    over D). C outputs: a learned Linear(D, C) of the bi-interaction vector.
+    """
+
+    def __init__(self, embed_dim: int, n_outputs: int = 1):
+        super().__init__()
+        self.pool = BiInteraction()
+        self.proj = nn.Linear(embed_dim, n_outputs, bias=False) if n_outputs > 1 else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = self.pool(x)
+        return pooled.sum(dim=1, keepdim=True) if self.proj is None else self.proj(pooled)
+
+
+class InnerProduct(nn.Module):
+    """Inner products <v_i, v_j> of all field pairs i < j, [B, F, D] -> [B, F(F-1)/2]."""
+
+    def __init__(self, num_fields: int):
+        super().__init__()
+        rows, cols = torch.triu_indices(num_fields, num_fields, offset=1)
+        self.register_buffer("pairs", rows * num_fields + cols, persistent=False)
+
+    @property
+    def num_pairs(self) -> int:
+        return self.pairs.numel()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gram = torch.bmm(x, x.transpose(1, 2))  # [B, F, F]
+        return gram.flatten(1).index_select(1, self.pairs)
+
+
+class InteractingLayer(nn.Module):
+    """AutoInt's interacting layer: multi-head self-attention over fields plus a residual.
+
+    [B, F, in_dim] -> [B, F, heads * head_dim]; the attention scores are the paper's unscaled
+    inner products <W_q e_i, W_k e_j>, the output ReLU(concat of heads + W_res e).
+    """
+
+    def __init__(self, in_dim: int, head_dim: int, heads: int, residual: bool = True):
+        super().__init__()
+        self.heads = heads
+        self.out_dim = heads * head_dim
+        self.qkv = nn.Linear(in_dim, 3 * self.out_dim, bias=False)
+        self.residual = nn.Linear(in_dim, self.out_dim, bias=False) if residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, fields, _ = x.shape
+        qkv = self.qkv(x).view(batch, fields, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], scale=1.0)
+        out = attended.transpose(1, 2).reshape(batch, fields, self.out_dim)
+        if self.residual is not None:
+            out = out + self.residual(x)
+        return torch.relu(out)
+
+
+class CrossNetwork(nn.Module):
+    """DCN-v2 full-rank cross layers x_{l+1} = x_0 * (W_l x_l + b_l) + x_l: [B, K] -> [B, K]."""
+
+    def __init__(self, dim: int, num_layers: int):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(dim, dim) for _ in range(num_layers))
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        x = x0
+        for layer in self.layers:
+            x = x0 * layer(x) + x
+        return x
