@@ -1,0 +1,261 @@
+"""The model zoo: shapes, layers against brute force, the fused embedding, training, parameters."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+from recloss.data.schema import Batch, Schema
+from recloss.errors import ConfigError
+from recloss.models import MODELS, build_model, default_params
+from recloss.models.layers import (
+    BiInteraction,
+    FactorizationMachine,
+    FeaturesEmbedding,
+    FeaturesLinear,
+    InnerProduct,
+    InteractingLayer,
+    field_offsets,
+)
+
+ALL = ["lr", "fm", "widedeep", "deepfm", "ipnn", "nfm", "autoint", "dcnv2"]
+INTERACTION = [name for name in ALL if name != "lr"]
+CARDS = (5, 7, 4)
+# Small sizes keep the file fast; the defaults are exercised by the shape tests.
+SMALL = {
+    "widedeep": {"hidden_dims": (32, 32), "dropout": 0.0},
+    "deepfm": {"hidden_dims": (32, 32), "dropout": 0.0},
+    "ipnn": {"hidden_dims": (32, 32), "dropout": 0.0},
+    "nfm": {"hidden_dims": (32,), "dropout": 0.0, "bi_dropout": 0.0},
+    "autoint": {"num_layers": 2, "head_dim": 8},
+    "dcnv2": {"cross_layers": 2, "hidden_dims": (32, 32)},
+}
+
+
+def make_schema(task: str = "binary", numeric: int = 0, cards: tuple[int, ...] = CARDS) -> Schema:
+    return Schema(
+        task=task,
+        num_classes=2 if task == "binary" else 5,
+        cat_fields=tuple(f"c{i}" for i in range(len(cards))),
+        cardinalities=cards,
+        num_fields=tuple(f"n{i}" for i in range(numeric)),
+    )
+
+
+def make_batch(schema: Schema, size: int = 6, seed: int = 0) -> Batch:
+    gen = torch.Generator().manual_seed(seed)
+    cols = [torch.randint(0, c, (size,), generator=gen) for c in schema.cardinalities]
+    x_cat = torch.stack(cols, dim=1).to(torch.int32)
+    x_num = torch.randn(size, len(schema.num_fields), generator=gen) if schema.num_fields else None
+    y = torch.randint(0, schema.num_classes, (size,), generator=gen)
+    return Batch(x_cat, x_num, y)
+
+
+def test_registry_holds_the_zoo_with_descriptions():
+    assert sorted(ALL) == MODELS.names()
+    for name in ALL:
+        assert MODELS.get(name).__doc__.strip().splitlines()[0]
+    assert default_params("deepfm") == {
+        "hidden_dims": (400, 400, 400),
+        "dropout": 0.5,
+        "batch_norm": False,
+    }
+    assert default_params("AutoInt")["num_layers"] == 3
+
+
+@pytest.mark.parametrize("numeric", [0, 2])
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("name", ALL)
+def test_output_shape(name, task, numeric):
+    schema = make_schema(task, numeric)
+    model = build_model(name, schema, embed_dim=4)
+    logits = model(make_batch(schema))
+    expected = (6,) if task == "binary" else (6, 5)
+    assert logits.shape == expected
+    assert logits.dtype == torch.float32
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_eval_mode_is_deterministic_and_state_dict_round_trips(name):
+    schema = make_schema(numeric=1)
+    batch = make_batch(schema)
+    torch.manual_seed(0)
+    model = build_model(name, schema, embed_dim=4).eval()
+    with torch.no_grad():
+        first, second = model(batch), model(batch)
+    assert torch.equal(first, second)
+    torch.manual_seed(1)
+    other = build_model(name, schema, embed_dim=4).eval()
+    other.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(other(batch), first)
+
+
+def planted_batch(size: int, gen: torch.Generator) -> Batch:
+    """Label = parity of field 0 XOR parity of field 1: no single field says anything."""
+    x = torch.randint(2, 10, (size, 4), generator=gen, dtype=torch.int32)
+    return Batch(x, None, ((x[:, 0] % 2) ^ (x[:, 1] % 2)).long())
+
+
+def train_planted(name: str, steps: int = 150) -> float:
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    schema = make_schema(cards=(10,) * 4)
+    model = build_model(name, schema, embed_dim=8, sparse=True, **SMALL.get(name, {}))
+    sparse = [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
+    dense = [p for p in model.parameters() if all(p is not s for s in sparse)]
+    opts = [torch.optim.SparseAdam(sparse, lr=3e-3), torch.optim.Adam(dense, lr=3e-3)]
+    model.train()
+    for _ in range(steps):
+        batch = planted_batch(256, gen)
+        loss = nn.functional.binary_cross_entropy_with_logits(model(batch), batch.y.float())
+        for opt in opts:
+            opt.zero_grad()
+        loss.backward()
+        for opt in opts:
+            opt.step()
+    test = planted_batch(2048, gen)
+    model.eval()
+    with torch.no_grad():
+        return roc_auc_score(test.y.numpy(), model(test).numpy())
+
+
+@pytest.mark.parametrize("name", INTERACTION)
+def test_interaction_models_learn_a_planted_field_pair(name):
+    assert train_planted(name) > 0.95
+
+
+def test_logistic_regression_cannot_learn_the_planted_pair():
+    assert train_planted("lr") < 0.6
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_embedding_gradient_is_sparse_when_asked(sparse):
+    schema = make_schema(numeric=1)
+    model = build_model("deepfm", schema, embed_dim=4, sparse=sparse, hidden_dims=(8,))
+    model(make_batch(schema)).sum().backward()
+    tables = [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
+    assert len(tables) == 2  # embedding and linear term
+    assert all(t.grad.is_sparse == sparse for t in tables)
+
+
+def test_fused_offsets_send_field_i_index_j_to_its_row():
+    schema = make_schema(cards=(3, 5, 2))
+    emb = FeaturesEmbedding(schema, dim=1)
+    with torch.no_grad():
+        emb.table.weight.copy_(torch.arange(10, dtype=torch.float32).unsqueeze(1))
+    x = torch.tensor([[0, 0, 0], [2, 4, 1], [1, 3, 0]], dtype=torch.int32)
+    rows = emb(x).squeeze(-1)
+    assert field_offsets(schema.cardinalities).tolist() == [0, 3, 8]
+    assert rows.tolist() == [[0, 3, 8], [2, 7, 9], [1, 6, 8]]
+
+
+def test_numeric_fields_are_value_times_field_vector_and_a_dense_linear_term():
+    schema = make_schema(numeric=2)
+    batch = make_batch(schema)
+    emb = FeaturesEmbedding(schema, dim=3)
+    out = emb(batch.x_cat, batch.x_num)
+    assert out.shape == (6, 5, 3)
+    assert torch.allclose(out[:, 3:], batch.x_num.unsqueeze(-1) * emb.numeric)
+    linear = FeaturesLinear(make_schema("multiclass", numeric=2))
+    with torch.no_grad():
+        linear.weights.numeric.normal_()
+        linear.bias.fill_(0.5)
+    expected = batch.x_num @ linear.weights.numeric + 0.5  # categorical weights start at zero
+    assert torch.allclose(linear(batch.x_cat, batch.x_num), expected)
+
+
+def test_last_rows_in_train_mode_and_none_in_eval_mode():
+    schema = make_schema(numeric=2)
+    model = build_model("fm", schema, embed_dim=4)
+    batch = make_batch(schema)
+    model.train()
+    model(batch)
+    rows = model.embedding.last_rows
+    assert rows.shape == (6, 3, 4)  # categorical rows only
+    assert rows.requires_grad
+    model.eval()
+    model(batch)
+    assert model.embedding.last_rows is None
+
+
+def test_logistic_regression_exposes_its_weight_table_as_embedding():
+    schema = make_schema("multiclass")
+    model = build_model("lr", schema).train()
+    model(make_batch(schema))
+    assert model.embedding is model.linear.weights
+    assert model.embedding.last_rows.shape == (6, 3, 5)
+
+
+def brute_force_pairs(x: torch.Tensor) -> torch.Tensor:
+    pairs = itertools.combinations(range(x.shape[1]), 2)
+    return torch.stack([(x[:, i] * x[:, j]).sum(-1) for i, j in pairs], dim=1)
+
+
+def test_fm_layer_equals_brute_force_pairwise_sum():
+    x = torch.randn(4, 5, 3, dtype=torch.float64)
+    fm = FactorizationMachine(3)(x)
+    assert fm.shape == (4, 1)
+    assert torch.allclose(fm.squeeze(1), brute_force_pairs(x).sum(1))
+    bi = sum(x[:, i] * x[:, j] for i, j in itertools.combinations(range(5), 2))
+    assert torch.allclose(BiInteraction()(x), bi)
+    multi = FactorizationMachine(3, n_outputs=5).double()
+    assert torch.allclose(multi(x), multi.proj(bi))
+
+
+def test_inner_product_layer_equals_brute_force():
+    x = torch.randn(4, 6, 3)
+    layer = InnerProduct(6)
+    assert layer.num_pairs == 15
+    assert torch.allclose(layer(x), brute_force_pairs(x), atol=1e-6)
+
+
+def test_interacting_layer_is_unscaled_attention_with_residual():
+    torch.manual_seed(0)
+    layer = InteractingLayer(in_dim=3, head_dim=2, heads=2)
+    x = torch.randn(4, 5, 3)
+    q, k, v = layer.qkv(x).split(4, dim=-1)
+    heads = []
+    for h in range(2):
+        part = slice(2 * h, 2 * h + 2)
+        scores = torch.softmax(q[..., part] @ k[..., part].transpose(1, 2), dim=-1)
+        heads.append(scores @ v[..., part])
+    expected = torch.relu(torch.cat(heads, dim=-1) + layer.residual(x))
+    assert torch.allclose(layer(x), expected, atol=1e-6)
+
+
+def test_params_are_validated_and_converted():
+    schema = make_schema()
+    model = build_model("DeepFM", schema, embed_dim=4, hidden_dims=[8, 4], dropout=0.1)
+    widths = [m.out_features for m in model.dnn if isinstance(m, nn.Linear)]
+    assert widths == [8, 4, 1]
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        (
+            {"hiden_dims": [8]},
+            r"model\.params\.hiden_dims: unknown parameter of deepfm; valid: "
+            r"hidden_dims, dropout, batch_norm",
+        ),
+        ({"dropout": 1.5}, r"model\.params\.dropout: .*less than 1"),
+        ({"hidden_dims": "wide"}, r"model\.params\.hidden_dims: .*tuple"),
+        ({"hidden_dims": [8, 0]}, r"model\.params\.hidden_dims: .*greater than 0"),
+    ],
+)
+def test_bad_params_raise_config_error_naming_the_key(params, match):
+    with pytest.raises(ConfigError, match=match):
+        build_model("deepfm", make_schema(), **params)
+
+
+def test_unknown_model_and_bad_embed_dim_raise_config_error():
+    with pytest.raises(ConfigError, match="unknown model 'xdeepfm'"):
+        build_model("xdeepfm", make_schema())
+    with pytest.raises(ConfigError, match="model.embed_dim"):
+        build_model("fm", make_schema(), embed_dim=0)
