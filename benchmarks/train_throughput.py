@@ -28,7 +28,7 @@ def make_config(cache: str, cardinality: int, rows: int) -> dict:
         "data": {"dataset": "synthetic", "cache_dir": f"{cache}/synthetic-{cardinality}",
                  "synthetic": {"rows": rows, "fields": 39, "cardinality": cardinality, "seed": 0}},
         "model": {"name": "deepfm", "embed_dim": 16,
-                  "params": {"hidden": [400, 400, 400], "dropout": 0.5}},
+                  "params": {"hidden_dims": [400, 400, 400], "dropout": 0.5}},
         "loss": {"name": "ce"},
         "train": {"batch_size": 4096, "progress": False, "epochs": 1},
     }
@@ -69,7 +69,7 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     x_cat = torch.from_numpy(np.asarray(train.x_cat))
     y = torch.from_numpy(np.asarray(train.y, dtype=np.int64))
     torch.manual_seed(0)
-    plain = build_model("deepfm", dataset.schema, 16, sparse=False, hidden=[400, 400, 400],
+    plain = build_model("deepfm", dataset.schema, 16, sparse=False, hidden_dims=[400, 400, 400],
                         dropout=0.5)
     plain_opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
 

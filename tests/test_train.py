@@ -20,7 +20,7 @@ def small_config(tmp_path, **overrides):
             "cache_dir": str(tmp_path / "cache"),
             "synthetic": {"rows": 6000, "fields": 6, "cardinality": 50, "seed": 3},
         },
-        "model": {"name": "deepfm", "embed_dim": 8, "params": {"hidden": [32, 32]}},
+        "model": {"name": "deepfm", "embed_dim": 8, "params": {"hidden_dims": [32, 32]}},
         "loss": {"name": "ce"},
         "train": {"epochs": 3, "batch_size": 256, "progress": False, "patience": 5, "seed": 7},
         "out": str(tmp_path / "runs"),
