@@ -136,16 +136,28 @@ def cmd_data(args: argparse.Namespace) -> None:
     print(json.dumps(dataset.meta, indent=2, default=str))
 
 
-def cmd_list(args: argparse.Namespace) -> None:
-    from recloss.data import DATASETS
-    from recloss.losses import LOSSES
-    from recloss.models import MODELS
-    from recloss.search import STRATEGIES
+def _registry(what: str):
+    if what == "models":
+        from recloss.models import MODELS as registry
+    elif what == "losses":
+        from recloss.losses import LOSSES as registry
+    elif what == "strategies":
+        from recloss.search import STRATEGIES as registry
+    else:
+        from recloss.data import DATASETS as registry
+    return registry
 
-    registry = {"models": MODELS, "losses": LOSSES, "strategies": STRATEGIES,
-                "datasets": DATASETS}[args.what]
+
+def cmd_list(args: argparse.Namespace) -> None:
+    registry = _registry(args.what)
     for name in registry.names():
-        print(f"{name:<16}{_describe(registry.get(name))}")
+        line = f"{name:<16}{_describe(registry.get(name))}"
+        if args.what == "models":
+            from recloss.models import default_params
+
+            params = ", ".join(f"{k}={v}" for k, v in default_params(name).items())
+            line += f"  [{params}]"
+        print(line)
 
 
 def _describe(obj: Any) -> str:
