@@ -1,0 +1,216 @@
+"""The AutoLoss controller: an MLP from (label, prediction) to a probability per candidate loss.
+
+Also the Gumbel-softmax selection, its temperature schedule, and the controller's standalone file
+(safetensors with the task, candidates and architecture in its metadata) for transfer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from recloss.data.schema import Task
+from recloss.errors import CompatibilityError, ConfigError
+
+FILE_FORMAT = "recloss-controller/1"
+LOGIT_CLAMP = 20.0  # the optional logit input is clipped: the MLP should not see |z| of 1e4
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+}
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    """Everything that defines a controller's shape and meaning (its file's metadata)."""
+
+    task: Task
+    num_classes: int
+    candidates: tuple[str, ...]
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "relu"
+    use_logit: bool = False  # feed the (clipped) logit as well as label and prediction
+
+    def __post_init__(self) -> None:
+        if self.task not in ("binary", "multiclass"):
+            raise ConfigError(f"task: must be 'binary' or 'multiclass', got {self.task!r}")
+        if self.task == "binary" and self.num_classes != 2:
+            raise ConfigError(f"num_classes: a binary task has 2 classes, got {self.num_classes}")
+        if self.num_classes < 2:
+            raise ConfigError(f"num_classes: need at least 2 classes, got {self.num_classes}")
+        if not self.candidates:
+            raise ConfigError("candidates: give at least one candidate loss")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ConfigError(f"hidden: give positive layer sizes, got {list(self.hidden)}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"activation: unknown {self.activation!r}; choose one of: {', '.join(ACTIVATIONS)}"
+            )
+
+    @property
+    def inputs(self) -> str:
+        """The controller's input features, as recorded in its file."""
+        return "label,prediction,logit" if self.use_logit else "label,prediction"
+
+    @property
+    def in_features(self) -> int:
+        if self.task == "binary":
+            return 3 if self.use_logit else 2
+        return self.num_classes * (3 if self.use_logit else 2)
+
+    def metadata(self) -> dict[str, str]:
+        """String metadata for the safetensors file."""
+        return {
+            "format": FILE_FORMAT,
+            "task": self.task,
+            "num_classes": str(self.num_classes),
+            "candidates": json.dumps(list(self.candidates)),
+            "hidden": json.dumps(list(self.hidden)),
+            "activation": self.activation,
+            "inputs": self.inputs,
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str]) -> ControllerSpec:
+        return cls(
+            task=meta["task"],  # type: ignore[arg-type]
+            num_classes=int(meta["num_classes"]),
+            candidates=tuple(json.loads(meta["candidates"])),
+            hidden=tuple(int(h) for h in json.loads(meta["hidden"])),
+            activation=meta["activation"],
+            use_logit=meta["inputs"].split(",")[-1] == "logit",
+        )
+
+
+class Controller(nn.Module):
+    """MLP over `[y, q]` (binary) or `[onehot(y), softmax(z)]` (multi-class) -> log alpha `[B, n]`.
+
+    The prediction is detached: the controller weights the losses and never trains the model.
+    The output layer starts at zero, so every candidate starts with the same probability.
+    """
+
+    def __init__(self, spec: ControllerSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        layers: list[nn.Module] = []
+        width = spec.in_features
+        for h in spec.hidden:
+            layers += [nn.Linear(width, h), ACTIVATIONS[spec.activation]()]
+            width = h
+        out = nn.Linear(width, len(spec.candidates))
+        nn.init.zeros_(out.weight)
+        nn.init.zeros_(out.bias)
+        self.mlp = nn.Sequential(*layers, out)
+
+    def features(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The controller's input for a batch of logits and labels (no gradient to the logits)."""
+        z = logits.detach().float()
+        if self.spec.task == "binary":
+            parts = [y.float()[:, None], torch.sigmoid(z)[:, None]]
+            if self.spec.use_logit:
+                parts.append(z.clamp(-LOGIT_CLAMP, LOGIT_CLAMP)[:, None])
+        else:
+            log_p = F.log_softmax(z, dim=1)  # shift-free logits
+            parts = [F.one_hot(y, self.spec.num_classes).float(), log_p.exp()]
+            if self.spec.use_logit:
+                parts.append(log_p.clamp(min=-LOGIT_CLAMP))
+        return torch.cat(parts, dim=1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Log selection probabilities `log alpha` `[B, n]` of prepared `features`."""
+        return F.log_softmax(self.mlp(features), dim=1)
+
+    def alpha(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Selection probabilities `alpha` `[B, n]` for a batch of logits and labels."""
+        return self(self.features(logits, y)).exp()
+
+
+def temperature(step: int, tau0: float, tau_min: float, decay: float) -> float:
+    """Gumbel-softmax temperature `max(tau_min, tau0 * exp(-decay * step))`."""
+    return max(tau_min, tau0 * math.exp(-decay * step))
+
+
+def gumbel_noise(shape: Sequence[int], device: torch.device | str = "cpu") -> torch.Tensor:
+    """Standard Gumbel noise `-log(-log u)`, fresh per element."""
+    u = torch.rand(tuple(shape), device=device).clamp_(torch.finfo(torch.float32).tiny, 1.0)
+    return -torch.log(-torch.log(u))
+
+
+def select(log_alpha: torch.Tensor, noise: torch.Tensor, tau: float, hard: bool) -> torch.Tensor:
+    """Gumbel-softmax weights `p = softmax((log alpha + g) / tau)`; one-hot forward when `hard`.
+
+    The hard version is straight-through: forward values are the one-hot argmax, gradients
+    are those of the soft weights.
+    """
+    soft = F.softmax((log_alpha + noise) / tau, dim=1)
+    if not hard:
+        return soft
+    one_hot = F.one_hot(soft.argmax(dim=1), soft.shape[1]).to(soft.dtype)
+    return one_hot + soft - soft.detach()
+
+
+def save_controller(controller: Controller, path: str | Path) -> Path:
+    """Write the controller's weights and spec to a safetensors file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in controller.state_dict().items()}
+    save_file(tensors, str(path), metadata=controller.spec.metadata())
+    return path
+
+
+def load_controller(path: str | Path) -> Controller:
+    """Read a controller written by `save_controller`; CompatibilityError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: controller file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CompatibilityError(f"{path}: not a safetensors controller file ({err})") from None
+    if meta.get("format") != FILE_FORMAT:
+        found = meta.get("format")
+        raise CompatibilityError(f"{path}: not a recloss controller file (format {found!r})")
+    try:
+        controller = Controller(ControllerSpec.from_metadata(meta))
+        controller.load_state_dict(tensors)
+    except (KeyError, ValueError, RuntimeError, ConfigError) as err:
+        raise CompatibilityError(f"{path}: damaged controller file ({err})") from None
+    return controller
+
+
+def check_compatible(
+    spec: ControllerSpec,
+    task: Task,
+    num_classes: int,
+    candidates: Sequence[str],
+    source: str | Path,
+) -> None:
+    """CompatibilityError unless a saved controller fits this task and candidate list."""
+    if spec.task != task or spec.num_classes != num_classes:
+        raise CompatibilityError(
+            f"{source}: controller was trained for a {_describe(spec.task, spec.num_classes)} "
+            f"task, this run is {_describe(task, num_classes)}"
+        )
+    if [c.lower() for c in spec.candidates] != [c.lower() for c in candidates]:
+        raise CompatibilityError(
+            f"{source}: controller weights candidates [{', '.join(spec.candidates)}], this run "
+            f"uses [{', '.join(candidates)}]; set loss.candidates to the controller's list"
+        )
+
+
+def _describe(task: Task, num_classes: int) -> str:
+    return "binary" if task == "binary" else f"{num_classes}-class"
