@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import pytest
@@ -184,6 +185,17 @@ def test_last_rows_in_train_mode_and_none_in_eval_mode():
     assert model.embedding.last_rows is None
 
 
+def test_model_with_last_rows_can_be_deep_copied():
+    schema = make_schema()
+    model = build_model("deepfm", schema, embed_dim=4, hidden_dims=(8,)).train()
+    batch = make_batch(schema)
+    model(batch)
+    clone = copy.deepcopy(model)
+    assert clone.embedding.last_rows is None
+    assert model.embedding.last_rows is not None
+    assert torch.equal(clone.eval()(batch), model.eval()(batch))
+
+
 def test_logistic_regression_exposes_its_weight_table_as_embedding():
     schema = make_schema("multiclass")
     model = build_model("lr", schema).train()
@@ -252,6 +264,15 @@ def test_params_are_validated_and_converted():
 def test_bad_params_raise_config_error_naming_the_key(params, match):
     with pytest.raises(ConfigError, match=match):
         build_model("deepfm", make_schema(), **params)
+
+
+def test_bad_params_of_other_models():
+    with pytest.raises(ConfigError, match=r"model\.params\.heads: .*greater than or equal to 1"):
+        build_model("autoint", make_schema(), heads=0)
+    with pytest.raises(ConfigError, match=r"model\.params\.batch_norm: .*boolean"):
+        build_model("dcnv2", make_schema(), batch_norm="maybe")
+    with pytest.raises(ConfigError, match=r"unknown parameter of fm; valid: none"):
+        build_model("fm", make_schema(), dropout=0.1)
 
 
 def test_unknown_model_and_bad_embed_dim_raise_config_error():

@@ -59,9 +59,8 @@ def _check_params(name: str, cls: type[RecModel], params: dict[str, Any]) -> dic
     checked = {}
     for key, value in params.items():
         if key not in valid:
-            raise ConfigError(
-                f"model.params.{key}: unknown parameter of {name}; valid: {', '.join(valid)}"
-            )
+            choices = ", ".join(valid) or "none"
+            raise ConfigError(f"model.params.{key}: unknown parameter of {name}; valid: {choices}")
         try:
             checked[key] = TypeAdapter(hints[key]).validate_python(value)
         except ValidationError as err:

@@ -46,6 +46,10 @@ class FeaturesEmbedding(nn.Module):
             raise ValueError(f"the schema has {len(self.numeric)} numeric fields but x_num is None")
         return torch.cat([rows, x_num.unsqueeze(-1) * self.numeric], dim=1)
 
+    def __getstate__(self) -> dict:
+        # last_rows belongs to an autograd graph, which neither deepcopy nor pickle can copy.
+        return {**self.__dict__, "last_rows": None}
+
 
 class FeaturesLinear(nn.Module):
     """First-order term: a bias plus an n_outputs-wide weight per feature value, summed over fields.
@@ -125,6 +129,7 @@ class InnerProduct(nn.Module):
 
     @property
     def num_pairs(self) -> int:
+        """Number of field pairs, the output width."""
         return self.pairs.numel()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
