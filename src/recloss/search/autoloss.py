@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -367,14 +368,14 @@ class AutoLoss(nn.Module):
         function returning the next one, called only on controller steps), `lr` the model's
         learning rate (xi), and `forward(inputs) -> logits` defaults to `model(inputs)`.
         """
-        due = self.updates % self.every == 0
-        self.updates += 1
-        if self.frozen or not due:
+        if self.frozen or self.updates % self.every != 0:
+            self.updates += 1
             return False
         if self._last is None or len(self._last.y) != len(train[1]):
             raise RecLossError("AutoLoss.update: call loss() on the same training batch first")
         if all(p.grad is None for p in model.parameters()):
             raise RecLossError("AutoLoss.update: no gradients; back-propagate the loss first")
+        self.updates += 1
         val_pair = val() if callable(val) else val
         seed = int(torch.randint(0, 2**62, ()))  # from the caller's stream: reproducible runs
         u = Unroll(
@@ -488,7 +489,8 @@ class AutoLoss(nn.Module):
             "calls": self.calls,
             "updates": self.updates,
             "controller_steps": self.controller_steps,
-            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            # a snapshot: the optimiser's own state_dict shares tensors it keeps updating
+            "optimizer": None if self.optimizer is None else deepcopy(self.optimizer.state_dict()),
         }
 
     def load_extra_state(self, state: dict[str, Any]) -> None:

@@ -1,0 +1,350 @@
+import math
+
+import pytest
+import torch
+from safetensors import safe_open
+from torch import nn
+
+from recloss.config import LossConfig
+from recloss.data.schema import Batch, Schema
+from recloss.errors import CompatibilityError, ConfigError, RecLossError
+from recloss.losses import loss_matrix
+from recloss.search import STRATEGIES, build_strategy
+from recloss.search.autoloss import (
+    AutoLoss,
+    AutoLossStrategy,
+    Unroll,
+    finite_diff_hypergradient,
+    jvp_hypergradient,
+    unrolled_hypergradient,
+)
+from recloss.search.base import StepContext
+from recloss.search.controller import Controller, ControllerSpec, load_controller, select
+
+CARD, FIELDS = 40, 3
+
+
+class TinyNet(nn.Module):
+    """Embedding + MLP over index features; optional dropout, batch norm, sparse embedding."""
+
+    def __init__(self, outputs=1, sparse=False, dropout=0.0, batch_norm=False):
+        super().__init__()
+        self.embedding = nn.Embedding(CARD, 8, sparse=sparse)
+        norm = nn.BatchNorm1d(16) if batch_norm else nn.Identity()
+        self.mlp = nn.Sequential(
+            nn.Linear(FIELDS * 8, 16), norm, nn.ReLU(), nn.Dropout(dropout), nn.Linear(16, outputs)
+        )
+
+    def forward(self, x):
+        if isinstance(x, Batch):
+            x = x.x_cat
+        return self.mlp(self.embedding(x).flatten(1)).squeeze(-1)
+
+
+def batch(n, classes, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, CARD, (n, FIELDS), generator=g), torch.randint(
+        0, classes, (n,), generator=g
+    )
+
+
+def make(task="binary", **options):
+    num_classes = 2 if task == "binary" else 5
+    return AutoLoss(task, num_classes=num_classes, **options)
+
+
+def train_step(model, autoloss, xy, val, lr=0.05, forward=None):
+    """One step of a user's loop: loss, backward, controller update, SGD step."""
+    x, y = xy
+    loss = autoloss.loss((forward or model)(x), y)
+    model.zero_grad()
+    loss.backward()
+    stepped = autoloss.update(model, xy, val, lr, forward=forward)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(p.grad, alpha=-lr)
+    return stepped
+
+
+def same(tensors, others):
+    return all(torch.equal(a, b) for a, b in zip(tensors, others, strict=True))
+
+
+def cosine(a, b):
+    return float((a * b).sum() / (a.norm() * b.norm()))
+
+
+# torch's forward-mode AD scripts its decompositions on first use and warns about it
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize(
+    ("task", "sparse", "dropout"),
+    [
+        ("binary", False, 0.0),
+        ("multiclass", False, 0.0),
+        ("binary", True, 0.3),
+        ("multiclass", True, 0.3),
+    ],
+)
+def test_second_order_hypergradients_agree(task, sparse, dropout):
+    classes = 2 if task == "binary" else 5
+    torch.manual_seed(0)
+    model = TinyNet(1 if task == "binary" else 5, sparse=sparse, dropout=dropout)
+    autoloss = make(task)
+    (x, y), val = batch(32, classes, 1), batch(64, classes, 2)
+    seed = 7
+    torch.manual_seed(seed)  # the training pass draws the dropout masks the unroll reuses
+    logits = model(x)
+    autoloss.loss(logits, y)
+    weights = autoloss._last.weights
+    model.zero_grad()
+    (loss_matrix(autoloss.candidates, logits, y) * weights).sum(1).mean().backward()
+    before = [p.detach().clone() for p in model.parameters()]
+    u = Unroll(model, model, autoloss.candidates, (x, y), val, logits.detach(), weights, 0.05, seed)
+    exact, val_exact = unrolled_hypergradient(u)
+    fd, val_fd = finite_diff_hypergradient(u)
+    jvp, _ = jvp_hypergradient(u)
+    assert exact.shape == (32, 4)
+    assert exact.abs().max() > 1e-5
+    assert cosine(fd, exact) > 0.99
+    assert cosine(jvp, exact) > 0.99
+    assert val_fd == pytest.approx(val_exact, rel=1e-5)
+    assert same(before, model.parameters())
+
+
+def test_update_restores_weights_and_batch_norm_statistics():
+    torch.manual_seed(0)
+    model = TinyNet(batch_norm=True)
+    autoloss = make()
+    x, y = batch(32, 2, 1)
+    autoloss.loss(model(x), y).backward()
+    params = [p.detach().clone() for p in model.parameters()]
+    stats = [b.clone() for b in model.buffers()]
+    assert autoloss.update(model, (x, y), batch(32, 2, 2), lr=0.1)
+    assert same(params, model.parameters())
+    assert same(stats, model.buffers())
+
+
+def test_controller_steps_every_k_updates_and_reads_validation_only_then():
+    torch.manual_seed(0)
+    model, autoloss = TinyNet(), make(controller_every=3)
+    calls = []
+
+    def next_val():
+        calls.append(1)
+        return batch(16, 2, len(calls))
+
+    stepped = [train_step(model, autoloss, batch(16, 2, 100 + i), next_val) for i in range(7)]
+    assert stepped == [True, False, False, True, False, False, True]
+    assert len(calls) == 3
+    assert autoloss.controller_steps == 3
+
+
+def test_training_loss_is_weighted_sum_and_does_not_train_controller():
+    torch.manual_seed(0)
+    model, autoloss = TinyNet(), make()
+    x, y = batch(16, 2, 1)
+    logits = model(x)
+    loss = autoloss.loss(logits, y)
+    expected = (loss_matrix(autoloss.candidates, logits, y) * autoloss._last.weights).sum(1).mean()
+    assert loss.item() == pytest.approx(expected.item())
+    loss.backward()
+    assert all(p.grad is None for p in autoloss.controller.parameters())
+    assert torch.allclose(autoloss._last.weights.sum(1), torch.ones(16))
+
+
+def test_controller_starts_uniform_and_sees_detached_label_and_prediction():
+    spec = ControllerSpec("multiclass", 5, ("ce", "hinge", "kl"))
+    controller = Controller(spec)
+    logits = torch.randn(4, 5, requires_grad=True)
+    y = torch.tensor([0, 4, 2, 2])
+    features = controller.features(logits, y)
+    assert features.shape == (4, 10)
+    assert torch.equal(features[:, :5], nn.functional.one_hot(y, 5).float())
+    assert torch.allclose(features[:, 5:], torch.softmax(logits, 1))
+    assert not features.requires_grad
+    assert torch.allclose(controller.alpha(logits, y), torch.full((4, 3), 1 / 3))
+    binary = Controller(ControllerSpec("binary", 2, ("ce", "focal"), use_logit=True))
+    z = torch.tensor([0.0, 1e4])
+    assert torch.allclose(
+        binary.features(z, torch.tensor([1, 0])), torch.tensor([[1.0, 0.5, 0.0], [0.0, 1.0, 20.0]])
+    )
+
+
+def test_temperature_schedule():
+    autoloss = make(tau0=1.0, tau_min=0.05, tau_decay=1e-3)
+    assert autoloss.tau(0) == 1.0
+    assert autoloss.tau(1000) == pytest.approx(math.exp(-1))
+    assert autoloss.tau(10**6) == 0.05
+    taus = [autoloss.tau(s) for s in range(0, 5000, 100)]
+    assert taus == sorted(taus, reverse=True)
+
+
+def test_hard_selection_is_one_hot_forward_with_soft_gradients():
+    torch.manual_seed(0)
+    log_alpha = torch.log_softmax(torch.randn(8, 4), 1).requires_grad_()
+    noise = -torch.log(-torch.log(torch.rand(8, 4)))
+    hard = select(log_alpha, noise, tau=0.5, hard=True)
+    assert torch.allclose(hard, nn.functional.one_hot(hard.argmax(1), 4).float())
+    (hard * torch.arange(4.0)).sum().backward()
+    soft_grad = log_alpha.grad.clone()
+    log_alpha.grad = None
+    (select(log_alpha, noise, tau=0.5, hard=False) * torch.arange(4.0)).sum().backward()
+    assert torch.allclose(soft_grad, log_alpha.grad)
+    assert soft_grad.abs().sum() > 0
+
+
+def test_hard_mode_trains_with_one_hot_weights():
+    torch.manual_seed(0)
+    model, autoloss = TinyNet(), make(hard=True)
+    x, y = batch(16, 2, 1)
+    autoloss.loss(model(x), y)
+    weights = autoloss._last.weights
+    assert torch.allclose(weights.max(1).values, torch.ones(16))
+    assert torch.allclose(weights.sum(1), torch.ones(16))
+
+
+def test_save_and_load_controller_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model, autoloss = TinyNet(5), make("multiclass", hidden=[16, 8], activation="tanh")
+    for i in range(3):
+        train_step(model, autoloss, batch(16, 5, i), batch(16, 5, 50 + i))
+    path = autoloss.save_controller(tmp_path / "c.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["task"] == "multiclass" and meta["num_classes"] == "5"
+    assert meta["candidates"] == '["focal", "kl", "hinge", "ce"]'
+    assert meta["hidden"] == "[16, 8]" and meta["activation"] == "tanh"
+    assert meta["inputs"] == "label,prediction"
+    loaded = load_controller(path)
+    logits, y = torch.randn(6, 5), torch.randint(0, 5, (6,))
+    assert torch.equal(loaded.alpha(logits, y), autoloss.controller.alpha(logits, y))
+    assert not torch.allclose(loaded.alpha(logits, y), torch.full((6, 4), 0.25))
+    transferred = make("multiclass", controller=path)
+    assert transferred.controller.spec.hidden == (16, 8)
+
+
+def test_frozen_controller_receives_no_updates(tmp_path):
+    path = make().save_controller(tmp_path / "c.safetensors")
+    torch.manual_seed(0)
+    model, frozen = TinyNet(), make(controller=path, freeze_controller=True, controller_every=1)
+    before = [p.clone() for p in frozen.controller.parameters()]
+
+    def no_val():
+        raise AssertionError("a frozen controller reads no validation batches")
+
+    assert not any(train_step(model, frozen, batch(16, 2, i), no_val) for i in range(3))
+    assert frozen.optimizer is None
+    assert same(before, frozen.controller.parameters())
+    assert all(p.grad is None for p in frozen.controller.parameters())
+    with pytest.raises(ConfigError, match="freeze_controller"):
+        make(freeze_controller=True)
+
+
+def test_incompatible_controller_files_are_refused(tmp_path):
+    path = make().save_controller(tmp_path / "binary.safetensors")
+    with pytest.raises(CompatibilityError, match="binary task, this run is 5-class"):
+        make("multiclass", controller=path)
+    with pytest.raises(
+        CompatibilityError, match=r"candidates \[focal, kl, hinge, ce\].*\[ce, kl\]"
+    ):
+        make(candidates=["ce", "kl"], controller=path)
+    with pytest.raises(ConfigError, match="hidden"):
+        make(controller=path, hidden=[8])
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a safetensors file")
+    with pytest.raises(CompatibilityError, match="not a safetensors controller"):
+        make(controller=junk)
+    with pytest.raises(ConfigError, match="not found"):
+        make(controller=tmp_path / "missing.safetensors")
+
+
+def test_extra_state_round_trip_continues_exactly():
+    def run(autoloss, model, steps, offset):
+        for i in range(steps):
+            torch.manual_seed(1000 + offset + i)  # the Gumbel noise of each step
+            train_step(model, autoloss, batch(16, 2, offset + i), batch(16, 2, 500 + offset + i))
+
+    torch.manual_seed(0)
+    model, autoloss = TinyNet(), make(controller_every=2)
+    run(autoloss, model, 5, 0)
+    model_state = {k: v.clone() for k, v in model.state_dict().items()}
+    state = {k: v.clone() for k, v in autoloss.state_dict().items()}
+    extra = autoloss.extra_state()
+    run(autoloss, model, 5, 5)
+
+    resumed_model, resumed = TinyNet(), make(controller_every=2)
+    resumed_model.load_state_dict(model_state)
+    resumed.load_state_dict(state)
+    resumed.load_extra_state(extra)
+    assert resumed.calls == 5 and resumed.updates == 5 and resumed.controller_steps == 3
+    assert resumed.optimizer.state_dict()["state"][0]["step"] == 3
+    run(resumed, resumed_model, 5, 5)
+    assert same(autoloss.controller.parameters(), resumed.controller.parameters())
+    assert resumed.controller_steps == autoloss.controller_steps == 5
+
+
+def test_epoch_diagnostics_and_summary():
+    torch.manual_seed(0)
+    model, autoloss = TinyNet(), make(trace_every=2)
+    for i in range(5):
+        train_step(model, autoloss, batch(16, 2, i), batch(16, 2, 50 + i))
+    d = autoloss.epoch_diagnostics()
+    assert sum(d["selection"].values()) == pytest.approx(1.0)
+    assert set(d["selection_by_label"]) == {"0", "1"}
+    assert d["trace"]["step"] == [0, 2, 4]
+    assert len(d["trace"]["alpha"]["ce"]) == 3
+    assert d["controller_steps"] == 1 and d["val_objective"] > 0
+    assert d["tau"] == pytest.approx(autoloss.tau(4))
+    assert autoloss.summary() == {f"weight_{c}": v for c, v in d["selection"].items()}
+    empty = autoloss.epoch_diagnostics()
+    assert empty["selection"] is None and empty["trace"]["step"] == []
+    assert empty["val_objective"] is None
+
+
+def test_first_order_ablation_updates_the_controller():
+    torch.manual_seed(0)
+    model, autoloss = TinyNet(), make(hypergrad="first_order", controller_lr=0.05)
+    before = [p.clone() for p in autoloss.controller.parameters()]
+    assert train_step(model, autoloss, batch(16, 2, 1), batch(16, 2, 2))
+    assert not same(before, autoloss.controller.parameters())
+
+
+def test_update_misuse_raises():
+    model, autoloss = TinyNet(), make()
+    x, y = batch(8, 2, 1)
+    with pytest.raises(RecLossError, match="call loss"):
+        autoloss.update(model, (x, y), batch(8, 2, 2), 0.1)
+    autoloss.loss(model(x), y)
+    with pytest.raises(RecLossError, match="back-propagate"):
+        autoloss.update(model, (x, y), batch(8, 2, 2), 0.1)
+
+
+def test_invalid_options_name_the_parameter():
+    with pytest.raises(ConfigError, match="controller_every"):
+        make(controller_every=0)
+    with pytest.raises(ConfigError, match="hypergrad: unknown 'exact'"):
+        make(hypergrad="exact")
+    with pytest.raises(ConfigError, match="activation"):
+        make(activation="swish")
+    with pytest.raises(ConfigError, match="num_classes"):
+        AutoLoss("multiclass")
+
+
+def test_strategy_adapter_with_trainer_seams(tmp_path):
+    schema = Schema("binary", 2, ("a", "b", "c"), (CARD,) * 3)
+    strategy = build_strategy(LossConfig(name="autoloss", params={"controller_every": 1}), schema)
+    assert isinstance(strategy, AutoLossStrategy)
+    assert STRATEGIES.get("autoloss") is AutoLossStrategy
+    torch.manual_seed(0)
+    model = TinyNet()
+    (x, y), (xv, yv) = batch(16, 2, 1), batch(16, 2, 2)
+    train, val = Batch(x, None, y), Batch(xv, None, yv)
+    strategy.loss(model(train), y, step=0).backward()
+    before = [p.clone() for p in strategy.parameters()]
+    strategy.update(StepContext(model, train, 0, 0.1, lambda: val))
+    assert not same(before, strategy.parameters())
+    assert strategy.extra_state()["controller_steps"] == 1
+    strategy.save_artifacts(tmp_path)
+    assert load_controller(tmp_path / "controller.safetensors").spec.task == "binary"
+    with pytest.raises(ConfigError, match=r"loss\.params\.tau_min"):
+        AutoLossStrategy("binary", 2, tau_min=0.0)
