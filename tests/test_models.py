@@ -9,6 +9,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
+from torch.func import functional_call, jvp
 
 from recloss.data.schema import Batch, Schema
 from recloss.errors import ConfigError
@@ -133,6 +134,29 @@ def test_interaction_models_learn_a_planted_field_pair(name):
 
 def test_logistic_regression_cannot_learn_the_planted_pair():
     assert train_planted("lr") < 0.6
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_models_support_forward_mode_ad_and_double_backward(name):
+    # AutoLoss's hypergradients take a torch.func.jvp of the logits and differentiate through
+    # a gradient step: fused kernels without those derivatives would break them.
+    schema = make_schema("multiclass", numeric=1)
+    model = build_model(name, schema, embed_dim=4, **SMALL.get(name, {})).double().eval()
+    batch = make_batch(schema)
+    batch = Batch(batch.x_cat, batch.x_num.double(), batch.y)
+    params = {k: p.detach() for k, p in model.named_parameters()}
+    tangents = {k: torch.randn_like(p) for k, p in params.items()}
+
+    def logits(ps: dict[str, torch.Tensor]) -> torch.Tensor:
+        return functional_call(model, ps, (batch,))
+
+    _, directional = jvp(logits, (params,), (tangents,))
+    shifted = [{k: p + e * tangents[k] for k, p in params.items()} for e in (1e-6, -1e-6)]
+    assert torch.allclose(directional, (logits(shifted[0]) - logits(shifted[1])) / 2e-6, atol=1e-6)
+    weights = list(model.parameters())
+    grads = torch.autograd.grad(model(batch).square().sum(), weights, create_graph=True)
+    penalty = sum(g.to_dense().square().sum() for g in grads)
+    assert any(g.abs().sum() > 0 for g in torch.autograd.grad(penalty, weights))
 
 
 @pytest.mark.parametrize("sparse", [True, False])

@@ -108,8 +108,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 def print_metrics(metrics: dict[str, Any]) -> None:
     rows = [("test " + k, v) for k, v in metrics["test"].items()]
     rows += [("best valid " + k, v) for k, v in metrics["best_valid"].items()]
-    rows += [("mean selection p(" + k.removeprefix("p_") + ")" if k.startswith("p_") else k, v)
-             for k, v in metrics.get("strategy", {}).items()]
+    rows += [(f"learned {k.replace('_', ' ')}", v) for k, v in metrics["strategy"].items()]
     rows += [("epochs (best)", f"{metrics['epochs']} ({metrics['best_epoch'] + 1})"),
              ("train seconds", metrics["train_seconds"]),
              ("samples/s", metrics["samples_per_second"])]

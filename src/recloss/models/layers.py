@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from recloss.data.schema import Schema
@@ -153,9 +152,11 @@ class InteractingLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, fields, _ = x.shape
-        qkv = self.qkv(x).view(batch, fields, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], scale=1.0)
-        out = attended.transpose(1, 2).reshape(batch, fields, self.out_dim)
+        q, k, v = self.qkv(x).view(batch, fields, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        # Plain matmuls rather than the fused scaled_dot_product_attention kernels: those support
+        # neither forward-mode AD nor double backward, which AutoLoss's hypergradients need.
+        scores = torch.softmax(q @ k.transpose(-2, -1), dim=-1)  # [B, H, F, F]
+        out = (scores @ v).transpose(1, 2).reshape(batch, fields, self.out_dim)
         if self.residual is not None:
             out = out + self.residual(x)
         return torch.relu(out)
