@@ -1,0 +1,19 @@
+"""Data: read raw files in chunks, encode them into a memory-mapped cache, serve batches."""
+
+from recloss.data.batches import BatchLoader, SplitArrays
+from recloss.data.datasets import DATASETS, DatasetSpec
+from recloss.data.prepare import PreparedDataset, prepare_dataset
+from recloss.data.schema import Batch, Schema
+from recloss.data.synthetic import write_criteo_tsv
+
+__all__ = [
+    "DATASETS",
+    "Batch",
+    "BatchLoader",
+    "DatasetSpec",
+    "PreparedDataset",
+    "Schema",
+    "SplitArrays",
+    "prepare_dataset",
+    "write_criteo_tsv",
+]

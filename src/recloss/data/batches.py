@@ -1,0 +1,115 @@
+"""One split's arrays and the batch iterator over them (shuffled, sharded, prefetched)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from recloss.data.prefetch import prefetch
+from recloss.data.schema import Batch
+
+
+@dataclass
+class SplitArrays:
+    """Rows of one split: categorical indices, continuous features, class labels, extras."""
+
+    x_cat: np.ndarray  # int32 [N, F_cat], usually a read-only np.memmap
+    x_num: np.ndarray | None  # float32 [N, F_num]
+    y: np.ndarray  # int8/int16 class indices [N]
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. "p_true" [N]
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+class BatchLoader:
+    """Mini-batches of a split as CPU tensors, like a DataLoader with a DistributedSampler.
+
+    Each epoch's order is a permutation drawn from `(seed, epoch)`; rank r of `world_size` takes
+    every world_size-th row of it, so ranks never overlap and together cover each row once. With
+    `drop_last`, every rank yields the same number of full batches (what DDP training needs);
+    without it, ranks may differ by one batch. Rows of a batch are gathered with one sorted
+    fancy index per array and the next batches are prepared in a background thread.
+    """
+
+    def __init__(
+        self,
+        split: SplitArrays,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = False,
+        prefetch: int = 2,
+    ) -> None:
+        if batch_size <= 0:
+            raise ValueError("batch_size must be positive")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, {world_size})")
+        self.split = split
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.drop_last = drop_last
+        self.prefetch = prefetch
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose permutation the next iteration uses."""
+        self.epoch = epoch
+
+    def _shard_size(self) -> int:
+        n = len(self.split)
+        if self.drop_last:
+            return n // self.world_size
+        return len(range(self.rank, n, self.world_size))
+
+    def __len__(self) -> int:
+        rows = self._shard_size()
+        if self.drop_last:
+            return rows // self.batch_size
+        return -(-rows // self.batch_size)
+
+    def _rows(self) -> np.ndarray | slice:
+        """This rank's rows in epoch order: an index array, or a slice when unshuffled."""
+        n = len(self.split)
+        stop = self.rank + self.world_size * len(self) * self.batch_size if self.drop_last else n
+        if not self.shuffle:
+            return slice(self.rank, min(stop, n), self.world_size)
+        order = np.random.default_rng((self.seed, self.epoch)).permutation(n)
+        return order[self.rank : stop : self.world_size]
+
+    def _batches(self) -> Iterator[Batch]:
+        rows = self._rows()
+        for b in range(len(self)):
+            lo, hi = b * self.batch_size, (b + 1) * self.batch_size
+            if isinstance(rows, slice):
+                step = rows.step
+                start = rows.start + lo * step
+                idx: np.ndarray | slice = slice(start, min(rows.start + hi * step, rows.stop), step)
+            else:
+                idx = np.sort(rows[lo:hi])
+            yield self._gather(idx)
+
+    def _gather(self, idx: np.ndarray | slice) -> Batch:
+        s = self.split
+        return Batch(
+            x_cat=_take(s.x_cat, idx),
+            x_num=None if s.x_num is None else _take(s.x_num, idx),
+            y=torch.from_numpy(s.y[idx].astype(np.int64)),
+        )
+
+    def __iter__(self) -> Iterator[Batch]:
+        return prefetch(self._batches(), self.prefetch)
+
+
+def _take(array: np.ndarray, idx: np.ndarray | slice) -> torch.Tensor:
+    """Rows of a (memory-mapped) array copied into a tensor of their own."""
+    rows = np.array(array[idx]) if isinstance(idx, slice) else np.asarray(array[idx])
+    return torch.from_numpy(rows)

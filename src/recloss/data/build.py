@@ -1,0 +1,224 @@
+"""The two passes that fill a cache: count (rows, labels, values), then encode and write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from recloss.config import DataConfig
+from recloss.data.badlines import BadLines
+from recloss.data.cache import CacheWriter
+from recloss.data.encode import Counter, Encoding
+from recloss.data.formats import ALL, Chunk, Reader
+from recloss.data.schema import FIRST_VALUE_INDEX, Schema, Task
+from recloss.data.splits import SPLITS, assign_splits, split_sizes
+from recloss.data.synthetic import generate
+from recloss.errors import DataError
+
+CHANGED = "the source changed while it was being prepared; run again"
+SplitOf = Callable[[Chunk], "np.ndarray | int"]
+
+
+def progress_bar(show: bool, desc: str, total: int | None = None) -> tqdm:
+    return tqdm(total=total, desc=desc, unit="row", unit_scale=True, disable=not show, leave=False)
+
+
+@dataclass
+class Scan:
+    """What the counting pass learns: rows per part, rows per label, bad lines skipped."""
+
+    part_rows: list[int]
+    label_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    bad_lines: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(self.part_rows)
+
+
+def scan(reader: Reader, cfg: DataConfig, counter: Counter | None, show: bool) -> Scan:
+    """First pass: count rows and labels and, given a counter, the values of every field."""
+    policy = BadLines(cfg.on_bad_line)
+    found = Scan([0] * len(reader.parts))
+    with progress_bar(show, "counting") as bar:
+        for chunk in reader.chunks(policy, cfg.chunk_rows):
+            if counter is not None:
+                counter.add(chunk)
+            found.part_rows[chunk.part] += len(chunk)
+            counts = np.bincount(chunk.y, minlength=len(found.label_counts))
+            counts[: len(found.label_counts)] += found.label_counts
+            found.label_counts = counts
+            bar.update(len(chunk))
+    found.bad_lines = policy.count
+    return found
+
+
+class SplitWriter:
+    """Scatters rows, in source order, into the memory-mapped arrays of their splits."""
+
+    def __init__(
+        self, cache: CacheWriter, sizes: dict[str, int], columns: dict[str, tuple]
+    ) -> None:
+        self.sizes = sizes
+        self.arrays = {
+            split: {name: cache.array(split, name, np.dtype(dtype), (n, *shape))
+                    for name, (dtype, shape) in columns.items()}
+            for split, n in sizes.items()
+        }  # fmt: skip
+        self.filled = dict.fromkeys(sizes, 0)
+
+    def write(self, split_of: np.ndarray | int, arrays: dict[str, np.ndarray]) -> None:
+        """Append rows to their splits; `split_of` is a split index per row, or one for all."""
+        for k, split in enumerate(self.sizes):
+            if isinstance(split_of, np.ndarray):
+                rows = split_of == k
+                count = int(rows.sum())
+            elif split_of == k:
+                rows, count = slice(None), len(arrays["y"])
+            else:
+                continue
+            start, stop = self.filled[split], self.filled[split] + count
+            if stop > self.sizes[split]:
+                raise DataError(CHANGED)
+            for name, values in arrays.items():
+                self.arrays[split][name][start:stop] = values[rows]
+            self.filled[split] = stop
+
+    def check_full(self) -> None:
+        if self.filled != self.sizes:
+            raise DataError(CHANGED)
+
+
+class RowSplits:
+    """A per-row split assignment handed out chunk by chunk."""
+
+    def __init__(self, assignment: np.ndarray) -> None:
+        self.assignment = assignment
+        self.offset = 0
+
+    def take(self, rows: int) -> np.ndarray:
+        start, self.offset = self.offset, self.offset + rows
+        if self.offset > len(self.assignment):
+            raise DataError(CHANGED)
+        return self.assignment[start : self.offset]
+
+
+def columns_of(encoding: Encoding, num_classes: int) -> dict[str, tuple]:
+    """Cached arrays per split: name -> (dtype, shape of one row)."""
+    y = np.int8 if num_classes <= 127 else np.int16
+    columns = {"x_cat": (np.int32, (len(encoding.cat_fields),)), "y": (y, ())}
+    if encoding.num_fields:
+        columns["x_num"] = (np.float32, (len(encoding.num_fields),))
+    return columns
+
+
+def encode_pass(
+    reader: Reader,
+    encoding: Encoding,
+    cfg: DataConfig,
+    writer: SplitWriter,
+    split_of: SplitOf,
+    show: bool,
+    num_classes: int,
+) -> None:
+    """Second pass: encode every chunk and write its rows to their splits."""
+    policy = BadLines(cfg.on_bad_line, logged=0)  # the first pass logged the skipped lines
+    with progress_bar(show, "encoding", sum(writer.sizes.values())) as bar:
+        for chunk in reader.chunks(policy, cfg.chunk_rows):
+            if len(chunk) and chunk.y.max() >= num_classes:
+                raise DataError(
+                    f"{reader.files[0]}: label {chunk.y.max()} is outside the task's "
+                    f"{num_classes} classes"
+                )
+            x_cat, x_num = encoding.encode(chunk)
+            arrays = {"x_cat": x_cat, "y": chunk.y}
+            if x_num is not None:
+                arrays["x_num"] = x_num
+            writer.write(split_of(chunk), arrays)
+            bar.update(len(chunk))
+    writer.check_full()
+
+
+def _num_classes(reader: Reader, found: Scan) -> int:
+    if reader.num_classes is not None:
+        return reader.num_classes
+    if len(found.label_counts) < 2:
+        raise DataError(f"{reader.files[0]}: a multiclass label needs at least 2 classes")
+    return len(found.label_counts)
+
+
+def build_from_reader(
+    reader: Reader, cfg: DataConfig, min_count: int, task: Task, cache: CacheWriter, show: bool
+) -> dict:
+    """Count, encode and write a source read from files; return its metadata."""
+    counter = Counter(reader.layout, cfg.numeric)
+    found = scan(reader, cfg, counter, show)
+    if found.rows == 0:
+        raise DataError(f"{reader.files[0]}: no data rows")
+    num_classes = _num_classes(reader, found)
+    encoding = counter.encoding(min_count)
+    if reader.parts == ALL:
+        sizes = dict(zip(SPLITS, split_sizes(found.rows, cfg.split), strict=True))
+        rows = RowSplits(assign_splits(found.rows, cfg.split, cfg.split_seed))
+
+        def split_of(chunk: Chunk) -> np.ndarray | int:
+            return rows.take(len(chunk))
+    else:
+        sizes = dict(zip(SPLITS, found.part_rows, strict=True))
+
+        def split_of(chunk: Chunk) -> np.ndarray | int:
+            return chunk.part
+
+    if sizes["train"] == 0:
+        raise DataError(f"{reader.files[0]}: the training split is empty")
+    writer = SplitWriter(cache, sizes, columns_of(encoding, num_classes))
+    encode_pass(reader, encoding, cfg, writer, split_of, show, num_classes)
+    encoding.save(cache.tmp)
+    schema = Schema(task, num_classes, encoding.cat_fields, encoding.cardinalities,
+                    encoding.num_fields)  # fmt: skip
+    return {
+        "schema": schema.to_dict(),
+        "rows": sizes,
+        "total_rows": found.rows,
+        "bad_lines": found.bad_lines,
+        "label_counts": found.label_counts.tolist(),
+        "splits_from": "random" if reader.parts == ALL else "files",
+        "encoding": encoding.describe(),
+        "extra": [],
+    }
+
+
+def build_synthetic(cfg: DataConfig, cache: CacheWriter, show: bool) -> dict:
+    """Generate the synthetic data set straight into the cache; return its metadata.
+
+    Value v of a field has index v + 2 (no missing or rare values); `min_count` does not apply.
+    """
+    syn = cfg.synthetic
+    sizes = dict(zip(SPLITS, split_sizes(syn.rows, cfg.split), strict=True))
+    columns = {"x_cat": (np.int32, (syn.fields,)), "y": (np.int8, ()),
+               "extra.p_true": (np.float32, ())}  # fmt: skip
+    writer = SplitWriter(cache, sizes, columns)
+    rows = RowSplits(assign_splits(syn.rows, cfg.split, cfg.split_seed))
+    labels = np.zeros(2, np.int64)
+    with progress_bar(show, "generating", syn.rows) as bar:
+        for codes, y, p in generate(syn):
+            arrays = {"x_cat": codes + FIRST_VALUE_INDEX, "y": y, "extra.p_true": p}
+            writer.write(rows.take(len(y)), arrays)
+            labels += np.bincount(y, minlength=2)
+            bar.update(len(y))
+    writer.check_full()
+    fields = tuple(f"f{i}" for i in range(1, syn.fields + 1))
+    cards = (syn.cardinality + FIRST_VALUE_INDEX,) * syn.fields
+    return {
+        "schema": Schema("binary", 2, fields, cards).to_dict(),
+        "rows": sizes,
+        "total_rows": syn.rows,
+        "bad_lines": 0,
+        "label_counts": labels.tolist(),
+        "splits_from": "random",
+        "encoding": {"numeric": cfg.numeric, "vocab_sizes": dict(zip(fields, cards, strict=True))},
+        "extra": ["p_true"],
+    }

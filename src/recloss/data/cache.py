@@ -1,0 +1,118 @@
+"""The prepared-data cache: one folder of memory-mapped arrays and metadata, written atomically.
+
+Layout: `meta.json`, `vocab.arrow`, and one folder per split holding `x_cat.npy` (int32),
+`y.npy` (int8/int16 class indices), `x_num.npy` (float32, continuous numeric fields only) and
+`extra.<name>.npy` arrays (e.g. the synthetic data's true click probability). A cache is built in
+a hidden temporary folder next to its final place and renamed into place once complete, so an
+interrupted preparation never leaves a folder that looks valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+HASHED_BYTES = 1 << 20  # hashed at each end of a source file
+
+
+def recloss_home() -> Path:
+    """`$RECLOSS_HOME`, by default `~/.cache/recloss`."""
+    return Path(os.environ.get("RECLOSS_HOME") or "~/.cache/recloss").expanduser()
+
+
+def file_identity(path: Path) -> dict:
+    """What identifies a source file's content: path, size, mtime and a hash of both ends."""
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        digest.update(f.read(HASHED_BYTES))
+        if stat.st_size > 2 * HASHED_BYTES:
+            f.seek(-HASHED_BYTES, os.SEEK_END)
+        digest.update(f.read(HASHED_BYTES))
+    return {
+        "path": str(path.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "sha256_ends": digest.hexdigest(),
+    }
+
+
+def fingerprint(files: Sequence[Path], settings: dict) -> tuple[str, list[dict]]:
+    """Short hash of the source files' identities, the settings and the cache format version."""
+    identities = [file_identity(p) for p in files]
+    blob = json.dumps(
+        {"version": FORMAT_VERSION, "files": identities, "settings": settings}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16], identities
+
+
+def read_meta(root: Path, fingerprint: str) -> dict | None:
+    """The metadata of a complete cache with this fingerprint, else None."""
+    try:
+        meta = json.loads((root / META_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("format_version") != FORMAT_VERSION or meta.get("fingerprint") != fingerprint:
+        return None
+    return meta
+
+
+class CacheWriter:
+    """Builds a cache folder in a temporary place; `commit` moves it into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.tmp.mkdir()
+        self._arrays: list[np.memmap] = []
+
+    def __enter__(self) -> CacheWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.tmp.exists():
+            self._arrays.clear()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def array(self, split: str, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.memmap:
+        """A new memory-mapped .npy array of the split, filled by the caller."""
+        (self.tmp / split).mkdir(exist_ok=True)
+        arr = np.lib.format.open_memmap(self.tmp / split / f"{name}.npy", "w+", dtype, shape)
+        self._arrays.append(arr)
+        return arr
+
+    def commit(self, meta: dict) -> Path:
+        """Flush the arrays, write the metadata last and rename the folder into place."""
+        for arr in self._arrays:
+            arr.flush()
+        self._arrays.clear()
+        meta = {"format_version": FORMAT_VERSION, **meta}
+        (self.tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        if self.root.exists():
+            if read_meta(self.root, meta["fingerprint"]) is not None:
+                return self.root  # a concurrent preparation finished first
+            shutil.rmtree(self.root)
+        try:
+            os.replace(self.tmp, self.root)
+        except OSError:
+            if read_meta(self.root, meta["fingerprint"]) is None:
+                raise
+        return self.root
+
+
+def load_array(path: Path) -> np.memmap:
+    """A cached array, memory-mapped read-only."""
+    return np.load(path, mmap_mode="r")

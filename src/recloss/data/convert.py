@@ -1,0 +1,100 @@
+"""Vectorised conversion of string columns into numbers and labels; failures become bad rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recloss.data.badlines import RowChecks
+
+# Decimal integers as Arrow parses them, without its hexadecimal extension; 18 digits fit int64.
+INT_PATTERN = r"^-?[0-9]{1,18}$"
+FLOAT_PATTERN = (
+    r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+    r"|^[+-]?(?:[nN][aA][nN]|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)$"
+)
+
+
+def _np(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return array.to_numpy(zero_copy_only=False)
+
+
+def _shown(column: pa.Array, row: int) -> str:
+    value = column[row].as_py()
+    return "an empty value" if value is None else repr(value)
+
+
+def _parse(
+    column: pa.Array, target: pa.DataType, pattern: str, fast: bool, checks: RowChecks, what: str
+) -> pa.Array:
+    if fast:
+        try:
+            return pc.cast(column, target)
+        except pa.ArrowInvalid:
+            pass
+    ok = pc.match_substring_regex(column, pattern)
+    bad = _np(pc.invert(pc.fill_null(ok, True)))
+    checks.add(bad, lambda row: f"{what}: {_shown(column, row)} is not a number")
+    return pc.cast(pc.if_else(ok, column, pa.scalar(None, pa.string())), target)
+
+
+def to_int(column: pa.Array, checks: RowChecks, what: str) -> pa.Array:
+    """Decimal integers as int64; nulls stay null, anything else is a bad row."""
+    fast = column.null_count == len(column) or (
+        pc.max(pc.utf8_length(column)).as_py() <= 18
+        and not pc.any(pc.match_substring(column, "x", ignore_case=True)).as_py()
+    )
+    return _parse(column, pa.int64(), INT_PATTERN, fast, checks, f"{what} (an integer)")
+
+
+def to_float(column: pa.Array, checks: RowChecks, what: str, finite: bool = True) -> pa.Array:
+    """Decimal or scientific numbers as float64; with `finite`, NaN and infinities read as null."""
+    values = _parse(column, pa.float64(), FLOAT_PATTERN, True, checks, what)
+    if not finite:
+        return values
+    return pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
+
+
+def require(column: pa.Array, checks: RowChecks, what: str) -> None:
+    """Every row must have a value in `column`."""
+    checks.add(_np(column.is_null()), lambda row: f"{what} is missing")
+
+
+def binary_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
+    """Labels 0/1 as int64 class indices."""
+    require(column, checks, what)
+    values = _np(pc.fill_null(to_int(column, checks, what), 0))
+    checks.add((values != 0) & (values != 1), lambda r: f"{what} {_shown(column, r)} is not 0 or 1")
+    return values.astype(np.int64)
+
+
+def signed_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
+    """libFM labels -1/1 or 0/1 (also written 1.0, -1.0) as class indices 0/1."""
+    require(column, checks, what)
+    values = _np(pc.fill_null(to_float(column, checks, what, finite=False), 0.0))
+    bad = (values != -1) & (values != 0) & (values != 1)
+    checks.add(bad, lambda r: f"{what} {_shown(column, r)} is not -1, 0 or 1")
+    return (values == 1).astype(np.int64)
+
+
+def class_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
+    """Non-negative integer class indices."""
+    require(column, checks, what)
+    values = _np(pc.fill_null(to_int(column, checks, what), 0))
+    checks.add(values < 0, lambda r: f"{what} {_shown(column, r)} is not a class index >= 0")
+    return values.astype(np.int64)
+
+
+def rating_label(
+    column: pa.Array, checks: RowChecks, task: str, what: str = "rating"
+) -> np.ndarray:
+    """Star ratings in (0, 5]: 5 classes ceil(r) - 1 (half stars round up), or binary r >= 4."""
+    require(column, checks, what)
+    values = _np(pc.fill_null(to_float(column, checks, what, finite=False), 1.0))
+    checks.add(
+        ~((values > 0) & (values <= 5)), lambda r: f"{what} {_shown(column, r)} is not in (0, 5]"
+    )
+    if task == "binary":
+        return (values >= 4).astype(np.int64)
+    return np.clip(np.ceil(values) - 1, 0, 4).astype(np.int64)

@@ -1,0 +1,176 @@
+"""Preparing a data set once, and the prepared data set the trainer reads."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from functools import cached_property
+from pathlib import Path
+
+import pyarrow as pa
+
+from recloss.config import DataConfig
+from recloss.data.batches import SplitArrays
+from recloss.data.build import (
+    SplitWriter,
+    build_from_reader,
+    build_synthetic,
+    columns_of,
+    encode_pass,
+    scan,
+)
+from recloss.data.cache import CacheWriter, fingerprint, load_array, read_meta, recloss_home
+from recloss.data.datasets import DATASETS, DatasetSpec
+from recloss.data.encode import Encoding, cat_fields
+from recloss.data.schema import Schema, Task
+from recloss.data.splits import SPLITS
+from recloss.errors import ConfigError, DataError
+
+log = logging.getLogger("recloss.data")
+
+ENCODED = "encoded"  # folder of the cache holding other files encoded with its vocabularies
+ENCODED_SPLIT = "all"
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def limit_arrow_threads() -> None:
+    """Keep Arrow's thread pools within the cores this process may use."""
+    cores = available_cores()
+    if pa.cpu_count() > cores:
+        pa.set_cpu_count(cores)
+    if pa.io_thread_count() > cores:
+        pa.set_io_thread_count(cores)
+
+
+def resolve_task(spec: DatasetSpec, cfg: DataConfig) -> Task:
+    """The configured task, or the data set's default; checked against what it supports."""
+    task = cfg.task or spec.task
+    if task not in spec.tasks:
+        raise ConfigError(f"data.task: {spec.name} supports {' or '.join(spec.tasks)}, not {task}")
+    return task
+
+
+def _settings(spec: DatasetSpec, cfg: DataConfig, task: Task) -> dict:
+    """Everything in the configuration that changes the prepared arrays."""
+    settings = {
+        "dataset": spec.name,
+        "task": task,
+        "min_count": cfg.min_count or spec.min_count,
+        "numeric": cfg.numeric,
+        "split": list(cfg.split),
+        "split_seed": cfg.split_seed,
+        "on_bad_line": cfg.on_bad_line,
+    }
+    if spec.name in ("csv", "parquet") and cfg.table is not None:
+        settings["table"] = cfg.table.model_dump(mode="json")
+    if spec.open is None:
+        settings["synthetic"] = cfg.synthetic.model_dump(mode="json")
+    return settings
+
+
+def _data_path(spec: DatasetSpec, cfg: DataConfig) -> Path:
+    if cfg.path is not None:
+        return Path(cfg.path).expanduser()
+    if spec.fetch is not None:
+        return spec.fetch(recloss_home())
+    raise DataError(f"{spec.name}: no data path given (--data PATH); expected {spec.expects}")
+
+
+def prepare_dataset(cfg: DataConfig, progress: bool = True) -> PreparedDataset:
+    """The prepared data set `cfg` describes: from the cache if unchanged, else built now."""
+    spec = DATASETS.get(cfg.dataset)
+    task = resolve_task(spec, cfg)
+    limit_arrow_threads()
+    settings = _settings(spec, cfg, task)
+    reader = None if spec.open is None else spec.reader(_data_path(spec, cfg), cfg, task)
+    key, sources = fingerprint(reader.files if reader else [], settings)
+    base = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else recloss_home() / "cache"
+    root = base / f"{spec.name}-{key}"
+    if (meta := read_meta(root, key)) is not None:
+        log.info("%s: using the prepared cache %s", spec.name, root)
+        return PreparedDataset(root, meta)
+    started = time.perf_counter()
+    meta = {"dataset": spec.name, "fingerprint": key, "sources": sources, "settings": settings,
+            "config": cfg.model_dump(mode="json")}  # fmt: skip
+    with CacheWriter(root) as cache:
+        if reader is None:
+            meta |= build_synthetic(cfg, cache, progress)
+        else:
+            meta |= build_from_reader(reader, cfg, settings["min_count"], task, cache, progress)
+        meta["seconds"] = round(time.perf_counter() - started, 3)
+        cache.commit(meta)
+    log.info("%s: prepared %d rows in %.1fs into %s", spec.name, meta["total_rows"],
+             meta["seconds"], root)  # fmt: skip
+    if meta["bad_lines"]:
+        log.warning("%s: skipped %d bad lines", spec.name, meta["bad_lines"])
+    return PreparedDataset(root, meta)
+
+
+def load_split(folder: Path) -> SplitArrays:
+    """The memory-mapped arrays of one cached split."""
+    x_num = folder / "x_num.npy"
+    return SplitArrays(
+        x_cat=load_array(folder / "x_cat.npy"),
+        x_num=load_array(x_num) if x_num.exists() else None,
+        y=load_array(folder / "y.npy"),
+        extra={p.name[6:-4]: load_array(p) for p in sorted(folder.glob("extra.*.npy"))},
+    )
+
+
+class PreparedDataset:
+    """A prepared data set in its cache folder: schema, metadata and the splits' arrays."""
+
+    def __init__(self, root: Path, meta: dict) -> None:
+        self.root = root
+        self.meta = meta
+        self.schema = Schema.from_dict(meta["schema"])
+
+    def split(self, name: str) -> SplitArrays:
+        """The arrays of the train, valid or test split."""
+        if name not in SPLITS:
+            raise ConfigError(f"unknown split {name!r}; choose one of: {', '.join(SPLITS)}")
+        return load_split(self.root / name)
+
+    @cached_property
+    def encoding(self) -> Encoding:
+        """The stored vocabularies and numeric statistics."""
+        return Encoding.load(self.root, self.meta)
+
+    def encode_file(self, path: str | Path, progress: bool = False) -> SplitArrays:
+        """Encode another file (or folder) of this data set's format with the stored encoding.
+
+        Values the vocabularies do not know map to the out-of-vocabulary index. The result is
+        cached under this data set's folder, keyed by the file's fingerprint.
+        """
+        cfg = DataConfig.model_validate({**self.meta["config"], "path": str(path)})
+        spec = DATASETS.get(cfg.dataset)
+        if spec.open is None:
+            raise DataError(f"{spec.name}: generated data has no file format to encode")
+        reader = spec.reader(Path(path).expanduser(), cfg, self.schema.task)
+        fields = cat_fields(reader.layout, cfg.numeric)
+        if fields != self.schema.cat_fields:
+            raise DataError(
+                f"{path}: fields {', '.join(fields)} differ from the prepared data set's "
+                f"{', '.join(self.schema.cat_fields)}"
+            )
+        key, sources = fingerprint(reader.files, {"encoded_with": self.meta["fingerprint"]})
+        root = self.root / ENCODED / key
+        if read_meta(root, key) is not None:
+            return load_split(root / ENCODED_SPLIT)
+        found = scan(reader, cfg, None, progress)
+        with CacheWriter(root) as cache:
+            sizes = {ENCODED_SPLIT: found.rows}
+            writer = SplitWriter(cache, sizes, columns_of(self.encoding, self.schema.num_classes))
+            encode_pass(reader, self.encoding, cfg, writer, lambda chunk: 0, progress,
+                        self.schema.num_classes)  # fmt: skip
+            cache.commit({"fingerprint": key, "sources": sources, "rows": sizes,
+                          "bad_lines": found.bad_lines})  # fmt: skip
+        return load_split(root / ENCODED_SPLIT)

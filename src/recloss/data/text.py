@@ -1,0 +1,201 @@
+"""Delimited text files streamed in blocks by PyArrow, every row tied to its line in the file."""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from recloss.data.badlines import BadLines, Found, RowChecks
+from recloss.data.prefetch import prefetch
+from recloss.errors import DataError
+
+MIN_BLOCK_BYTES = 1 << 12
+MAX_BLOCK_BYTES = 1 << 22  # larger blocks parse no faster and fall out of the CPU caches
+SAMPLE_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How a delimited text file is laid out."""
+
+    delimiter: str
+    header: bool = False  # first line holds column names
+    columns: tuple[str, ...] | None = None  # names for header-less files; None: "0", "1", ...
+    encoding: str = "utf8"
+    quoted: bool = False  # fields may be enclosed in double quotes
+
+
+def open_stream(path: Path) -> pa.NativeFile:
+    """Open a file for reading, decompressing .gz/.bz2/.zst/.lz4 transparently."""
+    try:
+        return pa.input_stream(str(path), compression="detect")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, pa.ArrowException) as err:
+        raise DataError(f"{path}: cannot open ({err})") from None
+
+
+def sample(path: Path, size: int = SAMPLE_BYTES) -> bytes:
+    """The first `size` bytes of the (decompressed) file."""
+    with open_stream(path) as stream:
+        try:
+            return stream.read(size)
+        except (OSError, pa.ArrowException) as err:
+            raise DataError(f"{path}: cannot read ({err})") from None
+
+
+def column_names(path: Path, fmt: TextFormat) -> tuple[str, ...]:
+    """Column names from the header line, the format, or positions for header-less files."""
+    if fmt.columns is not None and not fmt.header:
+        return fmt.columns
+    head = sample(path)
+    if not head.strip():
+        raise DataError(f"{path}: file is empty")
+    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode(fmt.encoding, errors="replace")
+    quoting = csv.QUOTE_MINIMAL if fmt.quoted else csv.QUOTE_NONE
+    fields = next(csv.reader(io.StringIO(first), delimiter=fmt.delimiter, quoting=quoting))
+    if fmt.header:
+        return tuple(f.strip() for f in fields)
+    return tuple(str(i) for i in range(len(fields)))
+
+
+def block_bytes(path: Path, chunk_rows: int) -> int:
+    """Arrow block size that holds about `chunk_rows` lines, within cache-friendly bounds."""
+    lines = sample(path).split(b"\n")[:-1] or [b"x" * 1024]
+    mean = sum(len(line) + 1 for line in lines) / len(lines)
+    longest = max(len(line) + 1 for line in lines)
+    low = max(MIN_BLOCK_BYTES, 4 * longest)
+    return int(min(max(chunk_rows * mean, low), max(MAX_BLOCK_BYTES, low)))
+
+
+class _Lines:
+    """Maps parsed rows back to file lines around the rows Arrow rejected for their field count."""
+
+    def __init__(self, first_data_line: int) -> None:
+        self.first = first_data_line
+        self.invalid: list[int] = []  # line numbers, ascending (Arrow parses serially)
+        self.problems: list[str] = []
+        self.resolved = 0  # rejected rows already handed to the bad-line policy
+
+    def reject(self, row: pacsv.InvalidRow) -> str:
+        self.invalid.append(row.number)
+        self.problems.append(f"expected {row.expected_columns} fields, found {row.actual_columns}")
+        return "skip"
+
+    def line_of(self, parsed_row: int) -> int:
+        """Line of the parsed row with this index (0-based over the file's accepted rows)."""
+        skipped = 0
+        while True:
+            line = self.first + parsed_row + skipped
+            now = bisect.bisect_right(self.invalid, line)
+            if now == skipped:
+                return line
+            skipped = now
+
+    def pending(self, path: Path, upto_line: int | None) -> list[Found]:
+        """Rejected rows up to a line (all if None) not yet handed to the policy."""
+        end = (
+            len(self.invalid) if upto_line is None else bisect.bisect_right(self.invalid, upto_line)
+        )
+        found = [
+            (self.invalid[i], f"{path}:{self.invalid[i]}", self.problems[i])
+            for i in range(self.resolved, end)
+        ]
+        self.resolved = max(self.resolved, end)
+        return found
+
+
+class TextBatch:
+    """A block of rows (all columns as strings) with the checks that decide which rows to keep."""
+
+    def __init__(self, path: Path, data: pa.RecordBatch, first_row: int, lines: _Lines) -> None:
+        self.path = path
+        self.data = data
+        self._first_row = first_row
+        self._lines = lines
+        self.checks = RowChecks(data.num_rows, str(path), self.line_of)
+        self.checks.drop(_blank_rows(data))
+
+    def __len__(self) -> int:
+        return self.data.num_rows
+
+    def column(self, name: str) -> pa.Array:
+        return self.data.column(name)
+
+    def line_of(self, row: int) -> int:
+        """1-based line in the file of a row of this batch."""
+        return self._lines.line_of(self._first_row + row)
+
+    def resolve(self, policy: BadLines) -> np.ndarray:
+        """Apply the bad-line policy to this batch; return the mask of rows to keep."""
+        upto = self.line_of(len(self) - 1) if len(self) else self._lines.first - 1
+        return self.checks.resolve(policy, self._lines.pending(self.path, upto))
+
+
+def _blank_rows(data: pa.RecordBatch) -> np.ndarray:
+    """Rows whose fields are all empty: Arrow's reading of blank lines."""
+    blank = data.column(0).is_null().to_numpy(zero_copy_only=False)
+    for column in data.columns[1:]:
+        if not blank.any():
+            break
+        blank &= column.is_null().to_numpy(zero_copy_only=False)
+    return blank
+
+
+def read_text(
+    path: Path,
+    fmt: TextFormat,
+    policy: BadLines,
+    chunk_rows: int,
+    include: Sequence[str] | None = None,
+) -> Iterator[TextBatch]:
+    """Stream a delimited file as string batches; the caller resolves each batch before the next.
+
+    Empty fields read as nulls. Rows with the wrong number of fields and blank lines never reach
+    the caller: the former are bad lines, the latter are dropped.
+    """
+    names = column_names(path, fmt)
+    lines = _Lines(first_data_line=2 if fmt.header else 1)
+    wanted = list(include) if include is not None else list(names)
+    read = pacsv.ReadOptions(
+        use_threads=False,  # serial parsing keeps Arrow's line numbers of rejected rows
+        block_size=block_bytes(path, chunk_rows),
+        column_names=list(names),
+        skip_rows=1 if fmt.header else 0,
+        encoding=fmt.encoding,
+    )
+    parse = pacsv.ParseOptions(
+        delimiter=fmt.delimiter,
+        quote_char='"' if fmt.quoted else False,
+        ignore_empty_lines=False,  # keeps Arrow's row numbers equal to file lines
+        invalid_row_handler=lines.reject,
+    )
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in wanted},
+        include_columns=wanted,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+    )
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        with open_stream(path) as stream:
+            try:
+                yield from pacsv.open_csv(stream, read, parse, convert)
+            except pa.ArrowInvalid as err:
+                if "Empty CSV file" in str(err):
+                    raise DataError(f"{path}: file is empty") from None
+                raise DataError(f"{path}: {err}") from None
+
+    first_row = 0
+    for data in prefetch(batches()):
+        yield TextBatch(path, data, first_row, lines)
+        first_row += data.num_rows
+    policy.reject(pending := lines.pending(path, None), len(pending))
