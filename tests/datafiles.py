@@ -154,8 +154,10 @@ def write_ml20m(folder: Path, rows: int = 300, users: int = 20, items: int = 30,
               for k, (u, i, r) in enumerate(_ratings(rng, rows, users, items, half=True))])  # fmt: skip
     movies = ["movieId,title,genres"]
     for i in range(1, items + 1):
-        genres = "(no genres listed)" if i == items else "|".join(
-            rng.sample(GENRES[1:], rng.randrange(1, 5))
+        genres = (
+            "(no genres listed)"
+            if i == items
+            else "|".join(rng.sample(GENRES[1:], rng.randrange(1, 5)))
         )
         movies.append(f'{i},"Movie, The {i} ({1950 + i})",{genres}')
     _write(folder / "movies.csv", movies)
@@ -185,5 +187,7 @@ def fake_recbole_wheel(path: Path, source: Path) -> Path:
     """A wheel-shaped zip holding RecBole's ml-100k atomic files from write_recbole_atomic."""
     with zipfile.ZipFile(path, "w") as zf:
         for ext in ("inter", "user", "item"):
-            zf.write(Path(source) / f"ml-100k.{ext}", f"recbole/dataset_example/ml-100k/ml-100k.{ext}")
+            zf.write(
+                Path(source) / f"ml-100k.{ext}", f"recbole/dataset_example/ml-100k/ml-100k.{ext}"
+            )
     return Path(path)

@@ -72,19 +72,24 @@ class SplitWriter:
 
     def write(self, split_of: np.ndarray | int, arrays: dict[str, np.ndarray]) -> None:
         """Append rows to their splits; `split_of` is a split index per row, or one for all."""
+        n = len(arrays["y"])
+        if isinstance(split_of, np.ndarray):
+            # One stable gather groups the rows by split, keeping their order within each.
+            order = np.argsort(split_of, kind="stable")
+            arrays = {name: values[order] for name, values in arrays.items()}
+            counts = np.bincount(split_of, minlength=len(self.sizes))
+        else:
+            counts = np.zeros(len(self.sizes), dtype=np.int64)
+            counts[split_of] = n
+        bounds = np.concatenate([[0], np.cumsum(counts)])
         for k, split in enumerate(self.sizes):
-            if isinstance(split_of, np.ndarray):
-                rows = split_of == k
-                count = int(rows.sum())
-            elif split_of == k:
-                rows, count = slice(None), len(arrays["y"])
-            else:
+            if counts[k] == 0:
                 continue
-            start, stop = self.filled[split], self.filled[split] + count
+            start, stop = self.filled[split], self.filled[split] + int(counts[k])
             if stop > self.sizes[split]:
                 raise DataError(CHANGED)
             for name, values in arrays.items():
-                self.arrays[split][name][start:stop] = values[rows]
+                self.arrays[split][name][start:stop] = values[bounds[k] : bounds[k + 1]]
             self.filled[split] = stop
 
     def check_full(self) -> None:

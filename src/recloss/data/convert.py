@@ -7,13 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recloss.data.badlines import RowChecks
-
-# Decimal integers as Arrow parses them, without its hexadecimal extension; 18 digits fit int64.
-INT_PATTERN = r"^-?[0-9]{1,18}$"
-FLOAT_PATTERN = (
-    r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
-    r"|^[+-]?(?:[nN][aA][nN]|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)$"
-)
+from recloss.data.text import is_missing
 
 
 def _np(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -22,35 +16,46 @@ def _np(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def _shown(column: pa.Array, row: int) -> str:
     value = column[row].as_py()
-    return "an empty value" if value is None else repr(value)
+    return "an empty value" if value in (None, "") else repr(value)
 
 
-def _parse(
-    column: pa.Array, target: pa.DataType, pattern: str, fast: bool, checks: RowChecks, what: str
-) -> pa.Array:
-    if fast:
-        try:
-            return pc.cast(column, target)
-        except pa.ArrowInvalid:
-            pass
-    ok = pc.match_substring_regex(column, pattern)
-    bad = _np(pc.invert(pc.fill_null(ok, True)))
-    checks.add(bad, lambda row: f"{what}: {_shown(column, row)} is not a number")
-    return pc.cast(pc.if_else(ok, column, pa.scalar(None, pa.string())), target)
+def _unparsable(column: pa.Array, target: pa.DataType, offset: int, out: np.ndarray) -> None:
+    """Mark in `out` the entries Arrow cannot cast, by bisecting the failing slices."""
+    try:
+        pc.cast(column, target)
+    except pa.ArrowInvalid:
+        if len(column) == 1:
+            out[offset] = True
+            return
+        half = len(column) // 2
+        _unparsable(column.slice(0, half), target, offset, out)
+        _unparsable(column.slice(half), target, offset + half, out)
+
+
+def _parse(column: pa.Array, target: pa.DataType, checks: RowChecks, what: str) -> pa.Array:
+    """Cast strings with Arrow's parser; empty strings are nulls, rejected entries bad rows."""
+    column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+    try:
+        return pc.cast(column, target)
+    except pa.ArrowInvalid:
+        pass
+    bad = np.zeros(len(column), dtype=bool)
+    _unparsable(column, target, 0, bad)
+    checks.add(bad, lambda row: f"{what}: {_shown(column, row)} is not {_KINDS[target]}")
+    return pc.cast(pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), column), target)
+
+
+_KINDS = {pa.int64(): "an integer", pa.float64(): "a number"}
 
 
 def to_int(column: pa.Array, checks: RowChecks, what: str) -> pa.Array:
-    """Decimal integers as int64; nulls stay null, anything else is a bad row."""
-    fast = column.null_count == len(column) or (
-        pc.max(pc.utf8_length(column)).as_py() <= 18
-        and not pc.any(pc.match_substring(column, "x", ignore_case=True)).as_py()
-    )
-    return _parse(column, pa.int64(), INT_PATTERN, fast, checks, f"{what} (an integer)")
+    """Integers as int64 (as Arrow parses them: decimal, or hexadecimal with 0x); nulls stay."""
+    return _parse(column, pa.int64(), checks, what)
 
 
 def to_float(column: pa.Array, checks: RowChecks, what: str, finite: bool = True) -> pa.Array:
     """Decimal or scientific numbers as float64; with `finite`, NaN and infinities read as null."""
-    values = _parse(column, pa.float64(), FLOAT_PATTERN, True, checks, what)
+    values = _parse(column, pa.float64(), checks, what)
     if not finite:
         return values
     return pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
@@ -58,7 +63,7 @@ def to_float(column: pa.Array, checks: RowChecks, what: str, finite: bool = True
 
 def require(column: pa.Array, checks: RowChecks, what: str) -> None:
     """Every row must have a value in `column`."""
-    checks.add(_np(column.is_null()), lambda row: f"{what} is missing")
+    checks.add(is_missing(column), lambda row: f"{what} is missing")
 
 
 def binary_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:

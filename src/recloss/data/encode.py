@@ -2,7 +2,7 @@
 
 Vocabularies are counted over all rows of the source, before splitting (as FuxiCTR and the
 AutoLoss-era papers do), so the test split sees no values the training split could not have.
-Per field: index 0 is a missing value, 1 a value rarer than `min_count` (or unseen when encoding
+Per field: index 0 is a missing value (null or empty), 1 a value rarer than `min_count` (or unseen when encoding
 another file), known values from 2 ordered by count (descending), then value.
 
 Numeric fields, `bucket` (Criteo's convention): v > 2 becomes the bucket floor(ln(v)^2), any
@@ -25,6 +25,7 @@ import pyarrow.feather as feather
 
 from recloss.data.formats import Chunk, Layout
 from recloss.data.schema import FIRST_VALUE_INDEX, MISSING_INDEX, OOV_INDEX
+from recloss.data.text import is_missing
 
 Numeric = Literal["bucket", "continuous"]
 BUCKET_KEY_OFFSET = 3
@@ -34,16 +35,18 @@ VOCAB_FILE = "vocab.arrow"
 
 def bucket_keys(values: pa.Array) -> pa.Array:
     """Criteo's log-square buckets of numeric values as int64 keys (null stays null)."""
-    v = pc.fill_null(values, 0.0).to_numpy(zero_copy_only=False)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.floor(np.log(np.maximum(v, 1.0)) ** 2) + BUCKET_KEY_OFFSET
-    keys = np.where(v > 2, logs, np.floor(np.clip(v, -(2.0**62), 2)))
-    return pa.array(keys.astype(np.int64), mask=values.is_null().to_numpy(zero_copy_only=False))
+    v = pc.fill_null(values, 0).to_numpy(zero_copy_only=False)
+    keys = np.floor(np.clip(v, -(2.0**62), 2.0)).astype(np.int64)
+    large = v > 2
+    keys[large] = np.floor(np.log(v[large]) ** 2).astype(np.int64) + BUCKET_KEY_OFFSET
+    return pa.array(
+        keys, mask=values.is_null().to_numpy(zero_copy_only=False) if values.null_count else None
+    )
 
 
 def log_values(values: pa.Array) -> np.ndarray:
     """log1p of values clipped at 0, NaN where missing."""
-    v = pc.fill_null(values, np.nan).to_numpy(zero_copy_only=False)
+    v = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)  # NaN where null
     return np.log1p(np.maximum(v, 0.0))
 
 
@@ -58,7 +61,7 @@ class ValueCounter:
     def add(self, values: pa.Array) -> None:
         counts = pc.value_counts(values)
         table = pa.table({"value": counts.field(0), "count": counts.field(1)})
-        table = table.filter(pc.is_valid(table["value"]))
+        table = table.filter(pc.invert(pa.array(is_missing(table["value"].combine_chunks()))))
         self._parts.append(table)
         self._pending += table.num_rows
         if self._pending > max(MERGE_AT, self._merged):
@@ -97,18 +100,18 @@ class Vocabulary:
 
     def encode(self, tokens: pa.Array) -> np.ndarray:
         """Indices (int32) of tokens: 0 missing, 1 out of vocabulary, known values from 2."""
-        codes = np.full(len(tokens), MISSING_INDEX, dtype=np.int32)
         if tokens.null_count == len(tokens):
-            return codes
+            return np.full(len(tokens), MISSING_INDEX, dtype=np.int32)
         # Look each distinct token of the chunk up once rather than every row.
         encoded = tokens.dictionary_encode()
-        found = pc.index_in(encoded.dictionary, value_set=self.values)
-        found = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
-        table = np.where(found >= 0, found + FIRST_VALUE_INDEX, OOV_INDEX).astype(np.int32)
-        present = encoded.indices.is_valid().to_numpy(zero_copy_only=False)
-        indices = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
-        codes[present] = table[indices[present]]
-        return codes
+        found = pc.fill_null(pc.index_in(encoded.dictionary, value_set=self.values), -1)
+        found = found.to_numpy(zero_copy_only=False)
+        lookup = np.empty(len(found) + 1, dtype=np.int32)
+        lookup[0] = MISSING_INDEX  # position 0 stands for a null token
+        lookup[1:] = np.where(found >= 0, found + FIRST_VALUE_INDEX, OOV_INDEX)
+        lookup[1:][is_missing(encoded.dictionary)] = MISSING_INDEX
+        positions = pc.fill_null(pc.add(encoded.indices, 1), 0).to_numpy(zero_copy_only=False)
+        return lookup[positions]
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Readers: stream a source's rows as chunks of raw tokens, numbers and class labels.
 
 A reader knows a file format and nothing of vocabularies or caches. Every chunk holds, per
-categorical field, an Arrow array of tokens (null = missing); per numeric field, float64 values
-(null = missing); and the labels as class indices. Bad rows never reach a chunk: the bad-line
+categorical field, an Arrow array of tokens (null = missing); per numeric field, int64 or float64
+values (null = missing); and the labels as class indices. Bad rows never reach a chunk: the bad-line
 policy stops at them or counts them.
 """
 
@@ -75,10 +75,6 @@ class Reader(ABC):
         """Stream the rows in file order."""
 
 
-def as_float(arrays: Sequence[pa.Array]) -> list[pa.Array]:
-    return [pc.cast(a, pa.float64()) for a in arrays]
-
-
 def split_parts(
     files: dict[str, Path] | Sequence[Path],
 ) -> tuple[tuple[Path, ...], tuple[int, ...]]:
@@ -110,7 +106,7 @@ class CriteoReader(Reader):
                 ints = [to_int(batch.column(n), batch.checks, n) for n in CRITEO_INTS]
                 keep = batch.resolve(policy)
                 cats = [batch.column(n) for n in CRITEO_CATS]
-                yield Chunk.kept(cats, as_float(ints), y, keep, 0)
+                yield Chunk.kept(cats, ints, y, keep, 0)
 
 
 # --- Avazu --------------------------------------------------------------------------------------

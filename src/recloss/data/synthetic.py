@@ -139,6 +139,7 @@ def write_criteo_tsv(
     if cfg.fields != CRITEO_INTS + 26:
         raise ConfigError(f"data.synthetic.fields: Criteo files have 39 fields, not {cfg.fields}")
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, cfg.seed])
     tokens = [pa.array(hex_tokens(rng.integers(0, 2**32, cfg.cardinality)).astype(str))
               for _ in range(cfg.fields - CRITEO_INTS)]  # fmt: skip
