@@ -57,10 +57,16 @@ def main() -> None:
             started = time.perf_counter()
             syn = SyntheticConfig(rows=args.rows, cardinality=args.cardinality, seed=0)
             write_criteo_tsv(source, syn)
-            print(f"wrote {source} ({source.stat().st_size / 2**20:.0f} MiB) "
-                  f"in {time.perf_counter() - started:.1f}s")  # fmt: skip
-        cfg = DataConfig(dataset="criteo", path=str(source), cache_dir=str(work / "cache"),
-                         chunk_rows=args.chunk_rows)  # fmt: skip
+            print(
+                f"wrote {source} ({source.stat().st_size / 2**20:.0f} MiB) "
+                f"in {time.perf_counter() - started:.1f}s"
+            )
+        cfg = DataConfig(
+            dataset="criteo",
+            path=str(source),
+            cache_dir=str(work / "cache"),
+            chunk_rows=args.chunk_rows,
+        )
         started = time.perf_counter()
         ds = prepare_dataset(cfg, progress=False)
         seconds = time.perf_counter() - started

@@ -8,10 +8,26 @@ from collections.abc import Sequence
 from pathlib import Path
 
 GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
-    "Thriller", "War", "Western",
-)  # fmt: skip
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 OCCUPATIONS = ("student", "engineer", "artist", "writer", "other")
 
 
@@ -26,8 +42,10 @@ def criteo_lines(rows: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     lines = []
     for _ in range(rows):
-        ints = ["" if rng.random() < 0.1 else str(rng.choice([-2, -1, 0, 1, 2, 3, 5, 40, 1000]))
-                for _ in range(13)]  # fmt: skip
+        ints = [
+            "" if rng.random() < 0.1 else str(rng.choice([-2, -1, 0, 1, 2, 3, 5, 40, 1000]))
+            for _ in range(13)
+        ]
         cats = ["" if rng.random() < 0.1 else f"{rng.randrange(8):08x}" for _ in range(26)]
         lines.append("\t".join([str(rng.randrange(2)), *ints, *cats]))
     return lines
@@ -87,12 +105,21 @@ def write_ml100k_grouplens(
     """u.data, u.user, u.item (latin-1) as GroupLens ships ml-100k."""
     rng = random.Random(seed)
     folder = Path(folder)
-    _write(folder / "u.data",
-           [f"{u}\t{i}\t{r}\t{880000000 + k}"
-            for k, (u, i, r) in enumerate(_ratings(rng, rows, users, items))])  # fmt: skip
-    _write(folder / "u.user",
-           [f"{u}|{rng.randrange(7, 75)}|{rng.choice('MF')}|{rng.choice(OCCUPATIONS)}|"
-            f"{rng.randrange(10000, 99999)}" for u in range(1, users + 1)])  # fmt: skip
+    _write(
+        folder / "u.data",
+        [
+            f"{u}\t{i}\t{r}\t{880000000 + k}"
+            for k, (u, i, r) in enumerate(_ratings(rng, rows, users, items))
+        ],
+    )
+    _write(
+        folder / "u.user",
+        [
+            f"{u}|{rng.randrange(7, 75)}|{rng.choice('MF')}|{rng.choice(OCCUPATIONS)}|"
+            f"{rng.randrange(10000, 99999)}"
+            for u in range(1, users + 1)
+        ],
+    )
     item_lines = []
     for i in range(1, items + 1):
         flags = ["0"] * len(GENRES)
@@ -110,19 +137,32 @@ def write_recbole_atomic(
     """ml-100k.inter/.user/.item in RecBole's atomic format (typed headers, tab-separated)."""
     rng = random.Random(seed)
     folder = Path(folder)
-    _write(folder / "ml-100k.inter",
-           ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
-           + [f"{u}\t{i}\t{r}\t{880000000 + k}"
-              for k, (u, i, r) in enumerate(_ratings(rng, rows, users, items))])  # fmt: skip
-    _write(folder / "ml-100k.user",
-           ["user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token"]
-           + [f"{u}\t{rng.randrange(7, 75)}\t{rng.choice('MF')}\t{rng.choice(OCCUPATIONS)}\t"
-              f"{rng.randrange(10000, 99999)}" for u in range(1, users + 1)])  # fmt: skip
-    _write(folder / "ml-100k.item",
-           ["item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq"]
-           + [f"{i}\tMovie {i}\t{rng.randrange(1930, 1999)}\t"
-              + " ".join(rng.sample(GENRES[1:], rng.randrange(1, 5)))
-              for i in range(1, items + 1)])  # fmt: skip
+    _write(
+        folder / "ml-100k.inter",
+        ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+        + [
+            f"{u}\t{i}\t{r}\t{880000000 + k}"
+            for k, (u, i, r) in enumerate(_ratings(rng, rows, users, items))
+        ],
+    )
+    _write(
+        folder / "ml-100k.user",
+        ["user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token"]
+        + [
+            f"{u}\t{rng.randrange(7, 75)}\t{rng.choice('MF')}\t{rng.choice(OCCUPATIONS)}\t"
+            f"{rng.randrange(10000, 99999)}"
+            for u in range(1, users + 1)
+        ],
+    )
+    _write(
+        folder / "ml-100k.item",
+        ["item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq"]
+        + [
+            f"{i}\tMovie {i}\t{rng.randrange(1930, 1999)}\t"
+            + " ".join(rng.sample(GENRES[1:], rng.randrange(1, 5)))
+            for i in range(1, items + 1)
+        ],
+    )
     return folder
 
 
@@ -130,17 +170,30 @@ def write_ml1m(folder: Path, rows: int = 300, users: int = 20, items: int = 30, 
     """ratings.dat, users.dat, movies.dat ('::'-separated, latin-1) as in ml-1m."""
     rng = random.Random(seed)
     folder = Path(folder)
-    _write(folder / "ratings.dat",
-           [f"{u}::{i}::{r}::{970000000 + k}"
-            for k, (u, i, r) in enumerate(_ratings(rng, rows, users, items))])  # fmt: skip
-    _write(folder / "users.dat",
-           [f"{u}::{rng.choice('MF')}::{rng.choice([1, 18, 25, 35, 45, 50, 56])}::"
+    _write(
+        folder / "ratings.dat",
+        [
+            f"{u}::{i}::{r}::{970000000 + k}"
+            for k, (u, i, r) in enumerate(_ratings(rng, rows, users, items))
+        ],
+    )
+    _write(
+        folder / "users.dat",
+        [
+            f"{u}::{rng.choice('MF')}::{rng.choice([1, 18, 25, 35, 45, 50, 56])}::"
             f"{rng.randrange(21)}::{rng.randrange(10000, 99999)}-1234"
-            for u in range(1, users + 1)])  # fmt: skip
-    _write(folder / "movies.dat",
-           [f"{i}::Star Wars: Episode {i} (19{60 + i % 40})::"
+            for u in range(1, users + 1)
+        ],
+    )
+    _write(
+        folder / "movies.dat",
+        [
+            f"{i}::Star Wars: Episode {i} (19{60 + i % 40})::"
             + "|".join(rng.sample(GENRES[1:], rng.randrange(1, 5)))
-            for i in range(1, items + 1)], encoding="latin-1")  # fmt: skip
+            for i in range(1, items + 1)
+        ],
+        encoding="latin-1",
+    )
     return folder
 
 
@@ -148,10 +201,14 @@ def write_ml20m(folder: Path, rows: int = 300, users: int = 20, items: int = 30,
     """ratings.csv (half stars) and movies.csv (quoted titles, '|' genres) as in ml-20m."""
     rng = random.Random(seed)
     folder = Path(folder)
-    _write(folder / "ratings.csv",
-           ["userId,movieId,rating,timestamp"]
-           + [f"{u},{i},{r},{1100000000 + k}"
-              for k, (u, i, r) in enumerate(_ratings(rng, rows, users, items, half=True))])  # fmt: skip
+    _write(
+        folder / "ratings.csv",
+        ["userId,movieId,rating,timestamp"]
+        + [
+            f"{u},{i},{r},{1100000000 + k}"
+            for k, (u, i, r) in enumerate(_ratings(rng, rows, users, items, half=True))
+        ],
+    )
     movies = ["movieId,title,genres"]
     for i in range(1, items + 1):
         genres = (
@@ -170,8 +227,17 @@ def write_csv(path: Path, rows: int = 100, seed: int = 0, sep: str = ",", header
     lines = [sep.join(["label", "color", "shape", "size", "weight"])] if header else []
     for _ in range(rows):
         size = "" if rng.random() < 0.1 else str(rng.randrange(-2, 50))
-        lines.append(sep.join([str(rng.randrange(2)), rng.choice(["red", "green", "blue"]),
-                               rng.choice(["box", "ball"]), size, f"{rng.random() * 10:.3f}"]))  # fmt: skip
+        lines.append(
+            sep.join(
+                [
+                    str(rng.randrange(2)),
+                    rng.choice(["red", "green", "blue"]),
+                    rng.choice(["box", "ball"]),
+                    size,
+                    f"{rng.random() * 10:.3f}",
+                ]
+            )
+        )
     return _write(Path(path), lines)
 
 

@@ -64,10 +64,12 @@ class SplitWriter:
     ) -> None:
         self.sizes = sizes
         self.arrays = {
-            split: {name: cache.array(split, name, np.dtype(dtype), (n, *shape))
-                    for name, (dtype, shape) in columns.items()}
+            split: {
+                name: cache.array(split, name, np.dtype(dtype), (n, *shape))
+                for name, (dtype, shape) in columns.items()
+            }
             for split, n in sizes.items()
-        }  # fmt: skip
+        }
         self.filled = dict.fromkeys(sizes, 0)
 
     def write(self, split_of: np.ndarray | int, arrays: dict[str, np.ndarray]) -> None:
@@ -182,8 +184,9 @@ def build_from_reader(
     writer = SplitWriter(cache, sizes, columns_of(encoding, num_classes))
     encode_pass(reader, encoding, cfg, writer, split_of, show, num_classes)
     encoding.save(cache.tmp)
-    schema = Schema(task, num_classes, encoding.cat_fields, encoding.cardinalities,
-                    encoding.num_fields)  # fmt: skip
+    schema = Schema(
+        task, num_classes, encoding.cat_fields, encoding.cardinalities, encoding.num_fields
+    )
     return {
         "schema": schema.to_dict(),
         "rows": sizes,
@@ -203,8 +206,11 @@ def build_synthetic(cfg: DataConfig, cache: CacheWriter, show: bool) -> dict:
     """
     syn = cfg.synthetic
     sizes = dict(zip(SPLITS, split_sizes(syn.rows, cfg.split), strict=True))
-    columns = {"x_cat": (np.int32, (syn.fields,)), "y": (np.int8, ()),
-               "extra.p_true": (np.float32, ())}  # fmt: skip
+    columns = {
+        "x_cat": (np.int32, (syn.fields,)),
+        "y": (np.int8, ()),
+        "extra.p_true": (np.float32, ()),
+    }
     writer = SplitWriter(cache, sizes, columns)
     rows = RowSplits(assign_splits(syn.rows, cfg.split, cfg.split_seed))
     labels = np.zeros(2, np.int64)

@@ -212,8 +212,15 @@ RATINGS: tuple[Task, ...] = ("multiclass", "binary")
 BOTH: tuple[Task, ...] = ("binary", "multiclass")
 
 for _spec in (
-    DatasetSpec("movielens-100k", ML100K_EXPECTS, _movielens_100k, "multiclass", RATINGS, 1,
-                fetch=fetch_ml100k),
+    DatasetSpec(
+        "movielens-100k",
+        ML100K_EXPECTS,
+        _movielens_100k,
+        "multiclass",
+        RATINGS,
+        1,
+        fetch=fetch_ml100k,
+    ),
     DatasetSpec("movielens-1m", ML1M_EXPECTS, _movielens_1m, "multiclass", RATINGS, 1),
     DatasetSpec("movielens-20m", ML20M_EXPECTS, _movielens_20m, "multiclass", RATINGS, 1),
     DatasetSpec("criteo", CRITEO_EXPECTS, _criteo, min_count=10),
@@ -223,5 +230,5 @@ for _spec in (
     DatasetSpec("csv", CSV_EXPECTS, _csv, tasks=BOTH),
     DatasetSpec("parquet", PARQUET_EXPECTS, _parquet, tasks=BOTH),
     DatasetSpec("synthetic", "no files: generated from data.synthetic", None),
-):  # fmt: skip
+):
     DATASETS.add(_spec.name, _spec)

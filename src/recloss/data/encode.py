@@ -2,8 +2,8 @@
 
 Vocabularies are counted over all rows of the source, before splitting (as FuxiCTR and the
 AutoLoss-era papers do), so the test split sees no values the training split could not have.
-Per field: index 0 is a missing value (null or empty), 1 a value rarer than `min_count` (or unseen when encoding
-another file), known values from 2 ordered by count (descending), then value.
+Per field: index 0 is a missing value (null or empty), 1 a value rarer than `min_count` (or
+unseen when encoding another file), known values from 2 ordered by count (descending), then value.
 
 Numeric fields, `bucket` (Criteo's convention): v > 2 becomes the bucket floor(ln(v)^2), any
 other value its own category floor(v); buckets and raw values get distinct keys (raw values are
@@ -180,8 +180,11 @@ class Encoding:
 
     def describe(self) -> dict:
         """The JSON-friendly part of the encoding, for the cache metadata."""
-        keyed = [f for f, v in zip(self.cat_fields, self.vocabs, strict=True)
-                 if pa.types.is_integer(v.values.type)]  # fmt: skip
+        keyed = [
+            f
+            for f, v in zip(self.cat_fields, self.vocabs, strict=True)
+            if pa.types.is_integer(v.values.type)
+        ]
         return {
             "numeric": self.numeric,
             "key_fields": keyed,

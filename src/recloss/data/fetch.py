@@ -95,8 +95,19 @@ class RecBoleWheel:
 
 
 def _pip_download(requirement: str, dest: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
-               "--only-binary=:all:", "--quiet", requirement, "-d", str(dest)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-cache-dir",
+        "--only-binary=:all:",
+        "--quiet",
+        requirement,
+        "-d",
+        str(dest),
+    ]
     try:
         subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
     except subprocess.CalledProcessError as err:

@@ -112,10 +112,28 @@ class CriteoReader(Reader):
 # --- Avazu --------------------------------------------------------------------------------------
 
 AVAZU_CATS = (
-    "C1", "banner_pos", "site_id", "site_domain", "site_category", "app_id", "app_domain",
-    "app_category", "device_id", "device_ip", "device_model", "device_type", "device_conn_type",
-    "C14", "C15", "C16", "C17", "C18", "C19", "C20", "C21",
-)  # fmt: skip
+    "C1",
+    "banner_pos",
+    "site_id",
+    "site_domain",
+    "site_category",
+    "app_id",
+    "app_domain",
+    "app_category",
+    "device_id",
+    "device_ip",
+    "device_model",
+    "device_type",
+    "device_conn_type",
+    "C14",
+    "C15",
+    "C16",
+    "C17",
+    "C18",
+    "C19",
+    "C20",
+    "C21",
+)
 AVAZU_FORMAT = TextFormat(delimiter=",", header=True)
 
 

@@ -27,10 +27,26 @@ GENRE_SLOTS = 3
 AGE_EDGES = np.array([18, 25, 35, 45, 50, 56])
 AGE_CODES = np.array(["1", "18", "25", "35", "45", "50", "56"], dtype=object)
 GROUPLENS_GENRES = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
-    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
-    "Thriller", "War", "Western",
-)  # fmt: skip
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 GENRES = tuple(f"genre{i}" for i in range(1, GENRE_SLOTS + 1))
 USER_FIELDS = ("age", "gender", "occupation", "zip")
 ITEM_FIELDS = ("year", *GENRES)
@@ -245,9 +261,14 @@ def atomic_100k(inter: Path, task: Task) -> MovieLensReader:
     ratings = table(inter, {"user": "user_id", "item": "item_id", "rating": "rating"})
     users = table(
         inter.with_suffix(".user"),
-        {"id": "user_id", "age": "age", "gender": "gender", "occupation": "occupation",
-         "zip": "zip_code"},
-    )  # fmt: skip
+        {
+            "id": "user_id",
+            "age": "age",
+            "gender": "gender",
+            "occupation": "occupation",
+            "zip": "zip_code",
+        },
+    )
     items = table(
         inter.with_suffix(".item"), {"id": "item_id", "year": "release_year", "genres": "class"}
     )

@@ -98,8 +98,13 @@ def prepare_dataset(cfg: DataConfig, progress: bool = True) -> PreparedDataset:
         log.info("%s: using the prepared cache %s", spec.name, root)
         return PreparedDataset(root, meta)
     started = time.perf_counter()
-    meta = {"dataset": spec.name, "fingerprint": key, "sources": sources, "settings": settings,
-            "config": cfg.model_dump(mode="json")}  # fmt: skip
+    meta = {
+        "dataset": spec.name,
+        "fingerprint": key,
+        "sources": sources,
+        "settings": settings,
+        "config": cfg.model_dump(mode="json"),
+    }
     with CacheWriter(root) as cache:
         if reader is None:
             meta |= build_synthetic(cfg, cache, progress)
@@ -107,8 +112,13 @@ def prepare_dataset(cfg: DataConfig, progress: bool = True) -> PreparedDataset:
             meta |= build_from_reader(reader, cfg, settings["min_count"], task, cache, progress)
         meta["seconds"] = round(time.perf_counter() - started, 3)
         cache.commit(meta)
-    log.info("%s: prepared %d rows in %.1fs into %s", spec.name, meta["total_rows"],
-             meta["seconds"], root)  # fmt: skip
+    log.info(
+        "%s: prepared %d rows in %.1fs into %s",
+        spec.name,
+        meta["total_rows"],
+        meta["seconds"],
+        root,
+    )
     if meta["bad_lines"]:
         log.warning("%s: skipped %d bad lines", spec.name, meta["bad_lines"])
     return PreparedDataset(root, meta)
@@ -169,8 +179,21 @@ class PreparedDataset:
         with CacheWriter(root) as cache:
             sizes = {ENCODED_SPLIT: found.rows}
             writer = SplitWriter(cache, sizes, columns_of(self.encoding, self.schema.num_classes))
-            encode_pass(reader, self.encoding, cfg, writer, lambda chunk: 0, progress,
-                        self.schema.num_classes)  # fmt: skip
-            cache.commit({"fingerprint": key, "sources": sources, "rows": sizes,
-                          "bad_lines": found.bad_lines})  # fmt: skip
+            encode_pass(
+                reader,
+                self.encoding,
+                cfg,
+                writer,
+                lambda chunk: 0,
+                progress,
+                self.schema.num_classes,
+            )
+            cache.commit(
+                {
+                    "fingerprint": key,
+                    "sources": sources,
+                    "rows": sizes,
+                    "bad_lines": found.bad_lines,
+                }
+            )
         return load_split(root / ENCODED_SPLIT)

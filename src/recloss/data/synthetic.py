@@ -141,8 +141,10 @@ def write_criteo_tsv(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, cfg.seed])
-    tokens = [pa.array(hex_tokens(rng.integers(0, 2**32, cfg.cardinality)).astype(str))
-              for _ in range(cfg.fields - CRITEO_INTS)]  # fmt: skip
+    tokens = [
+        pa.array(hex_tokens(rng.integers(0, 2**32, cfg.cardinality)).astype(str))
+        for _ in range(cfg.fields - CRITEO_INTS)
+    ]
     names = ["label", *(f"I{i}" for i in range(1, 14)), *(f"C{i}" for i in range(1, 27))]
     options = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
     with pacsv.CSVWriter(path, _criteo_schema(names), write_options=options) as writer:
