@@ -11,6 +11,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -63,7 +64,7 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     cfg = config_from_dict(make_config(cache, cardinality, rows))
     cfg.train.max_steps_per_epoch = steps
     dataset = prepare_dataset(cfg.data, progress=False)
-    trainer = Trainer(cfg, dataset, run_dir=tempfile.mkdtemp())
+    trainer = Trainer(cfg, dataset, run_dir=Path(tempfile.mkdtemp()))
 
     train = dataset.split("train")
     x_cat = torch.from_numpy(np.asarray(train.x_cat))

@@ -73,7 +73,7 @@ def test_early_stopping_restores_best_epoch(tmp_path):
     assert m["best_valid"]["auc"] == max(aucs)
 
 
-def test_sparse_embeddings_use_sparse_adam(tmp_path):
+def test_sparse_embeddings_use_lazy_adam(tmp_path):
     cfg = small_config(tmp_path)
     from recloss.data import prepare_dataset
     from recloss.models import build_model
@@ -81,7 +81,7 @@ def test_sparse_embeddings_use_sparse_adam(tmp_path):
     schema = prepare_dataset(cfg.data, progress=False).schema
     model = build_model("deepfm", schema, 8, sparse=True)
     kinds = {type(o).__name__ for o in make_optimizers(model, cfg.train)}
-    assert kinds == {"Adam", "SparseAdam"}
+    assert kinds == {"Adam", "LazyAdam"}
     dense = build_model("deepfm", schema, 8, sparse=False)
     assert {type(o).__name__ for o in make_optimizers(dense, cfg.train)} == {"Adam"}
 

@@ -73,7 +73,7 @@ class TrainConfig(_Section):
     embedding_lr: float | None = Field(None, gt=0)  # default: lr
     weight_decay: float = Field(0.0, ge=0)  # dense parameters
     embedding_l2: float = Field(0.0, ge=0)  # on the embedding rows of each batch
-    sparse_embeddings: bool = True  # lazy row updates of the embedding table (SparseAdam)
+    sparse_embeddings: bool = True  # lazy row updates of the embedding tables (LazyAdam)
     patience: int = Field(2, ge=0)  # epochs without a better validation AUC before stopping
     max_steps_per_epoch: int | None = Field(None, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"

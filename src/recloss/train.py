@@ -24,6 +24,7 @@ from recloss.data.schema import Batch, Schema
 from recloss.errors import ConfigError
 from recloss.metrics import evaluate, probabilities
 from recloss.models import build_model
+from recloss.optim import LazyAdam
 from recloss.search import LossStrategy, StepContext, build_strategy
 
 CHECKPOINT = "checkpoint.pt"
@@ -67,7 +68,7 @@ def distributed_rank() -> tuple[int, int]:
 
 
 def make_optimizers(model: nn.Module, cfg: TrainConfig) -> list[torch.optim.Optimizer]:
-    """Adam for dense parameters; SparseAdam (lazy row updates) for sparse embedding tables."""
+    """Adam for dense parameters; LazyAdam (updates of the touched rows only) for sparse tables."""
     sparse = [m.weight for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse]
     sparse_ids = {id(p) for p in sparse}
     dense = [p for p in model.parameters() if id(p) not in sparse_ids]
@@ -75,7 +76,7 @@ def make_optimizers(model: nn.Module, cfg: TrainConfig) -> list[torch.optim.Opti
         torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ]
     if sparse:
-        optimizers.append(torch.optim.SparseAdam(sparse, lr=cfg.embedding_lr or cfg.lr))
+        optimizers.append(LazyAdam(sparse, lr=cfg.embedding_lr or cfg.lr))
     return optimizers
 
 
