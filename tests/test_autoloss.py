@@ -74,8 +74,24 @@ def cosine(a, b):
     return float((a * b).sum() / (a.norm() * b.norm()))
 
 
+def unroll_after_training_pass(model, autoloss, classes, deterministic):
+    """Training loss, backward, and the controller step's inputs, as `update` would see them."""
+    (x, y), val = batch(32, classes, 1), batch(64, classes, 2)
+    model.train(not deterministic)
+    logits = model(x)
+    model.train()
+    model.zero_grad()
+    autoloss.loss(logits, y).backward()
+    weights = autoloss._last.weights
+    return Unroll(model, model, autoloss.candidates, (x, y), val, logits.detach(), weights, 0.05)
+
+
 # torch's forward-mode AD scripts its decompositions on first use and warns about it
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+)
+
+
 @pytest.mark.parametrize(
     ("task", "sparse", "dropout"),
     [
@@ -89,17 +105,10 @@ def test_second_order_hypergradients_agree(task, sparse, dropout):
     classes = 2 if task == "binary" else 5
     torch.manual_seed(0)
     model = TinyNet(1 if task == "binary" else 5, sparse=sparse, dropout=dropout)
-    autoloss = make(task)
-    (x, y), val = batch(32, classes, 1), batch(64, classes, 2)
-    seed = 7
-    torch.manual_seed(seed)  # the training pass draws the dropout masks the unroll reuses
-    logits = model(x)
-    autoloss.loss(logits, y)
-    weights = autoloss._last.weights
-    model.zero_grad()
-    (loss_matrix(autoloss.candidates, logits, y) * weights).sum(1).mean().backward()
+    # the hypergradient's passes run in evaluation mode; the exact unroll recomputes the
+    # training gradient there, so it matches when the training pass drew no dropout either
+    u = unroll_after_training_pass(model, make(task), classes, deterministic=True)
     before = [p.detach().clone() for p in model.parameters()]
-    u = Unroll(model, model, autoloss.candidates, (x, y), val, logits.detach(), weights, 0.05, seed)
     exact, val_exact = unrolled_hypergradient(u)
     fd, val_fd = finite_diff_hypergradient(u)
     jvp, _ = jvp_hypergradient(u)
@@ -109,6 +118,22 @@ def test_second_order_hypergradients_agree(task, sparse, dropout):
     assert cosine(jvp, exact) > 0.99
     assert val_fd == pytest.approx(val_exact, rel=1e-5)
     assert same(before, model.parameters())
+    assert all(m.training for m in model.modules())
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_hypergradient_after_a_dropout_pass_is_deterministic(task):
+    classes = 2 if task == "binary" else 5
+    torch.manual_seed(0)
+    model = TinyNet(1 if task == "binary" else 5, sparse=True, dropout=0.5)
+    u = unroll_after_training_pass(model, make(task), classes, deterministic=False)
+    fd, _ = finite_diff_hypergradient(u)
+    torch.manual_seed(123)  # a different random state must not change anything
+    again, _ = finite_diff_hypergradient(u)
+    jvp, _ = jvp_hypergradient(u)
+    assert torch.equal(fd, again)
+    assert fd.abs().max() > 1e-5
+    assert cosine(fd, jvp) > 0.99
 
 
 def test_update_restores_weights_and_batch_norm_statistics():

@@ -7,14 +7,16 @@ steps) with the hypergradient of the one-step-unrolled validation loss (see AUTO
     dL_val/dp[b, i] = -(xi / B) * <dloss_i/dz_b, J_b g'>
     g' = grad_W L_val(W - xi * grad_W L_train(W; p))
 
-Forward passes that a hypergradient compares run in the model's current (training) mode with the
-same random seed, so dropout draws the same masks in each of them (a fresh draw, not the masks of
-the training step itself); they run with copies of the buffers, so batch-norm running statistics
-are never updated by them.
+The hypergradient's forward passes run in evaluation mode: the validation loss is that of the
+network as deployed (no dropout, batch-norm running statistics), the passes it compares are
+deterministic and identical in everything but the weights, batch-norm statistics are never updated
+by them, and no dropout masks are drawn (much of a CPU forward pass). `J g'` is thus taken on the
+deterministic network, while the training gradient in `.grad` came from a dropout-sampled one.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -74,7 +76,6 @@ class Unroll:
     logits: torch.Tensor  # training logits the parameters' `.grad` came from
     weights: torch.Tensor  # the loss weights p of that training loss (for `unrolled`)
     lr: float
-    seed: int  # dropout seed of the training-batch passes (+1 for the validation pass)
 
 
 class _Call(nn.Module):
@@ -102,23 +103,26 @@ def task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Run with a fixed random seed without disturbing the caller's random stream."""
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+def _evaluation(model: nn.Module) -> Iterator[None]:
+    """Evaluation mode for the hypergradient's passes; every module's own mode restored after."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
         yield
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
-def _run(call: _Call, inputs: Any, seed: int, params: dict[str, torch.Tensor] | None = None):
-    """Logits of `inputs` with buffer copies (batch-norm statistics untouched) and a fixed seed."""
-    buffers = {k: b.clone() for k, b in call.named_buffers()}
-    with _seeded(seed, _device(call)):
-        return functional_call(call, {**buffers, **(params or {})}, (inputs,))
+def _in_evaluation(hypergrad: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a hypergradient function with `u.model` in evaluation mode."""
 
+    @functools.wraps(hypergrad)
+    def run(u: Unroll, *args: Any) -> Any:
+        with _evaluation(u.model):
+            return hypergrad(u, *args)
 
-def _device(module: nn.Module) -> torch.device:
-    return next(module.parameters()).device
+    return run
 
 
 class _Shift:
@@ -166,7 +170,7 @@ def _val_grad_at_unrolled(u: Unroll, call: _Call) -> tuple[list[torch.Tensor | N
     step = _Shift(params, [p.grad for p in params])
     step.apply(-u.lr)
     try:
-        val_loss = task_loss(_run(call, u.val[0], u.seed + 1), u.val[1])
+        val_loss = task_loss(call(u.val[0]), u.val[1])
         grads = torch.autograd.grad(val_loss, params, allow_unused=True)
     finally:
         step.restore()
@@ -187,6 +191,7 @@ def _weight_grad(u: Unroll, directional: torch.Tensor) -> torch.Tensor:
     return -(u.lr / len(z)) * (dz * jg).sum(dim=2)
 
 
+@_in_evaluation
 def finite_diff_hypergradient(u: Unroll, eps: float = 0.01) -> tuple[torch.Tensor, float]:
     """Hypergradient with `J g'` as a central difference at `W +- e g'`, `e = eps / ||g'||`."""
     call = _Call(u.model, u.forward)
@@ -202,12 +207,13 @@ def finite_diff_hypergradient(u: Unroll, eps: float = 0.01) -> tuple[torch.Tenso
         for scale in (e, -e):
             shift.apply(scale)
             try:
-                outputs.append(_run(call, u.train[0], u.seed))
+                outputs.append(call(u.train[0]))
             finally:
                 shift.restore()
     return _weight_grad(u, (outputs[0] - outputs[1]) / (2 * e)), val_loss
 
 
+@_in_evaluation
 def jvp_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
     """Hypergradient with `J g'` as a forward-mode Jacobian-vector product (`torch.func.jvp`)."""
     call = _Call(u.model, u.forward)
@@ -220,12 +226,13 @@ def jvp_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
             tangents[f"model.{name}"] = t.to_dense() if t.is_sparse else t
 
     def logits_of(ps: dict[str, torch.Tensor]) -> torch.Tensor:
-        return _run(call, u.train[0], u.seed, ps)
+        return functional_call(call, ps, (u.train[0],))
 
     _, directional = torch.func.jvp(logits_of, (primals,), (tangents,))
     return _weight_grad(u, directional), val_loss
 
 
+@_in_evaluation
 def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
     """Exact `dL_val(W - xi * grad_W L_train(W; p)) / dp` through one SGD step (torch.func).
 
@@ -239,12 +246,12 @@ def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
 
     def val_loss_of(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         def train_loss(ps: dict[str, torch.Tensor]) -> torch.Tensor:
-            z = _run(call, x, u.seed, ps)
+            z = functional_call(call, ps, (x,))
             return (loss_matrix(u.candidates, z, y) * weights).sum(dim=1).mean()
 
         grads = torch.func.grad(train_loss)(primals)
         stepped = {k: w - u.lr * grads[k] for k, w in primals.items()}
-        loss = task_loss(_run(call, u.val[0], u.seed + 1, stepped), u.val[1])
+        loss = task_loss(functional_call(call, stepped, (u.val[0],)), u.val[1])
         return loss, loss.detach()
 
     grad, val_loss = torch.func.grad(val_loss_of, has_aux=True)(u.weights.detach())
@@ -377,7 +384,6 @@ class AutoLoss(nn.Module):
             raise RecLossError("AutoLoss.update: no gradients; back-propagate the loss first")
         self.updates += 1
         val_pair = val() if callable(val) else val
-        seed = int(torch.randint(0, 2**62, ()))  # from the caller's stream: reproducible runs
         u = Unroll(
             model,
             forward or model,
@@ -387,7 +393,6 @@ class AutoLoss(nn.Module):
             self._last.logits,
             self._last.weights,
             lr,
-            seed,
         )
         self.optimizer.zero_grad(set_to_none=True)
         if self.hypergrad == "first_order":
@@ -408,9 +413,8 @@ class AutoLoss(nn.Module):
 
     def _first_order_backward(self, u: Unroll) -> float:
         """Degenerate ablation: back-propagate the p-weighted validation loss into V."""
-        call = _Call(u.model, u.forward)
-        with torch.no_grad():
-            z = _run(call, u.val[0], u.seed + 1)
+        with torch.no_grad(), _evaluation(u.model):
+            z = _Call(u.model, u.forward)(u.val[0])
         log_alpha = self.controller(self.controller.features(z, u.val[1]))
         weights = select(
             log_alpha, gumbel_noise(log_alpha.shape, z.device), self._last.tau, self.hard
