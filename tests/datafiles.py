@@ -7,6 +7,8 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from recloss.config import DataConfig
+
 GENRES = (
     "unknown",
     "Action",
@@ -257,3 +259,22 @@ def fake_recbole_wheel(path: Path, source: Path) -> Path:
                 Path(source) / f"ml-100k.{ext}", f"recbole/dataset_example/ml-100k/ml-100k.{ext}"
             )
     return Path(path)
+
+
+def data_config(tmp: Path, dataset: str, path: Path | None = None, **settings) -> DataConfig:
+    """A DataConfig caching under `tmp`; by default every row goes to train, in file order."""
+    settings.setdefault("split", (1.0, 0.0, 0.0))
+    return DataConfig(
+        dataset=dataset,
+        path=None if path is None else str(path),
+        cache_dir=str(Path(tmp) / "cache"),
+        **settings,
+    )
+
+
+def decode(dataset, field: str, split: str = "train") -> list:
+    """Values of one categorical field per row: None if missing, "<oov>" if rare, else the value."""
+    j = dataset.schema.cat_fields.index(field)
+    values = dataset.encoding.vocabs[j].values.to_pylist()
+    codes = dataset.split(split).x_cat[:, j]
+    return [None if c == 0 else "<oov>" if c == 1 else values[c - 2] for c in codes.tolist()]

@@ -70,7 +70,7 @@ def binary_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np
     """Labels 0/1 as int64 class indices."""
     require(column, checks, what)
     values = _np(pc.fill_null(to_int(column, checks, what), 0))
-    checks.add((values != 0) & (values != 1), lambda r: f"{what} {_shown(column, r)} is not 0 or 1")
+    checks.add((values != 0) & (values != 1), lambda r: f"{what}: {_shown(column, r)} is not 0 or 1")
     return values.astype(np.int64)
 
 
@@ -79,7 +79,7 @@ def signed_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np
     require(column, checks, what)
     values = _np(pc.fill_null(to_float(column, checks, what, finite=False), 0.0))
     bad = (values != -1) & (values != 0) & (values != 1)
-    checks.add(bad, lambda r: f"{what} {_shown(column, r)} is not -1, 0 or 1")
+    checks.add(bad, lambda r: f"{what}: {_shown(column, r)} is not -1, 0 or 1")
     return (values == 1).astype(np.int64)
 
 
@@ -87,7 +87,7 @@ def class_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.
     """Non-negative integer class indices."""
     require(column, checks, what)
     values = _np(pc.fill_null(to_int(column, checks, what), 0))
-    checks.add(values < 0, lambda r: f"{what} {_shown(column, r)} is not a class index >= 0")
+    checks.add(values < 0, lambda r: f"{what}: {_shown(column, r)} is not a class index >= 0")
     return values.astype(np.int64)
 
 
@@ -98,7 +98,7 @@ def rating_label(
     require(column, checks, what)
     values = _np(pc.fill_null(to_float(column, checks, what, finite=False), 1.0))
     checks.add(
-        ~((values > 0) & (values <= 5)), lambda r: f"{what} {_shown(column, r)} is not in (0, 5]"
+        ~((values > 0) & (values <= 5)), lambda r: f"{what}: {_shown(column, r)} is not in (0, 5]"
     )
     if task == "binary":
         return (values >= 4).astype(np.int64)

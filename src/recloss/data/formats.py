@@ -244,9 +244,10 @@ def check_columns(path: Path, have: Sequence[str], table: TableSchema) -> None:
 
 
 def table_label(column: pa.Array, checks: RowChecks, task: Task, name: str) -> np.ndarray:
+    what = f"label {name}"
     if task == "binary":
-        return binary_label(column, checks, name)
-    return class_label(column, checks, name)
+        return binary_label(column, checks, what)
+    return class_label(column, checks, what)
 
 
 class TableReader(Reader):

@@ -121,7 +121,7 @@ def prepare_dataset(cfg: DataConfig, progress: bool = True) -> PreparedDataset:
     )
     if meta["bad_lines"]:
         log.warning("%s: skipped %d bad lines", spec.name, meta["bad_lines"])
-    return PreparedDataset(root, meta)
+    return PreparedDataset(root, read_meta(root, key))
 
 
 def load_split(folder: Path) -> SplitArrays:

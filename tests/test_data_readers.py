@@ -1,0 +1,312 @@
+"""Every reader on small files written here: fields, side features, labels, numeric transforms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from datafiles import (
+    data_config,
+    decode,
+    write_avazu,
+    write_csv,
+    write_frappe,
+    write_libfm,
+    write_ml1m,
+    write_ml20m,
+    write_ml100k_grouplens,
+    write_recbole_atomic,
+)
+
+from recloss.config import TableSchema
+from recloss.data import prepare_dataset
+from recloss.data.encode import BUCKET_KEY_OFFSET, bucket_keys
+from recloss.data.schema import MISSING_INDEX
+
+
+def criteo_line(label: int, ints: list, cats: list) -> str:
+    ints = [*ints, *[""] * (13 - len(ints))]
+    cats = [*cats, *["a"] * (26 - len(cats))]
+    return "\t".join(str(v) for v in [label, *ints, *cats])
+
+
+def test_criteo_fields_missing_values_and_buckets(tmp_path):
+    lines = [
+        criteo_line(1, [0, -1], ["68fd1e64", ""]),
+        criteo_line(0, [1, ""], ["", "x"]),
+        criteo_line(1, [3, 2], ["68fd1e64", "x"]),
+        criteo_line(0, [1000, -2], ["05db9164", "x"]),
+    ]
+    path = tmp_path / "train.txt"
+    path.write_text("\n".join(lines) + "\n")
+    ds = prepare_dataset(data_config(tmp_path, "criteo", tmp_path, min_count=1), progress=False)
+    assert ds.schema.cat_fields[:2] == ("C1", "C2") and ds.schema.cat_fields[26:28] == ("I1", "I2")
+    assert len(ds.schema.cat_fields) == 39 and ds.schema.num_fields == ()
+    assert ds.split("train").y.tolist() == [1, 0, 1, 0]
+    assert decode(ds, "C1") == ["68fd1e64", None, "68fd1e64", "05db9164"]
+    assert decode(ds, "C2") == [None, "x", "x", "x"]
+    # I1 = 1 (raw) and I1 = 3 (bucket floor(ln(3)^2) = 1) must not share an index.
+    assert decode(ds, "I1") == [0, 1, BUCKET_KEY_OFFSET + 1, BUCKET_KEY_OFFSET + 47]
+    assert decode(ds, "I2") == [-1, None, 2, -2]
+
+
+def test_bucket_keys_keep_small_values_and_log_square_the_rest():
+    keys = bucket_keys(pa.array([-3, 0, 1, 2, 3, None, 1000, 2.5, 7.9]))
+    expected = [-3, 0, 1, 2, 3 + math.floor(math.log(3) ** 2), None, 3 + 47, 3, 3 + 4]
+    assert keys.to_pylist() == expected
+
+
+def test_criteo_continuous_numeric_fields_are_standardised_log_values(tmp_path):
+    ints = [[5, 1], [0, ""], [-4, 3], [20, 7]]
+    lines = [criteo_line(i % 2, row, []) for i, row in enumerate(ints)]
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    cfg = data_config(tmp_path, "criteo", tmp_path / "train.txt", numeric="continuous")
+    ds = prepare_dataset(cfg, progress=False)
+    assert ds.schema.num_fields[:2] == ("I1", "I2") and len(ds.schema.cat_fields) == 26
+    x = ds.split("train").x_num
+    assert x.dtype == np.float32 and x.shape == (4, 13)
+    logs = np.log1p([5, 0, 0, 20])  # negative values clip to 0
+    np.testing.assert_allclose(x[:, 0], (logs - logs.mean()) / logs.std(), rtol=1e-5)
+    assert x[1, 1] == 0.0  # missing -> the mean
+    assert np.all(x[:, 2:] == 0)  # all-missing fields
+
+
+def test_avazu_drops_id_and_derives_hour_and_weekday(tmp_path):
+    path = write_avazu(tmp_path / "train.csv", rows=30)
+    ds = prepare_dataset(data_config(tmp_path, "avazu", path, min_count=1), progress=False)
+    fields = ds.schema.cat_fields
+    assert fields[:2] == ("hour", "weekday") and "id" not in fields and "click" not in fields
+    assert len(fields) == 23
+    # Rows 0..23 fall on 2014-10-21 (a Tuesday, weekday 1) at hours 0..23; rows 24.. on Wednesday.
+    assert decode(ds, "hour")[:26] == [str(h) for h in range(24)] + ["0", "1"]
+    assert decode(ds, "weekday")[:26] == ["1"] * 24 + ["2"] * 2
+
+
+def test_avazu_header_without_click_is_rejected(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("id,hour,C1\n1,14102100,5\n")
+    with pytest.raises(Exception, match=r"train.csv:1: Avazu header lacks column\(s\) click"):
+        prepare_dataset(data_config(tmp_path, "avazu", path), progress=False)
+
+
+def ratings_of(folder, name: str) -> list[float]:
+    text = (folder / name).read_text(encoding="latin-1").splitlines()
+    if name.endswith(".csv") or name.endswith(".inter"):
+        text = text[1:]
+    sep = "::" if name.endswith(".dat") else "," if name.endswith(".csv") else "\t"
+    return [float(line.split(sep)[2]) for line in text]
+
+
+def test_movielens_100k_grouplens_layout_with_side_features(tmp_path):
+    folder = write_ml100k_grouplens(tmp_path / "ml-100k", rows=200)
+    ds = prepare_dataset(data_config(tmp_path, "movielens-100k", folder), progress=False)
+    s = ds.schema
+    assert s.task == "multiclass" and s.num_classes == 5
+    assert s.cat_fields == (
+        "user_id",
+        "item_id",
+        "age",
+        "gender",
+        "occupation",
+        "zip",
+        "year",
+        "genre1",
+        "genre2",
+        "genre3",
+    )
+    stars = ratings_of(folder, "u.data")
+    assert ds.split("train").y.tolist() == [int(r) - 1 for r in stars]
+    users = {
+        line.split("|")[0]: line.split("|") for line in (folder / "u.user").read_text().splitlines()
+    }
+    items = {
+        line.split("|")[0]: line.split("|")
+        for line in (folder / "u.item").read_text(encoding="latin-1").splitlines()
+    }
+    rows = list(zip(decode(ds, "user_id"), decode(ds, "item_id"), strict=True))
+    for (user, _item), age, zip_code, gender in zip(
+        rows, decode(ds, "age"), decode(ds, "zip"), decode(ds, "gender"), strict=True
+    ):
+        raw_age = int(users[user][1])
+        expected = max(c for c in (1, 18, 25, 35, 45, 50, 56) if c <= raw_age or c == 1)
+        assert age == str(expected)
+        assert zip_code == users[user][4][:3] and gender == users[user][2]
+    genres = [
+        "unknown",
+        "Action",
+        "Adventure",
+        "Animation",
+        "Children's",
+        "Comedy",
+        "Crime",
+        "Documentary",
+        "Drama",
+        "Fantasy",
+        "Film-Noir",
+        "Horror",
+        "Musical",
+        "Mystery",
+        "Romance",
+        "Sci-Fi",
+        "Thriller",
+        "War",
+        "Western",
+    ]
+    for (_, item), g1, g2, year in zip(
+        rows, decode(ds, "genre1"), decode(ds, "genre2"), decode(ds, "year"), strict=True
+    ):
+        flagged = [g for g, f in zip(genres, items[item][5:], strict=True) if f == "1"]
+        assert [g1, g2] == (flagged + [None, None])[:2]
+        date = items[item][2]
+        assert year == (date[-4:] if date else None)
+
+
+def test_movielens_100k_recbole_atomic_layout(tmp_path):
+    folder = write_recbole_atomic(tmp_path / "atomic", rows=150)
+    ds = prepare_dataset(data_config(tmp_path, "movielens-100k", folder), progress=False)
+    assert ds.schema.cat_fields[:3] == ("user_id", "item_id", "age")
+    assert ds.split("train").y.tolist() == [int(r) - 1 for r in ratings_of(folder, "ml-100k.inter")]
+    item_lines = (folder / "ml-100k.item").read_text().splitlines()[1:]
+    genres = {line.split("\t")[0]: line.split("\t")[3].split(" ") for line in item_lines}
+    for item, g1, g3 in zip(
+        decode(ds, "item_id"), decode(ds, "genre1"), decode(ds, "genre3"), strict=True
+    ):
+        assert g1 == genres[item][0]
+        assert g3 == (genres[item][2] if len(genres[item]) > 2 else None)
+    assert set(decode(ds, "age")) <= {"1", "18", "25", "35", "45", "50", "56"}
+
+
+def test_movielens_1m_double_colon_layout(tmp_path):
+    folder = write_ml1m(tmp_path / "ml-1m", rows=120)
+    ds = prepare_dataset(data_config(tmp_path, "movielens-1m", folder), progress=False)
+    assert ds.split("train").y.tolist() == [int(r) - 1 for r in ratings_of(folder, "ratings.dat")]
+    users = {
+        line.split("::")[0]: line.split("::")
+        for line in (folder / "users.dat").read_text().splitlines()
+    }
+    for user, age, zip_code, occupation, year, item in zip(
+        decode(ds, "user_id"),
+        decode(ds, "age"),
+        decode(ds, "zip"),
+        decode(ds, "occupation"),
+        decode(ds, "year"),
+        decode(ds, "item_id"),
+        strict=True,
+    ):
+        assert age == users[user][2] and occupation == users[user][3]
+        assert zip_code == users[user][4][:3]
+        assert year == f"19{60 + int(item) % 40}"  # from "Star Wars: Episode i (19xx)"
+
+
+def test_movielens_20m_half_stars_round_up_into_classes(tmp_path):
+    folder = write_ml20m(tmp_path / "ml-20m", rows=200, items=10)
+    ds = prepare_dataset(data_config(tmp_path, "movielens-20m", folder), progress=False)
+    assert ds.schema.cat_fields == ("user_id", "item_id", "year", "genre1", "genre2", "genre3")
+    stars = ratings_of(folder, "ratings.csv")
+    assert ds.split("train").y.tolist() == [math.ceil(r) - 1 for r in stars]
+    assert {0.5, 3.5, 5.0} <= set(stars)
+    no_genres = [
+        g
+        for item, g in zip(decode(ds, "item_id"), decode(ds, "genre1"), strict=True)
+        if item == "10"
+    ]
+    assert no_genres and set(no_genres) == {None}  # "(no genres listed)"
+    years = {
+        item: year for item, year in zip(decode(ds, "item_id"), decode(ds, "year"), strict=True)
+    }
+    assert years["3"] == "1953"  # quoted title "Movie, The 3 (1953)"
+
+
+def test_movielens_binary_task_is_rating_at_least_4(tmp_path):
+    folder = write_ml20m(tmp_path / "ml-20m", rows=200)
+    cfg = data_config(tmp_path, "movielens-20m", folder, task="binary")
+    ds = prepare_dataset(cfg, progress=False)
+    assert ds.schema.task == "binary" and ds.schema.num_classes == 2
+    stars = ratings_of(folder, "ratings.csv")
+    assert ds.split("train").y.tolist() == [int(r >= 4) for r in stars]
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_libfm_labels_and_positional_fields(tmp_path, signed):
+    path = write_libfm(tmp_path / "data.libfm", rows=50, fields=4, signed=signed)
+    ds = prepare_dataset(data_config(tmp_path, "libfm", path), progress=False)
+    lines = path.read_text().splitlines()
+    assert ds.schema.cat_fields == ("f1", "f2", "f3", "f4")
+    assert ds.split("train").y.tolist() == [int(line.split()[0] == "1") for line in lines]
+    assert decode(ds, "f3") == [line.split()[3].split(":")[0] for line in lines]
+
+
+def test_frappe_uses_its_own_split_files(tmp_path):
+    folder = write_frappe(tmp_path / "frappe", rows=(40, 7, 9))
+    ds = prepare_dataset(data_config(tmp_path, "frappe", folder), progress=False)
+    assert ds.meta["rows"] == {"train": 40, "valid": 7, "test": 9}
+    assert ds.meta["splits_from"] == "files" and len(ds.schema.cat_fields) == 10
+    test_lines = (folder / "frappe.test.libfm").read_text().splitlines()
+    assert ds.split("test").y.tolist() == [int(line.split()[0] == "1") for line in test_lines]
+
+
+TABLE = TableSchema(label="label", categorical=["color", "shape"], numeric=["size"])
+
+
+def test_csv_with_table_schema(tmp_path):
+    path = write_csv(tmp_path / "t.csv", rows=60)
+    ds = prepare_dataset(data_config(tmp_path, "csv", path, table=TABLE), progress=False)
+    assert ds.schema.cat_fields == ("color", "shape", "size")
+    rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
+    assert ds.split("train").y.tolist() == [int(r[0]) for r in rows]
+    assert decode(ds, "color") == [r[1] for r in rows]
+    sizes = decode(ds, "size")
+    for raw, key in zip((r[3] for r in rows), sizes, strict=True):
+        if raw == "":
+            assert key is None
+        else:
+            v = int(raw)
+            assert key == (v if v <= 2 else BUCKET_KEY_OFFSET + math.floor(math.log(v) ** 2))
+
+
+def test_csv_without_header_names_columns_by_position(tmp_path):
+    path = write_csv(tmp_path / "t.tsv", rows=20, sep=";", header=False)
+    table = TableSchema(label="0", categorical=["1"], numeric=["4"], separator=";", header=False)
+    cfg = data_config(tmp_path, "csv", path, table=table, numeric="continuous")
+    ds = prepare_dataset(cfg, progress=False)
+    assert ds.schema.cat_fields == ("1",) and ds.schema.num_fields == ("4",)
+    assert ds.split("train").x_num.shape == (20, 1)
+
+
+def test_parquet_with_table_schema(tmp_path):
+    table = pa.table(
+        {
+            "clicked": pa.array([0, 1, 1, 0, 1], pa.int8()),
+            "city": ["a", "b", None, "a", "b"],
+            "age": pa.array([3, 7, 3, None, 7], pa.int64()),  # categorical ints become tokens
+            "price": [0.5, 10.0, None, 3.0, 1.0],
+        }
+    )
+    pq.write_table(table, tmp_path / "data.parquet", row_group_size=2)
+    schema = TableSchema(label="clicked", categorical=["city", "age"], numeric=["price"])
+    cfg = data_config(tmp_path, "parquet", tmp_path / "data.parquet", table=schema, chunk_rows=2)
+    ds = prepare_dataset(cfg, progress=False)
+    assert ds.split("train").y.tolist() == [0, 1, 1, 0, 1]
+    assert decode(ds, "city") == ["a", "b", None, "a", "b"]
+    assert decode(ds, "age") == ["3", "7", "3", None, "7"]
+    assert decode(ds, "price") == [0, BUCKET_KEY_OFFSET + 5, None, BUCKET_KEY_OFFSET + 1, 1]
+
+
+def test_parquet_label_outside_task_names_the_row(tmp_path):
+    pq.write_table(pa.table({"y": [0, 1, 2], "c": ["a", "b", "c"]}), tmp_path / "d.parquet")
+    cfg = data_config(
+        tmp_path, "parquet", tmp_path / "d.parquet", table=TableSchema(label="y", categorical=["c"])
+    )
+    with pytest.raises(Exception, match=r"d\.parquet:row 3: label y: '2' is not 0 or 1"):
+        prepare_dataset(cfg, progress=False)
+
+
+def test_missing_index_is_zero_for_empty_categorical_values(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("label,c\n1,\n0,a\n1,a\n")
+    cfg = data_config(tmp_path, "csv", path, table=TableSchema(label="label", categorical=["c"]))
+    x = prepare_dataset(cfg, progress=False).split("train").x_cat
+    assert x[:, 0].tolist() == [MISSING_INDEX, 2, 2]
