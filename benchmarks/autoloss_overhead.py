@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from _machine import report
+
 from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
 from recloss.train import Trainer
@@ -45,7 +46,7 @@ def measure(args: argparse.Namespace, cache: str) -> dict:
         for name, loss in STRATEGIES.items()
     }
     seconds: dict[str, list[float]] = {name: [] for name in trainers}
-    for name, trainer in trainers.items():  # warm-up: allocator, page cache, optimiser state
+    for trainer in trainers.values():  # warm-up: allocator, page cache, optimiser state
         trainer.train_epoch(0)
     for r in range(args.rounds):  # interleaved, so drifting machine load hits all alike
         for name, trainer in trainers.items():
@@ -75,8 +76,10 @@ def main() -> None:
     for name, ratio in figures["ratio_to_ce"].items():
         print(f"{name:>16}: {figures['epoch_seconds_median'][name]:7.2f} s/epoch  {ratio:5.2f}x CE")
     k7 = figures["ratio_to_ce"]["autoloss_k7"]
-    print(f"AutoLoss K=7 overhead {k7:.2f}x (target <= {TARGET_K7}x): "
-          f"{'met' if k7 <= TARGET_K7 else 'NOT met'}")
+    print(
+        f"AutoLoss K=7 overhead {k7:.2f}x (target <= {TARGET_K7}x): "
+        f"{'met' if k7 <= TARGET_K7 else 'NOT met'}"
+    )
     report("autoloss_overhead", figures)
 
 

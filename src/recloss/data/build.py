@@ -91,7 +91,7 @@ class SplitWriter:
             if stop > self.sizes[split]:
                 raise DataError(CHANGED)
             for name, values in arrays.items():
-                self.arrays[split][name][start:stop] = values[bounds[k] : bounds[k + 1]]
+                self.arrays[split][name].write(start, values[bounds[k] : bounds[k + 1]])
             self.filled[split] = stop
 
     def check_full(self) -> None:

@@ -67,6 +67,41 @@ def read_meta(root: Path, fingerprint: str) -> dict | None:
     return meta
 
 
+class ArrayFile:
+    """A .npy file of known shape, filled by row ranges with positioned writes.
+
+    Writing through a file descriptor rather than a writable memory map keeps the written
+    pages out of the process's resident memory, so preparing a data set larger than RAM works.
+    """
+
+    def __init__(self, path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        self.dtype = np.dtype(dtype)
+        with open(path, "wb") as f:
+            header = {
+                "descr": np.lib.format.dtype_to_descr(self.dtype),
+                "fortran_order": False,
+                "shape": shape,
+            }
+            np.lib.format.write_array_header_1_0(f, header)
+            self.offset = f.tell()
+            self.row_bytes = self.dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+            f.truncate(self.offset + self.row_bytes * shape[0])
+        self._fd = os.open(path, os.O_WRONLY)
+
+    def write(self, start: int, rows: np.ndarray) -> None:
+        """Write `rows` from row `start` on."""
+        data = memoryview(np.ascontiguousarray(rows, dtype=self.dtype)).cast("B")
+        at = self.offset + start * self.row_bytes
+        while data:
+            written = os.pwrite(self._fd, data, at)
+            data, at = data[written:], at + written
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 class CacheWriter:
     """Builds a cache folder in a temporary place; `commit` moves it into place."""
 
@@ -75,7 +110,7 @@ class CacheWriter:
         root.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.tmp.mkdir()
-        self._arrays: list[np.memmap] = []
+        self._arrays: list[ArrayFile] = []
 
     def __enter__(self) -> CacheWriter:
         return self
@@ -83,22 +118,25 @@ class CacheWriter:
     def __exit__(
         self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._close()
         if self.tmp.exists():
-            self._arrays.clear()
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def array(self, split: str, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.memmap:
-        """A new memory-mapped .npy array of the split, filled by the caller."""
+    def _close(self) -> None:
+        for arr in self._arrays:
+            arr.close()
+        self._arrays.clear()
+
+    def array(self, split: str, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> ArrayFile:
+        """A new .npy array of the split, filled by the caller."""
         (self.tmp / split).mkdir(exist_ok=True)
-        arr = np.lib.format.open_memmap(self.tmp / split / f"{name}.npy", "w+", dtype, shape)
+        arr = ArrayFile(self.tmp / split / f"{name}.npy", dtype, shape)
         self._arrays.append(arr)
         return arr
 
     def commit(self, meta: dict) -> Path:
-        """Flush the arrays, write the metadata last and rename the folder into place."""
-        for arr in self._arrays:
-            arr.flush()
-        self._arrays.clear()
+        """Close the arrays, write the metadata last and rename the folder into place."""
+        self._close()
         meta = {"format_version": FORMAT_VERSION, **meta}
         (self.tmp / META_FILE).write_text(json.dumps(meta, indent=1))
         if self.root.exists():

@@ -70,7 +70,9 @@ def binary_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np
     """Labels 0/1 as int64 class indices."""
     require(column, checks, what)
     values = _np(pc.fill_null(to_int(column, checks, what), 0))
-    checks.add((values != 0) & (values != 1), lambda r: f"{what}: {_shown(column, r)} is not 0 or 1")
+    checks.add(
+        (values != 0) & (values != 1), lambda r: f"{what}: {_shown(column, r)} is not 0 or 1"
+    )
     return values.astype(np.int64)
 
 

@@ -29,7 +29,7 @@ from recloss.data.text import is_missing
 
 Numeric = Literal["bucket", "continuous"]
 BUCKET_KEY_OFFSET = 3
-MERGE_AT = 1 << 21  # counted values held before partial counts are merged
+MERGE_AT = 1 << 18  # partial counts held per field before they are merged
 VOCAB_FILE = "vocab.arrow"
 
 
