@@ -160,6 +160,8 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def _describe(obj: Any) -> str:
+    if hasattr(obj, "expects"):  # a data set spec
+        return f"{obj.task} task, min_count {obj.min_count}; {obj.expects}"
     doc = getattr(obj, "description", None) or getattr(obj, "__doc__", None) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
