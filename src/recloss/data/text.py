@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,10 @@ class _Lines:
         return found
 
 
+def _line_at(lines: _Lines, first_row: int, row: int) -> int:
+    return lines.line_of(first_row + row)
+
+
 class TextBatch:
     """A block of rows (all columns as strings) with the checks that decide which rows to keep."""
 
@@ -122,7 +127,9 @@ class TextBatch:
         self.data = data
         self._first_row = first_row
         self._lines = lines
-        self.checks = RowChecks(data.num_rows, str(path), self.line_of)
+        # A bound method here would make a reference cycle that keeps every batch alive until
+        # the garbage collector runs.
+        self.checks = RowChecks(data.num_rows, str(path), partial(_line_at, lines, first_row))
         self.checks.drop(_blank_rows(data))
 
     def __len__(self) -> int:
@@ -133,7 +140,7 @@ class TextBatch:
 
     def line_of(self, row: int) -> int:
         """1-based line in the file of a row of this batch."""
-        return self._lines.line_of(self._first_row + row)
+        return _line_at(self._lines, self._first_row, row)
 
     def resolve(self, policy: BadLines) -> np.ndarray:
         """Apply the bad-line policy to this batch; return the mask of rows to keep."""
