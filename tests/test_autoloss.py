@@ -373,3 +373,52 @@ def test_strategy_adapter_with_trainer_seams(tmp_path):
     assert load_controller(tmp_path / "controller.safetensors").spec.task == "binary"
     with pytest.raises(ConfigError, match=r"loss\.params\.tau_min"):
         AutoLossStrategy("binary", 2, tau_min=0.0)
+
+
+def trainer_config(tmp_path, **loss_params):
+    from recloss.config import config_from_dict
+
+    return config_from_dict(
+        {
+            "data": {
+                "dataset": "synthetic",
+                "cache_dir": str(tmp_path / "cache"),
+                "synthetic": {"rows": 3000, "fields": 5, "cardinality": 30, "seed": 3},
+            },
+            "model": {"name": "deepfm", "embed_dim": 4, "params": {"hidden_dims": [16]}},
+            "loss": {"name": "autoloss", "params": {"controller_every": 2, **loss_params}},
+            "train": {"epochs": 2, "batch_size": 128, "progress": False, "seed": 7},
+        }
+    )
+
+
+def test_trainer_run_resumes_exactly_and_its_controller_transfers(tmp_path):
+    from recloss.report import write_run_report
+    from recloss.train import resume, train
+
+    full = train(trainer_config(tmp_path), run_dir=tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(trainer_config(tmp_path), run_dir=tmp_path / "cut", stop_after_epochs=1)
+    resumed = resume(tmp_path / "cut")
+    assert resumed.metrics["test"] == full.metrics["test"]
+    assert resumed.metrics["strategy"] == full.metrics["strategy"]
+    assert set(full.metrics["strategy"]) == {
+        "weight_focal",
+        "weight_kl",
+        "weight_hinge",
+        "weight_ce",
+    }
+    assert full.metrics["history"][-1]["strategy"]["controller_steps"] > 0
+
+    controller = str(tmp_path / "full" / "controller.safetensors")
+    frozen = train(
+        trainer_config(tmp_path, controller=controller, freeze_controller=True),
+        run_dir=tmp_path / "frozen",
+    )
+    assert frozen.metrics["history"][-1]["strategy"]["controller_steps"] == 0
+    assert torch.equal(
+        load_controller(controller).mlp[0].weight,
+        load_controller(tmp_path / "frozen" / "controller.safetensors").mlp[0].weight,
+    )
+    written = {p.name for p in write_run_report(tmp_path / "full")}
+    assert written == {"selection.png", "valid_auc.png", "controller.png"}
