@@ -66,8 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
     lst = commands.add_parser("list", help="list what can be named in a config")
     lst.add_argument("what", choices=["models", "losses", "strategies", "datasets"])
 
-    report = commands.add_parser("report", help="write PNG plots of a run")
-    report.add_argument("run_dir")
+    bench = commands.add_parser("bench", help="run a grid of data sets x models x methods x seeds")
+    bench.add_argument("grid", help="grid YAML file (see configs/demo/demo.yaml)")
+    bench.add_argument("--out", default="runs",
+                       help="folder that receives <grid name>/ (default: runs)")
+    bench.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
+                       help="file or folder of the grid's data set NAME (repeatable)")
+    bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any grid key, e.g. --set seeds=[1,2] (repeatable)")
+    bench.add_argument("--list", action="store_true",
+                       help="list the cells and their state; run none")
+    bench.add_argument("--report", action="store_true",
+                       help="then write report.md, report.html and plots")
+    bench.add_argument("--report-dir", metavar="DIR",
+                       help="folder of the report (default: <out>/<grid name>/report)")
+
+    report = commands.add_parser("report", help="write PNG plots of a run, or a bench's report")
+    report.add_argument("run_dir", help="a run directory or a bench directory (<out>/<grid name>)")
+    report.add_argument("--report-dir", metavar="DIR",
+                        help="bench directories: folder of the report (default: BENCH_DIR/report)")
     return parser
 
 
@@ -166,15 +183,53 @@ def _describe(obj: Any) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    from recloss import bench
+
+    overrides = {k: yaml.safe_load(v) for k, v in _key_values(args.set, "--set").items()}
+    grid = bench.load_grid(args.grid, overrides, _key_values(args.data, "--data"))
+    root = bench.bench_dir(grid, args.out)
+    if args.list:
+        for cell in bench.expand(grid, root):
+            print(f"{'done   ' if bench.is_done(root, cell.key) else 'pending'}  {cell.key}")
+        return
+    rows = bench.run_bench(grid, root)
+    print(f"results: {root / 'results.csv'}")
+    if args.report or args.report_dir:
+        for path in bench.write_report(grid, root, args.report_dir):
+            print(path)
+    failed = [row["run_dir"] for row in rows if row["status"] != "done"]
+    if failed:
+        raise RecLossError(f"{len(failed)} cells did not finish (see error.txt in each); "
+                           "rerun the same command to retry them")
+
+
+def _key_values(items: list[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE")
+        pairs[key.strip()] = value
+    return pairs
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from recloss.report import write_run_report
 
-    for path in write_run_report(Path(args.run_dir)):
+    run_dir = Path(args.run_dir)
+    if (run_dir / "grid.yaml").is_file():
+        from recloss import bench
+
+        paths = bench.write_report(bench.load_bench(run_dir), run_dir, args.report_dir)
+    else:
+        paths = write_run_report(run_dir)
+    for path in paths:
         print(path)
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "list": cmd_list,
-            "report": cmd_report}
+            "bench": cmd_bench, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recloss: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = " (resume with `recloss train --resume RUN_DIR`)" if args.command == "train" else ""
+        hint = {"train": " (resume with `recloss train --resume RUN_DIR`)",
+                "bench": " (rerun the same command to continue)"}.get(args.command, "")
         print(f"recloss: interrupted{hint}", file=sys.stderr)
         return 130
     return 0

@@ -1,0 +1,672 @@
+"""Benchmark grids: data sets x models x loss methods x seeds, run cell by cell and resumable.
+
+A grid (YAML) names its data sets, models and methods once; every combination and seed is a
+*cell*, a normal run directory under `<out>/<grid name>/cells/<data set>/<model>/<method>/seed<k>/`.
+A cell whose `metrics.json` exists is finished and never rerun; an interrupted cell resumes from its
+checkpoint. Transfer cells train a model with the loss network a source cell learned (frozen), so
+they run after their sources.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from tqdm.auto import tqdm
+
+from recloss import tables
+from recloss.config import RunConfig, format_validation_error, set_dotted
+from recloss.errors import ConfigError, RecLossError
+from recloss.train import CHECKPOINT, load_run_config, resume, train
+
+GRID_FILE = "grid.yaml"
+METRICS_FILE = "metrics.json"
+ERROR_FILE = "error.txt"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # safe as a folder name
+
+
+@dataclass(frozen=True)
+class Transferable:
+    """A strategy whose learned loss network a cell can hand on: its file and how to load it."""
+
+    artifact: str
+    params: Callable[[Path], dict[str, Any]]
+
+
+TRANSFERABLE: dict[str, Transferable] = {
+    "autoloss": Transferable(
+        "controller.safetensors", lambda f: {"controller": str(f), "freeze_controller": True}
+    ),
+}
+FIXED = ("ce", "focal", "kl", "hinge", "weighted")  # run as they are on a transfer target
+LABELS = {
+    "focal": "Focal",
+    "kl": "KL",
+    "hinge": "Hinge",
+    "ce": "CE",
+    "meta": "MeLU",
+    "bohb": "BOHB",
+    "darts": "DARTS",
+    "slf": "SLF",
+    "autoloss": "AutoLoss",
+    "uncertainty": "Uncertainty",
+    "gradnorm": "GradNorm",
+    "dwa": "DWA",
+    "weighted": "Weighted",
+    "deepfm": "DeepFM",
+    "ipnn": "IPNN",
+    "nfm": "NFM",
+    "autoint": "AutoInt",
+    "fm": "FM",
+    "lr": "LR",
+    "widedeep": "Wide&Deep",
+    "dcnv2": "DCN-v2",
+}
+
+
+# -- the grid --------------------------------------------------------------------------------------
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MethodSpec(_Spec):
+    """One column of the results table: a candidate loss or a loss strategy."""
+
+    name: str | None = None  # default: the method's key
+    candidates: list[str] | None = None  # default: base.loss.candidates
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None  # column heading; default: the paper's name of the method
+
+
+Named = dict[str, dict[str, Any]]  # name -> config keys (DataConfig or ModelConfig)
+
+
+def _named(value: Any) -> Any:
+    """A list of names means each with default settings."""
+    if isinstance(value, list):
+        return {str(name): {} for name in value}
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
+
+
+class ModelTransfer(_Spec):
+    """DeepFM -> NFM, AutoInt: targets trained with the source model's loss network."""
+
+    source: str  # a key of `models`
+    targets: Named  # models not in `models`, in the same forms
+    datasets: list[str] | None = None  # keys of `datasets`; default: all
+
+    _targets = field_validator("targets", mode="before")(lambda cls, v: _named(v))
+
+
+class DatasetTransfer(_Spec):
+    """Criteo -> Avazu: target data sets of the same task trained with the source's loss network."""
+
+    source: str  # a key of `datasets`
+    targets: Named  # data sets not in `datasets`, in the same forms
+    models: list[str] | None = None  # keys of `models`; default: all
+
+    _targets = field_validator("targets", mode="before")(lambda cls, v: _named(v))
+
+
+class TransferSpec(_Spec):
+    methods: list[str]  # keys of `methods`: fixed losses, or strategies with a transferable network
+    models: ModelTransfer | None = None
+    datasets: DatasetTransfer | None = None
+
+
+class Grid(_Spec):
+    """A benchmark: every data set x model x method x seed, plus optional transfer cells."""
+
+    name: str
+    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=1)
+    base: dict[str, Any] = Field(default_factory=dict)  # RunConfig keys shared by every cell
+    datasets: Named = Field(min_length=1)  # name -> DataConfig keys
+    models: Named = Field(min_length=1)  # name -> ModelConfig keys (name defaults to the key)
+    methods: dict[str, MethodSpec] = Field(min_length=1)
+    compare: str | None = None  # the method tested against the best baseline; default: autoloss
+    efficiency: list[str] | None = (
+        None  # methods of the AUC-over-time plot; default: ce/slf/autoloss
+    )
+    transfer: TransferSpec | None = None
+
+    _names = field_validator("datasets", "models", "methods", mode="before")(
+        lambda cls, v: _named(v)
+    )
+
+    def method(self, key: str) -> str:
+        """The loss or strategy name a method key stands for."""
+        return (self.methods[key].name or key).lower()
+
+    def compared(self) -> str | None:
+        """The method marked against the best baseline (`compare`, else the AutoLoss method)."""
+        if self.compare is not None:
+            return self.compare
+        return next((k for k in self.methods if self.method(k) == "autoloss"), None)
+
+
+def load_grid(
+    path: str | Path, overrides: dict[str, Any] | None = None, data: dict[str, str] | None = None
+) -> Grid:
+    """Read a grid file; `overrides` set dotted keys, `data` points data sets at their files."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: grid file not found")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}{where}: not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping")
+    for dotted, value in (overrides or {}).items():
+        set_dotted(raw, dotted, value)
+    for name, file in (data or {}).items():
+        _set_data_path(raw, name, file, str(p))
+    return grid_from_dict(raw, str(p))
+
+
+def _set_data_path(raw: dict[str, Any], name: str, file: str, source: str) -> None:
+    transfer = (raw.get("transfer") or {}).get("datasets") or {}
+    places = ((raw, "datasets"), (transfer, "targets"))
+    for owner, key in places:
+        named = _named(owner.get(key))
+        if isinstance(named, dict) and name in named:
+            named[name] = {**named[name], "path": file}
+            owner[key] = named
+            return
+    known = [n for owner, key in places for n in _named(owner.get(key) or {})]
+    raise ConfigError(
+        f"{source}: --data {name}=...: no data set {name!r} in the grid; "
+        f"its data sets: {', '.join(known)}"
+    )
+
+
+def grid_from_dict(raw: dict[str, Any], source: str = "grid") -> Grid:
+    """Validate a grid: its own keys, then every cell's configuration, naming the key at fault."""
+    try:
+        grid = Grid.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+    _check_names(grid, source)
+    _check_sections(grid, source)
+    _check_transfer(grid, source)
+    return grid
+
+
+def _check_names(grid: Grid, source: str) -> None:
+    groups = {"datasets": grid.datasets, "models": grid.models, "methods": grid.methods}
+    if grid.transfer and grid.transfer.models:
+        groups["transfer.models.targets"] = grid.transfer.models.targets
+    if grid.transfer and grid.transfer.datasets:
+        groups["transfer.datasets.targets"] = grid.transfer.datasets.targets
+    for where, names in {"name": [grid.name], **groups}.items():
+        for name in names:
+            if not NAME.match(name) or "-from-" in name:
+                raise ConfigError(
+                    f"{source}: {where}: {name!r} is not a usable name "
+                    "(letters, digits, _ . + -; no '-from-')"
+                )
+    if len(set(grid.seeds)) != len(grid.seeds):
+        raise ConfigError(f"{source}: seeds: each seed once")
+    for key in ("compare", "efficiency"):
+        for name in _as_list(getattr(grid, key)):
+            if name not in grid.methods:
+                raise ConfigError(f"{source}: {key}: {name!r} is not one of the methods")
+
+
+def _check_sections(grid: Grid, source: str) -> None:
+    _validate_run(grid.base, None, "base", source)
+    for name, spec in grid.datasets.items():
+        _validate_run(grid.base, ("data", spec), f"datasets.{name}", source)
+    for name, spec in grid.models.items():
+        _validate_run(grid.base, ("model", _model_keys(name, spec)), f"models.{name}", source)
+    for name in grid.methods:
+        _validate_run(grid.base, ("loss", _loss_keys(grid, name)), f"methods.{name}", source)
+    if grid.transfer and grid.transfer.models:
+        for name, spec in grid.transfer.models.targets.items():
+            _validate_run(
+                grid.base,
+                ("model", _model_keys(name, spec)),
+                f"transfer.models.targets.{name}",
+                source,
+            )
+    if grid.transfer and grid.transfer.datasets:
+        for name, spec in grid.transfer.datasets.targets.items():
+            _validate_run(grid.base, ("data", spec), f"transfer.datasets.targets.{name}", source)
+
+
+def _validate_run(
+    base: dict[str, Any], section: tuple[str, dict[str, Any]] | None, where: str, source: str
+) -> RunConfig:
+    """Validate base + one section; an error in the section is reported under `where`."""
+    raw = _merge(base, {section[0]: section[1]}) if section else copy.deepcopy(base)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as err:
+        parts = []
+        for e in err.errors():
+            loc = [str(p) for p in e["loc"]]
+            if section and loc and loc[0] == section[0]:
+                loc = [where, *loc[1:]]
+            elif section:
+                loc = ["base", *loc]
+            msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            parts.append(f"{'.'.join(loc)}: {msg}")
+        raise ConfigError(f"{source}: " + "; ".join(parts)) from None
+
+
+def _check_transfer(grid: Grid, source: str) -> None:
+    t = grid.transfer
+    if t is None:
+        return
+    for name in t.methods:
+        if name not in grid.methods:
+            raise ConfigError(f"{source}: transfer.methods: {name!r} is not one of the methods")
+        if grid.method(name) not in TRANSFERABLE and grid.method(name) not in FIXED:
+            raise ConfigError(
+                f"{source}: transfer.methods: {name} ({grid.method(name)}) has no loss network "
+                f"that can be transferred; transferable: {', '.join(TRANSFERABLE)} or a fixed loss"
+            )
+    if t.models is not None:
+        _known(t.models.source, grid.models, "transfer.models.source", source)
+        _fresh(t.models.targets, grid.models, "transfer.models.targets", source)
+        for name in t.models.datasets or []:
+            _known(name, grid.datasets, "transfer.models.datasets", source)
+    if t.datasets is not None:
+        d = t.datasets
+        _known(d.source, grid.datasets, "transfer.datasets.source", source)
+        _fresh(d.targets, grid.datasets, "transfer.datasets.targets", source)
+        for name in d.models or []:
+            _known(name, grid.models, "transfer.datasets.models", source)
+        want = _task(grid.base, grid.datasets[d.source])
+        for name, spec in d.targets.items():
+            if _task(grid.base, spec) != want:
+                raise ConfigError(
+                    f"{source}: transfer.datasets.targets.{name}: task "
+                    f"{_task(grid.base, spec)} differs from the source's ({want})"
+                )
+
+
+def _known(name: str, names: Iterable[str], where: str, source: str) -> None:
+    if name not in names:
+        raise ConfigError(f"{source}: {where}: {name!r} is not one of: {', '.join(names)}")
+
+
+def _fresh(targets: Iterable[str], names: Iterable[str], where: str, source: str) -> None:
+    for name in targets:
+        if name in names:
+            raise ConfigError(
+                f"{source}: {where}.{name}: already a name of the main grid; "
+                "give the transfer target its own name"
+            )
+
+
+def _task(base: dict[str, Any], spec: dict[str, Any]) -> str:
+    from recloss.data import DATASETS
+
+    data = RunConfig.model_validate(_merge(base, {"data": spec})).data
+    return data.task or DATASETS.get(data.dataset).task
+
+
+def _model_keys(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, **spec}
+
+
+def _loss_keys(grid: Grid, key: str) -> dict[str, Any]:
+    m = grid.methods[key]
+    keys: dict[str, Any] = {"name": grid.method(key), "params": m.params}
+    if m.candidates is not None:
+        keys["candidates"] = m.candidates
+    return keys
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of `base` with `top` merged in, mapping by mapping."""
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _as_list(value: str | list[str] | None) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else value
+
+
+# -- cells -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cell:
+    """One training run of the grid."""
+
+    dataset: str
+    model: str
+    method: str  # a key of the grid's methods
+    seed: int
+    config: RunConfig
+    source: str | None = None  # transfer: the model or data set the loss network comes from
+    source_key: str | None = None  # transfer: the cell that learned it
+
+    @property
+    def name(self) -> str:
+        return self.method if self.source is None else f"{self.method}-from-{self.source}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.model}/{self.name}/seed{self.seed}"
+
+
+def bench_dir(grid: Grid, out: str | Path) -> Path:
+    return Path(out).resolve() / grid.name
+
+
+def cell_dir(root: Path, key: str) -> Path:
+    return root / "cells" / key
+
+
+def expand(grid: Grid, root: Path) -> list[Cell]:
+    """Every cell, seed by seed; within a seed the transfer cells come after their sources."""
+    cells: dict[str, Cell] = {}
+    for seed in grid.seeds:
+        for dataset, model, method in _main_combinations(grid):
+            _add(
+                cells,
+                _cell(
+                    grid,
+                    root,
+                    dataset,
+                    grid.datasets[dataset],
+                    model,
+                    grid.models[model],
+                    method,
+                    seed,
+                ),
+            )
+        for cell in _transfer_cells(grid, root, seed):
+            _add(cells, cell)
+    return list(cells.values())
+
+
+def _add(cells: dict[str, Cell], cell: Cell) -> None:
+    cells.setdefault(cell.key, cell)
+
+
+def _main_combinations(grid: Grid) -> Iterable[tuple[str, str, str]]:
+    for dataset in grid.datasets:
+        for model in grid.models:
+            for method in grid.methods:
+                yield dataset, model, method
+
+
+def _transfer_cells(grid: Grid, root: Path, seed: int) -> Iterable[Cell]:
+    t = grid.transfer
+    if t is None:
+        return
+    if t.models is not None:
+        src = t.models.source
+        for dataset in t.models.datasets or list(grid.datasets):
+            for model, spec in t.models.targets.items():
+                for method in t.methods:
+                    source = _source(grid, dataset, src, method, seed)
+                    yield _cell(
+                        grid,
+                        root,
+                        dataset,
+                        grid.datasets[dataset],
+                        model,
+                        spec,
+                        method,
+                        seed,
+                        src if source else None,
+                        source,
+                    )
+    if t.datasets is not None:
+        src = t.datasets.source
+        for dataset, spec in t.datasets.targets.items():
+            for model in t.datasets.models or list(grid.models):
+                for method in t.methods:
+                    source = _source(grid, src, model, method, seed)
+                    yield _cell(
+                        grid,
+                        root,
+                        dataset,
+                        spec,
+                        model,
+                        grid.models[model],
+                        method,
+                        seed,
+                        src if source else None,
+                        source,
+                    )
+
+
+def _source(grid: Grid, dataset: str, model: str, method: str, seed: int) -> str | None:
+    """The key of the cell whose loss network a transfer cell loads (None: a fixed loss)."""
+    if grid.method(method) not in TRANSFERABLE:
+        return None
+    return f"{dataset}/{model}/{method}/seed{seed}"
+
+
+def _cell(
+    grid: Grid,
+    root: Path,
+    dataset: str,
+    data: dict[str, Any],
+    model: str,
+    model_spec: dict[str, Any],
+    method: str,
+    seed: int,
+    source: str | None = None,
+    source_key: str | None = None,
+) -> Cell:
+    loss = _loss_keys(grid, method)
+    if source_key is not None:
+        artifact = cell_dir(root, source_key) / TRANSFERABLE[grid.method(method)].artifact
+        loss["params"] = {**loss["params"], **TRANSFERABLE[grid.method(method)].params(artifact)}
+    raw = _merge({"train": {"progress": False}}, grid.base)
+    raw = _merge(
+        raw,
+        {
+            "data": data,
+            "model": _model_keys(model, model_spec),
+            "loss": loss,
+            "train": {"seed": seed},
+        },
+    )
+    return Cell(dataset, model, method, seed, RunConfig.model_validate(raw), source, source_key)
+
+
+# -- running ---------------------------------------------------------------------------------------
+def is_done(root: Path, key: str) -> bool:
+    return (cell_dir(root, key) / METRICS_FILE).is_file()
+
+
+def run_bench(grid: Grid, root: Path, progress: bool = True) -> list[dict[str, Any]]:
+    """Run every unfinished cell (sources before their transfer cells); return the results rows."""
+    cells = expand(grid, root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / GRID_FILE).write_text(yaml.safe_dump(grid.model_dump(mode="json"), sort_keys=False))
+    for cell in cells:
+        _check_unchanged(root, cell)
+    todo = [c for c in cells if not is_done(root, c.key)]
+    bar = tqdm(
+        total=len(cells),
+        initial=len(cells) - len(todo),
+        unit="cell",
+        desc=grid.name,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    if len(todo) < len(cells):
+        bar.write(f"{len(cells) - len(todo)} of {len(cells)} cells already finished")
+    for cell in todo:
+        bar.write(run_cell(root, cell))
+        bar.update()
+        tables.write_results(collect_rows(root, cells), root)
+    bar.close()
+    rows = collect_rows(root, cells)
+    tables.write_results(rows, root)
+    return rows
+
+
+def run_cell(root: Path, cell: Cell) -> str:
+    """Train (or resume) one cell; return its summary line. Failures are recorded, not raised."""
+    path = cell_dir(root, cell.key)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / ERROR_FILE).unlink(missing_ok=True)
+    try:
+        if cell.source_key is not None and not is_done(root, cell.source_key):
+            raise RecLossError(f"its source cell {cell.source_key} did not finish")
+        if (path / CHECKPOINT).is_file():
+            metrics = resume(path).metrics
+        else:
+            metrics = train(cell.config, path).metrics
+    except Exception as err:  # one failed cell must not stop a bench of hours; it is retried later
+        detail = str(err) if isinstance(err, RecLossError) else traceback.format_exc()
+        (path / ERROR_FILE).write_text(detail)
+        return f"{cell.key}: FAILED: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+    return f"{cell.key}: {tables.summary_line(tables.run_row(metrics))}"
+
+
+def _check_unchanged(root: Path, cell: Cell) -> None:
+    """A cell folder from an earlier bench must hold the run this grid asks for."""
+    path = cell_dir(root, cell.key)
+    if not (path / "config.yaml").is_file():
+        return
+    if load_run_config(path).model_dump() != cell.config.model_dump():
+        raise ConfigError(
+            f"{path}: holds a run of another configuration (the grid changed); "
+            "remove that folder to rerun it, or bench into another --out"
+        )
+
+
+def collect_rows(root: Path, cells: list[Cell]) -> list[dict[str, Any]]:
+    """One results row per cell: its metrics when finished, its status otherwise."""
+    rows = []
+    for cell in cells:
+        path = cell_dir(root, cell.key)
+        ident = {
+            "dataset": cell.dataset,
+            "model": cell.model,
+            "method": cell.method,
+            "source": cell.source or "",
+            "seed": cell.seed,
+            "run_dir": str(path.relative_to(root)),
+        }
+        if is_done(root, cell.key):
+            metrics = json.loads((path / METRICS_FILE).read_text())
+            rows.append({**ident, "status": "done", **tables.run_row(metrics)})
+        else:
+            status = "failed" if (path / ERROR_FILE).is_file() else "pending"
+            rows.append({**ident, "status": status})
+    return rows
+
+
+# -- the report's layout ---------------------------------------------------------------------------
+def label(key: str, grid: Grid | None = None) -> str:
+    """The heading of a method, model or data set."""
+    if grid is not None and key in grid.methods:
+        return grid.methods[key].label or LABELS.get(grid.method(key), key)
+    return LABELS.get(key.lower(), key)
+
+
+def layout(grid: Grid) -> tables.Layout:
+    """What the report shows, in the grid's order, with the paper's headings."""
+    methods = {k: label(k, grid) for k in grid.methods}
+    return tables.Layout(
+        title=grid.name,
+        seeds=len(grid.seeds),
+        datasets={k: label(k) for k in grid.datasets},
+        models={k: label(k) for k in grid.models},
+        methods=methods,
+        compare=grid.compared(),
+        efficiency=grid.efficiency
+        or [k for k in grid.methods if grid.method(k) in ("ce", "slf", "autoloss")],
+        transfers=_transfer_blocks(grid),
+    )
+
+
+def _transfer_blocks(grid: Grid) -> list[tables.TransferBlock]:
+    t = grid.transfer
+    if t is None:
+        return []
+    blocks = []
+    if t.models is not None:
+        src = t.models.source
+        for dataset in t.models.datasets or list(grid.datasets):
+            targets = ", ".join(label(m) for m in t.models.targets)
+            blocks.append(
+                tables.TransferBlock(
+                    title=f"{label(src)} \u2192 {targets} on {label(dataset)}",
+                    columns=[(dataset, m, label(m)) for m in t.models.targets],
+                    rows=_transfer_rows(grid, src),
+                )
+            )
+    if t.datasets is not None:
+        src = t.datasets.source
+        for dataset in t.datasets.targets:
+            blocks.append(
+                tables.TransferBlock(
+                    title=f"{label(src)} \u2192 {label(dataset)}",
+                    columns=[
+                        (dataset, m, label(m)) for m in t.datasets.models or list(grid.models)
+                    ],
+                    rows=_transfer_rows(grid, src),
+                )
+            )
+    return blocks
+
+
+def _transfer_rows(grid: Grid, source: str) -> list[tuple[str, str, str]]:
+    """(label, method, source) of each row: `source` empty for the fixed losses."""
+    return [
+        (f"{label(m, grid)}*", m, source if grid.method(m) in TRANSFERABLE else "")
+        for m in grid.transfer.methods
+    ]
+
+
+def write_report(grid: Grid, root: Path, report_dir: str | Path | None = None) -> list[Path]:
+    """Collect the cells' results and write report.md, report.html and the plots."""
+    rows = collect_rows(root, expand(grid, root))
+    tables.write_results(rows, root)
+    out = Path(report_dir) if report_dir is not None else root / "report"
+    return tables.write_report(rows, layout(grid), root, out)
+
+
+def load_bench(root: str | Path) -> Grid:
+    """The grid a bench directory was run with."""
+    path = Path(root) / GRID_FILE
+    if not path.is_file():
+        raise ConfigError(f"{root}: not a bench directory (no {GRID_FILE})")
+    return grid_from_dict(yaml.safe_load(path.read_text()), str(path))
+
+
+__all__ = [
+    "Cell",
+    "Grid",
+    "MethodSpec",
+    "TRANSFERABLE",
+    "Transferable",
+    "bench_dir",
+    "collect_rows",
+    "expand",
+    "grid_from_dict",
+    "layout",
+    "load_bench",
+    "load_grid",
+    "run_bench",
+    "run_cell",
+    "write_report",
+]
