@@ -107,3 +107,53 @@ def test_data_prepare_and_info(capsys, data_flags):
     assert code == 0 and "prepared synthetic" in out
     code, out, _ = run(capsys, "data", "info", *data_flags)
     assert code == 0 and '"rows"' in out
+
+
+# -- every model and every loss through `recloss train`, on each format the readers support ------
+
+from datafiles import write_avazu, write_criteo, write_frappe, write_ml100k_grouplens  # noqa: E402
+
+MODELS = ["lr", "fm", "widedeep", "deepfm", "ipnn", "nfm", "autoint", "dcnv2"]
+LOSSES = ["ce", "focal", "kl", "hinge", "autoloss"]
+
+
+@pytest.fixture(scope="module")
+def data_files(tmp_path_factory) -> dict[str, list[str]]:
+    root = tmp_path_factory.mktemp("formats")
+    return {
+        "criteo": ["--dataset", "criteo", "--data", str(write_criteo(root / "train.txt", 600))],
+        "avazu": ["--dataset", "avazu", "--data", str(write_avazu(root / "train.csv", 600))],
+        "frappe": ["--dataset", "frappe", "--data", str(write_frappe(root / "frappe",
+                                                                    (480, 60, 60)))],
+        "movielens-100k": ["--dataset", "movielens-100k", "--data",
+                           str(write_ml100k_grouplens(root / "ml-100k", rows=600))],
+        "synthetic": ["--dataset", "synthetic",
+                      "--set", "data.synthetic={rows: 600, fields: 4, cardinality: 20}"],
+    }
+
+
+def train_cell(capsys, tmp_path, flags: list[str], model: str, loss: str) -> dict:
+    code, out, err = run(capsys, "train", *flags, "--model", model, "--loss", loss,
+                         "--epochs", "1", "--batch-size", "64", "--out", str(tmp_path / "runs"),
+                         "--set", f"data.cache_dir={tmp_path / 'cache'}",
+                         "--set", "model.embed_dim=4", "--set", "train.progress=false")
+    assert code == 0, err
+    run_dir = Path(out.strip().splitlines()[-1].split(": ", 1)[1])
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("dataset", ["criteo", "avazu", "frappe", "movielens-100k", "synthetic"])
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_trains_on_every_format(capsys, tmp_path, data_files, dataset, model):
+    metrics = train_cell(capsys, tmp_path, data_files[dataset], model, "ce")
+    assert set(metrics["test"]) >= {"auc", "logloss"}
+    assert metrics["test"]["logloss"] > 0
+
+
+@pytest.mark.parametrize("dataset", ["criteo", "avazu", "frappe", "movielens-100k", "synthetic"])
+@pytest.mark.parametrize("loss", LOSSES)
+def test_every_loss_trains_on_every_format(capsys, tmp_path, data_files, dataset, loss):
+    metrics = train_cell(capsys, tmp_path, data_files[dataset], "deepfm", loss)
+    assert metrics["test"]["logloss"] > 0
+    if loss == "autoloss":
+        assert set(metrics["strategy"]) == {f"weight_{c}" for c in ["focal", "kl", "hinge", "ce"]}
