@@ -157,3 +157,14 @@ def test_every_loss_trains_on_every_format(capsys, tmp_path, data_files, dataset
     assert metrics["test"]["logloss"] > 0
     if loss == "autoloss":
         assert set(metrics["strategy"]) == {f"weight_{c}" for c in ["focal", "kl", "hinge", "ce"]}
+
+
+def test_bad_set_value_is_one_line(capsys):
+    code, _, err = run(capsys, "train", "--set", "train.epochs=[")
+    assert code == 2 and "train.epochs=[" in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_controller_file_is_one_line(capsys, synthetic_flags, tmp_path):
+    code, _, err = run(capsys, "train", *synthetic_flags, "--controller",
+                       str(tmp_path / "nope.safetensors"))
+    assert code == 2 and "nope.safetensors" in err and len(err.strip().splitlines()) == 1

@@ -103,7 +103,10 @@ def config_from_args(args: argparse.Namespace, flags: dict[str, str]) -> RunConf
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        overrides[key.strip()] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
     for flag, key in flags.items():
         value = getattr(args, flag, None)
         if value is not None:
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except RecLossError as err:
+    except (RecLossError, OSError) as err:  # OSError: a path the user gave (unreadable, no space)
         print(f"recloss: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
