@@ -257,10 +257,8 @@ def _validate_run(
         parts = []
         for e in err.errors():
             loc = [str(p) for p in e["loc"]]
-            if section and loc and loc[0] == section[0]:
-                loc = [where, *loc[1:]]
-            elif section:
-                loc = ["base", *loc]
+            inside = section is not None and loc[:1] == [section[0]]
+            loc = [where, *loc[1:]] if inside else ["base", *loc]
             msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
             parts.append(f"{'.'.join(loc)}: {msg}")
         raise ConfigError(f"{source}: " + "; ".join(parts)) from None

@@ -283,13 +283,9 @@ def efficiency_figure(index: dict[Key, list[dict[str, Any]]], layout: Layout) ->
         stats = [
             stat(index, (dataset, model, m, ""), "time_to_best_seconds") for m in layout.methods
         ]
-        ax.barh(
-            labels,
-            [s.mean if s.n else 0 for s in stats],
-            xerr=[s.std for s in stats],
-            color="tab:blue",
-            alpha=0.8,
-        )
+        colors = ["tab:orange" if m == layout.compare else "tab:blue" for m in layout.methods]
+        means = [s.mean if s.n else 0 for s in stats]
+        ax.barh(labels, means, xerr=[s.std for s in stats], color=colors, alpha=0.8)
         ax.invert_yaxis()
         ax.set(title=title, xlabel="seconds to the best validation AUC")
     return figure

@@ -1,0 +1,184 @@
+"""Results tables: time to the best validation AUC, bold best means, Welch t-test marks."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats
+
+from recloss.tables import (
+    Layout,
+    Stat,
+    TransferBlock,
+    index_rows,
+    overall_table,
+    time_to_best,
+    to_html,
+    to_markdown,
+    transfer_table,
+)
+
+METHODS = {"ce": "CE", "darts": "DARTS", "slf": "SLF", "autoloss": "AutoLoss"}
+# test AUC and logloss per seed, written by hand
+AUC = {
+    "ce": [0.700, 0.702, 0.701, 0.699, 0.703],
+    "darts": [0.705, 0.706, 0.704, 0.707, 0.705],
+    "slf": [0.709, 0.711, 0.710, 0.712, 0.708],  # the best baseline
+    "autoloss": [0.716, 0.717, 0.715, 0.718, 0.716],
+}
+LOGLOSS = {
+    "ce": [0.460, 0.462, 0.461, 0.459, 0.463],
+    "darts": [0.450, 0.452, 0.449, 0.451, 0.450],  # the best baseline, noisy against AutoLoss
+    "slf": [0.455, 0.454, 0.456, 0.455, 0.457],
+    "autoloss": [0.446, 0.455, 0.441, 0.458, 0.449],  # best mean, but not significant
+}
+
+
+def rows_for(
+    auc: dict[str, list[float]],
+    logloss: dict[str, list[float]],
+    dataset: str = "d",
+    model: str = "m",
+    source: str = "",
+) -> list[dict]:
+    return [
+        {
+            "dataset": dataset,
+            "model": model,
+            "method": method,
+            "source": source,
+            "seed": seed,
+            "status": "done",
+            "test_auc": a,
+            "test_logloss": ll,
+        }
+        for method in auc
+        for seed, (a, ll) in enumerate(zip(auc[method], logloss[method], strict=True))
+    ]
+
+
+def layout(**kw) -> Layout:
+    return Layout(
+        title="t",
+        seeds=5,
+        datasets={"d": "Data"},
+        models={"m": "DeepFM"},
+        methods=METHODS,
+        compare="autoloss",
+        **kw,
+    )
+
+
+def markdown_cells(markdown: str) -> list[list[str]]:
+    """Body cells of the first Markdown table."""
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[2:]]
+
+
+def test_significance_marks_match_scipy_welch_test():
+    table = overall_table(index_rows(rows_for(AUC, LOGLOSS)), layout())
+    auc_row, logloss_row = markdown_cells(to_markdown([("table", table)]))
+    # computed here, independently: AutoLoss against the best baseline of each metric
+    p_auc = stats.ttest_ind(AUC["autoloss"], AUC["slf"], equal_var=False).pvalue
+    p_logloss = stats.ttest_ind(LOGLOSS["autoloss"], LOGLOSS["darts"], equal_var=False).pvalue
+    assert p_auc < 0.05 < p_logloss
+    starred_auc = [i for i, c in enumerate(auc_row) if c.endswith("\\*")]
+    assert starred_auc == [3 + list(METHODS).index("autoloss")]
+    assert not any("\\*" in c for c in logloss_row)
+
+
+def test_mark_tests_against_the_best_baseline_only():
+    # AutoLoss is significantly better than CE but not than SLF, the best baseline: no mark
+    auc = {**AUC, "autoloss": [0.713, 0.706, 0.716, 0.709, 0.712]}
+    assert stats.ttest_ind(auc["autoloss"], auc["ce"], equal_var=False).pvalue < 0.05
+    assert stats.ttest_ind(auc["autoloss"], auc["slf"], equal_var=False).pvalue > 0.05
+    table = overall_table(index_rows(rows_for(auc, LOGLOSS)), layout())
+    assert "\\*" not in to_markdown([("table", table)])
+
+
+def test_significantly_worse_gets_a_dagger_not_a_star():
+    auc = {**AUC, "autoloss": [0.690, 0.691, 0.689, 0.692, 0.690]}
+    table = overall_table(index_rows(rows_for(auc, LOGLOSS)), layout())
+    auc_row = markdown_cells(to_markdown([("table", table)]))[0]
+    assert auc_row[-1].endswith("\u2020") and "\\*" not in auc_row[-1]
+
+
+def test_bold_marks_the_best_mean_per_metric():
+    table = overall_table(index_rows(rows_for(AUC, LOGLOSS)), layout())
+    auc_row, logloss_row = markdown_cells(to_markdown([("table", table)]))
+    bold = [
+        [i - 3 for i, c in enumerate(row) if c.startswith("**")] for row in (auc_row, logloss_row)
+    ]
+    best_auc = max(METHODS, key=lambda m: sum(AUC[m]))
+    best_logloss = min(METHODS, key=lambda m: sum(LOGLOSS[m]))
+    assert bold == [[list(METHODS).index(best_auc)], [list(METHODS).index(best_logloss)]]
+    assert best_logloss == "autoloss" and best_auc == "autoloss"
+
+
+def test_cells_show_mean_and_sample_std():
+    table = overall_table(index_rows(rows_for(AUC, LOGLOSS)), layout())
+    ce = table.rows[0][3]
+    assert ce.text == f"{sum(AUC['ce']) / 5:.4f} \u00b1 {stats.tstd(AUC['ce']):.4f}"
+
+
+def test_missing_and_unfinished_cells_show_a_dash():
+    rows = rows_for({"ce": AUC["ce"]}, {"ce": LOGLOSS["ce"]})
+    rows.append(
+        {"dataset": "d", "model": "m", "method": "slf", "source": "", "seed": 0, "status": "failed"}
+    )
+    table = overall_table(index_rows(rows), layout())
+    assert [e.text for e in table.rows[0][4:]] == ["\u2013", "\u2013", "\u2013"]
+
+
+def test_transfer_table_rows_are_methods_columns_targets():
+    rows = rows_for({"ce": AUC["ce"]}, {"ce": LOGLOSS["ce"]}, model="nfm")
+    rows += rows_for(
+        {"autoloss": AUC["autoloss"]},
+        {"autoloss": LOGLOSS["autoloss"]},
+        model="nfm",
+        source="deepfm",
+    )
+    block = TransferBlock(
+        "DeepFM -> NFM", [("d", "nfm", "NFM")], [("CE*", "ce", ""), ("AL*", "autoloss", "deepfm")]
+    )
+    table = transfer_table(index_rows(rows), block, "autoloss")
+    assert table.header == ["Method", "NFM AUC \u2191", "NFM Logloss \u2193"]
+    (ce, *_), (al, al_auc, _) = table.rows
+    assert (ce, al) == ("CE*", "AL*")
+    assert al_auc.bold and al_auc.mark == "*"
+
+
+def test_html_has_the_same_marks():
+    table = overall_table(index_rows(rows_for(AUC, LOGLOSS)), layout())
+    page = to_html([("h1", "t"), ("table", table)])
+    assert page.count("<b>") == 2 and page.count("</b>*") == 1
+
+
+def history(*points: tuple[float, float]) -> list[dict]:
+    return [{"epoch": i, "seconds": s, "valid": {"auc": a}} for i, (s, a) in enumerate(points)]
+
+
+def test_time_to_best_is_the_first_epoch_with_the_best_valid_auc():
+    h = history((10.0, 0.70), (21.5, 0.74), (30.0, 0.73), (41.0, 0.74))
+    assert time_to_best({"history": h}) == 21.5
+
+
+def test_time_to_best_adds_the_search_stage():
+    h = history((5.0, 0.71), (9.0, 0.72), (13.0, 0.715))
+    metrics = {"history": h, "search": {"seconds": 100.0}, "retrain_seconds": 13.0}
+    assert time_to_best(metrics) == 109.0
+
+
+def test_time_to_best_skips_undefined_auc():
+    h = history((5.0, math.nan), (9.0, 0.6))
+    assert time_to_best({"history": h}) == 9.0
+
+
+@pytest.mark.parametrize(
+    "values,mean,std", [((), math.nan, 0.0), ((2.0,), 2.0, 0.0), ((1.0, 2.0, 3.0), 2.0, 1.0)]
+)
+def test_stat(values, mean, std):
+    s = Stat(values)
+    assert (math.isnan(s.mean) and math.isnan(mean)) or s.mean == mean
+    assert s.std == std
