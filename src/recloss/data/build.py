@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -11,15 +12,16 @@ from tqdm.auto import tqdm
 from recloss.config import DataConfig
 from recloss.data.badlines import BadLines
 from recloss.data.cache import CacheWriter
-from recloss.data.encode import Counter, Encoding
-from recloss.data.formats import ALL, Chunk, Reader
+from recloss.data.encode import Coded, Counter, Encoding, Numeric, code_chunk, token_types
+from recloss.data.formats import ALL, Reader
 from recloss.data.schema import FIRST_VALUE_INDEX, Schema, Task
+from recloss.data.spill import Spill
 from recloss.data.splits import SPLITS, assign_splits, split_sizes
 from recloss.data.synthetic import generate
 from recloss.errors import DataError
 
 CHANGED = "the source changed while it was being prepared; run again"
-SplitOf = Callable[[Chunk], "np.ndarray | int"]
+SplitOf = Callable[[Coded], "np.ndarray | int"]
 
 
 def progress_bar(show: bool, desc: str, total: int | None = None) -> tqdm:
@@ -39,14 +41,18 @@ class Scan:
         return sum(self.part_rows)
 
 
-def scan(reader: Reader, cfg: DataConfig, counter: Counter | None, show: bool) -> Scan:
-    """First pass: count rows and labels and, given a counter, the values of every field."""
+def scan(
+    reader: Reader, cfg: DataConfig, counter: Counter | None, spill: Spill, show: bool
+) -> Scan:
+    """First pass: dictionary-encode every chunk into the spill; count rows, labels, values."""
     policy = BadLines(cfg.on_bad_line)
     found = Scan([0] * len(reader.parts))
     with progress_bar(show, "counting") as bar:
         for chunk in reader.chunks(policy, cfg.chunk_rows):
+            coded = code_chunk(chunk, cfg.numeric)
             if counter is not None:
-                counter.add(chunk)
+                counter.add(coded)
+            spill.append(coded)
             found.part_rows[chunk.part] += len(chunk)
             counts = np.bincount(chunk.y, minlength=len(found.label_counts))
             counts[: len(found.label_counts)] += found.label_counts
@@ -123,30 +129,38 @@ def columns_of(encoding: Encoding, num_classes: int) -> dict[str, tuple]:
 
 
 def encode_pass(
-    reader: Reader,
+    spill: Spill,
     encoding: Encoding,
     cfg: DataConfig,
     writer: SplitWriter,
     split_of: SplitOf,
     show: bool,
-    num_classes: int,
 ) -> None:
-    """Second pass: encode every chunk and write its rows to their splits."""
-    policy = BadLines(cfg.on_bad_line, logged=0)  # the first pass logged the skipped lines
+    """Second pass: look the spilled chunks up in the vocabularies; write rows to their splits."""
     with progress_bar(show, "encoding", sum(writer.sizes.values())) as bar:
-        for chunk in reader.chunks(policy, cfg.chunk_rows):
-            if len(chunk) and chunk.y.max() >= num_classes:
-                raise DataError(
-                    f"{reader.files[0]}: label {chunk.y.max()} is outside the task's "
-                    f"{num_classes} classes"
-                )
-            x_cat, x_num = encoding.encode(chunk)
-            arrays = {"x_cat": x_cat, "y": chunk.y}
-            if x_num is not None:
-                arrays["x_num"] = x_num
-            writer.write(split_of(chunk), arrays)
-            bar.update(len(chunk))
+        for group in spill.groups(cfg.chunk_rows):
+            for coded, (x_cat, x_num) in zip(group, encoding.encode(group), strict=True):
+                arrays = {"x_cat": x_cat, "y": coded.y}
+                if x_num is not None:
+                    arrays["x_num"] = x_num
+                writer.write(split_of(coded), arrays)
+                bar.update(len(coded))
     writer.check_full()
+
+
+def check_labels(found: Scan, num_classes: int, source: Path) -> None:
+    """Every label must be a class of the task."""
+    if len(found.label_counts) > num_classes:
+        raise DataError(
+            f"{source}: label {len(found.label_counts) - 1} is outside the task's "
+            f"{num_classes} classes"
+        )
+
+
+def open_spill(cache: CacheWriter, reader: Reader, numeric: Numeric) -> Spill:
+    """A spill for the reader's chunks inside the cache's temporary folder."""
+    num = len(reader.layout.num) if numeric == "continuous" else 0
+    return Spill(cache.tmp / ".spill", token_types(reader.layout, numeric), num)
 
 
 def _num_classes(reader: Reader, found: Scan) -> int:
@@ -162,7 +176,8 @@ def build_from_reader(
 ) -> dict:
     """Count, encode and write a source read from files; return its metadata."""
     counter = Counter(reader.layout, cfg.numeric)
-    found = scan(reader, cfg, counter, show)
+    spill = open_spill(cache, reader, cfg.numeric)
+    found = scan(reader, cfg, counter, spill, show)
     if found.rows == 0:
         raise DataError(f"{reader.files[0]}: no data rows")
     num_classes = _num_classes(reader, found)
@@ -171,18 +186,19 @@ def build_from_reader(
         sizes = dict(zip(SPLITS, split_sizes(found.rows, cfg.split), strict=True))
         rows = RowSplits(assign_splits(found.rows, cfg.split, cfg.split_seed))
 
-        def split_of(chunk: Chunk) -> np.ndarray | int:
-            return rows.take(len(chunk))
+        def split_of(coded: Coded) -> np.ndarray | int:
+            return rows.take(len(coded))
     else:
         sizes = dict(zip(SPLITS, found.part_rows, strict=True))
 
-        def split_of(chunk: Chunk) -> np.ndarray | int:
-            return chunk.part
+        def split_of(coded: Coded) -> np.ndarray | int:
+            return coded.part
 
     if sizes["train"] == 0:
         raise DataError(f"{reader.files[0]}: the training split is empty")
     writer = SplitWriter(cache, sizes, columns_of(encoding, num_classes))
-    encode_pass(reader, encoding, cfg, writer, split_of, show, num_classes)
+    encode_pass(spill, encoding, cfg, writer, split_of, show)
+    spill.remove()
     encoding.save(cache.tmp)
     schema = Schema(
         task, num_classes, encoding.cat_fields, encoding.cardinalities, encoding.num_fields

@@ -1,5 +1,8 @@
 """Vocabularies and numeric transforms: from raw tokens to per-field indices and features.
 
+Each chunk is first dictionary-encoded per field (its distinct values and, per row, an index
+into them); counting and the final lookup then work on those distinct values, not on rows.
+
 Vocabularies are counted over all rows of the source, before splitting (as FuxiCTR and the
 AutoLoss-era papers do), so the test split sees no values the training split could not have.
 Per field: index 0 is a missing value (null or empty), 1 a value rarer than `min_count` (or
@@ -7,13 +10,14 @@ unseen when encoding another file), known values from 2 ordered by count (descen
 
 Numeric fields, `bucket` (Criteo's convention): v > 2 becomes the bucket floor(ln(v)^2), any
 other value its own category floor(v); buckets and raw values get distinct keys (raw values are
-at most 2, bucket b has key 3 + b), and the keys are then counted and encoded like
-tokens. `continuous`: log1p of the value clipped at 0, standardised with the mean and standard
+at most 2, bucket b has key 3 + b), and the keys are then counted and encoded like tokens.
+`continuous`: log1p of the value clipped at 0, standardised with the mean and standard
 deviation over all rows; missing values become 0 (the mean).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -29,8 +33,9 @@ from recloss.data.text import is_missing
 
 Numeric = Literal["bucket", "continuous"]
 BUCKET_KEY_OFFSET = 3
-MERGE_AT = 1 << 18  # partial counts held per field before they are merged
+MERGE_AT = 1 << 17  # partial counts held per field before a merge (or half the merged size)
 VOCAB_FILE = "vocab.arrow"
+NO_VALUE = -1  # index of a null token in Coded.indices
 
 
 def bucket_keys(values: pa.Array) -> pa.Array:
@@ -39,32 +44,66 @@ def bucket_keys(values: pa.Array) -> pa.Array:
     keys = np.floor(np.clip(v, -(2.0**62), 2.0)).astype(np.int64)
     large = v > 2
     keys[large] = np.floor(np.log(v[large]) ** 2).astype(np.int64) + BUCKET_KEY_OFFSET
-    return pa.array(
-        keys, mask=values.is_null().to_numpy(zero_copy_only=False) if values.null_count else None
-    )
+    mask = values.is_null().to_numpy(zero_copy_only=False) if values.null_count else None
+    return pa.array(keys, mask=mask)
 
 
 def log_values(values: pa.Array) -> np.ndarray:
-    """log1p of values clipped at 0, NaN where missing."""
+    """log1p of values clipped at 0 (float32), NaN where missing."""
     v = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)  # NaN where null
-    return np.log1p(np.maximum(v, 0.0))
+    return np.log1p(np.maximum(v, 0.0)).astype(np.float32)
+
+
+@dataclass
+class Coded:
+    """Rows with each categorical field as distinct values plus, per row, an index into them."""
+
+    dictionaries: list[pa.Array]  # per field: the distinct tokens (or numeric bucket keys)
+    indices: np.ndarray  # int32 [fields, n]; NO_VALUE where the token is null
+    logs: np.ndarray | None  # float32 [n, numeric fields] (continuous mode), NaN = missing
+    y: np.ndarray  # int64 [n]
+    part: int = 0
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def _dictionary(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    encoded = values.dictionary_encode()
+    indices = pc.fill_null(encoded.indices, NO_VALUE).to_numpy(zero_copy_only=False)
+    return encoded.dictionary, indices
+
+
+def code_chunk(chunk: Chunk, numeric: Numeric) -> Coded:
+    """Dictionary-encode every categorical field of a chunk (bucketed numeric fields last)."""
+    columns = list(chunk.cat) + (list(chunk.num) if numeric == "bucket" else [])
+    indices = np.empty((len(columns), len(chunk)), dtype=np.int32)
+    dictionaries = []
+    for j, values in enumerate(columns):
+        dictionary, indices[j] = _dictionary(values)
+        if j >= len(chunk.cat):
+            # Bucket the chunk's distinct numbers rather than every row.
+            dictionary = bucket_keys(dictionary)
+        dictionaries.append(dictionary)
+    logs = None
+    if numeric == "continuous" and chunk.num:
+        logs = np.stack([log_values(v) for v in chunk.num], axis=1)
+    return Coded(dictionaries, indices, logs, chunk.y, chunk.part)
 
 
 class ValueCounter:
-    """Occurrences of each value of one field over many arrays, merged as they accumulate."""
+    """Occurrences of each value of one field, from per-chunk counts merged as they accumulate."""
 
     def __init__(self) -> None:
         self._parts: list[pa.Table] = []
         self._pending = 0
         self._merged = 0
 
-    def add(self, values: pa.Array) -> None:
-        counts = pc.value_counts(values)
-        table = pa.table({"value": counts.field(0), "count": counts.field(1)})
-        table = table.filter(pc.invert(pa.array(is_missing(table["value"].combine_chunks()))))
-        self._parts.append(table)
-        self._pending += table.num_rows
-        if self._pending > max(MERGE_AT, self._merged):
+    def add(self, values: pa.Array, counts: np.ndarray) -> None:
+        """Count `counts[i]` more occurrences of `values[i]` (values may repeat)."""
+        self._parts.append(pa.table({"value": values, "count": counts}))
+        self._pending += len(values)
+        if self._pending > max(MERGE_AT, self._merged // 2):
             self._merge()
 
     def _merge(self) -> None:
@@ -79,7 +118,8 @@ class ValueCounter:
             return Vocabulary(pa.array([], kind), np.zeros(0, np.int64))
         self._merge()
         table = self._parts[0]
-        table = table.filter(pc.greater_equal(table["count"], min_count))
+        present = pc.invert(pa.array(is_missing(table["value"].combine_chunks())))
+        table = table.filter(pc.and_(present, pc.greater_equal(table["count"], min_count)))
         table = table.sort_by([("count", "descending"), ("value", "ascending")])
         return Vocabulary(
             table["value"].combine_chunks().cast(kind), table["count"].to_numpy().astype(np.int64)
@@ -98,20 +138,13 @@ class Vocabulary:
         """Number of indices, the reserved ones included."""
         return len(self.values) + FIRST_VALUE_INDEX
 
-    def encode(self, tokens: pa.Array) -> np.ndarray:
+    def lookup(self, tokens: pa.Array) -> np.ndarray:
         """Indices (int32) of tokens: 0 missing, 1 out of vocabulary, known values from 2."""
-        if tokens.null_count == len(tokens):
-            return np.full(len(tokens), MISSING_INDEX, dtype=np.int32)
-        # Look each distinct token of the chunk up once rather than every row.
-        encoded = tokens.dictionary_encode()
-        found = pc.fill_null(pc.index_in(encoded.dictionary, value_set=self.values), -1)
+        found = pc.fill_null(pc.index_in(tokens, value_set=self.values), -1)
         found = found.to_numpy(zero_copy_only=False)
-        lookup = np.empty(len(found) + 1, dtype=np.int32)
-        lookup[0] = MISSING_INDEX  # position 0 stands for a null token
-        lookup[1:] = np.where(found >= 0, found + FIRST_VALUE_INDEX, OOV_INDEX)
-        lookup[1:][is_missing(encoded.dictionary)] = MISSING_INDEX
-        positions = pc.fill_null(pc.add(encoded.indices, 1), 0).to_numpy(zero_copy_only=False)
-        return lookup[positions]
+        codes = np.where(found >= 0, found + FIRST_VALUE_INDEX, OOV_INDEX).astype(np.int32)
+        codes[is_missing(tokens)] = MISSING_INDEX
+        return codes
 
 
 @dataclass
@@ -129,17 +162,32 @@ class Encoding:
     def cardinalities(self) -> tuple[int, ...]:
         return tuple(v.cardinality for v in self.vocabs)
 
-    def encode(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None]:
-        """Categorical indices [n, F] int32 and continuous features [n, N] float32 (or None)."""
-        tokens = cat_tokens(chunk, self.numeric)
-        x_cat = np.empty((len(chunk), len(tokens)), dtype=np.int32)
-        for j, (vocab, values) in enumerate(zip(self.vocabs, tokens, strict=True)):
-            x_cat[:, j] = vocab.encode(values)
-        if self.numeric == "bucket" or not chunk.num:
-            return x_cat, None
-        logs = np.stack([log_values(v) for v in chunk.num], axis=1)
-        x_num = np.nan_to_num((logs - self.mean) / self.std, nan=0.0)
-        return x_cat, x_num.astype(np.float32)
+    def encode(self, group: list[Coded]) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Per chunk of the group: categorical indices [n, F] int32, continuous [n, N] float32.
+
+        The chunks' distinct values are looked up together, one vocabulary pass per field.
+        """
+        tables = [
+            self._tables(j, [c.dictionaries[j] for c in group]) for j in range(len(self.vocabs))
+        ]
+        for c, coded in enumerate(group):
+            x_cat = np.empty((len(coded), len(self.vocabs)), dtype=np.int32)
+            for j, table in enumerate(tables):
+                x_cat[:, j] = table[c][coded.indices[j] + 1]
+            x_num = None
+            if coded.logs is not None:
+                x_num = np.nan_to_num((coded.logs - self.mean) / self.std, nan=0.0)
+                x_num = x_num.astype(np.float32)
+            yield x_cat, x_num
+
+    def _tables(self, field: int, dictionaries: list[pa.Array]) -> list[np.ndarray]:
+        """Per dictionary: the index of each entry, after a leading one for null tokens."""
+        codes = self.vocabs[field].lookup(pa.concat_arrays(dictionaries))
+        bounds = np.cumsum([0] + [len(d) for d in dictionaries])
+        return [
+            np.concatenate([[MISSING_INDEX], codes[lo:hi]]).astype(np.int32)
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
 
     def save(self, folder: Path) -> None:
         """Write the vocabularies as one Arrow file (numeric keys and tokens in own columns)."""
@@ -161,14 +209,13 @@ class Encoding:
         """Read what `save` wrote, with the field layout and stats kept in the metadata."""
         table = feather.read_table(folder / VOCAB_FILE, memory_map=True)
         cat_fields = tuple(meta["schema"]["cat_fields"])
-        kinds = meta["encoding"]["key_fields"]
+        enc = meta["encoding"]
         bounds = np.searchsorted(table["field"].to_numpy(), np.arange(len(cat_fields) + 1))
         vocabs = []
         for j, name in enumerate(cat_fields):
             part = table.slice(bounds[j], bounds[j + 1] - bounds[j])
-            values = part["key" if name in kinds else "token"].combine_chunks()
+            values = part["key" if name in enc["key_fields"] else "token"].combine_chunks()
             vocabs.append(Vocabulary(values, part["count"].to_numpy()))
-        enc = meta["encoding"]
         return cls(
             cat_fields=cat_fields,
             num_fields=tuple(meta["schema"]["num_fields"]),
@@ -202,11 +249,11 @@ def cat_fields(layout: Layout, numeric: Numeric) -> tuple[str, ...]:
     return layout.cat + (layout.num if numeric == "bucket" else ())
 
 
-def cat_tokens(chunk: Chunk, numeric: Numeric) -> list[pa.Array]:
-    """Token arrays of every categorical field of a chunk, bucketed numeric fields included."""
-    if numeric == "bucket":
-        return [*chunk.cat, *(bucket_keys(v) for v in chunk.num)]
-    return list(chunk.cat)
+def token_types(layout: Layout, numeric: Numeric) -> list[pa.DataType]:
+    """Arrow type of each categorical field's tokens: strings, int64 keys for numeric buckets."""
+    return [pa.string()] * len(layout.cat) + [pa.int64()] * (
+        len(cat_fields(layout, numeric)) - len(layout.cat)
+    )
 
 
 class Counter:
@@ -216,18 +263,19 @@ class Counter:
         self.layout = layout
         self.numeric = numeric
         self.fields = cat_fields(layout, numeric)
+        self.kinds = token_types(layout, numeric)
         self.counters = [ValueCounter() for _ in self.fields]
-        self.kinds: list[pa.DataType] = [pa.string()] * len(layout.cat) + [pa.int64()] * (
-            len(self.fields) - len(layout.cat)
-        )
         n = 0 if numeric == "bucket" else len(layout.num)
         self._n, self._sum, self._sumsq = np.zeros(n), np.zeros(n), np.zeros(n)
 
-    def add(self, chunk: Chunk) -> None:
-        for counter, values in zip(self.counters, cat_tokens(chunk, self.numeric), strict=True):
-            counter.add(values)
-        if self.numeric == "continuous" and chunk.num:
-            logs = np.stack([log_values(v) for v in chunk.num], axis=1)
+    def add(self, coded: Coded) -> None:
+        for counter, dictionary, indices in zip(
+            self.counters, coded.dictionaries, coded.indices, strict=True
+        ):
+            counts = np.bincount(indices + 1, minlength=len(dictionary) + 1)[1:]
+            counter.add(dictionary, counts)
+        if coded.logs is not None:
+            logs = coded.logs.astype(np.float64)
             seen = ~np.isnan(logs)
             self._n += seen.sum(axis=0)
             self._sum += np.where(seen, logs, 0).sum(axis=0)

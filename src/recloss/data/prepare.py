@@ -16,8 +16,10 @@ from recloss.data.build import (
     SplitWriter,
     build_from_reader,
     build_synthetic,
+    check_labels,
     columns_of,
     encode_pass,
+    open_spill,
     scan,
 )
 from recloss.data.cache import CacheWriter, fingerprint, load_array, read_meta, recloss_home
@@ -175,25 +177,14 @@ class PreparedDataset:
         root = self.root / ENCODED / key
         if read_meta(root, key) is not None:
             return load_split(root / ENCODED_SPLIT)
-        found = scan(reader, cfg, None, progress)
         with CacheWriter(root) as cache:
+            spill = open_spill(cache, reader, cfg.numeric)
+            found = scan(reader, cfg, None, spill, progress)
+            check_labels(found, self.schema.num_classes, Path(path))
             sizes = {ENCODED_SPLIT: found.rows}
             writer = SplitWriter(cache, sizes, columns_of(self.encoding, self.schema.num_classes))
-            encode_pass(
-                reader,
-                self.encoding,
-                cfg,
-                writer,
-                lambda chunk: 0,
-                progress,
-                self.schema.num_classes,
-            )
-            cache.commit(
-                {
-                    "fingerprint": key,
-                    "sources": sources,
-                    "rows": sizes,
-                    "bad_lines": found.bad_lines,
-                }
-            )
+            encode_pass(spill, self.encoding, cfg, writer, lambda coded: 0, progress)
+            spill.remove()
+            meta = {"fingerprint": key, "sources": sources, "rows": sizes}
+            cache.commit(meta | {"bad_lines": found.bad_lines})
         return load_split(root / ENCODED_SPLIT)

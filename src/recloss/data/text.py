@@ -20,7 +20,7 @@ from recloss.data.prefetch import prefetch
 from recloss.errors import DataError
 
 MIN_BLOCK_BYTES = 1 << 12
-MAX_BLOCK_BYTES = 1 << 24  # larger blocks parse no faster and fall out of the CPU caches
+MAX_BLOCK_BYTES = 1 << 23  # larger blocks are no faster; Arrow holds dozens of them read ahead
 SAMPLE_BYTES = 1 << 16
 
 
