@@ -67,15 +67,19 @@ def main() -> None:
             cache_dir=str(work / "cache"),
             chunk_rows=args.chunk_rows,
         )
-        started = time.perf_counter()
+        load = os.getloadavg()[0]
+        started, cpu_started = time.perf_counter(), time.process_time()
         ds = prepare_dataset(cfg, progress=False)
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         rows = ds.meta["total_rows"]
         result = {
             "rows": rows,
             "file_mib": round(source.stat().st_size / 2**20, 1),
             "seconds": round(seconds, 2),
             "rows_per_s": round(rows / seconds),
+            "cpu_seconds": round(cpu_seconds, 2),  # all threads of this process
+            "rows_per_cpu_s": round(rows / cpu_seconds),
             "peak_rss_mib": round(peak_rss_mb(), 1),
             "vocab_total": sum(ds.schema.cardinalities),
             "chunk_rows": args.chunk_rows,
@@ -84,6 +88,7 @@ def main() -> None:
                 "cpu_count": os.cpu_count(),
                 "cores_available": available_cores(),
                 "ram_gib": round(total_ram_gb() or 0, 1),
+                "load_average_at_start": round(load, 2),  # other processes sharing the cores
                 "python": platform.python_version(),
             },
         }

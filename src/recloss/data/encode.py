@@ -33,7 +33,7 @@ from recloss.data.text import is_missing
 
 Numeric = Literal["bucket", "continuous"]
 BUCKET_KEY_OFFSET = 3
-MERGE_AT = 1 << 17  # partial counts held per field before a merge (or half the merged size)
+MERGE_AT = 1 << 18  # partial counts held per field before a merge (or half the merged size)
 VOCAB_FILE = "vocab.arrow"
 NO_VALUE = -1  # index of a null token in Coded.indices
 
