@@ -180,7 +180,7 @@ class Trainer:
                  "train_loss": train_loss, "samples_per_second": samples / max(train_seconds, 1e-9),
                  "valid": valid, "strategy": self.strategy.epoch_diagnostics()}
         s.history.append(entry)
-        if valid["auc"] > s.best_auc:
+        if s.best_epoch < 0 or valid["auc"] > s.best_auc:  # AUC may be NaN on a one-class split
             s.best_auc, s.best_epoch, s.bad_epochs = valid["auc"], s.epoch, 0
             if self.is_main:
                 checkpoint.save_atomic(self.model.state_dict(), self.run_dir / BEST)

@@ -63,7 +63,7 @@ def scan(
 
 
 class SplitWriter:
-    """Scatters rows, in source order, into the memory-mapped arrays of their splits."""
+    """Scatters rows, in source order, into the arrays of their splits."""
 
     def __init__(
         self, cache: CacheWriter, sizes: dict[str, int], columns: dict[str, tuple]
@@ -181,6 +181,7 @@ def build_from_reader(
     if found.rows == 0:
         raise DataError(f"{reader.files[0]}: no data rows")
     num_classes = _num_classes(reader, found)
+    check_labels(found, num_classes, reader.files[0])
     encoding = counter.encoding(min_count)
     if reader.parts == ALL:
         sizes = dict(zip(SPLITS, split_sizes(found.rows, cfg.split), strict=True))
