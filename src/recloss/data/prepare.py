@@ -25,6 +25,7 @@ from recloss.data.build import (
 from recloss.data.cache import CacheWriter, fingerprint, load_array, read_meta, recloss_home
 from recloss.data.datasets import DATASETS, DatasetSpec
 from recloss.data.encode import Encoding, cat_fields
+from recloss.data.formats import Reader
 from recloss.data.schema import Schema, Task
 from recloss.data.splits import SPLITS
 from recloss.errors import ConfigError, DataError
@@ -96,34 +97,42 @@ def prepare_dataset(cfg: DataConfig, progress: bool = True) -> PreparedDataset:
     key, sources = fingerprint(reader.files if reader else [], settings)
     base = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else recloss_home() / "cache"
     root = base / f"{spec.name}-{key}"
-    if (meta := read_meta(root, key)) is not None:
+    if read_meta(root, key) is None:
+        meta = {
+            "dataset": spec.name,
+            "fingerprint": key,
+            "sources": sources,
+            "settings": settings,
+            "config": cfg.model_dump(mode="json"),
+        }
+        _build(root, meta, reader, cfg, progress)
+    else:
         log.info("%s: using the prepared cache %s", spec.name, root)
-        return PreparedDataset(root, meta)
+    return PreparedDataset(root, read_meta(root, key))
+
+
+def _build(root: Path, meta: dict, reader: Reader | None, cfg: DataConfig, show: bool) -> None:
+    """Build a cache folder from a reader (or the synthetic generator) and commit it."""
     started = time.perf_counter()
-    meta = {
-        "dataset": spec.name,
-        "fingerprint": key,
-        "sources": sources,
-        "settings": settings,
-        "config": cfg.model_dump(mode="json"),
-    }
     with CacheWriter(root) as cache:
         if reader is None:
-            meta |= build_synthetic(cfg, cache, progress)
+            meta |= build_synthetic(cfg, cache, show)
         else:
-            meta |= build_from_reader(reader, cfg, settings["min_count"], task, cache, progress)
+            settings = meta["settings"]
+            meta |= build_from_reader(
+                reader, cfg, settings["min_count"], settings["task"], cache, show
+            )
         meta["seconds"] = round(time.perf_counter() - started, 3)
         cache.commit(meta)
     log.info(
         "%s: prepared %d rows in %.1fs into %s",
-        spec.name,
+        meta["dataset"],
         meta["total_rows"],
         meta["seconds"],
         root,
     )
     if meta["bad_lines"]:
-        log.warning("%s: skipped %d bad lines", spec.name, meta["bad_lines"])
-    return PreparedDataset(root, read_meta(root, key))
+        log.warning("%s: skipped %d bad lines", meta["dataset"], meta["bad_lines"])
 
 
 def load_split(folder: Path) -> SplitArrays:
