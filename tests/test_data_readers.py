@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -310,3 +312,27 @@ def test_missing_index_is_zero_for_empty_categorical_values(tmp_path):
     cfg = data_config(tmp_path, "csv", path, table=TableSchema(label="label", categorical=["c"]))
     x = prepare_dataset(cfg, progress=False).split("train").x_cat
     assert x[:, 0].tolist() == [MISSING_INDEX, 2, 2]
+
+
+def test_criteo_folder_reads_day_files_in_day_order_and_gzip(tmp_path):
+    folder = tmp_path / "criteo"
+    folder.mkdir()
+    for day in (0, 2, 10):
+        with gzip.open(folder / f"day_{day}.gz", "wt") as f:
+            f.write(criteo_line(day % 2, [day], [f"d{day}"]) + "\n")
+    ds = prepare_dataset(data_config(tmp_path, "criteo", folder, min_count=1), progress=False)
+    assert decode(ds, "C1") == ["d0", "d2", "d10"]
+    assert [Path(s["path"]).name for s in ds.meta["sources"]] == [
+        "day_0.gz",
+        "day_2.gz",
+        "day_10.gz",
+    ]
+
+
+def test_csv_folder_with_split_files_keeps_them(tmp_path):
+    for name, rows in (("train", 30), ("valid", 5), ("test", 7)):
+        write_csv(tmp_path / "data" / f"{name}.csv", rows=rows, seed=len(name))
+    cfg = data_config(tmp_path, "csv", tmp_path / "data", table=TABLE)
+    ds = prepare_dataset(cfg, progress=False)
+    assert ds.meta["rows"] == {"train": 30, "valid": 5, "test": 7}
+    assert ds.meta["splits_from"] == "files"

@@ -151,9 +151,8 @@ class AvazuReader(Reader):
                 raise DataError(f"{path}:1: Avazu header lacks column(s) {', '.join(missing)}")
 
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
-        wanted = ("click", "hour", *AVAZU_CATS)
         for path in self.files:
-            for batch in read_text(path, AVAZU_FORMAT, policy, chunk_rows, include=wanted):
+            for batch in read_text(path, AVAZU_FORMAT, policy, chunk_rows):
                 y = binary_label(batch.column("click"), batch.checks, "click")
                 hour, weekday = _hour_fields(batch)
                 keep = batch.resolve(policy)
@@ -281,7 +280,7 @@ class CSVReader(TableReader):
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
         t = self.table
         for path, part in zip(self.files, self._parts, strict=True):
-            for batch in read_text(path, self.format, policy, chunk_rows, include=self.wanted):
+            for batch in read_text(path, self.format, policy, chunk_rows):
                 y = table_label(batch.column(t.label), batch.checks, self.task, t.label)
                 num = [to_float(batch.column(n), batch.checks, n) for n in t.numeric]
                 keep = batch.resolve(policy)

@@ -69,8 +69,7 @@ class Table:
     def batches(self, policy: BadLines, chunk_rows: int) -> Iterator[tuple[TextBatch, Columns]]:
         """Batches with the named columns as strings."""
         if self.sep is None:
-            wanted = list(self.columns.values())
-            for batch in read_text(self.path, self.fmt, policy, chunk_rows, include=wanted):
+            for batch in read_text(self.path, self.fmt, policy, chunk_rows):
                 yield batch, {k: batch.column(v) for k, v in self.columns.items()}
             return
         what = f"fields separated by {self.sep!r}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -170,17 +170,16 @@ def read_text(
     fmt: TextFormat,
     policy: BadLines,
     chunk_rows: int,
-    include: Sequence[str] | None = None,
 ) -> Iterator[TextBatch]:
     """Stream a delimited file as string batches; the caller resolves each batch before the next.
 
     Empty fields read as empty strings (cheaper to parse than nulls; every consumer treats both
     as missing). Rows with the wrong number of fields and blank lines never reach the caller:
-    the former are bad lines, the latter are dropped.
+    the former are bad lines, the latter are dropped. All columns are read, since only a row
+    empty in every column is a blank line.
     """
     names = column_names(path, fmt)
     lines = _Lines(first_data_line=2 if fmt.header else 1)
-    wanted = list(include) if include is not None else list(names)
     read = pacsv.ReadOptions(
         use_threads=False,  # serial parsing keeps Arrow's line numbers of rejected rows
         block_size=block_bytes(path, chunk_rows),
@@ -195,8 +194,7 @@ def read_text(
         invalid_row_handler=lines.reject,
     )
     convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in wanted},
-        include_columns=wanted,
+        column_types={name: pa.string() for name in names},
         strings_can_be_null=False,
     )
 
