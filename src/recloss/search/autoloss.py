@@ -349,13 +349,14 @@ class AutoLoss(nn.Module):
     def loss(self, logits: torch.Tensor, y: torch.Tensor, step: int | None = None) -> torch.Tensor:
         """Training loss `mean_b sum_i p[b, i] * loss_i`; `step` (default: call count) sets tau."""
         logits = _flat(logits)
-        tau = self.tau(self.calls if step is None else step)
+        step = self.calls if step is None else step
+        tau = self.tau(step)
         with torch.no_grad():
             features = self.controller.features(logits, y)
             log_alpha = self.controller(features)
             noise = gumbel_noise(log_alpha.shape, log_alpha.device)
             weights = select(log_alpha, noise, tau, self.hard)
-        self._record(log_alpha.exp(), y, self.calls if step is None else step)
+        self._record(log_alpha.exp(), y, step)
         self._last = _Selection(features, noise, tau, logits.detach(), y, weights)
         self.calls += 1
         return (loss_matrix(self.candidates, logits, y) * weights.to(logits.dtype)).sum(1).mean()
