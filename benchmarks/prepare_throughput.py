@@ -93,9 +93,7 @@ def main() -> None:
             },
         }
     finally:
-        shutil.rmtree(work / "cache", ignore_errors=True)
-        if args.file is None:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)  # the cache, and the generated file unless --file
     print(json.dumps(result, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
