@@ -87,11 +87,11 @@ class Table:
             keep = pa.array(batch.resolve(policy))
             ids.append(pc.filter(columns["id"], keep))
             features.append({k: pc.filter(v, keep) for k, v in converted.items()})
+        if not ids:
+            return Side(pa.array([], pa.string()))
+        names = features[0]
         return Side(
-            ids=pa.concat_arrays(ids) if ids else pa.array([], pa.string()),
-            features={k: pa.concat_arrays([f[k] for f in features]) for k in features[0]}
-            if features
-            else {},
+            pa.concat_arrays(ids), {k: pa.concat_arrays([f[k] for f in features]) for k in names}
         )
 
 
@@ -105,7 +105,8 @@ class Side:
     def lookup(self, ids: pa.Array, names: Sequence[str]) -> list[pa.Array]:
         """Features of the given ids (missing where an id has no row)."""
         at = pc.index_in(ids, value_set=self.ids)
-        return [pc.take(self.features[name], at) for name in names]
+        missing = pa.nulls(len(ids), pa.string())
+        return [pc.take(self.features[n], at) if n in self.features else missing for n in names]
 
 
 def blank_to_null(tokens: pa.Array) -> pa.Array:
@@ -122,6 +123,7 @@ def age_bucket(batch: TextBatch, age: pa.Array) -> pa.Array:
 
 
 def zip_prefix(zip_code: pa.Array) -> pa.Array:
+    """The first three characters of zip codes (the region)."""
     return pc.utf8_slice_codeunits(zip_code, 0, 3)
 
 

@@ -27,7 +27,7 @@ class _Entry:
 
 
 class Spill:
-    """Append `Coded` chunks in order, then read them back merged into larger groups."""
+    """Append `Coded` chunks in order, then read them back in groups of consecutive chunks."""
 
     def __init__(self, folder: Path, kinds: list[pa.DataType], num_fields: int) -> None:
         folder.mkdir(parents=True)
@@ -74,11 +74,13 @@ class Spill:
         ]
         try:
             group: list[Coded] = []
+            size = 0
             for entry in self._entries:
-                if group and (group[-1].part != entry.part or sum(map(len, group)) >= rows):
+                if group and (group[-1].part != entry.part or size >= rows):
                     yield group
-                    group = []
+                    group, size = [], 0
                 group.append(self._read(entry, files, readers))
+                size += entry.rows
             if group:
                 yield group
         finally:
