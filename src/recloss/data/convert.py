@@ -46,6 +46,7 @@ def _parse(column: pa.Array, target: pa.DataType, checks: RowChecks, what: str) 
 
 
 _KINDS = {pa.int64(): "an integer", pa.float64(): "a number"}
+MAX_CLASSES = 1 << 15  # labels are cached as int16
 
 
 def to_int(column: pa.Array, checks: RowChecks, what: str) -> pa.Array:
@@ -89,7 +90,10 @@ def class_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.
     """Non-negative integer class indices."""
     require(column, checks, what)
     values = _np(pc.fill_null(to_int(column, checks, what), 0))
-    checks.add(values < 0, lambda r: f"{what}: {_shown(column, r)} is not a class index >= 0")
+    bad = (values < 0) | (values >= MAX_CLASSES)
+    checks.add(
+        bad, lambda r: f"{what}: {_shown(column, r)} is not a class index in [0, {MAX_CLASSES})"
+    )
     return values.astype(np.int64)
 
 
@@ -102,6 +106,7 @@ def rating_label(
     checks.add(
         ~((values > 0) & (values <= 5)), lambda r: f"{what}: {_shown(column, r)} is not in (0, 5]"
     )
+    values = np.where(np.isfinite(values), values, 1.0)  # bad rows, dropped or reported
     if task == "binary":
         return (values >= 4).astype(np.int64)
     return np.clip(np.ceil(values) - 1, 0, 4).astype(np.int64)

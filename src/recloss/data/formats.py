@@ -1,9 +1,9 @@
 """Readers: stream a source's rows as chunks of raw tokens, numbers and class labels.
 
 A reader knows a file format and nothing of vocabularies or caches. Every chunk holds, per
-categorical field, an Arrow array of tokens (null = missing); per numeric field, int64 or float64
-values (null = missing); and the labels as class indices. Bad rows never reach a chunk: the bad-line
-policy stops at them or counts them.
+categorical field, an Arrow array of string tokens (null or empty = missing); per numeric field,
+int64 or float64 values (null = missing); and the labels as class indices. Bad rows never reach
+a chunk: the bad-line policy stops at them or counts them.
 """
 
 from __future__ import annotations
