@@ -45,7 +45,7 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
                 if not put(item):
                     return
             put(_DONE)
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+        except BaseException as error:  # handed to the consumer, re-raised there
             put(_Raised(error))
         finally:
             close = getattr(source, "close", None)
