@@ -26,6 +26,7 @@ from recloss.metrics import evaluate, probabilities
 from recloss.models import build_model
 from recloss.optim import LazyAdam
 from recloss.search import LossStrategy, StepContext, build_strategy
+from recloss.search.twostage import TwoStage, run_two_stage
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
@@ -140,8 +141,10 @@ class Trainer:
                                  sparse=t.sparse_embeddings, **cfg.model.params).to(self.device)
         self.strategy: LossStrategy = build_strategy(cfg.loss, self.schema).to(self.device)
         self.optimizers = make_optimizers(self.model, t)
+        # Ranks must run the same number of steps: drop the ragged last batch when distributed.
         self.train_loader = BatchLoader(dataset.split("train"), t.batch_size, shuffle=True,
-                                        seed=t.seed, rank=self.rank, world_size=self.world)
+                                        seed=t.seed, rank=self.rank, world_size=self.world,
+                                        drop_last=self.world > 1)
         self.val_stream = ValidationStream(dataset.split("valid"), t.batch_size, t.seed + 1,
                                            self.rank, self.world, self.device)
         self.state = TrainState()
@@ -343,17 +346,28 @@ def train(cfg: RunConfig, run_dir: str | Path | None = None,
     path = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.yaml").write_text(cfg.to_yaml())
-    trainer = Trainer(cfg, dataset, path)
-    return RunResult(path, trainer.fit(stop_after_epochs=stop_after_epochs))
+    return RunResult(path, _run(cfg, dataset, path, stop_after_epochs=stop_after_epochs))
 
 
 def resume(run_dir: str | Path) -> RunResult:
     """Continue an interrupted run from its last checkpoint, with its saved configuration."""
     path = Path(run_dir)
     cfg = load_run_config(path)
-    trainer = Trainer(cfg, prepare_dataset(cfg.data, progress=cfg.train.progress), path)
-    trainer.load_checkpoint()
-    return RunResult(path, trainer.fit())
+    dataset = prepare_dataset(cfg.data, progress=cfg.train.progress)
+    return RunResult(path, _run(cfg, dataset, path, resume=True))
+
+
+def _run(cfg: RunConfig, dataset: PreparedDataset, path: Path, stop_after_epochs: int | None = None,
+         resume: bool = False) -> dict[str, Any]:
+    """Train one model, or search loss weights first for a two-stage strategy (darts, bohb ...)."""
+    method = build_strategy(cfg.loss, dataset.schema)
+    if isinstance(method, TwoStage):
+        return run_two_stage(method, cfg, dataset, path, stop_after_epochs=stop_after_epochs,
+                             resume=resume)
+    trainer = Trainer(cfg, dataset, path)
+    if resume:
+        trainer.load_checkpoint()
+    return trainer.fit(stop_after_epochs=stop_after_epochs)
 
 
 def load_run_config(run_dir: Path) -> RunConfig:

@@ -19,8 +19,25 @@ STRATEGIES.add("weighted", FixedWeights)
 
 def _register_builtin_strategies() -> None:
     from recloss.search.autoloss import AutoLossStrategy
+    from recloss.search.bohb import BohbStrategy
+    from recloss.search.darts import DartsStrategy
+    from recloss.search.dwa import DwaStrategy
+    from recloss.search.gradnorm import GradNormStrategy
+    from recloss.search.meta import MetaStrategy
+    from recloss.search.slf import SlfStrategy
+    from recloss.search.uncertainty import UncertaintyWeighting
 
     STRATEGIES.add("autoloss", AutoLossStrategy)
+    for name, cls in [
+        ("darts", DartsStrategy),
+        ("bohb", BohbStrategy),
+        ("meta", MetaStrategy),
+        ("slf", SlfStrategy),
+        ("uncertainty", UncertaintyWeighting),
+        ("gradnorm", GradNormStrategy),
+        ("dwa", DwaStrategy),
+    ]:
+        STRATEGIES.add(name, cls)
 
 
 _register_builtin_strategies()
