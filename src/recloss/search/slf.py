@@ -1,0 +1,128 @@
+"""Stochastic loss function (SLF, Liu & Lai, AAAI 2020): binary Gumbel gates over the candidates.
+
+A decision network over the AutoLoss controller's inputs (label and detached prediction; the
+same MLP shape) gives gate logits `l_i` per example; each candidate's gate is a binary
+Gumbel (concrete) relaxation, several of which may be open at once:
+
+    b_i = sigmoid((l_i + g1 - g2) / tau),   g1, g2 ~ Gumbel(0, 1), fresh per example and step
+    loss = mean_b sum_i b_i * loss_i / max(1, sum_i b_i)
+
+The decision network trains jointly with the model, in the same backward pass on the training
+batch (no validation data); the strategy owns its Adam optimiser and steps it in `update()`,
+the trainer's step. Because it minimises the training loss, the network favours the candidates
+with the smaller values; its output layer starts at `gate_bias` (2: gates start mostly open, so
+`sum_i b_i` starts above 1 and the loss is an average of the open candidates).
+The temperature follows AutoLoss's schedule `tau = max(tau_min, tau0 * exp(-tau_decay * step))`.
+
+Options (`loss.params`): `lr` (1e-3), `hidden` ([64, 64]), `activation` ("relu"), `use_logit`
+(False), `gate_bias` (2.0), `tau0` (1.0), `tau_min` (0.05), `tau_decay` (1e-4).
+Per epoch it reports the mean gate per candidate and the mean number of open gates;
+`summary()` gives `weight_<candidate>` = the last epoch's mean gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from copy import deepcopy
+from typing import Any
+
+import torch
+from torch import nn
+
+from recloss.data.schema import Task
+from recloss.errors import ConfigError
+from recloss.losses import loss_matrix
+from recloss.search.base import LossStrategy, StepContext
+from recloss.search.controller import Controller, ControllerSpec, gumbel_noise, temperature
+from recloss.search.support import by_candidate, check_options
+
+
+class SlfStrategy(LossStrategy):
+    """SLF: a decision network opens binary Gumbel gates over the candidate losses per example."""
+
+    name = "slf"
+
+    def __init__(
+        self,
+        task: Task,
+        num_classes: int,
+        candidates: Sequence[str],
+        *,
+        lr: float = 1e-3,
+        hidden: Sequence[int] = (64, 64),
+        activation: str = "relu",
+        use_logit: bool = False,
+        gate_bias: float = 2.0,
+        tau0: float = 1.0,
+        tau_min: float = 0.05,
+        tau_decay: float = 1e-4,
+    ) -> None:
+        super().__init__(task, num_classes)
+        check_options([
+            ("lr", lr, lr > 0, "positive"),
+            ("tau0", tau0, tau0 > 0, "positive"),
+            ("tau_min", tau_min, 0 < tau_min <= tau0, "positive and at most tau0"),
+            ("tau_decay", tau_decay, tau_decay >= 0, "non-negative"),
+        ])  # fmt: skip
+        self.candidates = list(candidates)
+        try:
+            spec = ControllerSpec(task, num_classes, tuple(self.candidates), tuple(hidden),
+                                  activation, use_logit)  # fmt: skip
+        except ConfigError as err:
+            raise ConfigError(f"loss.params.{err}") from None
+        self.net = Controller(spec)
+        nn.init.constant_(self.net.mlp[-1].bias, gate_bias)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
+        self.schedule = (tau0, tau_min, tau_decay)
+        self.last_gates: dict[str, float] | None = None
+        self._reset_diagnostics()
+
+    def gates(self, logits: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
+        """Relaxed binary gates `b` `[B, n]` in [0, 1], differentiable in the network."""
+        gate_logits = self.net.mlp(self.net.features(logits, y))
+        noise = gumbel_noise(gate_logits.shape, gate_logits.device)
+        noise = noise - gumbel_noise(gate_logits.shape, gate_logits.device)
+        return torch.sigmoid((gate_logits + noise) / tau)
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
+        losses = loss_matrix(self.candidates, logits, y)
+        gates = self.gates(logits, y, temperature(step, *self.schedule)).to(losses.dtype)
+        self._record(gates.detach())
+        return ((gates * losses).sum(1) / gates.sum(1).clamp(min=1.0)).mean()
+
+    def update(self, ctx: StepContext) -> None:
+        """Step the decision network with the gradients the training loss's backward left."""
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _reset_diagnostics(self) -> None:
+        self._gate_sum = torch.zeros(len(self.candidates))
+        self._open_sum, self._rows = 0.0, 0
+
+    @torch.no_grad()
+    def _record(self, gates: torch.Tensor) -> None:
+        self._gate_sum = self._gate_sum.to(gates.device) + gates.float().sum(0)
+        self._open_sum += float(gates.sum())
+        self._rows += len(gates)
+
+    def epoch_diagnostics(self) -> dict[str, Any]:
+        """Mean gate per candidate and mean open gates per example since the last call."""
+        if not self._rows:
+            return {"gates": None, "open": None}
+        self.last_gates = by_candidate(self.candidates, self._gate_sum / self._rows)
+        diagnostics = {"gates": self.last_gates, "open": self._open_sum / self._rows}
+        self._reset_diagnostics()
+        return diagnostics
+
+    def summary(self) -> dict[str, float]:
+        return {f"weight_{c}": g for c, g in (self.last_gates or {}).items()}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"optimizer": deepcopy(self.optimizer.state_dict()), "last_gates": self.last_gates}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.last_gates = state["last_gates"]
+
+
+__all__ = ["SlfStrategy"]

@@ -1,0 +1,358 @@
+"""The paper's baseline strategies (DARTS, BOHB, meta, SLF) and the extras (uncertainty, GradNorm,
+DWA): they learn, behave as specified, run through the trainer in one or two stages, and resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from recloss.config import LossConfig, config_from_dict
+from recloss.data.schema import Batch, Schema
+from recloss.errors import ConfigError
+from recloss.losses import LOSSES, cross_entropy, loss_matrix, register_loss
+from recloss.search import STRATEGIES, StepContext, build_strategy
+from recloss.search.autoloss import task_loss
+from recloss.search.bohb import budget_steps
+from recloss.search.darts import DartsStrategy
+from recloss.search.gradnorm import logit_grad_norms
+from recloss.search.twostage import SEARCH_FILE
+from recloss.train import resume, train
+
+CANDIDATES = ["focal", "kl", "hinge", "ce"]
+ONLINE = ["slf", "uncertainty", "gradnorm", "dwa"]
+TWO_STAGE = ["darts", "meta", "bohb"]
+QUICK_PARAMS = {  # small searches; the defaults are sized for real data sets
+    "darts": {"lr": 0.05, "update_every": 1},
+    "meta": {"lr": 0.05},
+    "bohb": {"trials": 4, "min_budget": 0.25, "max_budget": 0.75},
+}
+STEPS_PER_EPOCH = 19  # 4800 training rows in batches of 256
+
+if "flipped" not in LOSSES:
+
+    @register_loss("flipped")
+    def flipped(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """CE against the flipped label: a harmful candidate (test only)."""
+        return cross_entropy(logits, 1 - y)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny tensors: thread hand-offs cost far more than they save on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def config(cache, tmp_path):
+    """A run config on small planted synthetic data (shared cache) for loss `name`."""
+
+    def make(name, candidates=CANDIDATES, params=None, epochs=3, **train):
+        return config_from_dict({
+            "data": {
+                "dataset": "synthetic",
+                "cache_dir": str(cache),
+                "synthetic": {"rows": 6000, "fields": 6, "cardinality": 50, "seed": 3},
+            },
+            "model": {"name": "deepfm", "embed_dim": 8, "params": {"hidden_dims": [32, 32]}},
+            "loss": {"name": name, "candidates": candidates, "params": params or {}},
+            "train": {"epochs": epochs, "batch_size": 256, "lr": 0.01, "progress": False,
+                      "patience": 5, "seed": 7, **train},
+            "out": str(tmp_path / "runs"),
+        })  # fmt: skip
+
+    return make
+
+
+# -- through the trainer ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", TWO_STAGE + ONLINE)
+def test_every_strategy_learns_planted_data(config, name):
+    result = train(config(name, params=QUICK_PARAMS.get(name)))
+    m = result.metrics
+    assert m["test"]["auc"] > 0.62  # plain CE reaches about 0.65 here
+    assert set(m["strategy"]) == {f"weight_{c}" for c in CANDIDATES}
+    assert all(math.isfinite(w) and w >= 0 for w in m["strategy"].values())
+    saved = json.loads((result.run_dir / "metrics.json").read_text())
+    if name in TWO_STAGE:
+        search = saved["search"]
+        assert search["method"] == name and search["seconds"] > 0
+        assert saved["retrain_seconds"] == m["wall_seconds"] > 0
+        assert sum(search["weights"].values()) == pytest.approx(1.0)
+        assert m["strategy"] == pytest.approx(
+            {f"weight_{c}": w for c, w in search["weights"].items()}
+        )
+        assert json.loads((result.run_dir / SEARCH_FILE).read_text()) == search
+    else:
+        assert "search" not in saved
+        assert all(entry["strategy"] for entry in m["history"])
+
+
+@pytest.mark.parametrize("name", ["darts", "meta"])
+def test_bilevel_search_moves_weight_off_a_harmful_candidate(config, name):
+    params = {**QUICK_PARAMS[name], "search_epochs": 2}
+    cfg = config(name, candidates=["ce", "flipped"], params=params, epochs=1)
+    weights = train(cfg).metrics["search"]["weights"]
+    assert weights["flipped"] < 0.4 < 0.6 < weights["ce"]
+
+
+@pytest.mark.parametrize("name", ["darts", "bohb"])
+def test_retrain_starts_from_scratch_like_a_weighted_run(config, name):
+    two_stage = train(config(name, params=QUICK_PARAMS[name], epochs=2)).metrics
+    weights = [two_stage["search"]["weights"][c] for c in CANDIDATES]
+    plain = train(config("weighted", params={"weights": weights}, epochs=2)).metrics
+    assert two_stage["history"][0]["valid"] == plain["history"][0]["valid"]
+    assert two_stage["test"] == plain["test"]
+
+
+def test_bohb_respects_trials_and_budgets(config):
+    params = {"trials": 5, "min_budget": 0.2, "max_budget": 0.6, "eta": 3}
+    search = train(config("bohb", params=params, epochs=1)).metrics["search"]
+    steps = [t["steps"] for t in search["trials"]]
+    assert len(search["trials"]) == 5
+    assert search["budgets"] == [4, 11]  # 0.2 and 0.6 of 19 steps
+    assert max(steps) == 11 and set(steps) <= {4, 11}
+    assert all(t["pruned"] == (t["steps"] < 11) for t in search["trials"])
+    best = search["trials"][search["best_trial"]]
+    assert best["state"] == "complete" and best["weights"] == search["weights"]
+    assert best["value"] == max(t["value"] for t in search["trials"] if t["state"] == "complete")
+    assert all(sum(t["weights"].values()) == pytest.approx(1.0) for t in search["trials"])
+    again = train(config("bohb", params=params, epochs=1)).metrics["search"]
+    assert [t["weights"] for t in again["trials"]] == [t["weights"] for t in search["trials"]]
+
+
+def test_budget_steps_follow_hyperband_rungs():
+    assert budget_steps(0.1, 1.0, 3, 100) == [10, 30, 90, 100]
+    assert budget_steps(0.5, 0.5, 3, 10) == [5]
+    assert budget_steps(0.001, 2.0, 2, 10) == [1, 2, 4, 8, 16, 20]
+
+
+def test_bohb_without_optuna_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    schema = Schema("binary", 2, ("a",), (10,))
+    with pytest.raises(ConfigError, match=r"pip install 'recloss\[tune\]'"):
+        build_strategy(LossConfig(name="bohb"), schema)
+
+
+@pytest.mark.parametrize("name", ONLINE)
+def test_online_strategy_resumes_exactly(config, tmp_path, name):
+    full = train(config(name), run_dir=tmp_path / "full").metrics
+    with pytest.raises(KeyboardInterrupt):
+        train(config(name), run_dir=tmp_path / "cut", stop_after_epochs=1)
+    resumed = resume(tmp_path / "cut").metrics
+    assert resumed["test"] == full["test"]
+    assert resumed["strategy"] == full["strategy"]
+    assert [h["valid"] for h in resumed["history"]] == [h["valid"] for h in full["history"]]
+
+
+def test_two_stage_run_resumes_inside_the_retrain(config, tmp_path, monkeypatch):
+    cfg = config("darts", params=QUICK_PARAMS["darts"])
+    full = train(cfg, run_dir=tmp_path / "full").metrics
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir=tmp_path / "cut", stop_after_epochs=1)
+    assert (tmp_path / "cut" / SEARCH_FILE).is_file()
+
+    def no_second_search(*args, **kwargs):
+        raise AssertionError("a finished search must not run again")
+
+    monkeypatch.setattr(DartsStrategy, "search", no_second_search)
+    resumed = resume(tmp_path / "cut").metrics
+    assert resumed["test"] == full["test"]
+    assert [h["valid"] for h in resumed["history"]] == [h["valid"] for h in full["history"]]
+    assert resumed["search"]["weights"] == full["search"]["weights"]
+
+
+def test_strategy_options_are_checked_with_the_key_named(config):
+    schema = Schema("binary", 2, ("a",), (10,))
+    bad = [
+        ("darts", {"update_every": 0}, "update_every"),
+        ("meta", {"inner_lr": -1.0}, "inner_lr"),
+        ("darts", {"hypergrad": "first_order"}, "hypergrad"),
+        ("bohb", {"max_budget": 0.05}, "max_budget"),
+        ("bohb", {"eta": 1}, "eta"),
+        ("slf", {"tau_min": 2.0}, "tau_min"),
+        ("slf", {"hidden": [0]}, "hidden"),
+        ("dwa", {"temperature": 0}, "temperature"),
+        ("gradnorm", {"alpha": -1}, "alpha"),
+        ("uncertainty", {"learning_rate": 0.1}, "learning_rate"),
+    ]
+    for name, params, key in bad:
+        with pytest.raises(ConfigError, match=rf"loss\.params\.{key}"):
+            build_strategy(LossConfig(name=name, params=params), schema)
+
+
+# -- the strategies on their own ------------------------------------------------------------------
+CARD, FIELDS = 30, 3
+
+
+class TinyNet(nn.Module):
+    """Embedding + MLP over a batch's categorical fields; `outputs` logits."""
+
+    def __init__(self, outputs: int = 1) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(CARD, 4)
+        self.mlp = nn.Sequential(nn.Linear(FIELDS * 4, 8), nn.ReLU(), nn.Linear(8, outputs))
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.mlp(self.embedding(batch.x_cat).flatten(1)).squeeze(-1)
+
+
+def tiny_batch(n: int, classes: int, seed: int) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, CARD, (n, FIELDS), generator=g)
+    return Batch(x, None, torch.randint(0, classes, (n,), generator=g))
+
+
+def build(name: str, task: str, **params):
+    classes = 2 if task == "binary" else 5
+    schema = Schema(task, classes, tuple("abc"), (CARD,) * FIELDS)
+    return build_strategy(LossConfig(name=name, candidates=CANDIDATES, params=params), schema)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("name", ["darts", "meta", "bohb", *ONLINE])
+def test_strategy_steps_on_both_tasks(name, task):
+    torch.manual_seed(0)
+    classes = 2 if task == "binary" else 5
+    model = TinyNet(1 if task == "binary" else classes)
+    strategy = build(name, task)
+    assert STRATEGIES.get(name) is type(strategy)
+    before = [p.detach().clone() for p in strategy.parameters()]
+    for step in range(3):
+        batch = tiny_batch(32, classes, step)
+        model.zero_grad()
+        loss = strategy.loss(model(batch), batch.y, step)
+        assert loss.dim() == 0 and torch.isfinite(loss)
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+        strategy.update(StepContext(model, batch, step, 0.05, lambda: tiny_batch(32, classes, 9)))
+    json.dumps(strategy.epoch_diagnostics())
+    assert set(strategy.summary()) == {f"weight_{c}" for c in CANDIDATES}
+    after = list(strategy.parameters())
+    assert len(after) == len(before) and len(after) > 0 or name in ("bohb", "dwa")
+    assert all(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_slf_gates_lie_in_unit_interval(task):
+    torch.manual_seed(0)
+    classes = 2 if task == "binary" else 5
+    slf = build("slf", task, tau_min=0.01, tau0=0.01)
+    shape = (64,) if task == "binary" else (64, classes)
+    logits = torch.randn(shape) * 1e4
+    y = torch.randint(0, classes, (64,))
+    gates = slf.gates(logits, y, tau=0.01)
+    assert gates.shape == (64, 4) and gates.min() >= 0 and gates.max() <= 1
+    assert ((gates < 0.01) | (gates > 0.99)).float().mean() > 0.9  # nearly binary when cold
+    slf.loss(logits.requires_grad_(), y, step=0).backward()
+    assert all(p.grad is not None for p in slf.net.parameters())
+    gates = slf.epoch_diagnostics()["gates"]
+    assert all(0 <= g <= 1 for g in gates.values())
+
+
+def test_slf_loss_normalises_by_open_gates():
+    slf = build("slf", "binary")
+    logits, y = torch.randn(8), torch.randint(0, 2, (8,))
+    losses = loss_matrix(CANDIDATES, logits, y)
+    for gates in (torch.full((8, 4), 0.9), torch.full((8, 4), 0.1)):
+        slf.gates = lambda *args, g=gates: g
+        expected = ((gates * losses).sum(1) / gates.sum(1).clamp(min=1)).mean()
+        assert torch.allclose(slf.loss(logits, y, step=0), expected)
+
+
+@pytest.mark.parametrize("hypergrad", ["jvp", "finite_diff"])
+def test_darts_gradient_is_the_exact_unrolled_hypergradient(hypergrad):
+    """beta's gradient equals d L_val(W - xi * grad_W L_train(W; softmax(beta))) / d beta."""
+    torch.manual_seed(0)
+    model, xi = TinyNet(), 0.1
+    train_batch, val_batch = tiny_batch(32, 2, 1), tiny_batch(32, 2, 2)
+    darts = build("darts", "binary", update_every=1, hypergrad=hypergrad)
+    with torch.no_grad():
+        darts.beta.copy_(torch.tensor([0.3, -0.2, 0.1, 0.0]))
+    params = {k: p.detach() for k, p in model.named_parameters()}
+
+    def val_loss(beta):
+        def train_loss(ps):
+            z = functional_call(model, ps, (train_batch,))
+            return (loss_matrix(CANDIDATES, z, train_batch.y) @ torch.softmax(beta, 0)).mean()
+
+        grads = torch.func.grad(train_loss)(params)
+        stepped = {k: p - xi * grads[k] for k, p in params.items()}
+        return task_loss(functional_call(model, stepped, (val_batch,)), val_batch.y)
+
+    expected = torch.func.grad(val_loss)(darts.beta.detach().clone())
+    darts.loss(model(train_batch), train_batch.y, step=0).backward()
+    darts.update(StepContext(model, train_batch, 0, xi, lambda: val_batch))
+    assert expected.abs().sum() > 0
+    assert torch.allclose(darts.beta.grad, expected, rtol=1e-3, atol=1e-6)
+
+
+def test_darts_updates_every_k_steps():
+    torch.manual_seed(0)
+    model, darts = TinyNet(), build("darts", "binary", update_every=3)
+    val_reads = []
+    for step in range(7):
+        batch = tiny_batch(16, 2, step)
+        model.zero_grad()
+        darts.loss(model(batch), batch.y, step).backward()
+        val = tiny_batch(16, 2, 99)
+        darts.update(StepContext(model, batch, step, 0.1, lambda v=val: val_reads.append(1) or v))
+    assert darts.epoch_diagnostics()["updates"] == 3 == len(val_reads)  # steps 0, 3 and 6
+
+
+def test_uncertainty_weights_settle_at_inverse_losses():
+    strategy = build("uncertainty", "binary", lr=0.05)
+    logits, y = torch.randn(256), torch.randint(0, 2, (256,))
+    means = loss_matrix(CANDIDATES, logits, y).mean(0)
+    expected = (torch.exp(-strategy.log_vars) * means + strategy.log_vars).sum()
+    assert torch.allclose(strategy.loss(logits, y, 0), expected)
+    for step in range(600):
+        strategy.loss(logits, y, step).backward()
+        strategy.update(None)
+    weights = torch.tensor(list(strategy.epoch_diagnostics()["weights"].values()))
+    assert torch.allclose(weights, 1 / means, rtol=0.05)
+
+
+def test_gradnorm_measures_logit_gradients_and_balances_them():
+    torch.manual_seed(0)
+    logits, y = torch.randn(64, requires_grad=True), torch.randint(0, 2, (64,))
+    norms = logit_grad_norms(CANDIDATES, logits, y)
+    for i, c in enumerate(CANDIDATES):
+        (grad,) = torch.autograd.grad(loss_matrix([c], logits, y).mean(), logits)
+        assert norms[i] == pytest.approx(float(grad.norm()), rel=1e-5)
+    strategy = build("gradnorm", "binary")
+    strategy.loss(logits, y, 0)
+    strategy.update(None)  # first step: every rate is 1, so the norms are pulled to their mean
+    weights = strategy.loss_weights.detach()
+    assert weights.sum() == pytest.approx(4.0)
+    assert weights[norms.argmax()] < 1 < weights[norms.argmin()]
+
+
+def test_dwa_weights_come_from_the_last_two_epoch_averages():
+    dwa = build("dwa", "binary")
+    g = torch.Generator().manual_seed(0)
+    averages = []
+    for epoch in range(3):
+        for step in range(4):
+            logits = torch.randn(32, generator=g) * (1 + epoch)  # sharper logits each epoch
+            dwa.loss(logits, torch.randint(0, 2, (32,), generator=g), step)
+        diagnostics = dwa.epoch_diagnostics()
+        if epoch < 2:
+            assert diagnostics["weights"] == dict.fromkeys(CANDIDATES, 1.0)
+        averages.append(torch.tensor(list(diagnostics["averages"].values())))
+    expected = 4 * torch.softmax(averages[1] / averages[0] / 2.0, dim=0)
+    assert torch.allclose(torch.tensor(list(diagnostics["weights"].values())), expected)
+    ratio = averages[2] / averages[1]
+    assert torch.allclose(dwa.loss_weights, 4 * torch.softmax(ratio / 2.0, dim=0))
