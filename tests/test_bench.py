@@ -153,6 +153,16 @@ def test_transfer_cells_load_the_source_controller_frozen(grid, tmp_path):
         ({"models": {"deepfm": {"embed_dim": -1}}}, "models.deepfm.embed_dim"),
         ({"models": {"deepfm": {"dropout": 0.1}}}, "models.deepfm.dropout: unknown key"),
         ({"base": {"train": {"lr": -1}}}, "base.train.lr"),
+        ({"models": {"deepfn": {}}}, "models.deepfn: unknown model 'deepfn'"),
+        (
+            {"models": {"deepfm": {"params": {"hiden_dims": [8]}}}},
+            "models.deepfm: model.params.hiden",
+        ),
+        ({"methods": ["ce", "autolos"]}, "methods.autolos: loss.name: unknown loss or strategy"),
+        (
+            {"methods": {"al": {"name": "autoloss", "params": {"controller_evry": 7}}}},
+            "methods.al: loss.params.controller_evry",
+        ),
         ({"seeds": []}, "seeds"),
         ({"seeds": [1, 1]}, "seeds"),
         ({"name": "a/b"}, "name"),
@@ -232,6 +242,7 @@ def test_interrupted_bench_continues_where_it_stopped(grid, tmp_path, monkeypatc
         bench.run_bench(grid, root, progress=False)
     # the sixth cell was interrupted after an epoch: it has a checkpoint, no metrics
     sixth = bench.cell_dir(root, bench.expand(grid, root)[5].key)
+    (sixth / "config.yaml").write_text(bench.expand(grid, root)[5].config.to_yaml())
     (sixth / "checkpoint.pt").write_bytes(b"")
     second = FakeTraining()
     monkeypatch.setattr(bench, "train", second.train)

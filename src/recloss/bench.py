@@ -30,6 +30,7 @@ from recloss.train import CHECKPOINT, load_run_config, resume, train
 GRID_FILE = "grid.yaml"
 METRICS_FILE = "metrics.json"
 ERROR_FILE = "error.txt"
+SEARCH_FILE = "search.json"  # a two-stage method's finished search (see search/twostage.py)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # safe as a folder name
 
 
@@ -226,24 +227,36 @@ def _check_names(grid: Grid, source: str) -> None:
 
 
 def _check_sections(grid: Grid, source: str) -> None:
+    """Validate every section merged over `base`, and build each model and method once."""
+    from recloss.data.schema import Schema
+    from recloss.models import build_model
+    from recloss.search import build_strategy
+
+    schema = Schema("binary", 2, ("a", "b"), (4, 4))  # a toy: bad names and parameters fail now
     _validate_run(grid.base, None, "base", source)
-    for name, spec in grid.datasets.items():
-        _validate_run(grid.base, ("data", spec), f"datasets.{name}", source)
-    for name, spec in grid.models.items():
-        _validate_run(grid.base, ("model", _model_keys(name, spec)), f"models.{name}", source)
-    for name in grid.methods:
-        _validate_run(grid.base, ("loss", _loss_keys(grid, name)), f"methods.{name}", source)
-    if grid.transfer and grid.transfer.models:
-        for name, spec in grid.transfer.models.targets.items():
-            _validate_run(
-                grid.base,
-                ("model", _model_keys(name, spec)),
-                f"transfer.models.targets.{name}",
-                source,
-            )
-    if grid.transfer and grid.transfer.datasets:
-        for name, spec in grid.transfer.datasets.targets.items():
-            _validate_run(grid.base, ("data", spec), f"transfer.datasets.targets.{name}", source)
+    t = grid.transfer
+    datasets = {f"datasets.{k}": v for k, v in grid.datasets.items()}
+    models = {f"models.{k}": (k, v) for k, v in grid.models.items()}
+    if t is not None and t.datasets is not None:
+        datasets |= {f"transfer.datasets.targets.{k}": v for k, v in t.datasets.targets.items()}
+    if t is not None and t.models is not None:
+        models |= {f"transfer.models.targets.{k}": (k, v) for k, v in t.models.targets.items()}
+    for where, spec in datasets.items():
+        _validate_run(grid.base, ("data", spec), where, source)
+    for where, (name, spec) in models.items():
+        m = _validate_run(grid.base, ("model", _model_keys(name, spec)), where, source).model
+        _built(lambda m=m: build_model(m.name, schema, m.embed_dim, **m.params), where, source)
+    for key in grid.methods:
+        where = f"methods.{key}"
+        loss = _validate_run(grid.base, ("loss", _loss_keys(grid, key)), where, source).loss
+        _built(lambda loss=loss: build_strategy(loss, schema), where, source)
+
+
+def _built(build: Callable[[], Any], where: str, source: str) -> None:
+    try:
+        build()
+    except RecLossError as err:
+        raise ConfigError(f"{source}: {where}: {err}") from None
 
 
 def _validate_run(
@@ -527,15 +540,19 @@ def run_cell(root: Path, cell: Cell) -> str:
     try:
         if cell.source_key is not None and not is_done(root, cell.source_key):
             raise RecLossError(f"its source cell {cell.source_key} did not finish")
-        if (path / CHECKPOINT).is_file():
-            metrics = resume(path).metrics
-        else:
-            metrics = train(cell.config, path).metrics
+        result = resume(path) if _started(path) else train(cell.config, path)
     except Exception as err:  # one failed cell must not stop a bench of hours; it is retried later
         detail = str(err) if isinstance(err, RecLossError) else traceback.format_exc()
         (path / ERROR_FILE).write_text(detail)
         return f"{cell.key}: FAILED: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
-    return f"{cell.key}: {tables.summary_line(tables.run_row(metrics))}"
+    return f"{cell.key}: {tables.summary_line(tables.run_row(result.metrics))}"
+
+
+def _started(path: Path) -> bool:
+    """Whether a cell folder holds progress to resume: a checkpoint, or a finished search stage."""
+    return (path / "config.yaml").is_file() and (
+        any(path.rglob(CHECKPOINT)) or (path / SEARCH_FILE).is_file()
+    )
 
 
 def _check_unchanged(root: Path, cell: Cell) -> None:
