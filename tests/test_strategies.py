@@ -21,8 +21,8 @@ from recloss.search.autoloss import task_loss
 from recloss.search.bohb import budget_steps
 from recloss.search.darts import DartsStrategy
 from recloss.search.gradnorm import logit_grad_norms
-from recloss.search.twostage import SEARCH_FILE
-from recloss.train import resume, train
+from recloss.search.twostage import SEARCH_DIR, SEARCH_FILE
+from recloss.train import Trainer, resume, train
 
 CANDIDATES = ["focal", "kl", "hinge", "ce"]
 ONLINE = ["slf", "uncertainty", "gradnorm", "dwa"]
@@ -105,7 +105,7 @@ def test_bilevel_search_moves_weight_off_a_harmful_candidate(config, name):
     params = {**QUICK_PARAMS[name], "search_epochs": 2}
     cfg = config(name, candidates=["ce", "flipped"], params=params, epochs=1)
     weights = train(cfg).metrics["search"]["weights"]
-    assert weights["flipped"] < 0.4 < 0.6 < weights["ce"]
+    assert weights["flipped"] < 0.2 < 0.8 < weights["ce"]
 
 
 @pytest.mark.parametrize("name", ["darts", "bohb"])
@@ -174,6 +174,26 @@ def test_two_stage_run_resumes_inside_the_retrain(config, tmp_path, monkeypatch)
     assert resumed["search"]["weights"] == full["search"]["weights"]
 
 
+def test_interrupted_search_continues_from_its_checkpoint(config, tmp_path, monkeypatch):
+    cfg = config("darts", params={**QUICK_PARAMS["darts"], "search_epochs": 2}, epochs=1)
+    full = train(cfg, run_dir=tmp_path / "full").metrics
+    fit = Trainer.fit
+
+    def crash_in_search(trainer, stop_after_epochs=None):
+        in_search = trainer.run_dir.name == SEARCH_DIR
+        return fit(trainer, stop_after_epochs=1 if in_search else stop_after_epochs)
+
+    monkeypatch.setattr(Trainer, "fit", crash_in_search)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir=tmp_path / "cut")
+    monkeypatch.undo()
+    assert not (tmp_path / "cut" / SEARCH_FILE).exists()
+    resumed = resume(tmp_path / "cut").metrics
+    assert resumed["search"]["weights"] == full["search"]["weights"]
+    assert resumed["search"]["trace"] == full["search"]["trace"]
+    assert resumed["test"] == full["test"]
+
+
 def test_strategy_options_are_checked_with_the_key_named(config):
     schema = Schema("binary", 2, ("a",), (10,))
     bad = [
@@ -240,8 +260,9 @@ def test_strategy_steps_on_both_tasks(name, task):
         strategy.update(StepContext(model, batch, step, 0.05, lambda: tiny_batch(32, classes, 9)))
     json.dumps(strategy.epoch_diagnostics())
     assert set(strategy.summary()) == {f"weight_{c}" for c in CANDIDATES}
+    assert all(math.isfinite(w) for w in strategy.summary().values())
     after = list(strategy.parameters())
-    assert len(after) == len(before) and len(after) > 0 or name in ("bohb", "dwa")
+    assert (len(after) > 0) == (name not in ("bohb", "dwa"))  # those two learn no parameters
     assert all(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
 
 
