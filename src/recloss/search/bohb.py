@@ -67,12 +67,8 @@ class BohbStrategy(TwoStage, FixedWeights):
             ("eta", eta, positive_int(eta) and eta >= 2, "an integer of at least 2"),
         ])  # fmt: skip
         import_optuna()  # fail before any training when it is missing
-        self.trials, self.min_budget, self.max_budget, self.eta = (
-            trials,
-            min_budget,
-            max_budget,
-            eta,
-        )
+        self.trials, self.eta = trials, eta
+        self.min_budget, self.max_budget = min_budget, max_budget
 
     def search(
         self, cfg: RunConfig, dataset: PreparedDataset, run_dir: Path, resume: bool = False

@@ -74,8 +74,8 @@ class GradNormStrategy(LossStrategy):
         if self._last is None:
             return
         means, norms = self._last
-        if torch.isnan(self.initial).any():
-            self.initial.copy_(means)
+        with torch.no_grad():  # L_i(0): the first step's losses (no host sync to test for it)
+            self.initial.copy_(torch.where(self.initial.isnan(), means, self.initial))
         rates = means / self.initial.clamp(min=torch.finfo(means.dtype).tiny)
         rates = rates / rates.mean()
         grad_norms = self.loss_weights * norms

@@ -9,10 +9,16 @@ Gumbel (concrete) relaxation, several of which may be open at once:
 
 The decision network trains jointly with the model, in the same backward pass on the training
 batch (no validation data); the strategy owns its Adam optimiser and steps it in `update()`,
-the trainer's step. Because it minimises the training loss, the network favours the candidates
-with the smaller values; its output layer starts at `gate_bias` (2: gates start mostly open, so
+the trainer's step. The output layer starts at `gate_bias` (2: gates start mostly open, so
 `sum_i b_i` starts above 1 and the loss is an average of the open candidates).
 The temperature follows AutoLoss's schedule `tau = max(tau_min, tau0 * exp(-tau_decay * step))`.
+
+Known behaviour of this objective: as the network minimises the training loss, it opens the
+gates of the candidates with the smallest values and closes the others, and once less than one
+gate's worth is open (`sum_i b_i < 1`) every gate is pushed shut, which starves the model of
+gradient. On synthetic CTR data (batches of 256, lr 1e-3) the candidates [focal, kl, hinge, ce]
+settled on focal alone within two epochs, and [ce, hinge] closed both gates. A smaller `lr`
+slows this drift; watch the per-epoch `open` figure.
 
 Options (`loss.params`): `lr` (1e-3), `hidden` ([64, 64]), `activation` ("relu"), `use_logit`
 (False), `gate_bias` (2.0), `tau0` (1.0), `tau_min` (0.05), `tau_decay` (1e-4).
@@ -97,12 +103,11 @@ class SlfStrategy(LossStrategy):
 
     def _reset_diagnostics(self) -> None:
         self._gate_sum = torch.zeros(len(self.candidates))
-        self._open_sum, self._rows = 0.0, 0
+        self._rows = 0
 
     @torch.no_grad()
     def _record(self, gates: torch.Tensor) -> None:
         self._gate_sum = self._gate_sum.to(gates.device) + gates.float().sum(0)
-        self._open_sum += float(gates.sum())
         self._rows += len(gates)
 
     def epoch_diagnostics(self) -> dict[str, Any]:
@@ -110,7 +115,7 @@ class SlfStrategy(LossStrategy):
         if not self._rows:
             return {"gates": None, "open": None}
         self.last_gates = by_candidate(self.candidates, self._gate_sum / self._rows)
-        diagnostics = {"gates": self.last_gates, "open": self._open_sum / self._rows}
+        diagnostics = {"gates": self.last_gates, "open": sum(self.last_gates.values())}
         self._reset_diagnostics()
         return diagnostics
 

@@ -104,12 +104,13 @@ def run_two_stage(
 
     `stop_after_epochs` interrupts the retrain stage (tests use it to simulate a crash).
     """
-    from recloss.train import CHECKPOINT, Trainer  # deferred: recloss.train imports this package
+    from recloss.train import CHECKPOINT, Trainer, distributed_rank  # deferred: see above
 
     found = load_search(run_dir, cfg) if resume else None
     if found is None:
         found = method.search(cfg, dataset, run_dir / SEARCH_DIR, resume=resume)
-        write_json(run_dir / SEARCH_FILE, found.record())
+        if distributed_rank()[0] == 0:
+            write_json(run_dir / SEARCH_FILE, found.record())
     trainer = Trainer(weighted_config(cfg, found.weights), dataset, run_dir)
     if resume and (run_dir / CHECKPOINT).is_file():
         trainer.load_checkpoint()
