@@ -610,6 +610,18 @@ def layout(grid: Grid) -> tables.Layout:
         efficiency=grid.efficiency
         or [k for k in grid.methods if grid.method(k) in ("ce", "slf", "autoloss")],
         transfers=_transfer_blocks(grid),
+        transfer_note=_untransferred(grid),
+    )
+
+
+def _untransferred(grid: Grid) -> str:
+    """A note on SLF, which the paper transfers but whose network cannot be loaded here."""
+    slf = [label(k, grid) for k in grid.methods if grid.method(k) == "slf"]
+    if grid.transfer is None or not slf:
+        return ""
+    return (
+        f"No {slf[0]}* row: SLF's decision network trains with the model and cannot be "
+        "loaded into another run."
     )
 
 

@@ -221,6 +221,7 @@ class Layout:
     compare: str | None = None
     efficiency: list[str] = field(default_factory=list)
     transfers: list[TransferBlock] = field(default_factory=list)
+    transfer_note: str = ""  # e.g. why a method has no transferred row
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,11 @@ def efficiency_figure(index: dict[Key, list[dict[str, Any]]], layout: Layout) ->
         ]
         colors = ["tab:orange" if m == layout.compare else "tab:blue" for m in layout.methods]
         means = [s.mean if s.n else 0 for s in stats]
-        ax.barh(labels, means, xerr=[s.std for s in stats], color=colors, alpha=0.8)
+        spread = [
+            [min(s.std, m) for s, m in zip(stats, means, strict=True)],
+            [s.std for s in stats],
+        ]
+        ax.barh(labels, means, xerr=spread, color=colors, alpha=0.8)
         ax.invert_yaxis()
         ax.set(title=title, xlabel="seconds to the best validation AUC")
     return figure
@@ -370,8 +375,9 @@ def report_blocks(
             ("h2", "Transferability"),
             (
                 "p",
-                "CE*: cross-entropy trained on the target. Other rows: the loss network "
-                "learned by the source cell of the same seed, frozen. " + sig,
+                "Fixed losses (CE*) are trained on the target as they are; the other rows "
+                "start from the loss network learned by the source cell of the same seed, "
+                f"frozen. {layout.transfer_note} {sig}".replace("  ", " "),
             ),
         ]
         for block in layout.transfers:
