@@ -10,6 +10,7 @@ they run after their sources.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 import traceback
@@ -135,9 +136,7 @@ class Grid(_Spec):
     models: Named = Field(min_length=1)  # name -> ModelConfig keys (name defaults to the key)
     methods: dict[str, MethodSpec] = Field(min_length=1)
     compare: str | None = None  # the method tested against the best baseline; default: autoloss
-    efficiency: list[str] | None = (
-        None  # methods of the AUC-over-time plot; default: ce/slf/autoloss
-    )
+    efficiency: list[str] | None = None  # methods of the AUC-over-time plot
     transfer: TransferSpec | None = None
 
     _names = field_validator("datasets", "models", "methods", mode="before")(
@@ -147,6 +146,12 @@ class Grid(_Spec):
     def method(self, key: str) -> str:
         """The loss or strategy name a method key stands for."""
         return (self.methods[key].name or key).lower()
+
+    def plotted(self) -> list[str]:
+        """Methods of the AUC-over-time plot (`efficiency`, else CE, SLF and AutoLoss)."""
+        if self.efficiency is not None:
+            return self.efficiency
+        return [k for k in self.methods if self.method(k) in ("ce", "slf", "autoloss")]
 
     def compared(self) -> str | None:
         """The method marked against the best baseline (`compare`, else the AutoLoss method)."""
@@ -336,7 +341,7 @@ def _model_keys(name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 def _loss_keys(grid: Grid, key: str) -> dict[str, Any]:
     m = grid.methods[key]
-    keys: dict[str, Any] = {"name": grid.method(key), "params": m.params}
+    keys: dict[str, Any] = {"name": grid.method(key), "params": dict(m.params)}
     if m.candidates is not None:
         keys["candidates"] = m.candidates
     return keys
@@ -387,38 +392,17 @@ def cell_dir(root: Path, key: str) -> Path:
     return root / "cells" / key
 
 
+Part = tuple[str, dict[str, Any]]  # a data set's or model's name and keys
+
+
 def expand(grid: Grid, root: Path) -> list[Cell]:
     """Every cell, seed by seed; within a seed the transfer cells come after their sources."""
-    cells: dict[str, Cell] = {}
+    cells = []
     for seed in grid.seeds:
-        for dataset, model, method in _main_combinations(grid):
-            _add(
-                cells,
-                _cell(
-                    grid,
-                    root,
-                    dataset,
-                    grid.datasets[dataset],
-                    model,
-                    grid.models[model],
-                    method,
-                    seed,
-                ),
-            )
-        for cell in _transfer_cells(grid, root, seed):
-            _add(cells, cell)
-    return list(cells.values())
-
-
-def _add(cells: dict[str, Cell], cell: Cell) -> None:
-    cells.setdefault(cell.key, cell)
-
-
-def _main_combinations(grid: Grid) -> Iterable[tuple[str, str, str]]:
-    for dataset in grid.datasets:
-        for model in grid.models:
-            for method in grid.methods:
-                yield dataset, model, method
+        main = itertools.product(grid.datasets.items(), grid.models.items(), grid.methods)
+        cells += [_cell(grid, root, data, model, method, seed) for data, model, method in main]
+        cells += _transfer_cells(grid, root, seed)
+    return cells
 
 
 def _transfer_cells(grid: Grid, root: Path, seed: int) -> Iterable[Cell]:
@@ -428,75 +412,45 @@ def _transfer_cells(grid: Grid, root: Path, seed: int) -> Iterable[Cell]:
     if t.models is not None:
         src = t.models.source
         for dataset in t.models.datasets or list(grid.datasets):
-            for model, spec in t.models.targets.items():
-                for method in t.methods:
-                    source = _source(grid, dataset, src, method, seed)
-                    yield _cell(
-                        grid,
-                        root,
-                        dataset,
-                        grid.datasets[dataset],
-                        model,
-                        spec,
-                        method,
-                        seed,
-                        src if source else None,
-                        source,
-                    )
+            data = (dataset, grid.datasets[dataset])
+            for model, method in itertools.product(t.models.targets.items(), t.methods):
+                source = _source(grid, src, f"{dataset}/{src}/{method}/seed{seed}", method)
+                yield _cell(grid, root, data, model, method, seed, source)
     if t.datasets is not None:
         src = t.datasets.source
-        for dataset, spec in t.datasets.targets.items():
-            for model in t.datasets.models or list(grid.models):
-                for method in t.methods:
-                    source = _source(grid, src, model, method, seed)
-                    yield _cell(
-                        grid,
-                        root,
-                        dataset,
-                        spec,
-                        model,
-                        grid.models[model],
-                        method,
-                        seed,
-                        src if source else None,
-                        source,
-                    )
+        models = {k: grid.models[k] for k in t.datasets.models or grid.models}
+        for data, model, method in itertools.product(
+            t.datasets.targets.items(), models.items(), t.methods
+        ):
+            source = _source(grid, src, f"{src}/{model[0]}/{method}/seed{seed}", method)
+            yield _cell(grid, root, data, model, method, seed, source)
 
 
-def _source(grid: Grid, dataset: str, model: str, method: str, seed: int) -> str | None:
-    """The key of the cell whose loss network a transfer cell loads (None: a fixed loss)."""
-    if grid.method(method) not in TRANSFERABLE:
-        return None
-    return f"{dataset}/{model}/{method}/seed{seed}"
+def _source(grid: Grid, name: str, key: str, method: str) -> tuple[str, str] | None:
+    """(source name, source cell key) of a transferred method; None for a fixed loss."""
+    return (name, key) if grid.method(method) in TRANSFERABLE else None
 
 
 def _cell(
     grid: Grid,
     root: Path,
-    dataset: str,
-    data: dict[str, Any],
-    model: str,
-    model_spec: dict[str, Any],
+    data: Part,
+    model: Part,
     method: str,
     seed: int,
-    source: str | None = None,
-    source_key: str | None = None,
+    source: tuple[str, str] | None = None,
 ) -> Cell:
+    """The cell of one combination; `source` is (source name, source cell key) for a transfer."""
     loss = _loss_keys(grid, method)
-    if source_key is not None:
-        artifact = cell_dir(root, source_key) / TRANSFERABLE[grid.method(method)].artifact
-        loss["params"] = {**loss["params"], **TRANSFERABLE[grid.method(method)].params(artifact)}
+    if source is not None:
+        transfer = TRANSFERABLE[grid.method(method)]
+        loss["params"] |= transfer.params(cell_dir(root, source[1]) / transfer.artifact)
     raw = _merge({"train": {"progress": False}}, grid.base)
     raw = _merge(
-        raw,
-        {
-            "data": data,
-            "model": _model_keys(model, model_spec),
-            "loss": loss,
-            "train": {"seed": seed},
-        },
+        raw, {"data": data[1], "model": _model_keys(*model), "loss": loss, "train": {"seed": seed}}
     )
-    return Cell(dataset, model, method, seed, RunConfig.model_validate(raw), source, source_key)
+    config = RunConfig.model_validate(raw)
+    return Cell(data[0], model[0], method, seed, config, *(source or (None, None)))
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -607,8 +561,7 @@ def layout(grid: Grid) -> tables.Layout:
         models={k: label(k) for k in grid.models},
         methods=methods,
         compare=grid.compared(),
-        efficiency=grid.efficiency
-        or [k for k in grid.methods if grid.method(k) in ("ce", "slf", "autoloss")],
+        efficiency=grid.plotted(),
         transfers=_transfer_blocks(grid),
         transfer_note=_untransferred(grid),
     )

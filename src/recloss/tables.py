@@ -27,25 +27,10 @@ ALPHA = 0.05
 BETTER, WORSE = "*", "\u2020"
 METRICS = (("test_auc", "AUC \u2191", True), ("test_logloss", "Logloss \u2193", False))
 COLUMNS = (
-    "dataset",
-    "model",
-    "method",
-    "source",
-    "seed",
-    "status",
-    "test_auc",
-    "test_logloss",
-    "test_accuracy",
-    "best_valid_auc",
-    "best_epoch",
-    "epochs",
-    "train_seconds",
-    "wall_seconds",
-    "time_to_best_seconds",
-    "search_seconds",
-    "retrain_seconds",
-    "run_dir",
-)
+    "dataset", "model", "method", "source", "seed", "status", "test_auc", "test_logloss",
+    "test_accuracy", "best_valid_auc", "best_epoch", "epochs", "train_seconds", "wall_seconds",
+    "time_to_best_seconds", "search_seconds", "retrain_seconds", "run_dir",
+)  # fmt: skip
 Key = tuple[str, str, str, str]  # dataset, model, method, source ("" unless a transfer cell)
 
 
@@ -87,8 +72,8 @@ def summary_line(row: dict[str, Any]) -> str:
     acc = f" acc {row['test_accuracy']:.4f}" if row.get("test_accuracy") is not None else ""
     return (
         f"test auc {row['test_auc']:.4f} logloss {row['test_logloss']:.4f}{acc} | best valid "
-        f"auc {row['best_valid_auc']:.4f} after {row['time_to_best_seconds']:.0f}s | "
-        f"{row['train_seconds']:.0f}s training"
+        f"auc {row['best_valid_auc']:.4f} after {row['time_to_best_seconds']:.1f}s | "
+        f"{row['train_seconds']:.1f}s training"
     )
 
 
