@@ -11,6 +11,7 @@ from recloss.tables import (
     Layout,
     Stat,
     TransferBlock,
+    efficiency_table,
     index_rows,
     overall_table,
     time_to_best,
@@ -182,3 +183,13 @@ def test_stat(values, mean, std):
     s = Stat(values)
     assert (math.isnan(s.mean) and math.isnan(mean)) or s.mean == mean
     assert s.std == std
+
+
+def test_efficiency_table_bolds_the_fastest_mean():
+    rows = rows_for(AUC, LOGLOSS)
+    seconds = {"ce": 30.0, "darts": 80.0, "slf": 25.0, "autoloss": 12.0}
+    for row in rows:
+        row["time_to_best_seconds"] = seconds[row["method"]] + row["seed"]
+    (row,) = efficiency_table(index_rows(rows), layout()).rows
+    assert row[:2] == ["Data", "DeepFM"]
+    assert [e.text for e in row[2:] if e.bold] == ["14.0 \u00b1 1.6"]

@@ -458,6 +458,13 @@ def is_done(root: Path, key: str) -> bool:
     return (cell_dir(root, key) / METRICS_FILE).is_file()
 
 
+def state(root: Path, key: str) -> str:
+    """done, failed (its error.txt says why) or pending."""
+    if is_done(root, key):
+        return "done"
+    return "failed" if (cell_dir(root, key) / ERROR_FILE).is_file() else "pending"
+
+
 def run_bench(grid: Grid, root: Path, progress: bool = True) -> list[dict[str, Any]]:
     """Run every unfinished cell (sources before their transfer cells); return the results rows."""
     cells = expand(grid, root)
@@ -534,11 +541,11 @@ def collect_rows(root: Path, cells: list[Cell]) -> list[dict[str, Any]]:
             "seed": cell.seed,
             "run_dir": str(path.relative_to(root)),
         }
-        if is_done(root, cell.key):
+        status = state(root, cell.key)
+        if status == "done":
             metrics = json.loads((path / METRICS_FILE).read_text())
-            rows.append({**ident, "status": "done", **tables.run_row(metrics)})
+            rows.append({**ident, "status": status, **tables.run_row(metrics)})
         else:
-            status = "failed" if (path / ERROR_FILE).is_file() else "pending"
             rows.append({**ident, "status": status})
     return rows
 
@@ -648,5 +655,6 @@ __all__ = [
     "load_grid",
     "run_bench",
     "run_cell",
+    "state",
     "write_report",
 ]

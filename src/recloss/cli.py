@@ -194,7 +194,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     root = bench.bench_dir(grid, args.out)
     if args.list:
         for cell in bench.expand(grid, root):
-            print(f"{'done   ' if bench.is_done(root, cell.key) else 'pending'}  {cell.key}")
+            print(f"{bench.state(root, cell.key):<8} {cell.key}")
         return
     rows = bench.run_bench(grid, root)
     print(f"results: {root / 'results.csv'}")
