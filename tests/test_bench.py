@@ -341,3 +341,26 @@ def test_cli_lists_cells_and_reports_grid_errors_on_one_line(tmp_path, capsys):
     assert main(["bench", str(path), "--set", "models.deepfm.embed_dim=0", "--list"]) == 2
     err = capsys.readouterr().err
     assert "models.deepfm.embed_dim" in err and len(err.strip().splitlines()) == 1
+
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted([*CONFIGS.glob("demo/*.yaml"), *CONFIGS.glob("paper/*.yaml")]),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_shipped_grids_are_valid(path):
+    grid = bench.load_grid(path)
+    assert bench.expand(grid, Path("/bench")) and grid.compared() == "autoloss"
+
+
+def test_demo_grid_compares_every_strategy_and_candidate_loss():
+    from recloss.losses import LOSSES
+    from recloss.search import STRATEGIES
+
+    grid = bench.load_grid(CONFIGS / "demo" / "demo.yaml")
+    methods = {grid.method(k) for k in grid.methods}
+    assert methods == (set(STRATEGIES.names()) - {"weighted"}) | set(LOSSES.names())
+    assert grid.transfer.models and grid.transfer.datasets and len(grid.seeds) >= 3
