@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datafiles import (
+    GENRES,
     data_config,
     decode,
     write_avazu,
@@ -136,31 +137,10 @@ def test_movielens_100k_grouplens_layout_with_side_features(tmp_path):
         expected = max(c for c in (1, 18, 25, 35, 45, 50, 56) if c <= raw_age or c == 1)
         assert age == str(expected)
         assert zip_code == users[user][4][:3] and gender == users[user][2]
-    genres = [
-        "unknown",
-        "Action",
-        "Adventure",
-        "Animation",
-        "Children's",
-        "Comedy",
-        "Crime",
-        "Documentary",
-        "Drama",
-        "Fantasy",
-        "Film-Noir",
-        "Horror",
-        "Musical",
-        "Mystery",
-        "Romance",
-        "Sci-Fi",
-        "Thriller",
-        "War",
-        "Western",
-    ]
     for (_, item), g1, g2, year in zip(
         rows, decode(ds, "genre1"), decode(ds, "genre2"), decode(ds, "year"), strict=True
     ):
-        flagged = [g for g, f in zip(genres, items[item][5:], strict=True) if f == "1"]
+        flagged = [g for g, f in zip(GENRES, items[item][5:], strict=True) if f == "1"]
         assert [g1, g2] == (flagged + [None, None])[:2]
         date = items[item][2]
         assert year == (date[-4:] if date else None)
