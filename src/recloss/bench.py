@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tqdm.auto import tqdm
 
 from recloss import tables
-from recloss.config import RunConfig, format_validation_error, set_dotted
+from recloss.config import RunConfig, format_validation_error, read_yaml_mapping, set_dotted
 from recloss.errors import ConfigError, RecLossError
 from recloss.train import CHECKPOINT, load_run_config, resume, train
 
@@ -165,16 +165,7 @@ def load_grid(
 ) -> Grid:
     """Read a grid file; `overrides` set dotted keys, `data` points data sets at their files."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: grid file not found")
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{where}: not valid YAML") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{p}: the top level must be a mapping")
+    raw = read_yaml_mapping(p, "grid")
     for dotted, value in (overrides or {}).items():
         set_dotted(raw, dotted, value)
     for name, file in (data or {}).items():

@@ -109,26 +109,28 @@ def config_from_dict(d: dict[str, Any], source: str = "config") -> RunConfig:
         raise ConfigError(format_validation_error(err, source)) from None
 
 
+def read_yaml_mapping(path: str | Path, kind: str = "config") -> dict[str, Any]:
+    """The top-level mapping of a YAML file; ConfigError naming the file (and line) otherwise."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: {kind} file not found")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}{where}: not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping")
+    return raw
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read a YAML config (or the defaults) and apply dotted-key overrides such as `train.epochs`."""
-    raw: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        source = str(path)
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: config file not found")
-        try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"{p}{where}: not valid YAML") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{p}: the top level must be a mapping")
+    raw = read_yaml_mapping(path) if path is not None else {}
     for dotted, value in (overrides or {}).items():
         set_dotted(raw, dotted, value)
-    return config_from_dict(raw, source)
+    return config_from_dict(raw, str(path) if path is not None else "defaults")
 
 
 def set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
