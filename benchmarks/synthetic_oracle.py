@@ -10,8 +10,8 @@ import argparse
 import tempfile
 
 import numpy as np
-
 from _machine import report
+
 from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
 from recloss.metrics import evaluate
@@ -27,29 +27,45 @@ def main() -> None:
     parser.add_argument("--loss", default="ce")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = config_from_dict({
-            "data": {"dataset": "synthetic", "cache_dir": f"{tmp}/cache",
-                     "synthetic": {"rows": args.rows, "fields": args.fields,
-                                   "cardinality": args.cardinality, "seed": 0}},
-            "model": {"name": "deepfm"},
-            "loss": {"name": args.loss},
-            "train": {"epochs": args.epochs, "batch_size": 4096, "patience": 1},
-            "out": f"{tmp}/runs",
-        })
+        cfg = config_from_dict(
+            {
+                "data": {
+                    "dataset": "synthetic",
+                    "cache_dir": f"{tmp}/cache",
+                    "synthetic": {
+                        "rows": args.rows,
+                        "fields": args.fields,
+                        "cardinality": args.cardinality,
+                        "seed": 0,
+                    },
+                },
+                "model": {"name": "deepfm"},
+                "loss": {"name": args.loss},
+                "train": {"epochs": args.epochs, "batch_size": 4096, "patience": 1},
+                "out": f"{tmp}/runs",
+            }
+        )
         result = train(cfg)
         test = prepare_dataset(cfg.data, progress=False).split("test")
         y = np.asarray(test.y, dtype=np.int64)
         oracle = evaluate("binary", y, np.asarray(test.extra["p_true"]))
     model = result.metrics["test"]
     figures = {
-        "rows": args.rows, "fields": args.fields, "cardinality": args.cardinality,
-        "loss": args.loss, "epochs_run": result.metrics["epochs"],
-        "deepfm_test_auc": model["auc"], "bayes_optimal_test_auc": oracle["auc"],
+        "rows": args.rows,
+        "fields": args.fields,
+        "cardinality": args.cardinality,
+        "loss": args.loss,
+        "epochs_run": result.metrics["epochs"],
+        "deepfm_test_auc": model["auc"],
+        "bayes_optimal_test_auc": oracle["auc"],
         "auc_gap": oracle["auc"] - model["auc"],
-        "deepfm_test_logloss": model["logloss"], "bayes_optimal_test_logloss": oracle["logloss"],
+        "deepfm_test_logloss": model["logloss"],
+        "bayes_optimal_test_logloss": oracle["logloss"],
     }
-    print(f"DeepFM test AUC {model['auc']:.4f} | Bayes-optimal {oracle['auc']:.4f} | "
-          f"gap {figures['auc_gap']:.4f} (target <= 0.01)")
+    print(
+        f"DeepFM test AUC {model['auc']:.4f} | Bayes-optimal {oracle['auc']:.4f} | "
+        f"gap {figures['auc_gap']:.4f} (target <= 0.01)"
+    )
     print(f"DeepFM logloss {model['logloss']:.4f} | Bayes-optimal {oracle['logloss']:.4f}")
     report("synthetic_oracle", figures)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from _machine import report
+
 from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
 from recloss.models import build_model
@@ -26,10 +26,16 @@ from recloss.train import Trainer
 
 def make_config(cache: str, cardinality: int, rows: int) -> dict:
     return {
-        "data": {"dataset": "synthetic", "cache_dir": f"{cache}/synthetic-{cardinality}",
-                 "synthetic": {"rows": rows, "fields": 39, "cardinality": cardinality, "seed": 0}},
-        "model": {"name": "deepfm", "embed_dim": 16,
-                  "params": {"hidden_dims": [400, 400, 400], "dropout": 0.5}},
+        "data": {
+            "dataset": "synthetic",
+            "cache_dir": f"{cache}/synthetic-{cardinality}",
+            "synthetic": {"rows": rows, "fields": 39, "cardinality": cardinality, "seed": 0},
+        },
+        "model": {
+            "name": "deepfm",
+            "embed_dim": 16,
+            "params": {"hidden_dims": [400, 400, 400], "dropout": 0.5},
+        },
         "loss": {"name": "ce"},
         "train": {"batch_size": 4096, "progress": False, "epochs": 1},
     }
@@ -40,8 +46,9 @@ def recloss_round(trainer: Trainer, epoch: int) -> float:
     return samples / seconds
 
 
-def plain_round(model, opt, x_cat: torch.Tensor, y: torch.Tensor, steps: int, bs: int,
-                epoch: int) -> float:
+def plain_round(
+    model, opt, x_cat: torch.Tensor, y: torch.Tensor, steps: int, bs: int, epoch: int
+) -> float:
     """The loop most people write first: in-memory tensors, dense Adam over every parameter."""
     from recloss.data.schema import Batch
 
@@ -50,7 +57,7 @@ def plain_round(model, opt, x_cat: torch.Tensor, y: torch.Tensor, steps: int, bs
     perm = torch.randperm(len(y), generator=gen)
     started = time.perf_counter()
     for i in range(steps):
-        idx = perm[i * bs:(i + 1) * bs]
+        idx = perm[i * bs : (i + 1) * bs]
         logits = model(Batch(x_cat[idx], None, y[idx]))
         loss = F.binary_cross_entropy_with_logits(logits, y[idx].float())
         opt.zero_grad()
@@ -70,8 +77,9 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     x_cat = torch.from_numpy(np.asarray(train.x_cat))
     y = torch.from_numpy(np.asarray(train.y, dtype=np.int64))
     torch.manual_seed(0)
-    plain = build_model("deepfm", dataset.schema, 16, sparse=False, hidden_dims=[400, 400, 400],
-                        dropout=0.5)
+    plain = build_model(
+        "deepfm", dataset.schema, 16, sparse=False, hidden_dims=[400, 400, 400], dropout=0.5
+    )
     plain_opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
 
     recloss_rates, plain_rates = [], []
@@ -85,7 +93,8 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
         "embedding_rows": int(sum(dataset.schema.cardinalities)),
         "recloss_samples_per_s": statistics.median(recloss_rates),
         "plain_dense_adam_samples_per_s": statistics.median(plain_rates),
-        "rounds": rounds, "steps_per_round": steps,
+        "rounds": rounds,
+        "steps_per_round": steps,
     }
     result["speedup"] = result["recloss_samples_per_s"] / result["plain_dense_adam_samples_per_s"]
     return result
@@ -102,9 +111,11 @@ def main() -> None:
         for cardinality in args.cardinalities:
             r = measure(cardinality, args.steps, args.rounds, cache)
             results.append(r)
-            print(f"{cardinality:>7} values/field: recloss {r['recloss_samples_per_s']:>9,.0f} "
-                  f"samples/s | plain dense Adam {r['plain_dense_adam_samples_per_s']:>9,.0f} "
-                  f"samples/s | speedup {r['speedup']:.2f}x")
+            print(
+                f"{cardinality:>7} values/field: recloss {r['recloss_samples_per_s']:>9,.0f} "
+                f"samples/s | plain dense Adam {r['plain_dense_adam_samples_per_s']:>9,.0f} "
+                f"samples/s | speedup {r['speedup']:.2f}x"
+            )
     report("train_throughput", {"deepfm_batch4096": results})
 
 

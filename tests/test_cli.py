@@ -19,26 +19,36 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def data_flags(tmp_path) -> list[str]:
     return [
-        "--dataset", "synthetic",
-        "--set", f"data.cache_dir={tmp_path / 'cache'}",
-        "--set", "data.synthetic={rows: 3000, fields: 5, cardinality: 40}",
+        "--dataset",
+        "synthetic",
+        "--set",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "--set",
+        "data.synthetic={rows: 3000, fields: 5, cardinality: 40}",
     ]
 
 
 @pytest.fixture
 def synthetic_flags(tmp_path, data_flags) -> list[str]:
     return data_flags + [
-        "--out", str(tmp_path / "runs"),
-        "--set", "model.embed_dim=4", "--set", "train.progress=false",
+        "--out",
+        str(tmp_path / "runs"),
+        "--set",
+        "model.embed_dim=4",
+        "--set",
+        "train.progress=false",
     ]
 
 
-@pytest.mark.parametrize("what,expected", [
-    ("models", ["deepfm", "ipnn", "nfm", "autoint", "lr", "fm", "widedeep", "dcnv2"]),
-    ("losses", ["ce", "focal", "kl", "hinge"]),
-    ("strategies", ["autoloss", "weighted"]),
-    ("datasets", ["movielens-100k", "criteo", "avazu", "frappe", "synthetic", "csv"]),
-])
+@pytest.mark.parametrize(
+    "what,expected",
+    [
+        ("models", ["deepfm", "ipnn", "nfm", "autoint", "lr", "fm", "widedeep", "dcnv2"]),
+        ("losses", ["ce", "focal", "kl", "hinge"]),
+        ("strategies", ["autoloss", "weighted"]),
+        ("datasets", ["movielens-100k", "criteo", "avazu", "frappe", "synthetic", "csv"]),
+    ],
+)
 def test_list(capsys, what, expected):
     code, out, _ = run(capsys, "list", what)
     names = [line.split()[0] for line in out.splitlines()]
@@ -73,8 +83,9 @@ def test_invalid_yaml_names_file_and_line(capsys, tmp_path):
 
 
 def test_train_then_eval(capsys, synthetic_flags):
-    code, out, _ = run(capsys, "train", *synthetic_flags, "--epochs", "2", "--loss", "ce",
-                       "--model", "fm")
+    code, out, _ = run(
+        capsys, "train", *synthetic_flags, "--epochs", "2", "--loss", "ce", "--model", "fm"
+    )
     assert code == 0
     assert "test auc" in out and "test logloss" in out
     run_dir = Path(out.strip().splitlines()[-1].split(": ", 1)[1])
@@ -88,8 +99,7 @@ def test_train_then_eval(capsys, synthetic_flags):
 def test_flags_override_config_file(capsys, tmp_path, synthetic_flags):
     config = tmp_path / "run.yaml"
     config.write_text("train:\n  epochs: 5\n  batch_size: 64\nloss:\n  name: hinge\n")
-    code, out, _ = run(capsys, "train", "--config", str(config), *synthetic_flags,
-                       "--epochs", "1")
+    code, out, _ = run(capsys, "train", "--config", str(config), *synthetic_flags, "--epochs", "1")
     assert code == 0
     run_dir = Path(out.strip().splitlines()[-1].split(": ", 1)[1])
     saved = (run_dir / "config.yaml").read_text()
@@ -97,8 +107,7 @@ def test_flags_override_config_file(capsys, tmp_path, synthetic_flags):
 
 
 def test_missing_data_path_is_one_line(capsys, tmp_path):
-    code, _, err = run(capsys, "train", "--dataset", "criteo", "--data",
-                       str(tmp_path / "nope.txt"))
+    code, _, err = run(capsys, "train", "--dataset", "criteo", "--data", str(tmp_path / "nope.txt"))
     assert code == 2 and "nope.txt" in err and len(err.strip().splitlines()) == 1
 
 
@@ -123,20 +132,49 @@ def data_files(tmp_path_factory) -> dict[str, list[str]]:
     return {
         "criteo": ["--dataset", "criteo", "--data", str(write_criteo(root / "train.txt", 600))],
         "avazu": ["--dataset", "avazu", "--data", str(write_avazu(root / "train.csv", 600))],
-        "frappe": ["--dataset", "frappe", "--data", str(write_frappe(root / "frappe",
-                                                                    (480, 60, 60)))],
-        "movielens-100k": ["--dataset", "movielens-100k", "--data",
-                           str(write_ml100k_grouplens(root / "ml-100k", rows=600))],
-        "synthetic": ["--dataset", "synthetic",
-                      "--set", "data.synthetic={rows: 600, fields: 4, cardinality: 20}"],
+        "frappe": [
+            "--dataset",
+            "frappe",
+            "--data",
+            str(write_frappe(root / "frappe", (480, 60, 60))),
+        ],
+        "movielens-100k": [
+            "--dataset",
+            "movielens-100k",
+            "--data",
+            str(write_ml100k_grouplens(root / "ml-100k", rows=600)),
+        ],
+        "synthetic": [
+            "--dataset",
+            "synthetic",
+            "--set",
+            "data.synthetic={rows: 600, fields: 4, cardinality: 20}",
+        ],
     }
 
 
 def train_cell(capsys, tmp_path, flags: list[str], model: str, loss: str) -> dict:
-    code, out, err = run(capsys, "train", *flags, "--model", model, "--loss", loss,
-                         "--epochs", "1", "--batch-size", "64", "--out", str(tmp_path / "runs"),
-                         "--set", f"data.cache_dir={tmp_path / 'cache'}",
-                         "--set", "model.embed_dim=4", "--set", "train.progress=false")
+    code, out, err = run(
+        capsys,
+        "train",
+        *flags,
+        "--model",
+        model,
+        "--loss",
+        loss,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--out",
+        str(tmp_path / "runs"),
+        "--set",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "--set",
+        "model.embed_dim=4",
+        "--set",
+        "train.progress=false",
+    )
     assert code == 0, err
     run_dir = Path(out.strip().splitlines()[-1].split(": ", 1)[1])
     return json.loads((run_dir / "metrics.json").read_text())
@@ -165,6 +203,7 @@ def test_bad_set_value_is_one_line(capsys):
 
 
 def test_missing_controller_file_is_one_line(capsys, synthetic_flags, tmp_path):
-    code, _, err = run(capsys, "train", *synthetic_flags, "--controller",
-                       str(tmp_path / "nope.safetensors"))
+    code, _, err = run(
+        capsys, "train", *synthetic_flags, "--controller", str(tmp_path / "nope.safetensors")
+    )
     assert code == 2 and "nope.safetensors" in err and len(err.strip().splitlines()) == 1

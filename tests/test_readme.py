@@ -15,8 +15,9 @@ def test_autoloss_example_runs(tmp_path):
     example = re.search(r"own training loop.*?```python\n(.*?)```", text, re.S).group(1)
     script = tmp_path / "example.py"
     script.write_text(example)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert "weight_ce" in done.stdout
 

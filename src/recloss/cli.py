@@ -47,12 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--out", help="folder that receives the run directory (default: runs)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    train.add_argument("--controller-every", type=int, metavar="K",
-                       help="AutoLoss: update the controller every K training steps")
+    train.add_argument(
+        "--controller-every",
+        type=int,
+        metavar="K",
+        help="AutoLoss: update the controller every K training steps",
+    )
     train.add_argument("--hypergrad", choices=["finite_diff", "jvp", "unrolled", "first_order"])
-    train.add_argument("--controller", metavar="FILE", help="AutoLoss: start from a saved controller")
-    train.add_argument("--freeze-controller", action="store_true", default=None,
-                       help="AutoLoss: keep the controller fixed (transfer)")
+    train.add_argument(
+        "--controller", metavar="FILE", help="AutoLoss: start from a saved controller"
+    )
+    train.add_argument(
+        "--freeze-controller",
+        action="store_true",
+        default=None,
+        help="AutoLoss: keep the controller fixed (transfer)",
+    )
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
 
     ev = commands.add_parser("eval", help="evaluate a finished run's best model")
@@ -68,23 +78,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="run a grid of data sets x models x methods x seeds")
     bench.add_argument("grid", help="grid YAML file (see configs/demo/demo.yaml)")
-    bench.add_argument("--out", default="runs",
-                       help="folder that receives <grid name>/ (default: runs)")
-    bench.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
-                       help="file or folder of the grid's data set NAME (repeatable)")
-    bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override any grid key, e.g. --set seeds=[1,2] (repeatable)")
-    bench.add_argument("--list", action="store_true",
-                       help="list the cells and their state; run none")
-    bench.add_argument("--report", action="store_true",
-                       help="then write report.md, report.html and plots")
-    bench.add_argument("--report-dir", metavar="DIR",
-                       help="folder of the report (default: <out>/<grid name>/report)")
+    bench.add_argument(
+        "--out", default="runs", help="folder that receives <grid name>/ (default: runs)"
+    )
+    bench.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="file or folder of the grid's data set NAME (repeatable)",
+    )
+    bench.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any grid key, e.g. --set seeds=[1,2] (repeatable)",
+    )
+    bench.add_argument(
+        "--list", action="store_true", help="list the cells and their state; run none"
+    )
+    bench.add_argument(
+        "--report", action="store_true", help="then write report.md, report.html and plots"
+    )
+    bench.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="folder of the report (default: <out>/<grid name>/report)",
+    )
 
     report = commands.add_parser("report", help="write PNG plots of a run, or a bench's report")
     report.add_argument("run_dir", help="a run directory or a bench directory (<out>/<grid name>)")
-    report.add_argument("--report-dir", metavar="DIR",
-                        help="bench directories: folder of the report (default: BENCH_DIR/report)")
+    report.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="bench directories: folder of the report (default: BENCH_DIR/report)",
+    )
     return parser
 
 
@@ -92,8 +121,13 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="YAML run configuration")
     p.add_argument("--dataset", help="data set name (see `recloss list datasets`)")
     p.add_argument("--data", metavar="PATH", help="data file or folder")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. --set train.lr=0.002 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set train.lr=0.002 (repeatable)",
+    )
 
 
 def config_from_args(args: argparse.Namespace, flags: dict[str, str]) -> RunConfig:
@@ -117,10 +151,7 @@ def config_from_args(args: argparse.Namespace, flags: dict[str, str]) -> RunConf
 def cmd_train(args: argparse.Namespace) -> None:
     from recloss.train import resume, train
 
-    if args.resume:
-        result = resume(args.resume)
-    else:
-        result = train(config_from_args(args, TRAIN_FLAGS))
+    result = resume(args.resume) if args.resume else train(config_from_args(args, TRAIN_FLAGS))
     print_metrics(result.metrics)
     print(f"run directory: {result.run_dir}")
 
@@ -129,9 +160,11 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     rows = [("test " + k, v) for k, v in metrics["test"].items()]
     rows += [("best valid " + k, v) for k, v in metrics["best_valid"].items()]
     rows += [(f"learned {k.replace('_', ' ')}", v) for k, v in metrics["strategy"].items()]
-    rows += [("epochs (best)", f"{metrics['epochs']} ({metrics['best_epoch'] + 1})"),
-             ("train seconds", metrics["train_seconds"]),
-             ("samples/s", metrics["samples_per_second"])]
+    rows += [
+        ("epochs (best)", f"{metrics['epochs']} ({metrics['best_epoch'] + 1})"),
+        ("train seconds", metrics["train_seconds"]),
+        ("samples/s", metrics["samples_per_second"]),
+    ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         text = f"{value:.4f}" if isinstance(value, float) else str(value)
@@ -203,8 +236,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
             print(path)
     failed = [row["run_dir"] for row in rows if row["status"] != "done"]
     if failed:
-        raise RecLossError(f"{len(failed)} cells did not finish (see error.txt in each); "
-                           "rerun the same command to retry them")
+        raise RecLossError(
+            f"{len(failed)} cells did not finish (see error.txt in each); "
+            "rerun the same command to retry them"
+        )
 
 
 def _key_values(items: list[str], flag: str) -> dict[str, str]:
@@ -231,8 +266,14 @@ def cmd_report(args: argparse.Namespace) -> None:
         print(path)
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "list": cmd_list,
-            "bench": cmd_bench, "report": cmd_report}
+COMMANDS = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "data": cmd_data,
+    "list": cmd_list,
+    "bench": cmd_bench,
+    "report": cmd_report,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,8 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recloss: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = {"train": " (resume with `recloss train --resume RUN_DIR`)",
-                "bench": " (rerun the same command to continue)"}.get(args.command, "")
+        hint = {
+            "train": " (resume with `recloss train --resume RUN_DIR`)",
+            "bench": " (rerun the same command to continue)",
+        }.get(args.command, "")
         print(f"recloss: interrupted{hint}", file=sys.stderr)
         return 130
     return 0

@@ -56,11 +56,15 @@ class DataConfig(_Section):
 class ModelConfig(_Section):
     name: str = "deepfm"
     embed_dim: int = Field(16, gt=0)
-    params: dict[str, Any] = Field(default_factory=dict)  # model-specific, see `recloss list models`
+    params: dict[str, Any] = Field(
+        default_factory=dict
+    )  # model-specific, see `recloss list models`
 
 
 class LossConfig(_Section):
-    name: str = "autoloss"  # a candidate loss (ce, focal, ...) or a strategy (weighted, autoloss, ...)
+    name: str = (
+        "autoloss"  # a candidate loss (ce, focal, ...) or a strategy (weighted, autoloss, ...)
+    )
     candidates: list[str] = Field(default_factory=lambda: ["focal", "kl", "hinge", "ce"])
     params: dict[str, Any] = Field(default_factory=dict)  # strategy-specific
 
@@ -125,8 +129,10 @@ def read_yaml_mapping(path: str | Path, kind: str = "config") -> dict[str, Any]:
     return raw
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read a YAML config (or the defaults) and apply dotted-key overrides such as `train.epochs`."""
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> RunConfig:
+    """Read a YAML config (or the defaults), then apply dotted overrides like `train.epochs`."""
     raw = read_yaml_mapping(path) if path is not None else {}
     for dotted, value in (overrides or {}).items():
         set_dotted(raw, dotted, value)

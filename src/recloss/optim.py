@@ -11,10 +11,11 @@ import torch
 
 
 class LazyAdam(torch.optim.Optimizer):
-    """Adam on sparse gradients: moments and weights change only for the rows present in the batch."""
+    """Adam on sparse gradients: only the rows present in the batch change (weights and moments)."""
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
+    def __init__(
+        self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
         if lr <= 0 or eps <= 0 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"invalid LazyAdam hyper-parameters lr={lr}, betas={betas}, eps={eps}")
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})

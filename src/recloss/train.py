@@ -82,7 +82,9 @@ def make_optimizers(model: nn.Module, cfg: TrainConfig) -> list[torch.optim.Opti
 
 
 @torch.no_grad()
-def predict(model: nn.Module, split: SplitArrays, batch_size: int, device: torch.device) -> np.ndarray:
+def predict(
+    model: nn.Module, split: SplitArrays, batch_size: int, device: torch.device
+) -> np.ndarray:
     """Class-1 probabilities [N] (binary) or class probabilities [N, C] of every row, in order."""
     model.eval()
     outputs = []
@@ -91,8 +93,9 @@ def predict(model: nn.Module, split: SplitArrays, batch_size: int, device: torch
     return torch.cat(outputs).numpy()
 
 
-def evaluate_split(model: nn.Module, schema: Schema, split: SplitArrays, batch_size: int,
-                   device: torch.device) -> dict[str, float]:
+def evaluate_split(
+    model: nn.Module, schema: Schema, split: SplitArrays, batch_size: int, device: torch.device
+) -> dict[str, float]:
     scores = predict(model, split, batch_size, device)
     return evaluate(schema.task, np.asarray(split.y, dtype=np.int64), scores)
 
@@ -100,10 +103,18 @@ def evaluate_split(model: nn.Module, schema: Schema, split: SplitArrays, batch_s
 class ValidationStream:
     """Endless shuffled validation batches for bi-level strategies; its position is checkpointed."""
 
-    def __init__(self, split: SplitArrays, batch_size: int, seed: int, rank: int, world: int,
-                 device: torch.device) -> None:
-        self.loader = BatchLoader(split, batch_size, shuffle=True, seed=seed, rank=rank,
-                                  world_size=world)
+    def __init__(
+        self,
+        split: SplitArrays,
+        batch_size: int,
+        seed: int,
+        rank: int,
+        world: int,
+        device: torch.device,
+    ) -> None:
+        self.loader = BatchLoader(
+            split, batch_size, shuffle=True, seed=seed, rank=rank, world_size=world
+        )
         self.device = device
         self.cycle = 0
         self.position = 0
@@ -137,16 +148,28 @@ class Trainer:
         self.rank, self.world = distributed_rank()
         torch.manual_seed(t.seed)
         self.schema = dataset.schema
-        self.model = build_model(cfg.model.name, self.schema, cfg.model.embed_dim,
-                                 sparse=t.sparse_embeddings, **cfg.model.params).to(self.device)
+        self.model = build_model(
+            cfg.model.name,
+            self.schema,
+            cfg.model.embed_dim,
+            sparse=t.sparse_embeddings,
+            **cfg.model.params,
+        ).to(self.device)
         self.strategy: LossStrategy = build_strategy(cfg.loss, self.schema).to(self.device)
         self.optimizers = make_optimizers(self.model, t)
         # Ranks must run the same number of steps: drop the ragged last batch when distributed.
-        self.train_loader = BatchLoader(dataset.split("train"), t.batch_size, shuffle=True,
-                                        seed=t.seed, rank=self.rank, world_size=self.world,
-                                        drop_last=self.world > 1)
-        self.val_stream = ValidationStream(dataset.split("valid"), t.batch_size, t.seed + 1,
-                                           self.rank, self.world, self.device)
+        self.train_loader = BatchLoader(
+            dataset.split("train"),
+            t.batch_size,
+            shuffle=True,
+            seed=t.seed,
+            rank=self.rank,
+            world_size=self.world,
+            drop_last=self.world > 1,
+        )
+        self.val_stream = ValidationStream(
+            dataset.split("valid"), t.batch_size, t.seed + 1, self.rank, self.world, self.device
+        )
         self.state = TrainState()
         self.writer = _tensorboard_writer(run_dir) if self.is_main else None
 
@@ -174,14 +197,25 @@ class Trainer:
         s = self.state
         started = time.perf_counter()
         train_loss, samples, train_seconds = self.train_epoch(s.epoch)
-        valid = evaluate_split(self.model, self.schema, self.dataset.split("valid"),
-                               self.cfg.train.eval_batch_size, self.device)
+        valid = evaluate_split(
+            self.model,
+            self.schema,
+            self.dataset.split("valid"),
+            self.cfg.train.eval_batch_size,
+            self.device,
+        )
         s.samples += samples
         s.train_seconds += train_seconds
         s.wall_seconds += time.perf_counter() - started
-        entry = {"epoch": s.epoch, "step": s.step, "seconds": round(s.wall_seconds, 3),
-                 "train_loss": train_loss, "samples_per_second": samples / max(train_seconds, 1e-9),
-                 "valid": valid, "strategy": self.strategy.epoch_diagnostics()}
+        entry = {
+            "epoch": s.epoch,
+            "step": s.step,
+            "seconds": round(s.wall_seconds, 3),
+            "train_loss": train_loss,
+            "samples_per_second": samples / max(train_seconds, 1e-9),
+            "valid": valid,
+            "strategy": self.strategy.epoch_diagnostics(),
+        }
         s.history.append(entry)
         if s.best_epoch < 0 or valid["auc"] > s.best_auc:  # AUC may be NaN on a one-class split
             s.best_auc, s.best_epoch, s.bad_epochs = valid["auc"], s.epoch, 0
@@ -201,9 +235,14 @@ class Trainer:
         n_batches = len(self.train_loader)
         if t.max_steps_per_epoch is not None:
             n_batches = min(n_batches, t.max_steps_per_epoch)
-        bar = tqdm(total=n_batches * t.batch_size, unit="ex", unit_scale=True,
-                   desc=f"epoch {epoch + 1}/{t.epochs}", leave=False,
-                   disable=not (t.progress and self.is_main))
+        bar = tqdm(
+            total=n_batches * t.batch_size,
+            unit="ex",
+            unit_scale=True,
+            desc=f"epoch {epoch + 1}/{t.epochs}",
+            leave=False,
+            disable=not (t.progress and self.is_main),
+        )
         total_loss, samples = 0.0, 0
         started = time.perf_counter()
         for batch in itertools.islice(self.train_loader, n_batches):
@@ -239,8 +278,13 @@ class Trainer:
         if s.best_epoch < 0:
             raise ConfigError("train.epochs: no epoch was completed")
         self.model.load_state_dict(checkpoint.load(self.run_dir / BEST, self.device))
-        test = evaluate_split(self.model, self.schema, self.dataset.split("test"),
-                              self.cfg.train.eval_batch_size, self.device)
+        test = evaluate_split(
+            self.model,
+            self.schema,
+            self.dataset.split("test"),
+            self.cfg.train.eval_batch_size,
+            self.device,
+        )
         metrics = {
             "test": test,
             "best_valid": s.history[s.best_epoch]["valid"],
@@ -293,7 +337,7 @@ class Trainer:
         """Continue from the run directory's last epoch checkpoint."""
         ckpt = checkpoint.load(self.run_dir / CHECKPOINT, self.device)
         self.model.load_state_dict(ckpt["model"])
-        for opt, state in zip(self.optimizers, ckpt["optimizers"]):
+        for opt, state in zip(self.optimizers, ckpt["optimizers"], strict=True):
             opt.load_state_dict(state)
         self.strategy.load_state_dict(ckpt["strategy"])
         self.strategy.load_extra_state(ckpt["strategy_extra"])
@@ -339,8 +383,9 @@ def new_run_dir(cfg: RunConfig) -> Path:
     return run_dir
 
 
-def train(cfg: RunConfig, run_dir: str | Path | None = None,
-          stop_after_epochs: int | None = None) -> RunResult:
+def train(
+    cfg: RunConfig, run_dir: str | Path | None = None, stop_after_epochs: int | None = None
+) -> RunResult:
     """Prepare the data, train, evaluate on the test split; the run directory holds the results."""
     dataset = prepare_dataset(cfg.data, progress=cfg.train.progress)
     path = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
@@ -357,13 +402,19 @@ def resume(run_dir: str | Path) -> RunResult:
     return RunResult(path, _run(cfg, dataset, path, resume=True))
 
 
-def _run(cfg: RunConfig, dataset: PreparedDataset, path: Path, stop_after_epochs: int | None = None,
-         resume: bool = False) -> dict[str, Any]:
+def _run(
+    cfg: RunConfig,
+    dataset: PreparedDataset,
+    path: Path,
+    stop_after_epochs: int | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
     """Train one model, or search loss weights first for a two-stage strategy (darts, bohb ...)."""
     method = build_strategy(cfg.loss, dataset.schema)
     if isinstance(method, TwoStage):
-        return run_two_stage(method, cfg, dataset, path, stop_after_epochs=stop_after_epochs,
-                             resume=resume)
+        return run_two_stage(
+            method, cfg, dataset, path, stop_after_epochs=stop_after_epochs, resume=resume
+        )
     trainer = Trainer(cfg, dataset, path)
     if resume:
         trainer.load_checkpoint()
@@ -382,8 +433,13 @@ def evaluate_run(run_dir: str | Path, data_path: str | None = None) -> dict[str,
     cfg = load_run_config(path)
     dataset = prepare_dataset(cfg.data, progress=cfg.train.progress)
     device = resolve_device(cfg.train.device)
-    model = build_model(cfg.model.name, dataset.schema, cfg.model.embed_dim,
-                        sparse=cfg.train.sparse_embeddings, **cfg.model.params).to(device)
+    model = build_model(
+        cfg.model.name,
+        dataset.schema,
+        cfg.model.embed_dim,
+        sparse=cfg.train.sparse_embeddings,
+        **cfg.model.params,
+    ).to(device)
     model.load_state_dict(checkpoint.load(path / BEST, device))
     split = dataset.encode_file(data_path) if data_path else dataset.split("test")
     return evaluate_split(model, dataset.schema, split, cfg.train.eval_batch_size, device)

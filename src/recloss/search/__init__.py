@@ -52,7 +52,8 @@ def build_strategy(cfg: LossConfig, schema: Schema) -> LossStrategy:
         return FixedWeights(schema.task, schema.num_classes, [cfg.name], [1.0])
     if cfg.name not in STRATEGIES:
         raise ConfigError(
-            f"loss.name: unknown loss or strategy {cfg.name!r}; losses: {', '.join(LOSSES.names())}; "
+            f"loss.name: unknown loss or strategy {cfg.name!r}; "
+            f"losses: {', '.join(LOSSES.names())}; "
             f"strategies: {', '.join(STRATEGIES.names())}"
         )
     check_candidates(cfg.candidates, schema.task)
@@ -63,7 +64,8 @@ def build_strategy(cfg: LossConfig, schema: Schema) -> LossStrategy:
 
 def _check_params(cls: type, name: str, params: dict[str, Any]) -> None:
     accepted = [
-        p for p in inspect.signature(cls.__init__).parameters
+        p
+        for p in inspect.signature(cls.__init__).parameters
         if p not in ("self", "task", "num_classes", "candidates")
     ]
     for key in params:

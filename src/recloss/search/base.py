@@ -31,7 +31,7 @@ class StepContext:
 
 
 class LossStrategy(nn.Module):
-    """Base class: `loss()` every step, `update()` after each backward pass, diagnostics per epoch."""
+    """Base class: `loss()` every step, `update()` after each backward, diagnostics per epoch."""
 
     name: str = "strategy"
 

@@ -30,7 +30,9 @@ class FixedWeights(LossStrategy):
                 f"({', '.join(candidates)})"
             )
         if any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ConfigError("loss.params.weights: weights must be non-negative with a positive sum")
+            raise ConfigError(
+                "loss.params.weights: weights must be non-negative with a positive sum"
+            )
         self.candidates = list(candidates)
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32))
 
@@ -40,4 +42,4 @@ class FixedWeights(LossStrategy):
     def summary(self) -> dict[str, float]:
         if len(self.candidates) == 1:
             return {}
-        return {f"weight_{c}": float(w) for c, w in zip(self.candidates, self.weights)}
+        return {f"weight_{c}": float(w) for c, w in zip(self.candidates, self.weights, strict=True)}
