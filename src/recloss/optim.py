@@ -7,6 +7,7 @@ matters because the optimiser step over a Criteo-sized table dominates a trainin
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -53,6 +54,15 @@ def _rows_and_grad(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rows = grad.abs().sum(dim=tuple(range(1, grad.dim()))).nonzero().squeeze(1)
         return rows, grad.index_select(0, rows)
     indices, values = grad._indices()[0], grad._values()
-    rows, inverse = torch.unique(indices, return_inverse=True)
+    rows, inverse = _unique(indices)
     summed = values.new_zeros((len(rows), *values.shape[1:])).index_add_(0, inverse, values)
     return rows, summed
+
+
+def _unique(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct indices and each index's position among them."""
+    if indices.is_cuda:
+        return torch.unique(indices, return_inverse=True)
+    # NumPy's single-threaded sort: torch's parallel one stalls when the cores are shared
+    rows, inverse = np.unique(indices.numpy(), return_inverse=True)
+    return torch.from_numpy(rows), torch.from_numpy(inverse.reshape(-1))
