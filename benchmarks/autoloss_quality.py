@@ -43,6 +43,8 @@ def run_config(args: argparse.Namespace, data: str, model: str, method: str, see
     loss: dict[str, Any] = {"name": method}
     if method == "autoloss":
         loss["params"] = json.loads(args.autoloss_params)
+        if args.candidates:
+            loss["candidates"] = args.candidates
     return {
         "data": {**DATASETS[data], "cache_dir": args.cache},
         "model": {"name": model},
@@ -62,14 +64,21 @@ def run_one(cfg_dict: dict, run_dir: Path) -> dict:
             "seconds": time.perf_counter() - started, "strategy": m["strategy"]}  # fmt: skip
 
 
-def fingerprint(args: argparse.Namespace) -> str:
-    """Short hash of the settings a run's result depends on, so stale results are not reused."""
-    settings = [args.epochs, args.batch_size, json.loads(args.autoloss_params)]
+def fingerprint(args: argparse.Namespace, method: str) -> str:
+    """Short hash of the settings a run's result depends on, so stale results are not reused.
+
+    Fixed losses do not depend on the AutoLoss settings, so their runs are shared between them.
+    """
+    settings: list[Any] = [args.epochs, args.batch_size, {}]
+    if method == "autoloss":
+        settings[2] = json.loads(args.autoloss_params)
+        if args.candidates:
+            settings.append(args.candidates)
     return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def key(args: argparse.Namespace, data: str, model: str, method: str, seed: int) -> str:
-    return f"{fingerprint(args)}/{data}/{model}/{method}/{seed}"
+    return f"{fingerprint(args, method)}/{data}/{model}/{method}/{seed}"
 
 
 def load_done(path: Path) -> dict[str, dict]:
@@ -177,6 +186,9 @@ def main() -> None:
     parser.add_argument(
         "--autoloss-params", default="{}", help="JSON, e.g. '{\"controller_lr\": 0.003}'"
     )
+    parser.add_argument(
+        "--candidates", nargs="+", help="AutoLoss candidates (default: focal kl hinge ce)"
+    )
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "recloss-bench-cache"))
     parser.add_argument("--runs-file", default=str(RESULTS / "autoloss_quality_runs.jsonl"))
     args = parser.parse_args()
@@ -185,7 +197,8 @@ def main() -> None:
     cells = summarise(args, run_all(args, runs_file))
     print_table(cells)
     settings = {k: v for k, v in vars(args).items() if k not in ("cache", "runs_file")}
-    report("autoloss_quality", {"settings": settings, "cells": cells})
+    name = "autoloss_quality" + "".join(f"-{c}" for c in args.candidates or [])
+    report(name, {"settings": settings, "cells": cells})
 
 
 if __name__ == "__main__":
