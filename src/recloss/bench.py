@@ -47,6 +47,9 @@ TRANSFERABLE: dict[str, Transferable] = {
     "autoloss": Transferable(
         "controller.safetensors", lambda f: {"controller": str(f), "freeze_controller": True}
     ),
+    "slf": Transferable(
+        "slf_network.safetensors", lambda f: {"network": str(f), "freeze_network": True}
+    ),
 }
 FIXED = ("ce", "focal", "kl", "hinge", "weighted")  # run as they are on a transfer target
 LABELS = {
@@ -561,18 +564,6 @@ def layout(grid: Grid) -> tables.Layout:
         compare=grid.compared(),
         efficiency=grid.plotted(),
         transfers=_transfer_blocks(grid),
-        transfer_note=_untransferred(grid),
-    )
-
-
-def _untransferred(grid: Grid) -> str:
-    """A note on SLF, which the paper transfers but whose network cannot be loaded here."""
-    slf = [label(k, grid) for k in grid.methods if grid.method(k) == "slf"]
-    if grid.transfer is None or not slf:
-        return ""
-    return (
-        f"No {slf[0]}* row: SLF's decision network trains with the model and cannot be "
-        "loaded into another run."
     )
 
 

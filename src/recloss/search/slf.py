@@ -21,7 +21,11 @@ settled on focal alone within two epochs, and [ce, hinge] closed both gates. A s
 slows this drift; watch the per-epoch `open` figure.
 
 Options (`loss.params`): `lr` (1e-3), `hidden` ([64, 64]), `activation` ("relu"), `use_logit`
-(False), `gate_bias` (2.0), `tau0` (1.0), `tau_min` (0.05), `tau_decay` (1e-4).
+(False), `gate_bias` (2.0), `tau0` (1.0), `tau_min` (0.05), `tau_decay` (1e-4), `network` (a
+saved decision network to start from; its architecture applies), `freeze_network` (False: with
+`network`, never update it, as in the transferability experiments).
+After training the run directory holds the network as `slf_network.safetensors` (the controller
+file format: weights plus task, classes, candidates and architecture in its metadata).
 Per epoch it reports the mean gate per candidate and the mean number of open gates;
 `summary()` gives `weight_<candidate>` = the last epoch's mean gate.
 """
@@ -30,6 +34,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from copy import deepcopy
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,8 +45,18 @@ from recloss.data.schema import Task
 from recloss.errors import ConfigError
 from recloss.losses import loss_matrix
 from recloss.search.base import LossStrategy, StepContext
-from recloss.search.controller import Controller, ControllerSpec, gumbel_noise, temperature
+from recloss.search.controller import (
+    Controller,
+    ControllerSpec,
+    check_compatible,
+    gumbel_noise,
+    load_controller,
+    save_controller,
+    temperature,
+)
 from recloss.search.support import by_candidate, check_options
+
+NETWORK_FILE = "slf_network.safetensors"
 
 
 class SlfStrategy(LossStrategy):
@@ -55,13 +71,15 @@ class SlfStrategy(LossStrategy):
         candidates: Sequence[str],
         *,
         lr: float = 1e-3,
-        hidden: Sequence[int] = (64, 64),
-        activation: str = "relu",
-        use_logit: bool = False,
+        hidden: Sequence[int] | None = None,
+        activation: str | None = None,
+        use_logit: bool | None = None,
         gate_bias: float = 2.0,
         tau0: float = 1.0,
         tau_min: float = 0.05,
         tau_decay: float = 1e-4,
+        network: str | Path | None = None,
+        freeze_network: bool = False,
     ) -> None:
         super().__init__(task, num_classes)
         check_options([
@@ -70,15 +88,25 @@ class SlfStrategy(LossStrategy):
             ("tau_min", tau_min, 0 < tau_min <= tau0, "positive and at most tau0"),
             ("tau_decay", tau_decay, tau_decay >= 0, "non-negative"),
         ])  # fmt: skip
+        if freeze_network and network is None:
+            raise ConfigError("loss.params.freeze_network: needs `network`, a saved network file")
         self.candidates = list(candidates)
+        arch = {"hidden": hidden, "activation": activation, "use_logit": use_logit}
+        arch = {k: (tuple(v) if k == "hidden" else v) for k, v in arch.items() if v is not None}
         try:
-            spec = ControllerSpec(task, num_classes, tuple(self.candidates), tuple(hidden),
-                                  activation, use_logit)  # fmt: skip
+            spec = ControllerSpec(task, num_classes, tuple(self.candidates), **arch)
         except ConfigError as err:
             raise ConfigError(f"loss.params.{err}") from None
-        self.net = Controller(spec)
-        nn.init.constant_(self.net.mlp[-1].bias, gate_bias)
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
+        if network is None:
+            self.net = Controller(spec)
+            nn.init.constant_(self.net.mlp[-1].bias, gate_bias)
+        else:
+            self.net = _load_network(network, spec, arch)
+        self.frozen = freeze_network
+        self.net.requires_grad_(not self.frozen)
+        self.optimizer = None
+        if not self.frozen:
+            self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.schedule = (tau0, tau_min, tau_decay)
         self.last_gates: dict[str, float] | None = None
         self._reset_diagnostics()
@@ -98,6 +126,8 @@ class SlfStrategy(LossStrategy):
 
     def update(self, ctx: StepContext) -> None:
         """Step the decision network with the gradients the training loss's backward left."""
+        if self.optimizer is None:
+            return
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
@@ -123,11 +153,27 @@ class SlfStrategy(LossStrategy):
         return {f"weight_{c}": g for c, g in (self.last_gates or {}).items()}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"optimizer": deepcopy(self.optimizer.state_dict()), "last_gates": self.last_gates}
+        optimizer = None if self.optimizer is None else deepcopy(self.optimizer.state_dict())
+        return {"optimizer": optimizer, "last_gates": self.last_gates}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.optimizer is not None and state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.last_gates = state["last_gates"]
 
+    def save_artifacts(self, run_dir: Path) -> None:
+        """Write the decision network as `slf_network.safetensors` for transfer to other runs."""
+        save_controller(self.net, Path(run_dir) / NETWORK_FILE)
 
-__all__ = ["SlfStrategy"]
+
+def _load_network(path: str | Path, spec: ControllerSpec, given: dict[str, Any]) -> Controller:
+    """The saved network at `path`; errors unless it fits the task, candidates and options."""
+    net = load_controller(path)
+    check_compatible(net.spec, spec.task, spec.num_classes, spec.candidates, path)
+    if replace(net.spec, **given) != net.spec:
+        saved = {k: getattr(net.spec, k) for k in given}
+        raise ConfigError(f"loss.params: {given} differs from the network file's {saved} ({path})")
+    return net
+
+
+__all__ = ["NETWORK_FILE", "SlfStrategy"]
