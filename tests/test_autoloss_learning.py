@@ -4,20 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from recloss.losses import LOSSES, cross_entropy, loss_matrix, register_loss
+from recloss.losses import cross_entropy, loss_matrix
 from recloss.metrics import evaluate
 from recloss.search.autoloss import AutoLoss
 
 FIELDS, CARD = 4, 20
 TRAIN, VALID, TEST = 4000, 1000, 2000
 LR, BATCH, EPOCHS = 1e-2, 128, 5
-
-if "flipped" not in LOSSES:
-
-    @register_loss("flipped")
-    def flipped(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """CE against the flipped label: a harmful candidate (test only)."""
-        return cross_entropy(logits, 1 - y)
 
 
 def planted_data(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:

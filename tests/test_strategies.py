@@ -15,7 +15,7 @@ from torch.func import functional_call
 from recloss.config import LossConfig, config_from_dict
 from recloss.data.schema import Batch, Schema
 from recloss.errors import ConfigError
-from recloss.losses import LOSSES, cross_entropy, loss_matrix, register_loss
+from recloss.losses import loss_matrix
 from recloss.search import STRATEGIES, StepContext, build_strategy
 from recloss.search.autoloss import task_loss
 from recloss.search.bohb import budget_steps
@@ -33,13 +33,6 @@ QUICK_PARAMS = {  # small searches; the defaults are sized for real data sets
     "bohb": {"trials": 4, "min_budget": 0.25, "max_budget": 0.75},
 }
 STEPS_PER_EPOCH = 19  # 4800 training rows in batches of 256
-
-if "flipped" not in LOSSES:
-
-    @register_loss("flipped")
-    def flipped(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """CE against the flipped label: a harmful candidate (test only)."""
-        return cross_entropy(logits, 1 - y)
 
 
 @pytest.fixture(scope="module", autouse=True)
