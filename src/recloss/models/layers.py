@@ -22,7 +22,7 @@ class FeaturesEmbedding(nn.Module):
     `forward` gives [B, F_cat + F_num, dim]. `last_rows` holds the [B, F_cat, dim] rows looked up
     by the latest forward in training mode (None in eval mode) so the trainer can regularise
     exactly the rows a batch touches. Weights start as N(0, init_std^2); `sparse` tables get
-    sparse gradients, for SparseAdam's lazy row updates.
+    sparse gradients, for LazyAdam's row-wise updates.
     """
 
     def __init__(self, schema: Schema, dim: int, sparse: bool = True, init_std: float = 0.01):
