@@ -1,7 +1,7 @@
 """How close DeepFM gets to the best possible AUC: on synthetic data that knows each row's true
 click probability, compare DeepFM's test AUC with the Bayes-optimal AUC of the same test rows.
 
-    python benchmarks/synthetic_oracle.py [--rows 1000000] [--fields 10] [--cardinality 100]
+    python benchmarks/synthetic_oracle.py [--rows 2000000] [--fields 10] [--cardinality 100]
 
 The defaults give every value enough rows to be learnable: with Criteo's shape (39 fields of 1000
 Zipf-distributed values) most of the gap is the estimation error of rare values, which no model
@@ -24,10 +24,10 @@ from recloss.train import train
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--fields", type=int, default=10)
     parser.add_argument("--cardinality", type=int, default=100)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--loss", default="ce")
