@@ -1,17 +1,13 @@
-import json
 import sys
 
 import numpy as np
 import pytest
 import torch
 
-from recloss.errors import ConfigError
-from recloss.report import (
-    _grid_logits,
-    controller_curves,
-    selection_trace,
-    write_run_report,
-)
+from recloss.errors import CompatibilityError, ConfigError
+from recloss.report import controller_curves, selection_trace, write_run_report
+from recloss.report.run_plots import _grid_logits
+from recloss.rundir import DatasetInfo, EpochRecord, RunDir, RunRecord
 from recloss.search.autoloss import AutoLoss
 from recloss.search.controller import Controller, ControllerSpec
 
@@ -19,22 +15,40 @@ PNG_MAGIC = b"\x89PNG"
 
 
 def epoch(i, trace=True):
-    entry = {
-        "epoch": i,
-        "seconds": 1.5 * (i + 1),
-        "train_loss": 0.5,
-        "valid": {"auc": 0.7 + i / 100},
-    }
+    strategy = {}
     if trace:
-        entry["strategy"] = {
-            "trace": {"step": [10 * i, 10 * i + 5], "alpha": {"ce": [0.5, 0.6], "kl": [0.5, 0.4]}}
+        strategy["trace"] = {
+            "step": [10 * i, 10 * i + 5],
+            "alpha": {"ce": [0.5, 0.6], "kl": [0.5, 0.4]},
         }
-    return entry
+    return EpochRecord(
+        epoch=i,
+        step=10 * i + 10,
+        seconds=1.5 * (i + 1),
+        train_loss=0.5,
+        samples_per_second=1e3,
+        valid={"auc": 0.7 + i / 100},
+        strategy=strategy,
+    )
 
 
 def write_run(run_dir, history):
+    """A finished run folder whose record has `history`; its other figures made up."""
     run_dir.mkdir(exist_ok=True)
-    (run_dir / "metrics.json").write_text(json.dumps({"history": history, "test": {}}))
+    record = RunRecord(
+        test={"auc": 0.7, "logloss": 0.5},
+        best_valid=history[-1].valid,
+        best_epoch=history[-1].epoch,
+        epochs=len(history),
+        steps=history[-1].step,
+        history=history,
+        train_seconds=history[-1].seconds,
+        wall_seconds=history[-1].seconds,
+        samples_per_second=1e3,
+        dataset=DatasetInfo(name="synthetic"),
+        device="cpu",
+    )
+    RunDir(run_dir).write_record(record)
     return run_dir
 
 
@@ -88,7 +102,7 @@ def test_missing_or_bad_metrics_are_reported(tmp_path):
     with pytest.raises(ConfigError, match="no metrics.json"):
         write_run_report(tmp_path)
     (tmp_path / "metrics.json").write_text("{not json")
-    with pytest.raises(ConfigError, match="not a recloss metrics file"):
+    with pytest.raises(CompatibilityError, match="not a readable RunRecord"):
         write_run_report(tmp_path)
 
 

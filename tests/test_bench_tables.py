@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 from scipy import stats
 
-from recloss.tables import (
+from recloss.report import (
     Layout,
     Stat,
     TransferBlock,
     efficiency_table,
     index_rows,
     overall_table,
-    time_to_best,
+    run_row,
     to_html,
     to_markdown,
     transfer_table,
+    write_results,
 )
+from recloss.rundir import DatasetInfo, EpochRecord, RunRecord, SearchRecord
 
 METHODS = {"ce": "CE", "darts": "DARTS", "slf": "SLF", "autoloss": "AutoLoss"}
 # test AUC and logloss per seed, written by hand
@@ -156,24 +159,75 @@ def test_html_has_the_same_marks():
     assert page.count("<b>") == 2 and page.count("</b>*") == 1
 
 
-def history(*points: tuple[float, float]) -> list[dict]:
-    return [{"epoch": i, "seconds": s, "valid": {"auc": a}} for i, (s, a) in enumerate(points)]
+def history(*points: tuple[float, float]) -> list[EpochRecord]:
+    return [
+        EpochRecord(
+            epoch=i,
+            step=10 * (i + 1),
+            seconds=s,
+            train_loss=0.5,
+            samples_per_second=1e3,
+            valid={"auc": a},
+        )
+        for i, (s, a) in enumerate(points)
+    ]
+
+
+def record(h: list[EpochRecord], **kw) -> RunRecord:
+    """A finished run with history `h`; its other figures made up."""
+    fields = {
+        "test": {"auc": 0.71, "logloss": 0.45},
+        "best_valid": {"auc": max(e.valid["auc"] for e in h)},
+        "best_epoch": 0,
+        "epochs": len(h),
+        "steps": h[-1].step,
+        "history": h,
+        "train_seconds": 0.8 * h[-1].seconds,
+        "wall_seconds": h[-1].seconds,
+        "samples_per_second": 1e3,
+        "dataset": DatasetInfo(name="d"),
+        "device": "cpu",
+    }
+    return RunRecord(**{**fields, **kw})
 
 
 def test_time_to_best_is_the_first_epoch_with_the_best_valid_auc():
     h = history((10.0, 0.70), (21.5, 0.74), (30.0, 0.73), (41.0, 0.74))
-    assert time_to_best({"history": h}) == 21.5
+    assert record(h).time_to_best == 21.5
 
 
 def test_time_to_best_adds_the_search_stage():
     h = history((5.0, 0.71), (9.0, 0.72), (13.0, 0.715))
-    metrics = {"history": h, "search": {"seconds": 100.0}, "retrain_seconds": 13.0}
-    assert time_to_best(metrics) == 109.0
+    search = SearchRecord(method="darts", weights={"ce": 1.0}, seconds=100.0)
+    assert record(h, search=search, retrain_seconds=13.0).time_to_best == 109.0
 
 
 def test_time_to_best_skips_undefined_auc():
     h = history((5.0, math.nan), (9.0, 0.6))
-    assert time_to_best({"history": h}) == 9.0
+    assert record(h, best_valid={"auc": 0.6}).time_to_best == 9.0
+
+
+def test_run_row_has_the_results_figures_of_a_record():
+    h = history((5.0, 0.71), (9.0, 0.72), (13.0, 0.715))
+    one_stage = run_row(record(h))
+    assert one_stage["time_to_best_seconds"] == 9.0 and one_stage["search_seconds"] is None
+    assert one_stage["test_accuracy"] is None and one_stage["retrain_seconds"] is None
+    search = SearchRecord(method="darts", weights={"ce": 1.0}, seconds=100.0)
+    two_stage = run_row(record(h, search=search, retrain_seconds=13.0))
+    assert two_stage["time_to_best_seconds"] == 109.0 and two_stage["search_seconds"] == 100.0
+    assert two_stage["retrain_seconds"] == 13.0 and two_stage["test_auc"] == 0.71
+
+
+def test_write_results_writes_csv_and_json(tmp_path):
+    rows = [
+        {"dataset": "d", "method": "ce", "status": "done", **run_row(record(history((1.0, 0.7))))}
+    ]
+    csv_path, json_path = write_results(rows, tmp_path)
+    header, line = csv_path.read_text().splitlines()
+    assert header.startswith("dataset,model,method,source,seed,status,test_auc,")
+    assert line.startswith("d,,ce,,,done,0.71,0.45,,0.7,0,1,0.8,1.0,1.0,,,")
+    assert json.loads(json_path.read_text()) == rows
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
 
 
 @pytest.mark.parametrize(

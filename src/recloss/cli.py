@@ -6,12 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from recloss.config import RunConfig, load_config
 from recloss.errors import ConfigError, RecLossError
+
+if TYPE_CHECKING:
+    from recloss.rundir import RunRecord
 
 # command-line flag -> dotted config key
 TRAIN_FLAGS = {
@@ -149,21 +152,21 @@ def config_from_args(args: argparse.Namespace, flags: dict[str, str]) -> RunConf
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from recloss.train import resume, train
+    from recloss.runs import resume, train
 
-    result = resume(args.resume) if args.resume else train(config_from_args(args, TRAIN_FLAGS))
-    print_metrics(result.metrics)
-    print(f"run directory: {result.run_dir}")
+    record = resume(args.resume) if args.resume else train(config_from_args(args, TRAIN_FLAGS))
+    print_record(record)
+    print(f"run directory: {record.run_dir}")
 
 
-def print_metrics(metrics: dict[str, Any]) -> None:
-    rows = [("test " + k, v) for k, v in metrics["test"].items()]
-    rows += [("best valid " + k, v) for k, v in metrics["best_valid"].items()]
-    rows += [(f"learned {k.replace('_', ' ')}", v) for k, v in metrics["strategy"].items()]
+def print_record(record: RunRecord) -> None:
+    rows = [("test " + k, v) for k, v in record.test.items()]
+    rows += [("best valid " + k, v) for k, v in record.best_valid.items()]
+    rows += [(f"learned weight {c}", v) for c, v in record.weights.items()]
     rows += [
-        ("epochs (best)", f"{metrics['epochs']} ({metrics['best_epoch'] + 1})"),
-        ("train seconds", metrics["train_seconds"]),
-        ("samples/s", metrics["samples_per_second"]),
+        ("epochs (best)", f"{record.epochs} ({record.best_epoch + 1})"),
+        ("train seconds", record.train_seconds),
+        ("samples/s", record.samples_per_second),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
@@ -172,9 +175,9 @@ def print_metrics(metrics: dict[str, Any]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from recloss.train import evaluate_run
+    from recloss.runs import evaluate
 
-    for key, value in evaluate_run(args.run_dir, args.data).items():
+    for key, value in evaluate(args.run_dir, args.data).items():
         print(f"{key:<10}{value:.4f}")
 
 
@@ -188,22 +191,27 @@ def cmd_data(args: argparse.Namespace) -> None:
     print(json.dumps(dataset.meta, indent=2, default=str))
 
 
-def _registry(what: str):
+def _registry(what: str) -> dict[str, Any]:
+    """Name -> object of what `recloss list` shows."""
     if what == "models":
         from recloss.models import MODELS as registry
     elif what == "losses":
         from recloss.losses import LOSSES as registry
     elif what == "strategies":
-        from recloss.search import STRATEGIES as registry
+        from recloss.runs import SEARCHES
+        from recloss.search import STRATEGIES
+
+        # a two-stage method takes the name of the online strategy it searches with
+        return {n: STRATEGIES.get(n) for n in STRATEGIES} | {n: SEARCHES.get(n) for n in SEARCHES}
     else:
         from recloss.data import DATASETS as registry
-    return registry
+    return {name: registry.get(name) for name in registry}
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    registry = _registry(args.what)
-    for name in registry.names():
-        line = f"{name:<16}{_describe(registry.get(name))}"
+    items = _registry(args.what)
+    for name in sorted(items):
+        line = f"{name:<16}{_describe(items[name])}"
         if args.what == "models":
             from recloss.models import default_params
 
@@ -253,12 +261,11 @@ def _key_values(items: list[str], flag: str) -> dict[str, str]:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from recloss import bench
     from recloss.report import write_run_report
 
     run_dir = Path(args.run_dir)
-    if (run_dir / "grid.yaml").is_file():
-        from recloss import bench
-
+    if bench.is_bench(run_dir):
         paths = bench.write_report(bench.load_bench(run_dir), run_dir, args.report_dir)
     else:
         paths = write_run_report(run_dir)

@@ -32,6 +32,7 @@ class CandidateLoss:
     fn: LossFn
     description: str
     tasks: tuple[Task, ...] = ALL_TASKS
+    label: str = ""  # the display name in tables
 
     def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.fn(logits, y)
@@ -41,13 +42,16 @@ LOSSES: Registry[CandidateLoss] = Registry("loss")
 
 
 def register_loss(
-    name: str, description: str | None = None, tasks: Sequence[Task] = ALL_TASKS
+    name: str,
+    description: str | None = None,
+    tasks: Sequence[Task] = ALL_TASKS,
+    label: str | None = None,
 ) -> Callable[[LossFn], LossFn]:
     """Decorator: register `fn(logits, y) -> [B]` as candidate `name` (text: its docstring)."""
 
     def decorator(fn: LossFn) -> LossFn:
         doc = description or (fn.__doc__ or name).strip().splitlines()[0]
-        LOSSES.add(name, CandidateLoss(fn, doc, tuple(tasks)))
+        LOSSES.add(name, CandidateLoss(fn, doc, tuple(tasks), label or name))
         return fn
 
     return decorator
@@ -80,7 +84,7 @@ def _log_true_and_rest(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Ten
     return true - lse, torch.logsumexp(rest, dim=1) - lse
 
 
-@register_loss("ce")
+@register_loss("ce", label="CE")
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Cross-entropy (logloss): -log p_t."""
     if logits.dim() == 1:
@@ -110,7 +114,7 @@ def kl_loss(logits: torch.Tensor, y: torch.Tensor, eps: float = KL_SMOOTHING) ->
     return neg_entropy - (target * log_p).sum(dim=1)
 
 
-@register_loss("hinge")
+@register_loss("hinge", label="Hinge")
 def hinge_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Hinge loss on the logit margin: max(0, 1 - s*z); Crammer-Singer for multi-class."""
     if logits.dim() == 1:
@@ -120,8 +124,12 @@ def hinge_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.relu(1.0 + best_other - true)
 
 
-register_loss("focal", f"Focal loss (gamma={FOCAL_GAMMA:g}): (1 - p_t)^gamma * CE")(focal_loss)
-register_loss("kl", f"KL divergence to the label-smoothed target (eps={KL_SMOOTHING:g})")(kl_loss)
+register_loss(
+    "focal", f"Focal loss (gamma={FOCAL_GAMMA:g}): (1 - p_t)^gamma * CE", label="Focal"
+)(focal_loss)
+register_loss(
+    "kl", f"KL divergence to the label-smoothed target (eps={KL_SMOOTHING:g})", label="KL"
+)(kl_loss)
 
 
 def check_candidates(names: Sequence[str], task: Task) -> list[CandidateLoss]:

@@ -2,6 +2,7 @@
 
 from recloss.data.batches import BatchLoader, SplitArrays
 from recloss.data.datasets import DATASETS, DatasetSpec
+from recloss.data.frames import prepare_frame
 from recloss.data.prepare import PreparedDataset, prepare_dataset
 from recloss.data.schema import Batch, Schema
 from recloss.data.synthetic import write_criteo_tsv
@@ -15,5 +16,6 @@ __all__ = [
     "Schema",
     "SplitArrays",
     "prepare_dataset",
+    "prepare_frame",
     "write_criteo_tsv",
 ]

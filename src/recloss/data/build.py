@@ -148,7 +148,7 @@ def encode_pass(
     writer.check_full()
 
 
-def check_labels(found: Scan, num_classes: int, source: Path) -> None:
+def check_labels(found: Scan, num_classes: int, source: Path | str) -> None:
     """Every label must be a class of the task."""
     if len(found.label_counts) > num_classes:
         raise DataError(
@@ -167,7 +167,7 @@ def _num_classes(reader: Reader, found: Scan) -> int:
     if reader.num_classes is not None:
         return reader.num_classes
     if len(found.label_counts) < 2:
-        raise DataError(f"{reader.files[0]}: a multiclass label needs at least 2 classes")
+        raise DataError(f"{reader.source}: a multiclass label needs at least 2 classes")
     return len(found.label_counts)
 
 
@@ -179,9 +179,9 @@ def build_from_reader(
     spill = open_spill(cache, reader, cfg.numeric)
     found = scan(reader, cfg, counter, spill, show)
     if found.rows == 0:
-        raise DataError(f"{reader.files[0]}: no data rows")
+        raise DataError(f"{reader.source}: no data rows")
     num_classes = _num_classes(reader, found)
-    check_labels(found, num_classes, reader.files[0])
+    check_labels(found, num_classes, reader.source)
     encoding = counter.encoding(min_count)
     if reader.parts == ALL:
         sizes = dict(zip(SPLITS, split_sizes(found.rows, cfg.split), strict=True))
@@ -196,7 +196,7 @@ def build_from_reader(
             return coded.part
 
     if sizes["train"] == 0:
-        raise DataError(f"{reader.files[0]}: the training split is empty")
+        raise DataError(f"{reader.source}: the training split is empty")
     writer = SplitWriter(cache, sizes, columns_of(encoding, num_classes))
     encode_pass(spill, encoding, cfg, writer, split_of, show)
     spill.remove()

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from recloss.config import TableSchema
 from recloss.data.badlines import BadLines, RowChecks
+from recloss.data.cache import file_identity, table_identity
 from recloss.data.convert import binary_label, class_label, signed_label, to_float, to_int
 from recloss.data.schema import Task
 from recloss.data.text import TextBatch, TextFormat, column_names, read_text, sample
@@ -69,6 +70,15 @@ class Reader(ABC):
     files: tuple[Path, ...]
     parts: tuple[str, ...] = ALL
     num_classes: int | None = 2  # None: max label + 1, known after a pass
+
+    @property
+    def source(self) -> str:
+        """The source's name in messages: its first file."""
+        return str(self.files[0])
+
+    def identities(self) -> list[dict]:
+        """What identifies the source's content, for the cache fingerprint."""
+        return [file_identity(p) for p in self.files]
 
     @abstractmethod
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
@@ -230,8 +240,8 @@ def _feature_index(batch: TextBatch, token: pa.Array, field: int) -> pa.Array:
 # --- CSV and Parquet with a table schema --------------------------------------------------------
 
 
-def check_columns(path: Path, have: Sequence[str], table: TableSchema) -> None:
-    """Every column the table config names must exist in the file."""
+def check_columns(path: Path | str, have: Sequence[str], table: TableSchema) -> None:
+    """Every column the table config names must exist in the file (or in-memory table)."""
     for key in ("label", "categorical", "numeric"):
         names = getattr(table, key)
         for name in [names] if isinstance(names, str) else names:
@@ -298,19 +308,48 @@ class ParquetReader(TableReader):
             check_columns(path, _parquet_file(path).schema_arrow.names, table)
 
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
-        t = self.table
         for path, part in zip(self.files, self._parts, strict=True):
             first = 1
             batches = _parquet_file(path).iter_batches(batch_size=chunk_rows, columns=self.wanted)
             for data in batches:
-                checks = RowChecks(data.num_rows, str(path), lambda r, f=first: f + r, unit="row ")
-                label = pc.cast(data.column(t.label), pa.string())
-                y = table_label(label, checks, self.task, t.label)
-                num = [_parquet_numeric(data.column(n), checks, n) for n in t.numeric]
-                cat = [_parquet_tokens(data.column(c)) for c in t.categorical]
-                keep = checks.resolve(policy)
+                yield arrow_chunk(self, data, str(path), first, policy, part)
                 first += data.num_rows
-                yield Chunk.kept(cat, num, y, keep, part)
+
+
+class ArrowReader(TableReader):
+    """An in-memory Arrow table, read exactly like a Parquet file holding the same rows."""
+
+    def __init__(self, data: pa.Table, table: TableSchema, task: Task, name: str) -> None:
+        super().__init__([], table, task)
+        self.name = name
+        check_columns(name, data.column_names, table)
+        self.data = data.select(list(dict.fromkeys(self.wanted)))
+
+    @property
+    def source(self) -> str:
+        return self.name
+
+    def identities(self) -> list[dict]:
+        return [table_identity(self.data)]
+
+    def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
+        # Slices of chunk_rows rows, as Parquet's iter_batches gives them (same float sums).
+        for first in range(0, self.data.num_rows, chunk_rows):
+            (data,) = self.data.slice(first, chunk_rows).combine_chunks().to_batches()
+            yield arrow_chunk(self, data, self.name, first + 1, policy, 0)
+
+
+def arrow_chunk(
+    reader: TableReader, data: pa.RecordBatch, where: str, first: int, policy: BadLines, part: int
+) -> Chunk:
+    """A chunk of typed Arrow columns (Parquet or in-memory); `first`: row number of row 0."""
+    t = reader.table
+    checks = RowChecks(data.num_rows, where, lambda r: first + r, unit="row ")
+    label = pc.cast(data.column(t.label), pa.string())
+    y = table_label(label, checks, reader.task, t.label)
+    num = [_parquet_numeric(data.column(n), checks, n) for n in t.numeric]
+    cat = [_parquet_tokens(data.column(c)) for c in t.categorical]
+    return Chunk.kept(cat, num, y, checks.resolve(policy), part)
 
 
 def _parquet_file(path: Path) -> pq.ParquetFile:

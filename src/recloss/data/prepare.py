@@ -22,7 +22,7 @@ from recloss.data.build import (
     open_spill,
     scan,
 )
-from recloss.data.cache import CacheWriter, fingerprint, load_array, read_meta, recloss_home
+from recloss.data.cache import CacheWriter, content_key, load_array, read_meta, recloss_home
 from recloss.data.datasets import DATASETS, DatasetSpec
 from recloss.data.encode import Encoding, cat_fields
 from recloss.data.formats import Reader
@@ -61,7 +61,7 @@ def resolve_task(spec: DatasetSpec, cfg: DataConfig) -> Task:
     return task
 
 
-def _settings(spec: DatasetSpec, cfg: DataConfig, task: Task) -> dict:
+def cache_settings(spec: DatasetSpec, cfg: DataConfig, task: Task) -> dict:
     """Everything in the configuration that changes the prepared arrays."""
     settings = {
         "dataset": spec.name,
@@ -92,14 +92,21 @@ def prepare_dataset(cfg: DataConfig, progress: bool = True) -> PreparedDataset:
     spec = DATASETS.get(cfg.dataset)
     task = resolve_task(spec, cfg)
     limit_arrow_threads()
-    settings = _settings(spec, cfg, task)
+    settings = cache_settings(spec, cfg, task)
     reader = None if spec.open is None else spec.reader(_data_path(spec, cfg), cfg, task)
-    key, sources = fingerprint(reader.files if reader else [], settings)
+    return prepare_source(spec.name, reader, cfg, settings, progress)
+
+
+def prepare_source(
+    name: str, reader: Reader | None, cfg: DataConfig, settings: dict, progress: bool
+) -> PreparedDataset:
+    """The cache of a reader's rows (or generated rows) under these settings, built if missing."""
+    key, sources = content_key(reader.identities() if reader else [], settings)
     base = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else recloss_home() / "cache"
-    root = base / f"{spec.name}-{key}"
+    root = base / f"{name}-{key}"
     if read_meta(root, key) is None:
         meta = {
-            "dataset": spec.name,
+            "dataset": name,
             "fingerprint": key,
             "sources": sources,
             "settings": settings,
@@ -107,7 +114,7 @@ def prepare_dataset(cfg: DataConfig, progress: bool = True) -> PreparedDataset:
         }
         _build(root, meta, reader, cfg, progress)
     else:
-        log.info("%s: using the prepared cache %s", spec.name, root)
+        log.info("%s: using the prepared cache %s", name, root)
     return PreparedDataset(root, read_meta(root, key))
 
 
@@ -176,20 +183,37 @@ class PreparedDataset:
         if spec.open is None:
             raise DataError(f"{spec.name}: generated data has no file format to encode")
         reader = spec.reader(Path(path).expanduser(), cfg, self.schema.task)
+        return self._encode(reader, cfg, str(path), progress)
+
+    def encode_frame(self, data: object, progress: bool = False) -> SplitArrays:
+        """Encode in-memory rows (see `prepare_frame`) with the stored encoding, in their order.
+
+        The columns' roles are those of the prepared configuration's `data.table`; unknown
+        values map to the out-of-vocabulary index. Cached like `encode_file`, by content.
+        """
+        from recloss.data.frames import frame_reader  # frames imports this module
+
+        cfg = DataConfig.model_validate(self.meta["config"])
+        reader = frame_reader(data, cfg, self.schema.task)
+        return self._encode(reader, cfg, reader.source, progress)
+
+    def _encode(self, reader: Reader, cfg: DataConfig, where: str, progress: bool) -> SplitArrays:
+        """All rows of a reader encoded with the stored encoding, cached under `encoded/`."""
         fields = cat_fields(reader.layout, cfg.numeric)
         if fields != self.schema.cat_fields:
             raise DataError(
-                f"{path}: fields {', '.join(fields)} differ from the prepared data set's "
+                f"{where}: fields {', '.join(fields)} differ from the prepared data set's "
                 f"{', '.join(self.schema.cat_fields)}"
             )
-        key, sources = fingerprint(reader.files, {"encoded_with": self.meta["fingerprint"]})
+        settings = {"encoded_with": self.meta["fingerprint"]}
+        key, sources = content_key(reader.identities(), settings)
         root = self.root / ENCODED / key
         if read_meta(root, key) is not None:
             return load_split(root / ENCODED_SPLIT)
         with CacheWriter(root) as cache:
             spill = open_spill(cache, reader, cfg.numeric)
             found = scan(reader, cfg, None, spill, progress)
-            check_labels(found, self.schema.num_classes, Path(path))
+            check_labels(found, self.schema.num_classes, where)
             sizes = {ENCODED_SPLIT: found.rows}
             writer = SplitWriter(cache, sizes, columns_of(self.encoding, self.schema.num_classes))
             encode_pass(spill, self.encoding, cfg, writer, lambda coded: 0, progress)

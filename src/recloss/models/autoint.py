@@ -23,6 +23,8 @@ class AutoInt(RecModel):
     connections, unscaled attention scores; no DNN (that is AutoInt+).
     """
 
+    label = "AutoInt"
+
     def __init__(
         self,
         schema: Schema,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated, Any, ClassVar, get_type_hints
 
 import torch
 from pydantic import Field, PositiveInt, TypeAdapter, ValidationError
@@ -26,6 +26,7 @@ class RecModel(nn.Module):
     """Base of the zoo: maps a Batch to logits [B] (binary task) or [B, C] (multi-class)."""
 
     embedding: FeaturesEmbedding
+    label: ClassVar[str] = ""  # the display name in tables
 
     def __init__(self, schema: Schema) -> None:
         super().__init__()

@@ -20,6 +20,8 @@ class DCNv2(RecModel):
     Defaults: 3 cross layers and a 400-400 ReLU DNN, no dropout.
     """
 
+    label = "DCN-v2"
+
     def __init__(
         self,
         schema: Schema,

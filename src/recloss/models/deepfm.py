@@ -16,6 +16,8 @@ class DeepFM(RecModel):
     Defaults follow the paper and the AutoLoss setup: DNN 400-400-400, ReLU, dropout 0.5.
     """
 
+    label = "DeepFM"
+
     def __init__(
         self,
         schema: Schema,

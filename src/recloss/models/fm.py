@@ -13,6 +13,8 @@ from recloss.models.layers import FactorizationMachine, FeaturesEmbedding, Featu
 class FM(RecModel):
     """Factorization machine: bias + linear term + inner products of all field-embedding pairs."""
 
+    label = "FM"
+
     def __init__(self, schema: Schema, embed_dim: int = 16, sparse: bool = True) -> None:
         super().__init__(schema)
         self.embedding = FeaturesEmbedding(schema, embed_dim, sparse)

@@ -19,6 +19,8 @@ class IPNN(RecModel):
     dropout 0.5.
     """
 
+    label = "IPNN"
+
     def __init__(
         self,
         schema: Schema,

@@ -17,6 +17,8 @@ class LogisticRegression(RecModel):
     the weight table, so the trainer's `embedding_l2` is the usual L2 penalty of the weights.
     """
 
+    label = "LR"
+
     def __init__(self, schema: Schema, embed_dim: int = 16, sparse: bool = True) -> None:
         super().__init__(schema)
         self.linear = FeaturesLinear(schema, sparse)

@@ -19,6 +19,8 @@ class NFM(RecModel):
     batch-normalises the bi-interaction vector and hidden layer (`batch_norm=True`).
     """
 
+    label = "NFM"
+
     def __init__(
         self,
         schema: Schema,

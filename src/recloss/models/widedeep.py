@@ -17,6 +17,8 @@ class WideAndDeep(RecModel):
     the DeepFM paper's comparison setup: DNN 400-400-400, ReLU, dropout 0.5.
     """
 
+    label = "Wide&Deep"
+
     def __init__(
         self,
         schema: Schema,

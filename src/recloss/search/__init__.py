@@ -1,4 +1,4 @@
-"""Loss strategies: how a batch's candidate losses become the training loss."""
+"""Loss strategies: how a batch's candidate losses become the training loss, online."""
 
 from __future__ import annotations
 
@@ -10,37 +10,29 @@ from recloss.data.schema import Schema
 from recloss.errors import ConfigError
 from recloss.losses import LOSSES, check_candidates
 from recloss.registry import Registry
-from recloss.search.base import LossStrategy, StepContext
+from recloss.search.autoloss import AutoLoss
+from recloss.search.base import Artifact, LossStrategy, OptionError, StepContext
+from recloss.search.bilevel import DartsWeights, MetaWeights
+from recloss.search.dwa import DwaStrategy
 from recloss.search.fixed import FixedWeights
+from recloss.search.gradnorm import GradNormStrategy
+from recloss.search.slf import SlfStrategy
+from recloss.search.uncertainty import UncertaintyWeighting
 
 STRATEGIES: Registry[type[LossStrategy]] = Registry("loss strategy")
-STRATEGIES.add("weighted", FixedWeights)
+for _cls in (
+    FixedWeights,
+    AutoLoss,
+    DartsWeights,
+    MetaWeights,
+    SlfStrategy,
+    UncertaintyWeighting,
+    GradNormStrategy,
+    DwaStrategy,
+):
+    STRATEGIES.add(_cls.name, _cls)
 
-
-def _register_builtin_strategies() -> None:
-    from recloss.search.autoloss import AutoLossStrategy
-    from recloss.search.bohb import BohbStrategy
-    from recloss.search.darts import DartsStrategy
-    from recloss.search.dwa import DwaStrategy
-    from recloss.search.gradnorm import GradNormStrategy
-    from recloss.search.meta import MetaStrategy
-    from recloss.search.slf import SlfStrategy
-    from recloss.search.uncertainty import UncertaintyWeighting
-
-    STRATEGIES.add("autoloss", AutoLossStrategy)
-    for name, cls in [
-        ("darts", DartsStrategy),
-        ("bohb", BohbStrategy),
-        ("meta", MetaStrategy),
-        ("slf", SlfStrategy),
-        ("uncertainty", UncertaintyWeighting),
-        ("gradnorm", GradNormStrategy),
-        ("dwa", DwaStrategy),
-    ]:
-        STRATEGIES.add(name, cls)
-
-
-_register_builtin_strategies()
+_BUILT_IN = ("task", "num_classes", "candidates")  # given by `build_strategy`, not `loss.params`
 
 
 def build_strategy(cfg: LossConfig, schema: Schema) -> LossStrategy:
@@ -58,16 +50,26 @@ def build_strategy(cfg: LossConfig, schema: Schema) -> LossStrategy:
         )
     check_candidates(cfg.candidates, schema.task)
     cls = STRATEGIES.get(cfg.name)
-    _check_params(cls, cfg.name, cfg.params)
-    return cls(schema.task, schema.num_classes, list(cfg.candidates), **cfg.params)
+    check_params(cls, cfg.name, cfg.params)
+    try:
+        return cls(
+            task=schema.task,
+            num_classes=schema.num_classes,
+            candidates=list(cfg.candidates),
+            **cfg.params,
+        )
+    except OptionError as err:
+        raise ConfigError(f"loss.params.{err.key}: {err.message}") from None
 
 
-def _check_params(cls: type, name: str, params: dict[str, Any]) -> None:
-    accepted = [
-        p
-        for p in inspect.signature(cls.__init__).parameters
-        if p not in ("self", "task", "num_classes", "candidates")
-    ]
+def params_of(cls: type) -> list[str]:
+    """The options a strategy class takes in `loss.params`."""
+    return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *_BUILT_IN)]
+
+
+def check_params(cls: type, name: str, params: dict[str, Any]) -> None:
+    """ConfigError naming `loss.params.<key>` for a key `cls` does not take."""
+    accepted = params_of(cls)
     for key in params:
         if key not in accepted:
             raise ConfigError(
@@ -75,4 +77,14 @@ def _check_params(cls: type, name: str, params: dict[str, Any]) -> None:
             )
 
 
-__all__ = ["STRATEGIES", "LossStrategy", "StepContext", "build_strategy"]
+__all__ = [
+    "STRATEGIES",
+    "Artifact",
+    "AutoLoss",
+    "LossStrategy",
+    "OptionError",
+    "StepContext",
+    "build_strategy",
+    "check_params",
+    "params_of",
+]

@@ -1,22 +1,27 @@
-"""The loss-strategy seam: how the trainer turns logits into a training loss.
+"""The loss-strategy seam: how a training loop turns logits into a training loss.
 
 A strategy sees the logits and labels of a training batch and returns the scalar to
-back-propagate. Bi-level strategies (AutoLoss, DARTS, ...) additionally update their own
-parameters in `update`, which the trainer calls after back-propagating the training loss and
-before its optimiser step, so the training-loss gradients are in each parameter's `.grad`.
+back-propagate (`loss`). The loop then calls `after_backward` before its optimiser step, with the
+training-loss gradients in each parameter's `.grad`: bi-level strategies (AutoLoss, DARTS, ...)
+take a validation batch and update themselves there, jointly trained ones step their optimiser.
+`on_epoch_end` closes an epoch and returns its diagnostics; `weights` is the learned weight per
+candidate. A strategy's whole state, its optimiser and counters included, is in `state_dict()`.
+It knows nothing of files, configurations or trainers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from recloss.data.schema import Batch, Task
+from recloss.errors import ConfigError
 
 
 @dataclass
@@ -30,37 +35,86 @@ class StepContext:
     next_val_batch: Callable[[], Batch]  # cycles through the validation split, never the test split
 
 
+@dataclass(frozen=True)
+class Artifact:
+    """A learned loss network a strategy leaves in the run folder, and how to reuse it frozen."""
+
+    file: str  # its file name in the run folder
+    frozen: Callable[[str], dict[str, Any]]  # file path -> strategy params that load it frozen
+
+
+class OptionError(ConfigError):
+    """A strategy option out of range; `build_strategy` reports it as `loss.params.<key>`."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key, self.message = key, message
+
+
+def check_options(checks: Sequence[tuple[str, Any, bool, str]]) -> None:
+    """OptionError for the first `(name, value, ok, what)` that is not ok."""
+    for name, value, ok, what in checks:
+        if not ok:
+            raise OptionError(name, f"must be {what}, got {value!r}")
+
+
 class LossStrategy(nn.Module):
-    """Base class: `loss()` every step, `update()` after each backward, diagnostics per epoch."""
+    """Base class: `loss()` every step, `after_backward()` after each backward, per-epoch figures.
 
-    name: str = "strategy"
+    Subclasses name the plain attributes their state needs in `state_attrs` (counters, the
+    last epoch's figures) and keep their own optimiser, if any, in `self.optimizer`; both travel
+    in `state_dict()` with the parameters and buffers.
+    """
 
-    def __init__(self, task: Task, num_classes: int) -> None:
+    name: ClassVar[str] = "strategy"  # the registry name
+    label: ClassVar[str] = "Strategy"  # the display name in tables
+    artifact: ClassVar[Artifact | None] = None  # a transferable learned loss network
+    fixed: ClassVar[bool] = False  # weights that do not depend on the data: transfer as they are
+    state_attrs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, task: Task, num_classes: int, candidates: Sequence[str]) -> None:
         super().__init__()
-        self.task = task
-        self.num_classes = num_classes
+        self.task, self.num_classes = task, num_classes
+        self.candidates = list(candidates)
+        self.optimizer: torch.optim.Optimizer | None = None
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
         """Scalar training loss of a batch."""
         raise NotImplementedError
 
-    def update(self, ctx: StepContext) -> None:
-        """Update the strategy's own parameters (bi-level strategies); default: nothing."""
+    def after_backward(self, ctx: StepContext) -> None:
+        """Update the strategy's own parameters after the training backward; default: nothing."""
 
-    def epoch_diagnostics(self) -> dict[str, Any]:
-        """JSON-ready figures gathered since the last call (e.g. selection probabilities)."""
+    def on_epoch_end(self) -> dict[str, Any]:
+        """Close the epoch; its JSON-ready figures (e.g. mean selection probabilities)."""
         return {}
 
-    def extra_state(self) -> dict[str, Any]:
-        """Non-parameter state to checkpoint (optimiser states, counters); default: none."""
+    def weights(self) -> dict[str, float]:
+        """The learned weight of each candidate (empty for a single fixed loss)."""
         return {}
 
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore what `extra_state` returned."""
+    def save_artifact(self, path: Path) -> None:
+        """Write the `artifact` file (strategies that declare one)."""
+        raise NotImplementedError(f"{self.name} has no artifact")
 
-    def summary(self) -> dict[str, float]:
-        """Figures for the end-of-run table (e.g. learned mean weight per candidate)."""
-        return {}
+    def get_extra_state(self) -> dict[str, Any]:
+        # a snapshot: an optimiser's own state_dict shares the tensors it keeps updating
+        optimizer = None if self.optimizer is None else deepcopy(self.optimizer.state_dict())
+        return {"optimizer": optimizer, **{a: getattr(self, a) for a in self.state_attrs}}
 
-    def save_artifacts(self, run_dir: Path) -> None:
-        """Write standalone files into the run directory (e.g. a learned controller)."""
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        for attr in self.state_attrs:
+            setattr(self, attr, state[attr])
+        if self.optimizer is not None and state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+
+
+@torch.no_grad()
+def by_candidate(candidates: Sequence[str], values: torch.Tensor) -> dict[str, float]:
+    """`{candidate: value}` of a per-candidate vector, JSON-ready."""
+    return {c: float(v) for c, v in zip(candidates, values.cpu(), strict=True)}
+
+
+def positive_int(value: Any) -> bool:
+    """Whether `value` is an int (not a bool) of at least 1."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

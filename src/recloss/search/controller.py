@@ -20,6 +20,7 @@ from torch import nn
 
 from recloss.data.schema import Task
 from recloss.errors import CompatibilityError, ConfigError
+from recloss.search.base import OptionError
 
 FILE_FORMAT = "recloss-controller/1"
 LOGIT_CLAMP = 20.0  # the optional logit input is clipped: the MLP should not see |z| of 1e4
@@ -53,11 +54,11 @@ class ControllerSpec:
         if not self.candidates:
             raise ConfigError("candidates: give at least one candidate loss")
         if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ConfigError(f"hidden: give positive layer sizes, got {list(self.hidden)}")
+            raise OptionError("hidden", f"give positive layer sizes, got {list(self.hidden)}")
         if self.activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"activation: unknown {self.activation!r}; choose one of: {', '.join(ACTIVATIONS)}"
-            )
+            choices = ", ".join(ACTIVATIONS)
+            message = f"unknown {self.activation!r}; choose one of: {choices}"
+            raise OptionError("activation", message)
 
     @property
     def inputs(self) -> str:

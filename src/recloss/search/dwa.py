@@ -8,14 +8,14 @@ epochs:
 
 so a candidate that descends slowly gets more weight; the first two epochs use `lambda_i = 1`.
 
-Epoch boundaries: the strategy averages every step's L_i and closes an epoch when
-`epoch_diagnostics()` is called, which the trainer does exactly once after each epoch's last
-step (also with `train.max_steps_per_epoch`); no steps-per-epoch count has to be given. Outside
-the trainer, call `epoch_diagnostics()` at the end of each epoch.
+Epoch boundaries: the strategy averages every step's L_i and closes an epoch in `on_epoch_end()`,
+which the trainer calls once after each epoch's last step (also with
+`train.max_steps_per_epoch`); no steps-per-epoch count has to be given. Outside the trainer,
+call `on_epoch_end()` at the end of each epoch.
 
 Options (`loss.params`): `temperature` (2.0). Per epoch it reports the weights that epoch
-trained with and the candidates' epoch-average losses; `summary()` gives `weight_<candidate>`
-= the latest weights (summing to n).
+trained with and the candidates' epoch-average losses; `weights()` gives the latest weights
+(summing to n).
 """
 
 from __future__ import annotations
@@ -27,21 +27,20 @@ import torch
 
 from recloss.data.schema import Task
 from recloss.losses import loss_matrix
-from recloss.search.base import LossStrategy
-from recloss.search.support import by_candidate, check_options, weight_summary
+from recloss.search.base import LossStrategy, by_candidate, check_options
 
 
 class DwaStrategy(LossStrategy):
     """DWA: per-epoch loss weights from the ratio of each loss's last two epoch averages."""
 
     name = "dwa"
+    label = "DWA"
 
     def __init__(
         self, task: Task, num_classes: int, candidates: Sequence[str], *, temperature: float = 2.0
     ) -> None:
-        super().__init__(task, num_classes)
+        super().__init__(task, num_classes, candidates)
         check_options([("temperature", temperature, temperature > 0, "positive")])
-        self.candidates = list(candidates)
         self.temperature = temperature
         n = len(self.candidates)
         self.register_buffer("loss_weights", torch.ones(n))
@@ -56,7 +55,7 @@ class DwaStrategy(LossStrategy):
             self.epoch_steps += 1
         return (self.loss_weights.to(means.dtype) * means).sum()
 
-    def epoch_diagnostics(self) -> dict[str, Any]:
+    def on_epoch_end(self) -> dict[str, Any]:
         """The weights this epoch trained with and its average losses; then closes the epoch."""
         diagnostics = {
             "weights": by_candidate(self.candidates, self.loss_weights),
@@ -77,8 +76,8 @@ class DwaStrategy(LossStrategy):
             ratios = self.averages[1] / self.averages[0].clamp(min=torch.finfo(average.dtype).tiny)
             self.loss_weights.copy_(len(ratios) * torch.softmax(ratios / self.temperature, dim=0))
 
-    def summary(self) -> dict[str, float]:
-        return weight_summary(self.candidates, self.loss_weights)
+    def weights(self) -> dict[str, float]:
+        return by_candidate(self.candidates, self.loss_weights)
 
 
 __all__ = ["DwaStrategy"]

@@ -2,44 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from recloss.data.schema import Task
-from recloss.errors import ConfigError
 from recloss.losses import loss_matrix
-from recloss.search.base import LossStrategy
+from recloss.search.base import LossStrategy, OptionError, by_candidate
 
 
 class FixedWeights(LossStrategy):
     """`mean_b sum_i w_i * loss_i`: a single loss (one weight of 1) or a fixed mix of candidates."""
 
     name = "weighted"
+    label = "Weighted"
+    fixed = True
 
     def __init__(
         self,
         task: Task,
         num_classes: int,
-        candidates: list[str],
+        candidates: Sequence[str],
         weights: list[float] | None = None,
     ) -> None:
-        super().__init__(task, num_classes)
-        weights = weights if weights is not None else [1.0 / len(candidates)] * len(candidates)
-        if len(weights) != len(candidates):
-            raise ConfigError(
-                f"loss.params.weights: {len(weights)} weights for {len(candidates)} candidates "
-                f"({', '.join(candidates)})"
+        super().__init__(task, num_classes, candidates)
+        n = len(self.candidates)
+        weights = weights if weights is not None else [1.0 / n] * n
+        if len(weights) != n:
+            raise OptionError(
+                "weights", f"{len(weights)} weights for {n} candidates ({', '.join(candidates)})"
             )
         if any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ConfigError(
-                "loss.params.weights: weights must be non-negative with a positive sum"
-            )
-        self.candidates = list(candidates)
-        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32))
+            raise OptionError("weights", "weights must be non-negative with a positive sum")
+        self.register_buffer("loss_weights", torch.tensor(weights, dtype=torch.float32))
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
-        return (loss_matrix(self.candidates, logits, y) @ self.weights).mean()
+        return (loss_matrix(self.candidates, logits, y) @ self.loss_weights).mean()
 
-    def summary(self) -> dict[str, float]:
+    def weights(self) -> dict[str, float]:
         if len(self.candidates) == 1:
             return {}
-        return {f"weight_{c}": float(w) for c, w in zip(self.candidates, self.weights, strict=True)}
+        return by_candidate(self.candidates, self.loss_weights)

@@ -15,14 +15,13 @@ shares. This proxy needs no access to the model's layers and costs one small bac
 candidate through the loss functions only.
 
 Options (`loss.params`): `alpha` (1.5), `lr` (Adam on the weights, 0.025).
-Per epoch it reports the weights and the candidates' gradient norms; `summary()` gives
-`weight_<candidate>` = `w_i` (summing to n).
+Per epoch it reports the weights and the candidates' gradient norms; `weights()` gives `w_i`
+(summing to n).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from copy import deepcopy
 from typing import Any
 
 import torch
@@ -30,8 +29,7 @@ from torch import nn
 
 from recloss.data.schema import Task
 from recloss.losses import loss_matrix
-from recloss.search.base import LossStrategy, StepContext
-from recloss.search.support import by_candidate, check_options, weight_summary
+from recloss.search.base import LossStrategy, StepContext, by_candidate, check_options
 
 MIN_WEIGHT = 1e-4  # weights stay positive, so every candidate can recover its share
 
@@ -40,6 +38,7 @@ class GradNormStrategy(LossStrategy):
     """GradNorm: loss weights that balance the candidates' gradient norms and training rates."""
 
     name = "gradnorm"
+    label = "GradNorm"
 
     def __init__(
         self,
@@ -50,12 +49,11 @@ class GradNormStrategy(LossStrategy):
         alpha: float = 1.5,
         lr: float = 0.025,
     ) -> None:
-        super().__init__(task, num_classes)
+        super().__init__(task, num_classes, candidates)
         check_options([
             ("alpha", alpha, alpha >= 0, "non-negative"),
             ("lr", lr, lr > 0, "positive"),
         ])  # fmt: skip
-        self.candidates = list(candidates)
         self.alpha = alpha
         self.loss_weights = nn.Parameter(torch.ones(len(self.candidates)))
         self.register_buffer("initial", torch.full((len(self.candidates),), float("nan")))
@@ -69,7 +67,7 @@ class GradNormStrategy(LossStrategy):
         self._last = (means.detach().float(), norms)
         return (self.loss_weights.detach().to(means.dtype) * means).sum()
 
-    def update(self, ctx: StepContext) -> None:
+    def after_backward(self, ctx: StepContext) -> None:
         """One GradNorm step on the weights from the last `loss()` call, then renormalise."""
         if self._last is None:
             return
@@ -90,20 +88,14 @@ class GradNormStrategy(LossStrategy):
         self._steps += 1
         self._last = None
 
-    def epoch_diagnostics(self) -> dict[str, Any]:
+    def on_epoch_end(self) -> dict[str, Any]:
         """Current weights and the mean gradient norm per candidate since the last call."""
         norms = by_candidate(self.candidates, self._norm_sum / self._steps) if self._steps else None
         self._norm_sum, self._steps = torch.zeros_like(self._norm_sum), 0
-        return {"weights": by_candidate(self.candidates, self.loss_weights), "grad_norms": norms}
+        return {"weights": self.weights(), "grad_norms": norms}
 
-    def summary(self) -> dict[str, float]:
-        return weight_summary(self.candidates, self.loss_weights)
-
-    def extra_state(self) -> dict[str, Any]:
-        return {"optimizer": deepcopy(self.optimizer.state_dict())}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+    def weights(self) -> dict[str, float]:
+        return by_candidate(self.candidates, self.loss_weights)
 
 
 def logit_grad_norms(

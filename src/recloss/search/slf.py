@@ -8,9 +8,10 @@ Gumbel (concrete) relaxation, several of which may be open at once:
     loss = mean_b sum_i b_i * loss_i / max(1, sum_i b_i)
 
 The decision network trains jointly with the model, in the same backward pass on the training
-batch (no validation data); the strategy owns its Adam optimiser and steps it in `update()`,
-the trainer's step. The output layer starts at `gate_bias` (2: gates start mostly open, so
-`sum_i b_i` starts above 1 and the loss is an average of the open candidates).
+batch (no validation data); the strategy owns its Adam optimiser and steps it in
+`after_backward()`, before the trainer's optimiser step. The output layer starts at
+`gate_bias` (2: gates start mostly open, so `sum_i b_i` starts above 1 and the loss is an
+average of the open candidates).
 The temperature follows AutoLoss's schedule `tau = max(tau_min, tau0 * exp(-tau_decay * step))`.
 
 Known behaviour of this objective: as the network minimises the training loss, it opens the
@@ -27,13 +28,12 @@ saved decision network to start from; its architecture applies), `freeze_network
 After training the run directory holds the network as `slf_network.safetensors` (the controller
 file format: weights plus task, classes, candidates and architecture in its metadata).
 Per epoch it reports the mean gate per candidate and the mean number of open gates;
-`summary()` gives `weight_<candidate>` = the last epoch's mean gate.
+`weights()` gives the last epoch's mean gate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from copy import deepcopy
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,15 @@ import torch
 from torch import nn
 
 from recloss.data.schema import Task
-from recloss.errors import ConfigError
 from recloss.losses import loss_matrix
-from recloss.search.base import LossStrategy, StepContext
+from recloss.search.base import (
+    Artifact,
+    LossStrategy,
+    OptionError,
+    StepContext,
+    by_candidate,
+    check_options,
+)
 from recloss.search.controller import (
     Controller,
     ControllerSpec,
@@ -54,7 +60,6 @@ from recloss.search.controller import (
     save_controller,
     temperature,
 )
-from recloss.search.support import by_candidate, check_options
 
 NETWORK_FILE = "slf_network.safetensors"
 
@@ -63,6 +68,9 @@ class SlfStrategy(LossStrategy):
     """SLF: a decision network opens binary Gumbel gates over the candidate losses per example."""
 
     name = "slf"
+    label = "SLF"
+    artifact = Artifact(NETWORK_FILE, lambda f: {"network": f, "freeze_network": True})
+    state_attrs = ("last_gates",)
 
     def __init__(
         self,
@@ -81,7 +89,7 @@ class SlfStrategy(LossStrategy):
         network: str | Path | None = None,
         freeze_network: bool = False,
     ) -> None:
-        super().__init__(task, num_classes)
+        super().__init__(task, num_classes, candidates)
         check_options([
             ("lr", lr, lr > 0, "positive"),
             ("tau0", tau0, tau0 > 0, "positive"),
@@ -89,14 +97,10 @@ class SlfStrategy(LossStrategy):
             ("tau_decay", tau_decay, tau_decay >= 0, "non-negative"),
         ])  # fmt: skip
         if freeze_network and network is None:
-            raise ConfigError("loss.params.freeze_network: needs `network`, a saved network file")
-        self.candidates = list(candidates)
+            raise OptionError("freeze_network", "needs `network`, a saved network file")
         arch = {"hidden": hidden, "activation": activation, "use_logit": use_logit}
         arch = {k: (tuple(v) if k == "hidden" else v) for k, v in arch.items() if v is not None}
-        try:
-            spec = ControllerSpec(task, num_classes, tuple(self.candidates), **arch)
-        except ConfigError as err:
-            raise ConfigError(f"loss.params.{err}") from None
+        spec = ControllerSpec(task, num_classes, tuple(self.candidates), **arch)
         if network is None:
             self.net = Controller(spec)
             nn.init.constant_(self.net.mlp[-1].bias, gate_bias)
@@ -104,7 +108,6 @@ class SlfStrategy(LossStrategy):
             self.net = _load_network(network, spec, arch)
         self.frozen = freeze_network
         self.net.requires_grad_(not self.frozen)
-        self.optimizer = None
         if not self.frozen:
             self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
         self.schedule = (tau0, tau_min, tau_decay)
@@ -124,7 +127,7 @@ class SlfStrategy(LossStrategy):
         self._record(gates.detach())
         return ((gates * losses).sum(1) / gates.sum(1).clamp(min=1.0)).mean()
 
-    def update(self, ctx: StepContext) -> None:
+    def after_backward(self, ctx: StepContext) -> None:
         """Step the decision network with the gradients the training loss's backward left."""
         if self.optimizer is None:
             return
@@ -140,7 +143,7 @@ class SlfStrategy(LossStrategy):
         self._gate_sum = self._gate_sum.to(gates.device) + gates.float().sum(0)
         self._rows += len(gates)
 
-    def epoch_diagnostics(self) -> dict[str, Any]:
+    def on_epoch_end(self) -> dict[str, Any]:
         """Mean gate per candidate and mean open gates per example since the last call."""
         if not self._rows:
             return {"gates": None, "open": None}
@@ -149,21 +152,12 @@ class SlfStrategy(LossStrategy):
         self._reset_diagnostics()
         return diagnostics
 
-    def summary(self) -> dict[str, float]:
-        return {f"weight_{c}": g for c, g in (self.last_gates or {}).items()}
+    def weights(self) -> dict[str, float]:
+        return dict(self.last_gates or {})
 
-    def extra_state(self) -> dict[str, Any]:
-        optimizer = None if self.optimizer is None else deepcopy(self.optimizer.state_dict())
-        return {"optimizer": optimizer, "last_gates": self.last_gates}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        if self.optimizer is not None and state["optimizer"] is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
-        self.last_gates = state["last_gates"]
-
-    def save_artifacts(self, run_dir: Path) -> None:
-        """Write the decision network as `slf_network.safetensors` for transfer to other runs."""
-        save_controller(self.net, Path(run_dir) / NETWORK_FILE)
+    def save_artifact(self, path: Path) -> None:
+        """Write the decision network (the controller file format) for transfer to other runs."""
+        save_controller(self.net, path)
 
 
 def _load_network(path: str | Path, spec: ControllerSpec, given: dict[str, Any]) -> Controller:
@@ -172,7 +166,8 @@ def _load_network(path: str | Path, spec: ControllerSpec, given: dict[str, Any])
     check_compatible(net.spec, spec.task, spec.num_classes, spec.candidates, path)
     if replace(net.spec, **given) != net.spec:
         saved = {k: getattr(net.spec, k) for k in given}
-        raise ConfigError(f"loss.params: {given} differs from the network file's {saved} ({path})")
+        key = ", ".join(given)
+        raise OptionError(key, f"{given} differs from the network file's {saved} ({path})")
     return net
 
 

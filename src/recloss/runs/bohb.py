@@ -7,13 +7,12 @@ proposes the weights: it samples `u_i` in (0, 1] per candidate and uses
 learned anything. Optuna's Hyperband pruner stops weak trials early: every trial reports its
 validation AUC after `min_budget * eta^k` epochs and after `max_budget`. All trials start from
 the same initialisation and batch order, so they differ only in their weights. The model is then
-retrained from scratch with the best finished trial's weights (see `recloss.search.twostage`).
+retrained from scratch with the best finished trial's weights (see `recloss.runs.twostage`).
 
 Options (`loss.params`): `trials` (20), `min_budget` (0.1 epoch), `max_budget` (1.0 epoch),
 `eta` (Hyperband's reduction factor, 3). Needs Optuna: `pip install 'recloss[tune]'`.
 The search record in metrics.json lists every trial: number, weights, steps trained, budget
 reached (epochs), value (its last validation AUC), pruned, state (complete, pruned or fail).
-Before its search a `bohb` strategy weighs the candidates equally, like `weighted`.
 """
 
 from __future__ import annotations
@@ -23,71 +22,76 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from pathlib import Path
-from tempfile import TemporaryDirectory
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from recloss.data.schema import Batch, Task
+from recloss.config import LossConfig, RunConfig
+from recloss.data import PreparedDataset
+from recloss.data.schema import Batch, Schema
 from recloss.errors import ConfigError, RecLossError
-from recloss.search.fixed import FixedWeights
-from recloss.search.support import check_options, positive_int
-from recloss.search.twostage import SearchResult, TwoStage, weighted_config
+from recloss.rundir import RunDir, SearchRecord
+from recloss.runs.online import build_trainer
+from recloss.runs.twostage import weighted_config
+from recloss.search import check_params
+from recloss.search.base import check_options, positive_int
+from recloss.training import Trainer
 
 if TYPE_CHECKING:
     import optuna
 
-    from recloss.config import RunConfig
-    from recloss.data import PreparedDataset
-    from recloss.train import Trainer
-
 STUDY_NAME = "recloss-bohb"  # Hyperband assigns brackets by a hash of the study name
 
 
-class BohbStrategy(TwoStage, FixedWeights):
-    """BOHB: loss weights searched by TPE with Hyperband budgets, then retrained frozen."""
+@dataclass(frozen=True)
+class BohbOptions:
+    """`loss.params` of a `bohb` run."""
 
-    name = "bohb"
+    trials: int = 20
+    min_budget: float = 0.1
+    max_budget: float = 1.0
+    eta: int = 3
 
-    def __init__(
-        self,
-        task: Task,
-        num_classes: int,
-        candidates: Sequence[str],
-        *,
-        trials: int = 20,
-        min_budget: float = 0.1,
-        max_budget: float = 1.0,
-        eta: int = 3,
-    ) -> None:
-        super().__init__(task, num_classes, list(candidates))
+    @classmethod
+    def of(cls, params: dict[str, Any]) -> BohbOptions:
+        check_params(cls, "bohb", params)
+        o = cls(**params)
         check_options([
-            ("trials", trials, positive_int(trials), "a positive integer"),
-            ("min_budget", min_budget, min_budget > 0, "a positive number of epochs"),
-            ("max_budget", max_budget, max_budget >= min_budget, "at least min_budget"),
-            ("eta", eta, positive_int(eta) and eta >= 2, "an integer of at least 2"),
+            ("trials", o.trials, positive_int(o.trials), "a positive integer"),
+            ("min_budget", o.min_budget, o.min_budget > 0, "a positive number of epochs"),
+            ("max_budget", o.max_budget, o.max_budget >= o.min_budget, "at least min_budget"),
+            ("eta", o.eta, positive_int(o.eta) and o.eta >= 2, "an integer of at least 2"),
         ])  # fmt: skip
+        return o
+
+
+class BohbSearch:
+    """BOHB: loss weights searched by TPE with Hyperband budgets (then retrained frozen)."""
+
+    label = "BOHB"
+
+    def check(self, loss: LossConfig, schema: Schema) -> None:
+        BohbOptions.of(loss.params)
         import_optuna()  # fail before any training when it is missing
-        self.trials, self.eta = trials, eta
-        self.min_budget, self.max_budget = min_budget, max_budget
 
     def search(
-        self, cfg: RunConfig, dataset: PreparedDataset, run_dir: Path, resume: bool = False
-    ) -> SearchResult:
+        self, cfg: RunConfig, dataset: PreparedDataset, run_dir: RunDir, resume: bool
+    ) -> SearchRecord:
         """Run the trials (an interrupted search starts again); return the best finished one."""
         optuna = import_optuna()
+        o = BohbOptions.of(cfg.loss.params)
         started = time.perf_counter()
         per_epoch = steps_per_epoch(cfg, dataset)
-        budgets = budget_steps(self.min_budget, self.max_budget, self.eta, per_epoch)
+        budgets = budget_steps(o.min_budget, o.max_budget, o.eta, per_epoch)
         with quiet(optuna):
             study = optuna.create_study(
                 study_name=STUDY_NAME,
                 direction="maximize",
                 sampler=optuna.samplers.TPESampler(seed=cfg.train.seed),
-                pruner=optuna.pruners.HyperbandPruner(budgets[0], budgets[-1], self.eta),
+                pruner=optuna.pruners.HyperbandPruner(budgets[0], budgets[-1], o.eta),
             )
             study.optimize(
-                lambda trial: run_trial(trial, cfg, dataset, self.candidates, budgets, per_epoch),
-                n_trials=self.trials,
+                lambda trial: run_trial(trial, cfg, dataset, budgets, per_epoch),
+                n_trials=o.trials,
             )
         records = [trial_record(t, per_epoch) for t in study.trials]
         try:
@@ -97,8 +101,10 @@ class BohbStrategy(TwoStage, FixedWeights):
                 "bohb: no trial finished with a validation AUC (is the validation split one class?)"
             ) from None
         details = {"best_trial": best.number, "budgets": budgets, "trials": records}
-        weights = best.user_attrs["weights"]
-        return SearchResult(cfg.loss.name, weights, time.perf_counter() - started, details)
+        return SearchRecord(
+            method=cfg.loss.name, weights=best.user_attrs["weights"],
+            seconds=time.perf_counter() - started, details=details,
+        )  # fmt: skip
 
 
 def import_optuna() -> Any:
@@ -150,42 +156,30 @@ def run_trial(
     trial: optuna.Trial,
     cfg: RunConfig,
     dataset: PreparedDataset,
-    candidates: Sequence[str],
     budgets: list[int],
     per_epoch: int,
 ) -> float:
     """Train with the trial's weights up to each budget; report validation AUC; prune or finish."""
-    from recloss.train import Trainer  # deferred: recloss.train imports this package
-
-    weights = suggest_weights(trial, candidates)
+    weights = suggest_weights(trial, cfg.loss.candidates)
     trial.set_user_attr("weights", weights)
-    with TemporaryDirectory() as scratch:  # a trial keeps no files: its record is in metrics
-        trainer = Trainer(weighted_config(cfg, weights), dataset, Path(scratch))
-        try:
-            return train_to_budgets(trainer, trial, budgets, per_epoch)
-        finally:
-            trial.set_user_attr("steps", trainer.state.step)
-            if trainer.writer is not None:
-                trainer.writer.close()
+    trainer = build_trainer(weighted_config(cfg, weights), dataset, run_dir=None)
+    try:
+        return train_to_budgets(trainer, trial, budgets, per_epoch)
+    finally:
+        trial.set_user_attr("steps", trainer.state.step)
 
 
 def train_to_budgets(
     trainer: Trainer, trial: optuna.Trial, budgets: list[int], per_epoch: int
 ) -> float:
     """Step the trainer to each budget in turn, reporting validation AUC; the last one's AUC."""
-    from recloss.train import evaluate_split  # deferred: recloss.train imports this package
-
     optuna = import_optuna()
-    valid = trainer.dataset.split("valid")
     auc = float("nan")
     with closing(training_batches(trainer, per_epoch)) as batches:
         for budget in budgets:
             while trainer.state.step < budget:
-                trainer._train_step(next(batches).to(trainer.device))  # the loop's own step
-            auc = evaluate_split(
-                trainer.model, trainer.schema, valid, trainer.cfg.train.eval_batch_size,
-                trainer.device,
-            )["auc"]  # fmt: skip
+                trainer.step(next(batches).to(trainer.device))
+            auc = trainer.evaluate(trainer.data.valid)["auc"]
             trial.report(auc, budget)
             if trial.should_prune():
                 raise optuna.TrialPruned()
@@ -219,4 +213,4 @@ def trial_record(trial: optuna.trial.FrozenTrial, per_epoch: int) -> dict[str, A
     }
 
 
-__all__ = ["BohbStrategy", "budget_steps", "suggest_weights"]
+__all__ = ["BohbOptions", "BohbSearch", "budget_steps", "suggest_weights"]

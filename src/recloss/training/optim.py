@@ -1,4 +1,6 @@
-"""LazyAdam: Adam that updates only the embedding rows a batch touched.
+"""The trainer's optimisers: Adam for dense parameters, LazyAdam for embedding tables.
+
+LazyAdam is Adam that updates only the embedding rows a batch touched.
 
 `torch.optim.SparseAdam` has the same semantics but spends most of its time in generic sparse-tensor
 algebra; gathering the touched rows once and updating them in place is several times faster, which
@@ -9,6 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
+
+from recloss.config import TrainConfig
 
 
 class LazyAdam(torch.optim.Optimizer):
@@ -66,3 +71,16 @@ def _unique(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     # NumPy's single-threaded sort: torch's parallel one stalls when the cores are shared
     rows, inverse = np.unique(indices.numpy(), return_inverse=True)
     return torch.from_numpy(rows), torch.from_numpy(inverse.reshape(-1))
+
+
+def make_optimizers(model: nn.Module, cfg: TrainConfig) -> list[torch.optim.Optimizer]:
+    """Adam for dense parameters; LazyAdam (updates of the touched rows only) for sparse tables."""
+    sparse = [m.weight for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse]
+    sparse_ids = {id(p) for p in sparse}
+    dense = [p for p in model.parameters() if id(p) not in sparse_ids]
+    optimizers: list[torch.optim.Optimizer] = [
+        torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ]
+    if sparse:
+        optimizers.append(LazyAdam(sparse, lr=cfg.embedding_lr or cfg.lr))
+    return optimizers

@@ -1,64 +1,49 @@
-"""Plots of a finished run: loss selection over steps, validation AUC over time, learned controller.
+"""Plots of one finished run: loss selection over steps, validation AUC over time, the controller.
 
-Matplotlib is optional (`pip install 'recloss[plot]'`); figures are drawn with its object API on
-the Agg canvas, so no display and no global backend switch are needed.
+Matplotlib is optional (`pip install 'recloss[plot]'`); see `recloss.report.figures`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from recloss.errors import ConfigError
+from recloss.report.figures import new_figure
+from recloss.rundir import EpochRecord, RunDir
 from recloss.search.autoloss import CONTROLLER_FILE
 from recloss.search.controller import Controller, load_controller
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-METRICS_FILE = "metrics.json"
-
 
 def write_run_report(run_dir: str | Path) -> list[Path]:
     """Write the run's PNG plots next to its `metrics.json`; return the files written."""
-    run_dir = Path(run_dir)
-    history = load_history(run_dir)
+    run = RunDir(run_dir)
+    history = run.read_record().history
     figures = {
         "selection.png": selection_figure(history),
         "valid_auc.png": auc_figure(history),
     }
-    if (run_dir / CONTROLLER_FILE).is_file():
-        figures["controller.png"] = controller_figure(load_controller(run_dir / CONTROLLER_FILE))
+    if run.file(CONTROLLER_FILE).is_file():
+        figures["controller.png"] = controller_figure(load_controller(run.file(CONTROLLER_FILE)))
     written = []
     for name, figure in figures.items():
         if figure is not None:
-            figure.savefig(run_dir / name, dpi=120)
-            written.append(run_dir / name)
+            figure.savefig(run.file(name), dpi=120)
+            written.append(run.file(name))
     return written
 
 
-def load_history(run_dir: Path) -> list[dict[str, Any]]:
-    """The per-epoch entries of a run's `metrics.json`."""
-    path = run_dir / METRICS_FILE
-    if not path.is_file():
-        raise ConfigError(f"{run_dir}: no {METRICS_FILE}; is it a finished run directory?")
-    try:
-        history = json.loads(path.read_text())["history"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ConfigError(f"{path}: not a recloss metrics file ({err})") from None
-    return history
-
-
-def selection_trace(history: list[dict[str, Any]]) -> tuple[list[int], dict[str, list[float]]]:
+def selection_trace(history: list[EpochRecord]) -> tuple[list[int], dict[str, list[float]]]:
     """Steps and mean selection probability per candidate, joined over the epochs' traces."""
     steps: list[int] = []
     alpha: dict[str, list[float]] = {}
     for entry in history:
-        trace = (entry.get("strategy") or {}).get("trace")
+        trace = entry.strategy.get("trace")
         if not trace:
             continue
         steps += trace["step"]
@@ -92,7 +77,7 @@ def _grid_logits(grid: torch.Tensor, label: int, num_classes: int, task: str) ->
     return rest.log()
 
 
-def selection_figure(history: list[dict[str, Any]]) -> Figure | None:
+def selection_figure(history: list[EpochRecord]) -> Figure | None:
     """Mean selection probability of each candidate over training steps (None without a trace)."""
     steps, alpha = selection_trace(history)
     if not steps:
@@ -105,14 +90,12 @@ def selection_figure(history: list[dict[str, Any]]) -> Figure | None:
     return figure
 
 
-def auc_figure(history: list[dict[str, Any]]) -> Figure | None:
+def auc_figure(history: list[EpochRecord]) -> Figure | None:
     """Validation AUC against wall-clock seconds since the start of training."""
-    points = [(e["seconds"], e["valid"]["auc"]) for e in history if "valid" in e]
-    if not points:
+    if not history:
         return None
     figure, ax = _figure()
-    seconds, auc = zip(*points, strict=True)
-    ax.plot(seconds, auc, marker="o")
+    ax.plot([e.seconds for e in history], [e.valid["auc"] for e in history], marker="o")
     ax.set(xlabel="wall-clock seconds", ylabel="validation AUC")
     return figure
 
@@ -134,11 +117,7 @@ def controller_figure(controller: Controller) -> Figure:
 
 
 def _figure(panels: int = 1) -> tuple[Figure, Any]:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ConfigError("plots need Matplotlib: pip install 'recloss[plot]'") from None
-    figure = Figure(figsize=(4.5 * panels, 3.5), layout="constrained")
+    figure = new_figure(4.5 * panels, 3.5)
     return figure, figure.subplots(1, panels)
 
 
@@ -146,7 +125,6 @@ __all__ = [
     "auc_figure",
     "controller_curves",
     "controller_figure",
-    "load_history",
     "selection_figure",
     "selection_trace",
     "write_run_report",

@@ -1,0 +1,234 @@
+"""The run folder: every file name in it, atomic writes, and its typed record (`metrics.json`).
+
+A run folder holds `config.yaml` (the run's configuration), `metrics.json` (a `RunRecord`,
+written once, when the run has finished), `best.pt` and `checkpoint.pt` (model weights and the
+full training state), `search.json` (a two-stage method's finished search), a `search/` run
+folder of that stage, the loss strategy's artifact (e.g. `controller.safetensors`),
+`tensorboard/`, and `error.txt` when a bench cell failed. Nothing else spells these names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from recloss.config import RunConfig, load_config
+from recloss.errors import CompatibilityError, ConfigError
+
+RECORD_VERSION = 1
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EpochRecord(_Record):
+    """One epoch of training: where the loop was, its validation metrics, the strategy's figures."""
+
+    epoch: int  # 0-based
+    step: int  # optimiser steps taken so far
+    seconds: float  # wall-clock seconds of training and validation so far
+    train_loss: float
+    samples_per_second: float
+    valid: dict[str, float]
+    strategy: dict[str, Any] = Field(default_factory=dict)  # `LossStrategy.on_epoch_end()`
+
+
+class SearchRecord(_Record):
+    """What a two-stage method's search found: one weight per candidate, its cost, details."""
+
+    method: str
+    weights: dict[str, float]
+    seconds: float
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class DatasetInfo(_Record):
+    name: str
+    rows: dict[str, int] | None = None  # rows per split
+
+
+class RunRecord(_Record):
+    """The outcome of a finished run, as `metrics.json` holds it."""
+
+    version: int = RECORD_VERSION
+    test: dict[str, float]
+    best_valid: dict[str, float]
+    best_epoch: int  # 0-based, like `EpochRecord.epoch`
+    epochs: int  # epochs trained
+    steps: int
+    history: list[EpochRecord]
+    train_seconds: float  # seconds inside training steps
+    wall_seconds: float  # seconds of training and validation
+    samples_per_second: float
+    weights: dict[str, float] = Field(default_factory=dict)  # learned weight per candidate
+    dataset: DatasetInfo
+    device: str
+    search: SearchRecord | None = None  # two-stage methods
+    retrain_seconds: float | None = None  # two-stage methods: `wall_seconds` of the retrain
+    _run_dir: Path | None = PrivateAttr(None)
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The folder the record was written to or read from."""
+        return self._run_dir
+
+    @property
+    def search_seconds(self) -> float:
+        """Seconds of a two-stage method's search stage (0 for one-stage methods)."""
+        return self.search.seconds if self.search is not None else 0.0
+
+    @property
+    def time_to_best(self) -> float:
+        """Seconds until the best validation AUC: search stage plus epochs up to the best."""
+        finite = [e for e in self.history if math.isfinite(e.valid["auc"])]
+        if not finite:
+            return math.nan
+        best = max(finite, key=lambda e: e.valid["auc"])  # the first of equal bests
+        return self.search_seconds + best.seconds
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON beside `path`, then rename: a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=True))
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write text beside `path`, then rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read(path: Path, model: type[BaseModel]) -> Any:
+    try:
+        return model.model_validate(json.loads(path.read_text()))
+    except (ValueError, ValidationError) as err:
+        first = str(err).splitlines()[0]
+        raise CompatibilityError(f"{path}: not a readable {model.__name__} ({first})") from None
+
+
+class RunDir:
+    """A run folder: the paths of its files and typed reads and writes of them."""
+
+    CONFIG = "config.yaml"
+    RECORD = "metrics.json"
+    CHECKPOINT = "checkpoint.pt"
+    BEST = "best.pt"
+    SEARCH = "search.json"
+    SEARCH_STAGE = "search"
+    ERROR = "error.txt"
+    TENSORBOARD = "tensorboard"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def new(cls, cfg: RunConfig) -> RunDir:
+        """A fresh, uniquely named folder under `cfg.out` (not yet created)."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path(cfg.out) / f"{cfg.data.dataset}-{cfg.model.name}-{cfg.loss.name}-{stamp}"
+        path, n = base, 1
+        while path.exists():
+            path, n = base.with_name(f"{base.name}-{n}"), n + 1
+        return cls(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def file(self, name: str) -> Path:
+        """The path of a file in the folder (an artifact a strategy names)."""
+        return self.path / name
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / self.CHECKPOINT
+
+    @property
+    def best(self) -> Path:
+        return self.path / self.BEST
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / self.TENSORBOARD
+
+    def search_stage(self) -> RunDir:
+        """The run folder of a two-stage method's search stage."""
+        return RunDir(self.path / self.SEARCH_STAGE)
+
+    # -- configuration -----------------------------------------------------------------------------
+    def is_run(self) -> bool:
+        return (self.path / self.CONFIG).is_file()
+
+    def write_config(self, cfg: RunConfig) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_text(self.path / self.CONFIG, cfg.to_yaml())
+
+    def read_config(self) -> RunConfig:
+        if not self.is_run():
+            raise ConfigError(f"{self.path}: not a run directory (no {self.CONFIG})")
+        return load_config(self.path / self.CONFIG)
+
+    # -- the record --------------------------------------------------------------------------------
+    def is_finished(self) -> bool:
+        return (self.path / self.RECORD).is_file()
+
+    def write_record(self, record: RunRecord) -> None:
+        write_json(self.path / self.RECORD, record.model_dump())
+        record._run_dir = self.path
+
+    def read_record(self) -> RunRecord:
+        path = self.path / self.RECORD
+        if not path.is_file():
+            raise ConfigError(f"{self.path}: no {self.RECORD}; is it a finished run directory?")
+        record = _read(path, RunRecord)
+        record._run_dir = self.path
+        return record
+
+    # -- a two-stage method's search ---------------------------------------------------------------
+    def write_search(self, search: SearchRecord) -> None:
+        write_json(self.path / self.SEARCH, search.model_dump())
+
+    def read_search(self) -> SearchRecord | None:
+        """The finished search of this run, or None when it has none yet."""
+        path = self.path / self.SEARCH
+        return _read(path, SearchRecord) if path.is_file() else None
+
+    def has_progress(self) -> bool:
+        """Whether there is something to resume: a checkpoint here or in a stage, or a search."""
+        return self.is_run() and (
+            any(self.path.rglob(self.CHECKPOINT)) or (self.path / self.SEARCH).is_file()
+        )
+
+    # -- a failed bench cell -----------------------------------------------------------------------
+    def has_error(self) -> bool:
+        return (self.path / self.ERROR).is_file()
+
+    def write_error(self, text: str) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_text(self.path / self.ERROR, text)
+
+    def clear_error(self) -> None:
+        (self.path / self.ERROR).unlink(missing_ok=True)
+
+
+__all__ = [
+    "DatasetInfo",
+    "EpochRecord",
+    "RunDir",
+    "RunRecord",
+    "SearchRecord",
+    "write_json",
+    "write_text",
+]

@@ -1,0 +1,22 @@
+"""Runs: the only code that builds Trainers and writes run folders.
+
+`single` is the public run API (train, resume, evaluate, predict), `online` one training run of an
+online strategy, `twostage` search-then-retrain, `bohb` its Optuna search, `methods` what a method
+name stands for.
+"""
+
+from recloss.runs.methods import SEARCHES, check_method, is_fixed, method_artifact, method_label
+from recloss.runs.single import evaluate, predict, resolve_config, resume, train
+
+__all__ = [
+    "SEARCHES",
+    "check_method",
+    "evaluate",
+    "is_fixed",
+    "method_artifact",
+    "method_label",
+    "predict",
+    "resolve_config",
+    "resume",
+    "train",
+]

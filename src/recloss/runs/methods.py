@@ -1,0 +1,66 @@
+"""What a method name (`loss.name`) stands for: a single loss, an online strategy or a search.
+
+Two-stage methods (`SEARCHES`) are resolved first: `darts` and `meta` as a run's method search
+with the online strategy of the same name, then retrain. Bench tables and transfer cells learn
+a method's display name, its transferable artifact and whether it is fixed from here, and this
+module learns them from the registries.
+"""
+
+from __future__ import annotations
+
+from recloss.config import LossConfig
+from recloss.data.schema import Schema
+from recloss.errors import ConfigError
+from recloss.losses import LOSSES
+from recloss.registry import Registry
+from recloss.runs.bohb import BohbSearch
+from recloss.runs.twostage import OnlineSearch, Search
+from recloss.search import STRATEGIES, Artifact, OptionError, build_strategy
+
+SEARCHES: Registry[Search] = Registry("two-stage method")
+SEARCHES.add("darts", OnlineSearch("darts", STRATEGIES.get("darts").label))
+SEARCHES.add("meta", OnlineSearch("meta", STRATEGIES.get("meta").label))
+SEARCHES.add("bohb", BohbSearch())
+
+
+def is_single_loss(name: str) -> bool:
+    return name in LOSSES and name not in STRATEGIES
+
+
+def method_label(name: str) -> str:
+    """The display name of a loss, strategy or two-stage method (the name itself if unknown)."""
+    if name in SEARCHES:
+        return SEARCHES.get(name).label
+    if name in STRATEGIES:
+        return STRATEGIES.get(name).label
+    if name in LOSSES:
+        return LOSSES.get(name).label
+    return name
+
+
+def method_artifact(name: str) -> Artifact | None:
+    """The learned loss network a method's runs leave behind for transfer, if any."""
+    if name in SEARCHES or name not in STRATEGIES:
+        return None
+    return STRATEGIES.get(name).artifact
+
+
+def is_fixed(name: str) -> bool:
+    """Whether a method ignores the data (a single loss, fixed weights): it transfers as is."""
+    return is_single_loss(name) or (
+        name in STRATEGIES and name not in SEARCHES and STRATEGIES.get(name).fixed
+    )
+
+
+def check_method(loss: LossConfig, schema: Schema) -> None:
+    """ConfigError naming the key, before any training, for a method that cannot be built."""
+    try:
+        if loss.name in SEARCHES:
+            SEARCHES.get(loss.name).check(loss, schema)
+        else:
+            build_strategy(loss, schema)
+    except OptionError as err:
+        raise ConfigError(f"loss.params.{err.key}: {err.message}") from None
+
+
+__all__ = ["SEARCHES", "check_method", "is_fixed", "method_artifact", "method_label"]

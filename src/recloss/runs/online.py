@@ -1,0 +1,120 @@
+"""One training run of an online strategy: build the Trainer, fit, test, make the record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from recloss.config import RunConfig
+from recloss.data import PreparedDataset
+from recloss.models import RecModel, build_model
+from recloss.rundir import DatasetInfo, RunDir, RunRecord
+from recloss.search import build_strategy
+from recloss.training import (
+    BestCheckpoint,
+    Callback,
+    EarlyStopping,
+    Progress,
+    ResumeCheckpoint,
+    TensorBoard,
+    TrainData,
+    Trainer,
+    checkpoint,
+    make_optimizers,
+    resolve_device,
+)
+
+
+def make_model(cfg: RunConfig, dataset: PreparedDataset, device: torch.device) -> RecModel:
+    """The configured model for this data set's schema, on `device`."""
+    m = cfg.model
+    model = build_model(
+        m.name, dataset.schema, m.embed_dim, sparse=cfg.train.sparse_embeddings, **m.params
+    )
+    return model.to(device)
+
+
+def build_trainer(
+    cfg: RunConfig,
+    dataset: PreparedDataset,
+    run_dir: RunDir | None,
+    callbacks: Sequence[Callback] = (),
+) -> Trainer:
+    """A Trainer for `cfg`, seeded; with a run folder it saves checkpoints and logs there."""
+    t = cfg.train
+    device = resolve_device(t.device)
+    torch.manual_seed(t.seed)  # the model and then the strategy draw their initial weights
+    model = make_model(cfg, dataset, device)
+    strategy = build_strategy(cfg.loss, dataset.schema).to(device)
+    standard: list[Callback] = [EarlyStopping(t.patience), Progress(t.progress)]
+    if run_dir is not None:
+        standard += [BestCheckpoint(run_dir.best), TensorBoard(run_dir.tensorboard)]
+    # the full-state checkpoint comes after every callback that keeps state of its own
+    last = [ResumeCheckpoint(run_dir.checkpoint)] if run_dir is not None else []
+    data = TrainData(dataset.split("train"), dataset.split("valid"), dataset.schema.task)
+    return Trainer(
+        model,
+        strategy,
+        make_optimizers(model, t),
+        data,
+        t,
+        callbacks=[*standard, *last, *callbacks],
+        device=device,
+    )
+
+
+def fit_run(
+    cfg: RunConfig,
+    dataset: PreparedDataset,
+    run_dir: RunDir,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> tuple[Trainer, RunRecord]:
+    """Train (continuing from the folder's checkpoint when resuming), test the best model."""
+    trainer = build_trainer(cfg, dataset, run_dir, callbacks)
+    if resume:
+        trainer.load_state_dict(checkpoint.load(run_dir.checkpoint, trainer.device))
+    trainer.fit()
+    test = trainer.test(dataset.split("test"))
+    s = trainer.state
+    record = RunRecord(
+        test=test,
+        best_valid=s.history[s.best_epoch].valid,
+        best_epoch=s.best_epoch,
+        epochs=s.epoch,
+        steps=s.step,
+        history=s.history,
+        train_seconds=s.train_seconds,
+        wall_seconds=s.wall_seconds,
+        samples_per_second=s.samples_per_second,
+        weights=trainer.strategy.weights(),
+        dataset=DatasetInfo(name=cfg.data.dataset, rows=dataset.meta.get("rows")),
+        device=str(trainer.device),
+    )
+    return trainer, record
+
+
+def save_run(run_dir: RunDir, trainer: Trainer, record: RunRecord) -> None:
+    """Write the record and the strategy's artifact (main process only)."""
+    if not trainer.is_main:
+        return
+    run_dir.write_record(record)
+    artifact = trainer.strategy.artifact
+    if artifact is not None:
+        trainer.strategy.save_artifact(run_dir.file(artifact.file))
+
+
+def run_online(
+    cfg: RunConfig,
+    dataset: PreparedDataset,
+    run_dir: RunDir,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> RunRecord:
+    """Train, test and write a finished run folder of an online strategy."""
+    trainer, record = fit_run(cfg, dataset, run_dir, resume=resume, callbacks=callbacks)
+    save_run(run_dir, trainer, record)
+    return record

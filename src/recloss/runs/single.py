@@ -1,0 +1,138 @@
+"""The run API: a configuration becomes a finished run folder; runs are resumed, scored, used.
+
+`train(config, **overrides)` takes a `RunConfig`, a mapping of config keys or a YAML path;
+overrides are dotted keys (`**{"train.lr": 0.01}`) or the same with `__` (`train__lr=0.01`).
+`data=` trains on in-memory rows instead of files: a pandas DataFrame, a pyarrow Table or a
+mapping of column name -> array, with `data.table` naming the label and feature columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
+from recloss.data import PreparedDataset, SplitArrays, prepare_dataset, prepare_frame
+from recloss.data.frames import FRAME
+from recloss.errors import ConfigError
+from recloss.rundir import RunDir, RunRecord
+from recloss.runs.methods import SEARCHES, check_method
+from recloss.runs.online import make_model, run_online
+from recloss.runs.twostage import run_two_stage
+from recloss.training import Callback, checkpoint, evaluate_split, predict_split, resolve_device
+
+ConfigLike = RunConfig | Mapping[str, Any] | str | Path | None
+Rows = Any  # a pandas DataFrame, a pyarrow Table or a mapping of column name -> array
+
+
+def resolve_config(config: ConfigLike = None, **overrides: Any) -> RunConfig:
+    """A `RunConfig` from any accepted form, with dotted (or `__`-separated) overrides."""
+    dotted = {key.replace("__", "."): value for key, value in overrides.items()}
+    if config is None or isinstance(config, (str, Path)):
+        return load_config(config, dotted)
+    raw = config.model_dump() if isinstance(config, RunConfig) else dict(config)
+    for key, value in dotted.items():
+        set_dotted(raw, key, value)
+    return config_from_dict(raw, "config" if not isinstance(config, RunConfig) else "RunConfig")
+
+
+def _prepare(cfg: RunConfig, data: Rows | None) -> PreparedDataset:
+    if data is not None:
+        return prepare_frame(data, cfg.data, progress=cfg.train.progress)
+    if cfg.data.dataset == FRAME:
+        raise ConfigError("data.dataset: the run was trained on in-memory rows; pass them as data=")
+    return prepare_dataset(cfg.data, progress=cfg.train.progress)
+
+
+def _run(
+    cfg: RunConfig,
+    dataset: PreparedDataset,
+    run_dir: RunDir,
+    resume: bool,
+    callbacks: Sequence[Callback],
+) -> RunRecord:
+    if cfg.loss.name in SEARCHES:
+        search = SEARCHES.get(cfg.loss.name)
+        return run_two_stage(search, cfg, dataset, run_dir, resume=resume, callbacks=callbacks)
+    return run_online(cfg, dataset, run_dir, resume=resume, callbacks=callbacks)
+
+
+def train(
+    config: ConfigLike = None,
+    run_dir: str | Path | None = None,
+    *,
+    data: Rows | None = None,
+    callbacks: Sequence[Callback] = (),
+    **overrides: Any,
+) -> RunRecord:
+    """Prepare the data, train, test the best model; the record is also in the run folder.
+
+    `run_dir` defaults to a new folder under `out`; `callbacks` join the trainer's own.
+    """
+    cfg = resolve_config(config, **overrides)
+    if data is not None:  # the run's config says where its rows came from
+        cfg.data = cfg.data.model_copy(update={"dataset": FRAME, "path": None})
+    dataset = _prepare(cfg, data)
+    resolve_device(cfg.train.device)  # before the folder exists: a failed setup leaves none
+    check_method(cfg.loss, dataset.schema)
+    folder = RunDir(run_dir) if run_dir is not None else RunDir.new(cfg)
+    folder.write_config(cfg)
+    return _run(cfg, dataset, folder, resume=False, callbacks=callbacks)
+
+
+def resume(
+    run_dir: str | Path, *, data: Rows | None = None, callbacks: Sequence[Callback] = ()
+) -> RunRecord:
+    """Continue an interrupted run from its last checkpoint, with its saved configuration.
+
+    A run trained on in-memory rows needs the same rows again as `data`.
+    """
+    folder = RunDir(run_dir)
+    cfg = folder.read_config()
+    dataset = _prepare(cfg, data)
+    check_method(cfg.loss, dataset.schema)
+    return _run(cfg, dataset, folder, resume=True, callbacks=callbacks)
+
+
+def _rows(dataset: PreparedDataset, data: str | Path | Rows | None) -> SplitArrays:
+    """The test split, a file encoded with the run's vocabularies, or in-memory rows."""
+    if data is None:
+        return dataset.split("test")
+    if isinstance(data, (str, Path)):
+        return dataset.encode_file(str(data))
+    return dataset.encode_frame(data)
+
+
+def _best_model(folder: RunDir, train_data: Rows | None):
+    cfg = folder.read_config()
+    dataset = _prepare(cfg, train_data)
+    device = resolve_device(cfg.train.device)
+    model = make_model(cfg, dataset, device)
+    model.load_state_dict(checkpoint.load(folder.best, device))
+    return cfg, dataset, model, device
+
+
+def evaluate(
+    run_dir: str | Path, data: str | Path | Rows | None = None, *, train_data: Rows | None = None
+) -> dict[str, float]:
+    """Metrics of a run's best model on its test split, a new file, or in-memory rows.
+
+    `train_data`: the rows an in-memory run was trained on (its vocabularies come from them).
+    """
+    cfg, dataset, model, device = _best_model(RunDir(run_dir), train_data)
+    split = _rows(dataset, data)
+    return evaluate_split(model, dataset.schema.task, split, cfg.train.eval_batch_size, device)
+
+
+def predict(
+    run_dir: str | Path, data: str | Path | Rows | None = None, *, train_data: Rows | None = None
+) -> np.ndarray:
+    """Probabilities of a run's best model, row by row in order: `[N]` (binary) or `[N, C]`."""
+    cfg, dataset, model, device = _best_model(RunDir(run_dir), train_data)
+    return predict_split(model, _rows(dataset, data), cfg.train.eval_batch_size, device)
+
+
+__all__ = ["evaluate", "predict", "resolve_config", "resume", "train"]

@@ -1,0 +1,130 @@
+"""Two-stage methods: search one global weight per candidate loss, then retrain from scratch.
+
+DARTS, meta-learning (MeLU-style) and BOHB find fixed loss weights in a search stage; the model is
+then retrained from freshly initialised weights with the found weights frozen, exactly as a
+`weighted` run with those weights and the same seed. One run folder holds both stages:
+
+    run_dir/search/       the search stage's own run folder (DARTS and meta: an online run)
+    run_dir/search.json   the search result, written before the retrain starts
+    run_dir/metrics.json  the retrained model's record, with `search` and `retrain_seconds`,
+                          written once, when the retrain has finished
+
+Resuming a run skips a finished search and continues the retrain from its last checkpoint; an
+interrupted DARTS or meta search continues from the search stage's checkpoint, an interrupted
+BOHB search starts again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from recloss.config import LossConfig, RunConfig
+from recloss.data import PreparedDataset
+from recloss.data.schema import Schema
+from recloss.errors import CompatibilityError
+from recloss.rundir import RunDir, RunRecord, SearchRecord
+from recloss.runs.online import fit_run, run_online, save_run
+from recloss.search import build_strategy
+from recloss.search.base import check_options, positive_int
+from recloss.training import Callback, distributed_rank
+
+
+class Search(Protocol):
+    """A search stage: its display name, its own options, and the search itself."""
+
+    label: str
+
+    def check(self, loss: LossConfig, schema: Schema) -> None:
+        """Fail now, before any training, on options the search or its stage cannot take."""
+
+    def search(
+        self, cfg: RunConfig, dataset: PreparedDataset, run_dir: RunDir, resume: bool
+    ) -> SearchRecord:
+        """Find the loss weights, writing the stage's files under `run_dir`."""
+
+
+@dataclass(frozen=True)
+class OnlineSearch:
+    """Search by training an online strategy (DARTS, meta) for `search_epochs` epochs."""
+
+    strategy: str  # the online strategy's name
+    label: str
+
+    def stage_config(self, cfg: RunConfig) -> RunConfig:
+        """The search stage's run: the online strategy, `search_epochs` epochs."""
+        params = dict(cfg.loss.params)
+        epochs = params.pop("search_epochs", 1)
+        check_options([("search_epochs", epochs, positive_int(epochs), "a positive integer")])
+        loss = cfg.loss.model_copy(update={"name": self.strategy, "params": params})
+        train = cfg.train.model_copy(update={"epochs": epochs})
+        return cfg.model_copy(update={"loss": loss, "train": train})
+
+    def check(self, loss: LossConfig, schema: Schema) -> None:
+        build_strategy(self.stage_config(RunConfig(loss=loss)).loss, schema)
+
+    def search(
+        self, cfg: RunConfig, dataset: PreparedDataset, run_dir: RunDir, resume: bool
+    ) -> SearchRecord:
+        stage, stage_cfg = run_dir.search_stage(), self.stage_config(cfg)
+        record = run_online(stage_cfg, dataset, stage, resume=resume and stage.checkpoint.is_file())
+        details = {
+            "epochs": record.epochs,
+            "updates": record.history[-1].strategy["updates"],
+            "trace": [entry.strategy["weights"] for entry in record.history],
+        }
+        return SearchRecord(
+            method=cfg.loss.name, weights=record.weights, seconds=record.wall_seconds,
+            details=details,
+        )  # fmt: skip
+
+
+def weighted_config(cfg: RunConfig, weights: dict[str, float]) -> RunConfig:
+    """`cfg` with its loss replaced by `weighted` with these weights (the retrain, a trial)."""
+    params = {"weights": [weights[c] for c in cfg.loss.candidates]}
+    loss = LossConfig(name="weighted", candidates=list(cfg.loss.candidates), params=params)
+    return cfg.model_copy(update={"loss": loss})
+
+
+def run_two_stage(
+    search: Search,
+    cfg: RunConfig,
+    dataset: PreparedDataset,
+    run_dir: RunDir,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> RunRecord:
+    """Search (or reuse the saved search when resuming), retrain, write the record once.
+
+    `callbacks` join the retrain's trainer.
+    """
+    found = _saved_search(run_dir, cfg) if resume else None
+    if found is None:
+        found = search.search(cfg, dataset, run_dir, resume)
+        if distributed_rank()[0] == 0:
+            run_dir.write_search(found)
+    trainer, record = fit_run(
+        weighted_config(cfg, found.weights),
+        dataset,
+        run_dir,
+        resume=resume and run_dir.checkpoint.is_file(),
+        callbacks=callbacks,
+    )
+    record = record.model_copy(update={"search": found, "retrain_seconds": record.wall_seconds})
+    save_run(run_dir, trainer, record)
+    return record
+
+
+def _saved_search(run_dir: RunDir, cfg: RunConfig) -> SearchRecord | None:
+    found = run_dir.read_search()
+    if found is not None and list(found.weights) != list(cfg.loss.candidates):
+        raise CompatibilityError(
+            f"{run_dir.path / RunDir.SEARCH}: weights candidates [{', '.join(found.weights)}], "
+            f"the run's config has [{', '.join(cfg.loss.candidates)}]"
+        )
+    return found
+
+
+__all__ = ["OnlineSearch", "Search", "run_two_stage", "weighted_config"]

@@ -1,0 +1,257 @@
+"""One-step-unrolled hypergradients of the validation loss with respect to the loss weights.
+
+AutoLoss, DARTS and meta-learning share them (AUTOLOSS.md section 4). With `p[b, i]` the weight
+of candidate i on training example b and `xi` the model's learning rate:
+
+    dL_val/dp[b, i] = -(xi / B) * <dloss_i/dz_b, J_b g'>
+    g' = grad_W L_val(W - xi * grad_W L_train(W; p))
+
+`J g'` comes from a central difference (`finite_diff`), a forward-mode Jacobian-vector product
+(`jvp`), or autograd through the whole unrolled step (`unrolled`, exact, for tests and small
+models). The passes run in evaluation mode: the validation loss is that of the network as
+deployed (no dropout, batch-norm running statistics), the passes it compares are deterministic and
+identical in everything but the weights, batch-norm statistics are never updated by them, and no
+dropout masks are drawn (much of a CPU forward pass). `J g'` is thus taken on the deterministic
+network, while the training gradient in `.grad` came from a dropout-sampled one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from recloss.errors import ConfigError
+from recloss.losses import cross_entropy, loss_matrix
+
+HYPERGRADS = ("finite_diff", "jvp", "unrolled")
+
+Pair = tuple[Any, torch.Tensor]  # (model inputs, labels)
+Forward = Callable[[Any], torch.Tensor]  # model inputs -> logits
+
+
+@dataclass
+class Unroll:
+    """One controller step's inputs: the model, its training and validation batches, and `xi`."""
+
+    model: nn.Module
+    forward: Forward
+    candidates: Sequence[str]
+    train: Pair
+    val: Pair
+    logits: torch.Tensor  # training logits the parameters' `.grad` came from
+    weights: torch.Tensor  # the loss weights p of that training loss (for `unrolled`)
+    lr: float
+
+
+class ModelCall(nn.Module):
+    """Wraps `forward` (which may close over `model`) so that torch.func can swap its parameters."""
+
+    def __init__(self, model: nn.Module, forward: Forward) -> None:
+        super().__init__()
+        self.model = model
+        # kept out of the submodule registry: `forward` may be `model` itself, and a module
+        # registered under two names breaks functional_call's parameter swap-back
+        self.__dict__["fn"] = forward
+
+    def forward(self, inputs: Any) -> torch.Tensor:
+        return flat(self.fn(inputs))
+
+
+def flat(logits: torch.Tensor) -> torch.Tensor:
+    """Binary logits may come as `[B, 1]`; everything here uses `[B]`."""
+    return logits.squeeze(1) if logits.dim() == 2 and logits.shape[1] == 1 else logits
+
+
+def task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The plain validation objective: mean logloss (binary) or cross-entropy (multi-class)."""
+    return cross_entropy(flat(logits), y).mean()
+
+
+@contextmanager
+def evaluation(model: nn.Module) -> Iterator[None]:
+    """Evaluation mode for the hypergradient's passes; every module's own mode restored after."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _in_evaluation(hypergrad: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a hypergradient function with `u.model` in evaluation mode."""
+
+    @functools.wraps(hypergrad)
+    def run(u: Unroll, *args: Any) -> Any:
+        with evaluation(u.model):
+            return hypergrad(u, *args)
+
+    return run
+
+
+class _Shift:
+    """Adds `scale * direction` to parameters in place; `restore` puts the exact values back."""
+
+    def __init__(self, params: Sequence[torch.Tensor], directions: Sequence[torch.Tensor | None]):
+        self.moves = []
+        for p, d in zip(params, directions, strict=True):
+            if d is None:
+                continue
+            if d.is_sparse:
+                d = d.coalesce()
+                rows = d.indices()[0]
+                self.moves.append((p, d, rows, p.data.index_select(0, rows)))
+            else:
+                self.moves.append((p, d, None, p.data.clone()))
+
+    def apply(self, scale: float) -> None:
+        for p, d, _, _ in self.moves:
+            p.data.add_(d, alpha=scale)
+
+    def restore(self) -> None:
+        for p, _, rows, saved in self.moves:
+            if rows is None:
+                p.data.copy_(saved)
+            else:
+                p.data.index_copy_(0, rows, saved)
+
+
+def _norm(tensors: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    squares = [
+        (t.coalesce().values() if t.is_sparse else t).pow(2).sum() for t in tensors if t is not None
+    ]
+    return torch.stack(squares).sum().sqrt()
+
+
+def _trainable(model: nn.Module) -> tuple[list[str], list[nn.Parameter]]:
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return [n for n, _ in named], [p for _, p in named]
+
+
+def _val_grad_at_unrolled(u: Unroll, call: ModelCall) -> tuple[list[torch.Tensor | None], float]:
+    """`g' = grad_W L_val(W')` and `L_val(W')` at `W' = W - xi * grad` (grad: in `.grad`)."""
+    _, params = _trainable(u.model)
+    step = _Shift(params, [p.grad for p in params])
+    step.apply(-u.lr)
+    try:
+        val_loss = task_loss(call(u.val[0]), u.val[1])
+        grads = torch.autograd.grad(val_loss, params, allow_unused=True)
+    finally:
+        step.restore()
+    return list(grads), float(val_loss.detach())
+
+
+def _weight_grad(u: Unroll, directional: torch.Tensor) -> torch.Tensor:
+    """`dL_val/dp = -(xi/B) <dloss_i/dz_b, J_b g'>` from the directional derivative `J g'`."""
+    z = flat(u.logits).detach().requires_grad_()
+    with torch.enable_grad():
+        losses = loss_matrix(u.candidates, z, u.train[1])
+        per_loss = [
+            torch.autograd.grad(losses[:, i].sum(), z, retain_graph=True)[0]
+            for i in range(losses.shape[1])
+        ]
+    dz = torch.stack(per_loss, dim=1).reshape(len(z), len(per_loss), -1)
+    jg = directional.detach().reshape(len(z), 1, -1)
+    return -(u.lr / len(z)) * (dz * jg).sum(dim=2)
+
+
+@_in_evaluation
+def finite_diff_hypergradient(u: Unroll, eps: float = 0.01) -> tuple[torch.Tensor, float]:
+    """Hypergradient with `J g'` as a central difference at `W +- e g'`, `e = eps / ||g'||`."""
+    call = ModelCall(u.model, u.forward)
+    g, val_loss = _val_grad_at_unrolled(u, call)
+    norm = float(_norm(g)) if any(t is not None for t in g) else 0.0
+    if norm == 0.0:
+        return torch.zeros_like(u.weights), val_loss
+    e = eps / norm
+    _, params = _trainable(u.model)
+    shift = _Shift(params, g)
+    outputs = []
+    with torch.no_grad():
+        for scale in (e, -e):
+            shift.apply(scale)
+            try:
+                outputs.append(call(u.train[0]))
+            finally:
+                shift.restore()
+    return _weight_grad(u, (outputs[0] - outputs[1]) / (2 * e)), val_loss
+
+
+@_in_evaluation
+def jvp_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
+    """Hypergradient with `J g'` as a forward-mode Jacobian-vector product (`torch.func.jvp`)."""
+    call = ModelCall(u.model, u.forward)
+    g, val_loss = _val_grad_at_unrolled(u, call)
+    names, params = _trainable(u.model)
+    primals, tangents = {}, {}
+    for name, p, t in zip(names, params, g, strict=True):
+        if t is not None:  # parameters without a direction keep their values and a zero tangent
+            primals[f"model.{name}"] = p.detach()
+            tangents[f"model.{name}"] = t.to_dense() if t.is_sparse else t
+
+    def logits_of(ps: dict[str, torch.Tensor]) -> torch.Tensor:
+        return functional_call(call, ps, (u.train[0],))
+
+    _, directional = torch.func.jvp(logits_of, (primals,), (tangents,))
+    return _weight_grad(u, directional), val_loss
+
+
+@_in_evaluation
+def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
+    """Exact `dL_val(W - xi * grad_W L_train(W; p)) / dp` through one SGD step (torch.func).
+
+    Recomputes the training gradient from `p` alone (anything else the caller added to `.grad`,
+    such as an L2 penalty, is left out). Costs a second-order pass: for tests and small models.
+    """
+    call = ModelCall(u.model, u.forward)
+    names, params = _trainable(u.model)
+    primals = {f"model.{n}": p.detach() for n, p in zip(names, params, strict=True)}
+    x, y = u.train
+
+    def val_loss_of(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def train_loss(ps: dict[str, torch.Tensor]) -> torch.Tensor:
+            z = functional_call(call, ps, (x,))
+            return (loss_matrix(u.candidates, z, y) * weights).sum(dim=1).mean()
+
+        grads = torch.func.grad(train_loss)(primals)
+        stepped = {k: w - u.lr * grads[k] for k, w in primals.items()}
+        loss = task_loss(functional_call(call, stepped, (u.val[0],)), u.val[1])
+        return loss, loss.detach()
+
+    grad, val_loss = torch.func.grad(val_loss_of, has_aux=True)(u.weights.detach())
+    return grad, float(val_loss)
+
+
+def hypergradient(
+    u: Unroll, method: str = "finite_diff", eps: float = 0.01
+) -> tuple[torch.Tensor, float]:
+    """`(dL_val/dp [B, n], L_val(W'))` by one of the second-order methods."""
+    if method == "finite_diff":
+        return finite_diff_hypergradient(u, eps)
+    if method == "jvp":
+        return jvp_hypergradient(u)
+    if method == "unrolled":
+        return unrolled_hypergradient(u)
+    raise ConfigError(f"hypergrad: unknown {method!r}; choose one of: {', '.join(HYPERGRADS)}")
+
+
+__all__ = [
+    "HYPERGRADS",
+    "ModelCall",
+    "Unroll",
+    "evaluation",
+    "finite_diff_hypergradient",
+    "flat",
+    "hypergradient",
+    "jvp_hypergradient",
+    "task_loss",
+    "unrolled_hypergradient",
+]

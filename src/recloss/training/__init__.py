@@ -1,0 +1,33 @@
+"""Training: the Trainer loop, its callbacks, evaluation, optimisers and checkpoints."""
+
+from recloss.training.callbacks import (
+    BestCheckpoint,
+    Callback,
+    EarlyStopping,
+    Progress,
+    ResumeCheckpoint,
+    TensorBoard,
+)
+from recloss.training.devices import distributed_rank, resolve_device
+from recloss.training.evaluate import evaluate_split, predict_split
+from recloss.training.optim import LazyAdam, make_optimizers
+from recloss.training.state import TrainerState
+from recloss.training.trainer import TrainData, Trainer
+
+__all__ = [
+    "BestCheckpoint",
+    "Callback",
+    "EarlyStopping",
+    "LazyAdam",
+    "Progress",
+    "ResumeCheckpoint",
+    "TensorBoard",
+    "TrainData",
+    "Trainer",
+    "TrainerState",
+    "distributed_rank",
+    "evaluate_split",
+    "make_optimizers",
+    "predict_split",
+    "resolve_device",
+]

@@ -1,0 +1,174 @@
+"""Callbacks of the training loop; each owns its state and hands it over through `state_dict`.
+
+Hooks run in the order the callbacks are given: the checkpoint of the whole training state goes
+last, after every other callback has updated its own state for the epoch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tqdm.auto import tqdm
+
+from recloss.errors import ConfigError
+from recloss.rundir import EpochRecord
+from recloss.training import checkpoint
+
+if TYPE_CHECKING:
+    from recloss.training.trainer import Trainer
+
+
+class Callback:
+    """Base class: every hook does nothing; `state_dict` is empty."""
+
+    @property
+    def state_key(self) -> str:
+        return type(self).__name__
+
+    def on_fit_start(self, trainer: Trainer) -> None: ...
+
+    def on_train_epoch_start(self, trainer: Trainer, batches: int) -> None: ...
+
+    def on_train_batch_end(self, trainer: Trainer, batch_size: int, mean_loss: float) -> None: ...
+
+    def on_train_epoch_end(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, entry: EpochRecord) -> None:
+        """After the epoch's validation; `trainer.state` already counts the epoch."""
+
+    def on_fit_end(self, trainer: Trainer) -> None: ...
+
+    def on_test_end(self, trainer: Trainer, metrics: dict[str, float]) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class EarlyStopping(Callback):
+    """Stop after `patience` epochs in a row without a better validation AUC (0: after one)."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.bad_epochs = 0
+
+    def _exhausted(self) -> bool:
+        return self.bad_epochs > 0 and self.bad_epochs >= self.patience
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        trainer.should_stop = trainer.should_stop or self._exhausted()
+
+    def on_epoch_end(self, trainer: Trainer, entry: EpochRecord) -> None:
+        self.bad_epochs = 0 if trainer.state.best_epoch == entry.epoch else self.bad_epochs + 1
+        trainer.should_stop = trainer.should_stop or self._exhausted()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.bad_epochs = state["bad_epochs"]
+
+
+class BestCheckpoint(Callback):
+    """Save the weights of the best epoch; restore them when training ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_epoch_end(self, trainer: Trainer, entry: EpochRecord) -> None:
+        if trainer.state.best_epoch == entry.epoch and trainer.is_main:
+            checkpoint.save_atomic(trainer.model.state_dict(), self.path)
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if trainer.state.best_epoch < 0:
+            raise ConfigError("train.epochs: no epoch was completed")
+        trainer.model.load_state_dict(checkpoint.load(self.path, trainer.device))
+
+
+class ResumeCheckpoint(Callback):
+    """Save the whole training state after every epoch, atomically, for an exact resume."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_epoch_end(self, trainer: Trainer, entry: EpochRecord) -> None:
+        if trainer.is_main:
+            checkpoint.save_atomic(trainer.state_dict(), self.path)
+
+
+class Progress(Callback):
+    """A progress bar over each epoch's training examples, with the running mean loss."""
+
+    def __init__(self, enabled: bool = True, every: int = 20) -> None:
+        self.enabled, self.every = enabled, every
+        self.bar: tqdm | None = None
+
+    def on_train_epoch_start(self, trainer: Trainer, batches: int) -> None:
+        cfg = trainer.cfg
+        self.bar = tqdm(
+            total=batches * cfg.batch_size,
+            unit="ex",
+            unit_scale=True,
+            desc=f"epoch {trainer.state.epoch + 1}/{cfg.epochs}",
+            leave=False,
+            disable=not (self.enabled and trainer.is_main),
+        )
+
+    def on_train_batch_end(self, trainer: Trainer, batch_size: int, mean_loss: float) -> None:
+        self.bar.update(batch_size)
+        if trainer.state.step % self.every == 0:
+            self.bar.set_postfix(loss=f"{mean_loss:.4f}")
+
+    def on_train_epoch_end(self, trainer: Trainer) -> None:
+        self.bar.close()
+
+
+class TensorBoard(Callback):
+    """Training loss, validation metrics and the strategy's figures as TensorBoard scalars.
+
+    Does nothing when TensorBoard is not installed (it is optional).
+    """
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.writer = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if not trainer.is_main or self.writer is not None:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return
+        self.writer = SummaryWriter(log_dir=str(self.log_dir))
+
+    def on_epoch_end(self, trainer: Trainer, entry: EpochRecord) -> None:
+        if self.writer is None:
+            return
+        self.writer.add_scalar("train/loss", entry.train_loss, entry.step)
+        for key, value in entry.valid.items():
+            self.writer.add_scalar(f"valid/{key}", value, entry.step)
+        for key, value in _flatten(entry.strategy).items():
+            self.writer.add_scalar(f"strategy/{key}", value, entry.step)
+
+    def on_test_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        if self.writer is None:
+            return
+        for key, value in metrics.items():
+            self.writer.add_scalar(f"test/{key}", value, trainer.state.step)
+        self.writer.close()
+        self.writer = None
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Scalar leaves of a nested dict as `a/b/c` keys (lists are skipped)."""
+    out: dict[str, float] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out

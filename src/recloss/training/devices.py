@@ -1,0 +1,23 @@
+"""Where training runs: the device, and this process's place among distributed ranks."""
+
+from __future__ import annotations
+
+import torch
+
+from recloss.errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when available, else CPU; `cuda` without a GPU is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def distributed_rank() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside torch.distributed."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1

@@ -1,0 +1,48 @@
+"""The loop's progress: what a resumed run needs, and what its record is made of."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from recloss.rundir import EpochRecord
+
+
+@dataclass
+class TrainerState:
+    """Epochs and steps done, time spent, the best validation AUC so far, the epochs' records."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0
+    samples: int = 0
+    train_seconds: float = 0.0  # inside training steps
+    wall_seconds: float = 0.0  # training and validation
+    best_metric: float = -math.inf  # validation AUC of the best epoch
+    best_epoch: int = -1
+    history: list[EpochRecord] = field(default_factory=list)
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / max(self.train_seconds, 1e-9)
+
+    def record_epoch(self, entry: EpochRecord) -> bool:
+        """Append an epoch; True if its validation AUC is the best so far (the first of equals)."""
+        self.history.append(entry)
+        auc = entry.valid["auc"]
+        better = self.best_epoch < 0 or auc > self.best_metric  # AUC may be NaN on one class
+        if better:
+            self.best_metric, self.best_epoch = auc, entry.epoch
+        self.epoch += 1
+        return better
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain Python values only, so that checkpoints load with `weights_only=True`."""
+        state = asdict(self)
+        state["history"] = [e.model_dump() for e in self.history]
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+        self.history = [EpochRecord.model_validate(e) for e in state["history"]]

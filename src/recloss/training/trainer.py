@@ -1,0 +1,195 @@
+"""The trainer: the only loop over batches. It owns the optimisers, the device and the step.
+
+`Trainer(model, strategy, optimizers, data, cfg, callbacks)`: `fit()` trains epoch by epoch until
+`cfg.epochs` or a callback sets `should_stop`; `step(batch)` is one optimiser step, public for
+loops of one's own (BOHB's budgets); `evaluate(split)` scores a split; `state_dict()` is the whole
+training state (model, optimisers, strategy, progress, validation stream, RNG, callbacks), which
+`load_state_dict` restores for an exact resume. It knows no data pipeline and no run folder:
+callbacks write files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from recloss.config import TrainConfig
+from recloss.data import BatchLoader, SplitArrays
+from recloss.data.schema import Batch, Task
+from recloss.rundir import EpochRecord
+from recloss.search.base import LossStrategy, StepContext
+from recloss.training.callbacks import Callback
+from recloss.training.devices import distributed_rank
+from recloss.training.evaluate import evaluate_split
+from recloss.training.state import TrainerState
+from recloss.training.streams import ValidationStream
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The splits a trainer learns from: training batches, and validation for metrics and
+    bi-level strategies (never the test split)."""
+
+    train: SplitArrays
+    valid: SplitArrays
+    task: Task
+
+
+class Trainer:
+    """Trains one model with one loss strategy; see the module docstring."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        strategy: LossStrategy,
+        optimizers: Sequence[torch.optim.Optimizer],
+        data: TrainData,
+        cfg: TrainConfig,
+        callbacks: Sequence[Callback] = (),
+        device: torch.device | None = None,
+    ) -> None:
+        self.model, self.strategy, self.optimizers = model, strategy, list(optimizers)
+        self.data, self.cfg, self.callbacks = data, cfg, list(callbacks)
+        self.device = device or next(model.parameters()).device
+        self.rank, self.world = distributed_rank()
+        # Ranks must run the same number of steps: drop the ragged last batch when distributed.
+        self.train_loader = BatchLoader(
+            data.train,
+            cfg.batch_size,
+            shuffle=True,
+            seed=cfg.seed,
+            rank=self.rank,
+            world_size=self.world,
+            drop_last=self.world > 1,
+        )
+        self.val_stream = ValidationStream(
+            data.valid, cfg.batch_size, cfg.seed + 1, self.rank, self.world, self.device
+        )
+        self.state = TrainerState()
+        self.should_stop = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def fit(self) -> TrainerState:
+        """Train until `cfg.epochs` epochs are done or a callback stops it."""
+        self._call("on_fit_start")
+        while self.state.epoch < self.cfg.epochs and not self.should_stop:
+            self._run_epoch()
+        self._call("on_fit_end")
+        return self.state
+
+    def _run_epoch(self) -> None:
+        s = self.state
+        started = time.perf_counter()
+        train_loss, samples, train_seconds = self.train_epoch()
+        valid = self.evaluate(self.data.valid)
+        s.samples += samples
+        s.train_seconds += train_seconds
+        s.wall_seconds += time.perf_counter() - started
+        entry = EpochRecord(
+            epoch=s.epoch,
+            step=s.step,
+            seconds=round(s.wall_seconds, 3),
+            train_loss=train_loss,
+            samples_per_second=samples / max(train_seconds, 1e-9),
+            valid=valid,
+            strategy=self.strategy.on_epoch_end(),
+        )
+        s.record_epoch(entry)
+        self._call("on_epoch_end", entry)
+
+    def steps_per_epoch(self) -> int:
+        """Training steps in one epoch (capped by `cfg.max_steps_per_epoch`)."""
+        batches = len(self.train_loader)
+        return min(batches, self.cfg.max_steps_per_epoch or batches)
+
+    def train_epoch(self) -> tuple[float, int, float]:
+        """One pass over the training split: (mean loss, samples, seconds)."""
+        self.train_loader.set_epoch(self.state.epoch)
+        n_batches = self.steps_per_epoch()
+        self._call("on_train_epoch_start", n_batches)
+        total_loss, samples = 0.0, 0
+        started = time.perf_counter()
+        for batch in itertools.islice(self.train_loader, n_batches):
+            loss = self.step(batch.to(self.device, non_blocking=True))
+            total_loss += loss * len(batch)
+            samples += len(batch)
+            self._call("on_train_batch_end", len(batch), total_loss / samples)
+        self._call("on_train_epoch_end")
+        return total_loss / max(samples, 1), samples, time.perf_counter() - started
+
+    def step(self, batch: Batch) -> float:
+        """One optimiser step on `batch` (on the trainer's device); its training loss."""
+        cfg, s = self.cfg, self.state
+        self.model.train()
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=True)
+        logits = self.model(batch)
+        loss = self.strategy.loss(logits, batch.y, s.step)
+        objective = loss
+        if cfg.embedding_l2 > 0:
+            rows = self.model.embedding.last_rows
+            objective = loss + cfg.embedding_l2 * rows.pow(2).sum() / len(batch)
+        objective.backward()
+        self.strategy.after_backward(
+            StepContext(self.model, batch, s.step, cfg.lr, self.val_stream)
+        )
+        for opt in self.optimizers:
+            opt.step()
+        s.step += 1
+        return float(loss.detach())
+
+    # -- evaluation -------------------------------------------------------------------------------
+    def evaluate(self, split: SplitArrays) -> dict[str, float]:
+        """The task's metrics of the model as it is now on every row of `split`."""
+        return evaluate_split(
+            self.model, self.data.task, split, self.cfg.eval_batch_size, self.device
+        )
+
+    def test(self, split: SplitArrays) -> dict[str, float]:
+        """`evaluate(split)`, then the callbacks' `on_test_end` (after `fit`: the best model)."""
+        metrics = self.evaluate(split)
+        self._call("on_test_end", metrics)
+        return metrics
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "model": self.model.state_dict(),
+            "optimizers": [opt.state_dict() for opt in self.optimizers],
+            "strategy": self.strategy.state_dict(),
+            "state": self.state.state_dict(),
+            "val_stream": self.val_stream.state_dict(),
+            "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
+            "rng": rng,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        for opt, saved in zip(self.optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(saved)
+        self.strategy.load_state_dict(state["strategy"])
+        self.state.load_state_dict(state["state"])
+        self.val_stream.load_state_dict(state["val_stream"])
+        for cb in self.callbacks:
+            if cb.state_key in state["callbacks"]:
+                cb.load_state_dict(state["callbacks"][cb.state_key])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([r.cpu() for r in state["rng"]["cuda"]])

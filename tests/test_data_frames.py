@@ -1,0 +1,224 @@
+"""In-memory data: frames prepare exactly like the same rows in a Parquet file, keyed by content."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from datafiles import data_config, decode
+
+from recloss.config import TableSchema
+from recloss.data import prepare_dataset, prepare_frame
+from recloss.data.formats import ArrowReader
+from recloss.data.schema import MISSING_INDEX, OOV_INDEX
+from recloss.data.splits import SPLITS
+from recloss.errors import ConfigError, DataError
+
+TABLE = TableSchema(label="clicked", categorical=["city", "age"], numeric=["price"])
+SPLIT = (0.8, 0.1, 0.1)
+
+
+def columns(rows: int = 300, seed: int = 0) -> dict[str, np.ndarray]:
+    """Columns of mixed kinds: string tokens with gaps, integer tokens, floats with NaN."""
+    rng = np.random.default_rng(seed)
+    price = rng.lognormal(1.0, 1.5, rows)
+    price[rng.random(rows) < 0.1] = np.nan
+    city = rng.choice(np.array(["paris", "rome", "oslo", "lima", "", "kyiv"]), rows)
+    return {
+        "clicked": rng.integers(0, 2, rows),
+        "city": city,
+        "age": rng.integers(18, 40, rows),
+        "price": price,
+        "unused": rng.random(rows),
+    }
+
+
+def frame_config(tmp_path, **settings):
+    settings.setdefault("split", SPLIT)
+    return data_config(tmp_path, "parquet", table=TABLE, chunk_rows=64, **settings)
+
+
+def assert_same_data(a, b) -> None:
+    assert a.schema == b.schema
+    assert a.meta["rows"] == b.meta["rows"] and a.meta["label_counts"] == b.meta["label_counts"]
+    assert a.meta["encoding"] == b.meta["encoding"]
+    for va, vb in zip(a.encoding.vocabs, b.encoding.vocabs, strict=True):
+        assert va.values.equals(vb.values)
+    for split in SPLITS:
+        sa, sb = a.split(split), b.split(split)
+        np.testing.assert_array_equal(sa.x_cat, sb.x_cat)
+        np.testing.assert_array_equal(sa.y, sb.y)
+        assert (sa.x_num is None) == (sb.x_num is None)
+        if sa.x_num is not None:
+            np.testing.assert_array_equal(sa.x_num, sb.x_num)
+
+
+@pytest.mark.parametrize("kind", ["arrow", "numpy", "lists"])
+@pytest.mark.parametrize("numeric", ["bucket", "continuous"])
+def test_frame_prepares_like_the_same_rows_in_a_parquet_file(tmp_path, kind, numeric):
+    cols = columns()
+    table = pa.table(cols)
+    pq.write_table(table, tmp_path / "rows.parquet", row_group_size=50)
+    cfg = frame_config(tmp_path, numeric=numeric)
+    from_file = prepare_dataset(
+        cfg.model_copy(update={"path": str(tmp_path / "rows.parquet")}), progress=False
+    )
+    data = {"arrow": table, "numpy": cols, "lists": {k: v.tolist() for k, v in cols.items()}}
+    from_frame = prepare_frame(data[kind], cfg)
+    assert from_frame.root != from_file.root and from_frame.meta["dataset"] == "frame"
+    assert_same_data(from_frame, from_file)
+    assert sum(from_frame.meta["rows"].values()) == 300 and from_frame.meta["rows"]["test"] == 30
+    assert len(set(decode(from_frame, "city", "test"))) > 2  # the splits hold real rows
+
+
+def test_frame_keeps_types_like_parquet(tmp_path):
+    table = pa.table(
+        {
+            "clicked": pa.array([0, 1, 1, 0, 1], pa.int8()),
+            "city": pa.array(["a", "b", None, "a", "b"]).dictionary_encode(),
+            "age": pa.array([3, 7, 3, None, 7], pa.int64()),
+            "price": [0.5, 10.0, None, 3.0, float("inf")],
+        }
+    )
+    ds = prepare_frame(table, frame_config(tmp_path, split=(1.0, 0.0, 0.0)))
+    assert ds.split("train").y.tolist() == [0, 1, 1, 0, 1]
+    assert decode(ds, "city") == ["a", "b", None, "a", "b"]
+    assert decode(ds, "age") == ["3", "7", "3", None, "7"]
+    assert decode(ds, "price")[2] is None and decode(ds, "price")[4] is None  # inf: missing
+
+
+def test_same_frame_reuses_its_cache_and_another_frame_does_not(tmp_path, monkeypatch):
+    cfg = frame_config(tmp_path)
+    first = prepare_frame(columns(), cfg)
+    assert first.meta["sources"][0]["rows"] == 300 and len(first.meta["sources"][0]["sha256"]) == 64
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the frame was read again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ArrowReader, "chunks", fail)
+        again = prepare_frame(pa.table(columns()), cfg)  # same content, another object
+        assert again.root == first.root and again.meta == first.meta
+        unused = {**columns(), "unused": np.zeros(300)}  # a column the table does not name
+        assert prepare_frame(unused, cfg).root == first.root
+    edited = columns()
+    edited["city"][7] = "bern"  # fits the <U5 array
+    other = prepare_frame(edited, cfg)
+    assert other.root != first.root
+    assert "bern" in decode(other, "city", "train") + decode(other, "city", "valid") + decode(
+        other, "city", "test"
+    )
+    assert prepare_frame(columns(seed=1), cfg).root not in (first.root, other.root)
+    assert prepare_frame(columns(), frame_config(tmp_path, min_count=2)).root != first.root
+
+
+def one_line(err: pytest.ExceptionInfo) -> str:
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_column_is_a_config_error_naming_it(tmp_path):
+    cols = columns()
+    del cols["city"]
+    with pytest.raises(ConfigError) as err:
+        prepare_frame(cols, frame_config(tmp_path))
+    assert one_line(err).startswith("data.table.categorical: column 'city' is not in frame")
+    assert "clicked" in one_line(err)  # the columns it has are listed
+
+
+def test_bad_label_is_a_data_error_naming_column_and_row(tmp_path):
+    cols = columns(rows=100)
+    cols["clicked"][70] = 2
+    with pytest.raises(DataError) as err:
+        prepare_frame(cols, frame_config(tmp_path))
+    assert one_line(err) == "frame:row 71: label clicked: '2' is not 0 or 1"
+
+
+def test_empty_or_malformed_data_is_rejected_in_one_line(tmp_path):
+    cfg = frame_config(tmp_path)
+    empty = {k: v[:0] for k, v in columns().items()}
+    with pytest.raises(DataError, match=r"^frame: no data rows$"):
+        prepare_frame(empty, cfg)
+    with pytest.raises(DataError, match=r"^frame: no columns$"):
+        prepare_frame({}, cfg)
+    with pytest.raises(ConfigError, match=r"^data\.table: in-memory data needs a table schema"):
+        prepare_frame(columns(), cfg.model_copy(update={"table": None}))
+    short = {**columns(), "age": np.arange(10)}
+    with pytest.raises(DataError, match=r"^frame: column 'age' has 10 rows, column 'clicked'"):
+        prepare_frame(short, cfg)
+    wide = {**columns(), "city": np.zeros((300, 2))}
+    with pytest.raises(DataError, match=r"^frame: column 'city' has shape \(300, 2\)"):
+        prepare_frame(wide, cfg)
+    with pytest.raises(TypeError, match="not ndarray"):
+        prepare_frame(np.zeros((300, 4)), cfg)
+
+
+def test_multiclass_frame_labels(tmp_path):
+    cols = columns()
+    cols["clicked"] = np.arange(300) % 3
+    ds = prepare_frame(cols, frame_config(tmp_path, task="multiclass"))
+    assert ds.schema.task == "multiclass" and ds.schema.num_classes == 3
+    assert ds.meta["label_counts"] == [100, 100, 100]
+
+
+def test_encode_frame_maps_unseen_values_to_oov_like_encode_file(tmp_path):
+    ds = prepare_frame(columns(), frame_config(tmp_path))
+    new = {
+        "clicked": np.array([1, 0, 1]),
+        "city": np.array(["rome", "atlantis", ""]),
+        "age": np.array([20, 99, 25]),
+        "price": np.array([5.0, np.nan, 1e9]),
+    }
+    encoded = ds.encode_frame(new)
+    city, age = ds.schema.cat_fields.index("city"), ds.schema.cat_fields.index("age")
+    rome = ds.encoding.vocabs[city].values.to_pylist().index("rome") + 2
+    assert encoded.x_cat[:, city].tolist() == [rome, OOV_INDEX, MISSING_INDEX]
+    assert encoded.x_cat[1, age] == OOV_INDEX and encoded.x_cat[0, age] > OOV_INDEX
+    assert encoded.y.tolist() == [1, 0, 1]
+    # The same rows as a Parquet file, through encode_file: the same codes.
+    pq.write_table(pa.table(new), tmp_path / "new.parquet")
+    from_file = ds.encode_file(tmp_path / "new.parquet")
+    np.testing.assert_array_equal(encoded.x_cat, from_file.x_cat)
+    np.testing.assert_array_equal(encoded.y, from_file.y)
+
+
+def test_encode_frame_keeps_row_order_and_caches_by_content(tmp_path):
+    ds = prepare_frame(columns(), frame_config(tmp_path, numeric="continuous"))
+    new = columns(rows=200, seed=5)  # more rows than a chunk (64)
+    forward = ds.encode_frame(new)
+    backward = ds.encode_frame({k: v[::-1].copy() for k, v in new.items()})
+    assert len(forward) == 200
+    np.testing.assert_array_equal(backward.x_cat, forward.x_cat[::-1])
+    np.testing.assert_array_equal(backward.x_num, forward.x_num[::-1])
+    np.testing.assert_array_equal(backward.y, forward.y[::-1])
+    assert forward.y.tolist() == new["clicked"].tolist()
+    assert len({tuple(r) for r in forward.x_cat.tolist()}) > 100  # rows differ: order matters
+    encoded = sorted(p.name for p in (ds.root / "encoded").iterdir())
+    assert len(encoded) == 2
+    ds.encode_frame(pa.table(new))  # the same content again: cached
+    assert sorted(p.name for p in (ds.root / "encoded").iterdir()) == encoded
+
+
+def test_encode_frame_bad_label_names_the_row(tmp_path):
+    ds = prepare_frame(columns(), frame_config(tmp_path))
+    new = {**columns(rows=5), "clicked": np.array([0, 1, 0, 1, 7])}
+    with pytest.raises(DataError) as err:
+        ds.encode_frame(new)
+    assert one_line(err) == "frame:row 5: label clicked: '7' is not 0 or 1"
+
+
+def test_pandas_dataframe_is_prepared_like_its_columns(tmp_path):
+    pd = pytest.importorskip("pandas")
+    cols = columns()
+    frame = pd.DataFrame(cols, index=np.arange(300) * 7 + 3)  # an index is not a column
+    frame["city"] = frame["city"].astype("category")
+    cfg = frame_config(tmp_path)
+    from_pandas = prepare_frame(frame, cfg)
+    assert_same_data(from_pandas, prepare_frame(cols, cfg))
+    assert from_pandas.schema.cat_fields == ("city", "age", "price")
+    encoded = from_pandas.encode_frame(frame.iloc[:10])
+    np.testing.assert_array_equal(
+        encoded.x_cat, from_pandas.encode_frame(pa.table(cols)).x_cat[:10]
+    )
