@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from recloss.optim import LazyAdam
+from recloss.training import LazyAdam
 
 
 def sparse_grad(rows: torch.Tensor, values: torch.Tensor, shape) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The trainer end to end on small synthetic data: metrics, checkpoints, resume, early stopping."""
+"""The run layer end to end on small synthetic data: record, checkpoints, resume, early stopping."""
 
 from __future__ import annotations
 
@@ -7,10 +7,22 @@ import json
 import pytest
 import torch
 
-from recloss import checkpoint
 from recloss.config import config_from_dict
 from recloss.errors import ConfigError
-from recloss.train import BEST, CHECKPOINT, make_optimizers, resume, train
+from recloss.rundir import RunDir
+from recloss.runs import resume, train
+from recloss.training import Callback, checkpoint, make_optimizers
+
+
+class InterruptAfter(Callback):
+    """Raise KeyboardInterrupt after `epochs` epochs, as a crash would (its checkpoint is saved)."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_end(self, trainer, entry) -> None:
+        if trainer.state.epoch >= self.epochs:
+            raise KeyboardInterrupt
 
 
 def small_config(tmp_path, **overrides):
@@ -32,45 +44,58 @@ def small_config(tmp_path, **overrides):
 
 
 def test_train_writes_run_directory(tmp_path):
-    result = train(small_config(tmp_path))
-    files = {p.name for p in result.run_dir.iterdir()}
-    assert {"config.yaml", "metrics.json", BEST, CHECKPOINT} <= files
-    metrics = json.loads((result.run_dir / "metrics.json").read_text())
-    assert metrics["test"]["auc"] > 0.6  # planted signal is learnable
-    assert 0 < metrics["test"]["logloss"] < 0.7
-    assert len(metrics["history"]) == 3
-    assert metrics["best_valid"] == metrics["history"][metrics["best_epoch"]]["valid"]
-    assert metrics["samples_per_second"] > 0 and metrics["train_seconds"] > 0
+    record = train(small_config(tmp_path))
+    files = {p.name for p in record.run_dir.iterdir()}
+    assert {RunDir.CONFIG, RunDir.RECORD, RunDir.BEST, RunDir.CHECKPOINT} <= files
+    assert RunDir(record.run_dir).read_record() == record
+    assert json.loads((record.run_dir / RunDir.RECORD).read_text()) == record.model_dump()
+    assert record.test["auc"] > 0.6  # planted signal is learnable
+    assert 0 < record.test["logloss"] < 0.7
+    assert len(record.history) == 3
+    assert record.best_valid == record.history[record.best_epoch].valid
+    assert record.samples_per_second > 0 and record.train_seconds > 0
 
 
 def test_checkpoints_load_weights_only(tmp_path):
-    result = train(small_config(tmp_path, **{"train.epochs": 1}))
-    state = checkpoint.load(result.run_dir / CHECKPOINT)
+    record = train(small_config(tmp_path, **{"train.epochs": 1}))
+    state = checkpoint.load(RunDir(record.run_dir).checkpoint)
     assert state["state"]["epoch"] == 1 and state["state"]["step"] > 0
-    assert not list(result.run_dir.glob("*.tmp"))
+    assert not list(record.run_dir.glob("*.tmp"))
 
 
 def test_interrupted_run_resumes_to_same_metrics(tmp_path):
     full = train(small_config(tmp_path), run_dir=tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
-        train(small_config(tmp_path), run_dir=tmp_path / "cut", stop_after_epochs=1)
-    assert checkpoint.load(tmp_path / "cut" / CHECKPOINT)["state"]["epoch"] == 1
-    resumed = resume(tmp_path / "cut")
-    assert resumed.metrics["test"] == full.metrics["test"]
-    assert [h["valid"] for h in resumed.metrics["history"]] == [
-        h["valid"] for h in full.metrics["history"]
-    ]
+        train(small_config(tmp_path), run_dir=tmp_path / "cut", callbacks=[InterruptAfter(1)])
+    cut = RunDir(tmp_path / "cut")
+    assert checkpoint.load(cut.checkpoint)["state"]["epoch"] == 1
+    assert not cut.is_finished()  # no record until the run has finished
+    resumed = resume(cut.path)
+    assert resumed.test == full.test
+    assert [h.valid for h in resumed.history] == [h.valid for h in full.history]
+
+
+def test_early_stopping_state_survives_a_resume(tmp_path):
+    """The callback's own counter travels in the checkpoint: the resumed run stops where the
+    uninterrupted one did."""
+    cfg = small_config(tmp_path, **{"train.epochs": 30, "train.patience": 1, "train.lr": 0.05})
+    full = train(cfg, run_dir=tmp_path / "full")
+    stop = full.best_epoch + 1  # the epoch that did not improve
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir=tmp_path / "cut", callbacks=[InterruptAfter(stop + 1)])
+    saved = checkpoint.load(RunDir(tmp_path / "cut").checkpoint)
+    assert saved["callbacks"]["EarlyStopping"] == {"bad_epochs": 1}
+    assert resume(tmp_path / "cut").epochs == full.epochs == stop + 1
 
 
 def test_early_stopping_restores_best_epoch(tmp_path):
     # A learning rate this large overfits quickly: validation AUC stops improving.
     cfg = small_config(tmp_path, **{"train.epochs": 30, "train.patience": 1, "train.lr": 0.05})
-    result = train(cfg)
-    m = result.metrics
-    assert m["epochs"] < 30
-    assert m["epochs"] == m["best_epoch"] + 2  # one non-improving epoch, then stop
-    aucs = [h["valid"]["auc"] for h in m["history"]]
-    assert m["best_valid"]["auc"] == max(aucs)
+    record = train(cfg)
+    assert record.epochs < 30
+    assert record.epochs == record.best_epoch + 2  # one non-improving epoch, then stop
+    aucs = [h.valid["auc"] for h in record.history]
+    assert record.best_valid["auc"] == max(aucs)
 
 
 def test_sparse_embeddings_use_lazy_adam(tmp_path):
@@ -91,8 +116,8 @@ def test_fixed_weights_strategy_trains(tmp_path):
     cfg.loss.name = "weighted"
     cfg.loss.candidates = ["ce", "focal"]
     cfg.loss.params = {"weights": [0.7, 0.3]}
-    result = train(cfg)
-    assert result.metrics["strategy"] == pytest.approx({"weight_ce": 0.7, "weight_focal": 0.3})
+    record = train(cfg)
+    assert record.weights == pytest.approx({"ce": 0.7, "focal": 0.3})
 
 
 def test_bad_strategy_params_name_the_key(tmp_path):
@@ -107,4 +132,5 @@ def test_cuda_request_without_gpu_is_a_config_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
     with pytest.raises(ConfigError, match="train.device"):
-        train(small_config(tmp_path, **{"train.device": "cuda"}))
+        train(small_config(tmp_path, **{"train.device": "cuda"}), run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # a failed setup leaves no folder behind

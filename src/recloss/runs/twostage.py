@@ -26,7 +26,7 @@ from recloss.data.schema import Schema
 from recloss.errors import CompatibilityError
 from recloss.rundir import RunDir, RunRecord, SearchRecord
 from recloss.runs.online import fit_run, run_online, save_run
-from recloss.search import build_strategy
+from recloss.search import STRATEGIES, build_strategy
 from recloss.search.base import check_options, positive_int
 from recloss.training import Callback, distributed_rank
 
@@ -51,6 +51,11 @@ class OnlineSearch:
 
     strategy: str  # the online strategy's name
     label: str
+
+    @property
+    def description(self) -> str:
+        doc = (STRATEGIES.get(self.strategy).__doc__ or self.strategy).strip().splitlines()[0]
+        return f"{doc.rstrip('.')}; searched, then retrained frozen (two-stage)"
 
     def stage_config(self, cfg: RunConfig) -> RunConfig:
         """The search stage's run: the online strategy, `search_epochs` epochs."""
