@@ -1,7 +1,9 @@
+import copy
 import math
 
 import pytest
 import torch
+from conftest import InterruptAfter
 from safetensors import safe_open
 from torch import nn
 
@@ -10,16 +12,15 @@ from recloss.data.schema import Batch, Schema
 from recloss.errors import CompatibilityError, ConfigError, RecLossError
 from recloss.losses import loss_matrix
 from recloss.search import STRATEGIES, build_strategy
-from recloss.search.autoloss import (
-    AutoLoss,
-    AutoLossStrategy,
+from recloss.search.autoloss import AutoLoss
+from recloss.search.base import OptionError, StepContext
+from recloss.search.controller import Controller, ControllerSpec, load_controller, select
+from recloss.search.hypergrad import (
     Unroll,
     finite_diff_hypergradient,
     jvp_hypergradient,
     unrolled_hypergradient,
 )
-from recloss.search.base import StepContext
-from recloss.search.controller import Controller, ControllerSpec, load_controller, select
 
 CARD, FIELDS = 40, 3
 
@@ -283,7 +284,7 @@ def test_incompatible_controller_files_are_refused(tmp_path):
         make(controller=tmp_path / "missing.safetensors")
 
 
-def test_extra_state_round_trip_continues_exactly():
+def test_state_dict_round_trip_continues_exactly():
     def run(autoloss, model, steps, offset):
         for i in range(steps):
             torch.manual_seed(1000 + offset + i)  # the Gumbel noise of each step
@@ -293,14 +294,12 @@ def test_extra_state_round_trip_continues_exactly():
     model, autoloss = TinyNet(), make(controller_every=2)
     run(autoloss, model, 5, 0)
     model_state = {k: v.clone() for k, v in model.state_dict().items()}
-    state = {k: v.clone() for k, v in autoloss.state_dict().items()}
-    extra = autoloss.extra_state()
+    state = copy.deepcopy(autoloss.state_dict())  # controller, its optimiser and the counters
     run(autoloss, model, 5, 5)
 
     resumed_model, resumed = TinyNet(), make(controller_every=2)
     resumed_model.load_state_dict(model_state)
     resumed.load_state_dict(state)
-    resumed.load_extra_state(extra)
     assert resumed.calls == 5 and resumed.updates == 5 and resumed.controller_steps == 3
     assert resumed.optimizer.state_dict()["state"][0]["step"] == 3
     run(resumed, resumed_model, 5, 5)
@@ -308,20 +307,20 @@ def test_extra_state_round_trip_continues_exactly():
     assert resumed.controller_steps == autoloss.controller_steps == 5
 
 
-def test_epoch_diagnostics_and_summary():
+def test_epoch_diagnostics_and_weights():
     torch.manual_seed(0)
     model, autoloss = TinyNet(), make(trace_every=2)
     for i in range(5):
         train_step(model, autoloss, batch(16, 2, i), batch(16, 2, 50 + i))
-    d = autoloss.epoch_diagnostics()
+    d = autoloss.on_epoch_end()
     assert sum(d["selection"].values()) == pytest.approx(1.0)
     assert set(d["selection_by_label"]) == {"0", "1"}
     assert d["trace"]["step"] == [0, 2, 4]
     assert len(d["trace"]["alpha"]["ce"]) == 3
     assert d["controller_steps"] == 1 and d["val_objective"] > 0
     assert d["tau"] == pytest.approx(autoloss.tau(4))
-    assert autoloss.summary() == {f"weight_{c}": v for c, v in d["selection"].items()}
-    empty = autoloss.epoch_diagnostics()
+    assert autoloss.weights() == d["selection"]
+    empty = autoloss.on_epoch_end()
     assert empty["selection"] is None and empty["trace"]["step"] == []
     assert empty["val_objective"] is None
 
@@ -355,24 +354,27 @@ def test_invalid_options_name_the_parameter():
         AutoLoss("multiclass")
 
 
-def test_strategy_adapter_with_trainer_seams(tmp_path):
+def test_autoloss_is_the_strategy_with_trainer_seams(tmp_path):
     schema = Schema("binary", 2, ("a", "b", "c"), (CARD,) * 3)
     strategy = build_strategy(LossConfig(name="autoloss", params={"controller_every": 1}), schema)
-    assert isinstance(strategy, AutoLossStrategy)
-    assert STRATEGIES.get("autoloss") is AutoLossStrategy
+    assert isinstance(strategy, AutoLoss)
+    assert STRATEGIES.get("autoloss") is AutoLoss
     torch.manual_seed(0)
     model = TinyNet()
     (x, y), (xv, yv) = batch(16, 2, 1), batch(16, 2, 2)
     train, val = Batch(x, None, y), Batch(xv, None, yv)
     strategy.loss(model(train), y, step=0).backward()
     before = [p.clone() for p in strategy.parameters()]
-    strategy.update(StepContext(model, train, 0, 0.1, lambda: val))
+    strategy.after_backward(StepContext(model, train, 0, 0.1, lambda: val))
     assert not same(before, strategy.parameters())
-    assert strategy.extra_state()["controller_steps"] == 1
-    strategy.save_artifacts(tmp_path)
+    assert strategy.state_dict()["_extra_state"]["controller_steps"] == 1
+    assert strategy.artifact.file == "controller.safetensors"
+    strategy.save_artifact(tmp_path / strategy.artifact.file)
     assert load_controller(tmp_path / "controller.safetensors").spec.task == "binary"
     with pytest.raises(ConfigError, match=r"loss\.params\.tau_min"):
-        AutoLossStrategy("binary", 2, tau_min=0.0)
+        build_strategy(LossConfig(name="autoloss", params={"tau_min": 0.0}), schema)
+    with pytest.raises(OptionError, match=r"^tau_min: "):
+        AutoLoss("binary", tau_min=0.0)
 
 
 def trainer_config(tmp_path, **loss_params):
@@ -394,28 +396,23 @@ def trainer_config(tmp_path, **loss_params):
 
 def test_trainer_run_resumes_exactly_and_its_controller_transfers(tmp_path):
     from recloss.report import write_run_report
-    from recloss.train import resume, train
+    from recloss.runs import resume, train
 
     full = train(trainer_config(tmp_path), run_dir=tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
-        train(trainer_config(tmp_path), run_dir=tmp_path / "cut", stop_after_epochs=1)
+        train(trainer_config(tmp_path), run_dir=tmp_path / "cut", callbacks=[InterruptAfter(1)])
     resumed = resume(tmp_path / "cut")
-    assert resumed.metrics["test"] == full.metrics["test"]
-    assert resumed.metrics["strategy"] == full.metrics["strategy"]
-    assert set(full.metrics["strategy"]) == {
-        "weight_focal",
-        "weight_kl",
-        "weight_hinge",
-        "weight_ce",
-    }
-    assert full.metrics["history"][-1]["strategy"]["controller_steps"] > 0
+    assert resumed.test == full.test
+    assert resumed.weights == full.weights
+    assert set(full.weights) == {"focal", "kl", "hinge", "ce"}
+    assert full.history[-1].strategy["controller_steps"] > 0
 
     controller = str(tmp_path / "full" / "controller.safetensors")
     frozen = train(
         trainer_config(tmp_path, controller=controller, freeze_controller=True),
         run_dir=tmp_path / "frozen",
     )
-    assert frozen.metrics["history"][-1]["strategy"]["controller_steps"] == 0
+    assert frozen.history[-1].strategy["controller_steps"] == 0
     assert torch.equal(
         load_controller(controller).mlp[0].weight,
         load_controller(tmp_path / "frozen" / "controller.safetensors").mlp[0].weight,

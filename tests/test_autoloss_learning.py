@@ -84,7 +84,7 @@ def ce_auc(one_thread) -> float:
 
 def test_harmful_candidate_gets_little_weight(ce_auc):
     auc, autoloss = train("autoloss")
-    weights = autoloss.epoch_diagnostics()["selection"]  # last epoch's mean selection probability
+    weights = autoloss.on_epoch_end()["selection"]  # last epoch's mean selection probability
     assert weights["flipped"] < 0.25
     assert auc > ce_auc - 0.02
     assert ce_auc > 0.75  # the planted signal is learnable at all

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from conftest import InterruptAfter
 from torch import nn
 from torch.func import functional_call
 
@@ -16,13 +17,14 @@ from recloss.config import LossConfig, config_from_dict
 from recloss.data.schema import Batch, Schema
 from recloss.errors import ConfigError
 from recloss.losses import loss_matrix
+from recloss.rundir import RunDir
+from recloss.runs import SEARCHES, check_method, resume, train, twostage
+from recloss.runs.bohb import budget_steps
+from recloss.runs.twostage import OnlineSearch
 from recloss.search import STRATEGIES, StepContext, build_strategy
-from recloss.search.autoloss import task_loss
-from recloss.search.bohb import budget_steps
-from recloss.search.darts import DartsStrategy
 from recloss.search.gradnorm import logit_grad_norms
-from recloss.search.twostage import SEARCH_DIR, SEARCH_FILE
-from recloss.train import Trainer, resume, train
+from recloss.search.hypergrad import task_loss
+from recloss.training import Callback
 
 CANDIDATES = ["focal", "kl", "hinge", "ce"]
 ONLINE = ["slf", "uncertainty", "gradnorm", "dwa"]
@@ -73,57 +75,55 @@ def config(cache, tmp_path):
 # -- through the trainer ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", TWO_STAGE + ONLINE)
 def test_every_strategy_learns_planted_data(config, name):
-    result = train(config(name, params=QUICK_PARAMS.get(name)))
-    m = result.metrics
-    assert m["test"]["auc"] > 0.62  # plain CE reaches about 0.65 here
-    assert set(m["strategy"]) == {f"weight_{c}" for c in CANDIDATES}
-    assert all(math.isfinite(w) and w >= 0 for w in m["strategy"].values())
-    saved = json.loads((result.run_dir / "metrics.json").read_text())
+    record = train(config(name, params=QUICK_PARAMS.get(name)))
+    assert record.test["auc"] > 0.62  # plain CE reaches about 0.65 here
+    assert set(record.weights) == set(CANDIDATES)
+    assert all(math.isfinite(w) and w >= 0 for w in record.weights.values())
+    saved = json.loads((record.run_dir / RunDir.RECORD).read_text())
     if name in TWO_STAGE:
         search = saved["search"]
         assert search["method"] == name and search["seconds"] > 0
-        assert saved["retrain_seconds"] == m["wall_seconds"] > 0
+        assert saved["retrain_seconds"] == record.wall_seconds > 0
         assert sum(search["weights"].values()) == pytest.approx(1.0)
-        assert m["strategy"] == pytest.approx(
-            {f"weight_{c}": w for c, w in search["weights"].items()}
-        )
-        assert json.loads((result.run_dir / SEARCH_FILE).read_text()) == search
+        assert record.weights == pytest.approx(search["weights"])
+        assert json.loads((record.run_dir / RunDir.SEARCH).read_text()) == search
     else:
-        assert "search" not in saved
-        assert all(entry["strategy"] for entry in m["history"])
+        assert saved["search"] is None and record.search is None
+        assert all(entry.strategy for entry in record.history)
 
 
 @pytest.mark.parametrize("name", ["darts", "meta"])
 def test_bilevel_search_moves_weight_off_a_harmful_candidate(config, name):
     params = {**QUICK_PARAMS[name], "search_epochs": 2}
     cfg = config(name, candidates=["ce", "flipped"], params=params, epochs=1)
-    weights = train(cfg).metrics["search"]["weights"]
+    weights = train(cfg).search.weights
     assert weights["flipped"] < 0.2 < 0.8 < weights["ce"]
 
 
 @pytest.mark.parametrize("name", ["darts", "bohb"])
 def test_retrain_starts_from_scratch_like_a_weighted_run(config, name):
-    two_stage = train(config(name, params=QUICK_PARAMS[name], epochs=2)).metrics
-    weights = [two_stage["search"]["weights"][c] for c in CANDIDATES]
-    plain = train(config("weighted", params={"weights": weights}, epochs=2)).metrics
-    assert two_stage["history"][0]["valid"] == plain["history"][0]["valid"]
-    assert two_stage["test"] == plain["test"]
+    two_stage = train(config(name, params=QUICK_PARAMS[name], epochs=2))
+    weights = [two_stage.search.weights[c] for c in CANDIDATES]
+    plain = train(config("weighted", params={"weights": weights}, epochs=2))
+    assert two_stage.history[0].valid == plain.history[0].valid
+    assert two_stage.test == plain.test
 
 
 def test_bohb_respects_trials_and_budgets(config):
     params = {"trials": 5, "min_budget": 0.2, "max_budget": 0.6, "eta": 3}
-    search = train(config("bohb", params=params, epochs=1)).metrics["search"]
-    steps = [t["steps"] for t in search["trials"]]
-    assert len(search["trials"]) == 5
-    assert search["budgets"] == [4, 11]  # 0.2 and 0.6 of 19 steps
+    search = train(config("bohb", params=params, epochs=1)).search
+    trials = search.details["trials"]
+    steps = [t["steps"] for t in trials]
+    assert len(trials) == 5
+    assert search.details["budgets"] == [4, 11]  # 0.2 and 0.6 of 19 steps
     assert max(steps) == 11 and set(steps) <= {4, 11}
-    assert all(t["pruned"] == (t["steps"] < 11) for t in search["trials"])
-    best = search["trials"][search["best_trial"]]
-    assert best["state"] == "complete" and best["weights"] == search["weights"]
-    assert best["value"] == max(t["value"] for t in search["trials"] if t["state"] == "complete")
-    assert all(sum(t["weights"].values()) == pytest.approx(1.0) for t in search["trials"])
-    again = train(config("bohb", params=params, epochs=1)).metrics["search"]
-    assert [t["weights"] for t in again["trials"]] == [t["weights"] for t in search["trials"]]
+    assert all(t["pruned"] == (t["steps"] < 11) for t in trials)
+    best = trials[search.details["best_trial"]]
+    assert best["state"] == "complete" and best["weights"] == search.weights
+    assert best["value"] == max(t["value"] for t in trials if t["state"] == "complete")
+    assert all(sum(t["weights"].values()) == pytest.approx(1.0) for t in trials)
+    again = train(config("bohb", params=params, epochs=1)).search
+    assert [t["weights"] for t in again.details["trials"]] == [t["weights"] for t in trials]
 
 
 def test_budget_steps_follow_hyperband_rungs():
@@ -136,55 +136,65 @@ def test_bohb_without_optuna_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
     schema = Schema("binary", 2, ("a",), (10,))
     with pytest.raises(ConfigError, match=r"pip install 'recloss\[tune\]'"):
-        build_strategy(LossConfig(name="bohb"), schema)
+        check_method(LossConfig(name="bohb"), schema)
 
 
 @pytest.mark.parametrize("name", ONLINE)
 def test_online_strategy_resumes_exactly(config, tmp_path, name):
-    full = train(config(name), run_dir=tmp_path / "full").metrics
+    full = train(config(name), run_dir=tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
-        train(config(name), run_dir=tmp_path / "cut", stop_after_epochs=1)
-    resumed = resume(tmp_path / "cut").metrics
-    assert resumed["test"] == full["test"]
-    assert resumed["strategy"] == full["strategy"]
-    assert [h["valid"] for h in resumed["history"]] == [h["valid"] for h in full["history"]]
+        train(config(name), run_dir=tmp_path / "cut", callbacks=[InterruptAfter(1)])
+    resumed = resume(tmp_path / "cut")
+    assert resumed.test == full.test
+    assert resumed.weights == full.weights
+    assert [h.valid for h in resumed.history] == [h.valid for h in full.history]
 
 
 def test_two_stage_run_resumes_inside_the_retrain(config, tmp_path, monkeypatch):
     cfg = config("darts", params=QUICK_PARAMS["darts"])
-    full = train(cfg, run_dir=tmp_path / "full").metrics
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, run_dir=tmp_path / "cut", stop_after_epochs=1)
-    assert (tmp_path / "cut" / SEARCH_FILE).is_file()
+    full = train(cfg, run_dir=tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):  # the callback joins the retrain only
+        train(cfg, run_dir=tmp_path / "cut", callbacks=[InterruptAfter(1)])
+    assert (tmp_path / "cut" / RunDir.SEARCH).is_file()
 
     def no_second_search(*args, **kwargs):
         raise AssertionError("a finished search must not run again")
 
-    monkeypatch.setattr(DartsStrategy, "search", no_second_search)
-    resumed = resume(tmp_path / "cut").metrics
-    assert resumed["test"] == full["test"]
-    assert [h["valid"] for h in resumed["history"]] == [h["valid"] for h in full["history"]]
-    assert resumed["search"]["weights"] == full["search"]["weights"]
+    monkeypatch.setattr(OnlineSearch, "search", no_second_search)
+    resumed = resume(tmp_path / "cut")
+    assert resumed.test == full.test
+    assert [h.valid for h in resumed.history] == [h.valid for h in full.history]
+    assert resumed.search.weights == full.search.weights
 
 
 def test_interrupted_search_continues_from_its_checkpoint(config, tmp_path, monkeypatch):
     cfg = config("darts", params={**QUICK_PARAMS["darts"], "search_epochs": 2}, epochs=1)
-    full = train(cfg, run_dir=tmp_path / "full").metrics
-    fit = Trainer.fit
+    full = train(cfg, run_dir=tmp_path / "full")
+    run_online = twostage.run_online  # the search stage's run; the retrain does not use it
+    starts = []
 
-    def crash_in_search(trainer, stop_after_epochs=None):
-        in_search = trainer.run_dir.name == SEARCH_DIR
-        return fit(trainer, stop_after_epochs=1 if in_search else stop_after_epochs)
+    class RecordStart(Callback):
+        def on_fit_start(self, trainer):
+            starts.append(trainer.state.epoch)
 
-    monkeypatch.setattr(Trainer, "fit", crash_in_search)
+    def search_stage_with(callback):
+        def run(cfg, dataset, run_dir, **kwargs):
+            assert run_dir.path == tmp_path / "cut" / RunDir.SEARCH_STAGE
+            return run_online(cfg, dataset, run_dir, **kwargs, callbacks=[callback])
+
+        return run
+
+    monkeypatch.setattr(twostage, "run_online", search_stage_with(InterruptAfter(1)))
     with pytest.raises(KeyboardInterrupt):
         train(cfg, run_dir=tmp_path / "cut")
-    monkeypatch.undo()
-    assert not (tmp_path / "cut" / SEARCH_FILE).exists()
-    resumed = resume(tmp_path / "cut").metrics
-    assert resumed["search"]["weights"] == full["search"]["weights"]
-    assert resumed["search"]["trace"] == full["search"]["trace"]
-    assert resumed["test"] == full["test"]
+    assert not (tmp_path / "cut" / RunDir.SEARCH).exists()
+    assert RunDir(tmp_path / "cut").search_stage().checkpoint.is_file()
+    monkeypatch.setattr(twostage, "run_online", search_stage_with(RecordStart()))
+    resumed = resume(tmp_path / "cut")
+    assert starts == [1]  # the search went on from its checkpoint after epoch 1
+    assert resumed.search.weights == full.search.weights
+    assert resumed.search.details["trace"] == full.search.details["trace"]
+    assert resumed.test == full.test
 
 
 def test_strategy_options_are_checked_with_the_key_named(config):
@@ -202,8 +212,12 @@ def test_strategy_options_are_checked_with_the_key_named(config):
         ("uncertainty", {"learning_rate": 0.1}, "learning_rate"),
     ]
     for name, params, key in bad:
+        loss = LossConfig(name=name, params=params)
         with pytest.raises(ConfigError, match=rf"loss\.params\.{key}"):
-            build_strategy(LossConfig(name=name, params=params), schema)
+            check_method(loss, schema)  # a run's method, checked before any training
+        if name in STRATEGIES:  # the online strategy of that name
+            with pytest.raises(ConfigError, match=rf"loss\.params\.{key}"):
+                build_strategy(loss, schema)
 
 
 # -- the strategies on their own ------------------------------------------------------------------
@@ -234,8 +248,12 @@ def build(name: str, task: str, **params):
     return build_strategy(LossConfig(name=name, candidates=CANDIDATES, params=params), schema)
 
 
+def test_bohb_is_a_search_not_an_online_strategy():
+    assert "bohb" not in STRATEGIES and "bohb" in SEARCHES
+
+
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
-@pytest.mark.parametrize("name", ["darts", "meta", "bohb", *ONLINE])
+@pytest.mark.parametrize("name", ["darts", "meta", *ONLINE])
 def test_strategy_steps_on_both_tasks(name, task):
     torch.manual_seed(0)
     classes = 2 if task == "binary" else 5
@@ -250,12 +268,13 @@ def test_strategy_steps_on_both_tasks(name, task):
         assert loss.dim() == 0 and torch.isfinite(loss)
         loss.backward()
         assert all(torch.isfinite(p.grad).all() for p in model.parameters())
-        strategy.update(StepContext(model, batch, step, 0.05, lambda: tiny_batch(32, classes, 9)))
-    json.dumps(strategy.epoch_diagnostics())
-    assert set(strategy.summary()) == {f"weight_{c}" for c in CANDIDATES}
-    assert all(math.isfinite(w) for w in strategy.summary().values())
+        ctx = StepContext(model, batch, step, 0.05, lambda: tiny_batch(32, classes, 9))
+        strategy.after_backward(ctx)
+    json.dumps(strategy.on_epoch_end())
+    assert set(strategy.weights()) == set(CANDIDATES)
+    assert all(math.isfinite(w) for w in strategy.weights().values())
     after = list(strategy.parameters())
-    assert (len(after) > 0) == (name not in ("bohb", "dwa"))  # those two learn no parameters
+    assert (len(after) > 0) == (name != "dwa")  # dwa learns no parameters
     assert all(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
 
 
@@ -272,7 +291,7 @@ def test_slf_gates_lie_in_unit_interval(task):
     assert ((gates < 0.01) | (gates > 0.99)).float().mean() > 0.9  # nearly binary when cold
     slf.loss(logits.requires_grad_(), y, step=0).backward()
     assert all(p.grad is not None for p in slf.net.parameters())
-    gates = slf.epoch_diagnostics()["gates"]
+    gates = slf.on_epoch_end()["gates"]
     assert all(0 <= g <= 1 for g in gates.values())
 
 
@@ -308,7 +327,7 @@ def test_darts_gradient_is_the_exact_unrolled_hypergradient(hypergrad):
 
     expected = torch.func.grad(val_loss)(darts.beta.detach().clone())
     darts.loss(model(train_batch), train_batch.y, step=0).backward()
-    darts.update(StepContext(model, train_batch, 0, xi, lambda: val_batch))
+    darts.after_backward(StepContext(model, train_batch, 0, xi, lambda: val_batch))
     assert expected.abs().sum() > 0
     assert torch.allclose(darts.beta.grad, expected, rtol=1e-3, atol=1e-6)
 
@@ -322,8 +341,9 @@ def test_darts_updates_every_k_steps():
         model.zero_grad()
         darts.loss(model(batch), batch.y, step).backward()
         val = tiny_batch(16, 2, 99)
-        darts.update(StepContext(model, batch, step, 0.1, lambda v=val: val_reads.append(1) or v))
-    assert darts.epoch_diagnostics()["updates"] == 3 == len(val_reads)  # steps 0, 3 and 6
+        ctx = StepContext(model, batch, step, 0.1, lambda v=val: val_reads.append(1) or v)
+        darts.after_backward(ctx)
+    assert darts.on_epoch_end()["updates"] == 3 == len(val_reads)  # steps 0, 3 and 6
 
 
 def test_uncertainty_weights_settle_at_inverse_losses():
@@ -334,8 +354,8 @@ def test_uncertainty_weights_settle_at_inverse_losses():
     assert torch.allclose(strategy.loss(logits, y, 0), expected)
     for step in range(600):
         strategy.loss(logits, y, step).backward()
-        strategy.update(None)
-    weights = torch.tensor(list(strategy.epoch_diagnostics()["weights"].values()))
+        strategy.after_backward(None)
+    weights = torch.tensor(list(strategy.on_epoch_end()["weights"].values()))
     assert torch.allclose(weights, 1 / means, rtol=0.05)
 
 
@@ -348,7 +368,8 @@ def test_gradnorm_measures_logit_gradients_and_balances_them():
         assert norms[i] == pytest.approx(float(grad.norm()), rel=1e-5)
     strategy = build("gradnorm", "binary")
     strategy.loss(logits, y, 0)
-    strategy.update(None)  # first step: every rate is 1, so the norms are pulled to their mean
+    # first step: every rate is 1, so the norms are pulled to their mean
+    strategy.after_backward(None)
     weights = strategy.loss_weights.detach()
     assert weights.sum() == pytest.approx(4.0)
     assert weights[norms.argmax()] < 1 < weights[norms.argmin()]
@@ -362,7 +383,7 @@ def test_dwa_weights_come_from_the_last_two_epoch_averages():
         for step in range(4):
             logits = torch.randn(32, generator=g) * (1 + epoch)  # sharper logits each epoch
             dwa.loss(logits, torch.randint(0, 2, (32,), generator=g), step)
-        diagnostics = dwa.epoch_diagnostics()
+        diagnostics = dwa.on_epoch_end()
         if epoch < 2:
             assert diagnostics["weights"] == dict.fromkeys(CANDIDATES, 1.0)
         averages.append(torch.tensor(list(diagnostics["averages"].values())))

@@ -6,23 +6,13 @@ import json
 
 import pytest
 import torch
+from conftest import InterruptAfter
 
 from recloss.config import config_from_dict
 from recloss.errors import ConfigError
 from recloss.rundir import RunDir
 from recloss.runs import resume, train
-from recloss.training import Callback, checkpoint, make_optimizers
-
-
-class InterruptAfter(Callback):
-    """Raise KeyboardInterrupt after `epochs` epochs, as a crash would (its checkpoint is saved)."""
-
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
-
-    def on_epoch_end(self, trainer, entry) -> None:
-        if trainer.state.epoch >= self.epochs:
-            raise KeyboardInterrupt
+from recloss.training import checkpoint, make_optimizers
 
 
 def small_config(tmp_path, **overrides):

@@ -3,21 +3,15 @@
 The rows take the Parquet reader's path (`ArrowReader`), so a frame prepares exactly as the same
 rows written to a Parquet file with `data.dataset: parquet`: the same vocabularies, split and
 schema. The cache is keyed by a hash of the table's content (the columns `data.table` names) and
-the settings. pandas is optional: a DataFrame is recognised by duck typing and converted with
-`pyarrow.Table.from_pandas`.
+the settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
-import pyarrow as pa
 
 from recloss.config import DataConfig
 from recloss.data.datasets import DATASETS
-from recloss.data.formats import ArrowReader
 from recloss.data.prepare import (
     PreparedDataset,
     cache_settings,
@@ -25,10 +19,8 @@ from recloss.data.prepare import (
     prepare_source,
     resolve_task,
 )
-from recloss.data.schema import Task
-from recloss.errors import ConfigError, DataError
+from recloss.data.rows import FRAME, frame_reader
 
-FRAME = "frame"  # the in-memory source's name in messages and cache folders
 FILE_FORMATS = ("csv", "parquet")  # what `encode_file` of a prepared frame reads
 
 
@@ -48,69 +40,3 @@ def prepare_frame(data: Any, cfg: DataConfig, progress: bool = False) -> Prepare
     reader = frame_reader(data, cfg, task)
     settings = cache_settings(spec, cfg, task) | {"dataset": FRAME}
     return prepare_source(FRAME, reader, cfg, settings, progress)
-
-
-def frame_reader(data: Any, cfg: DataConfig, task: Task) -> ArrowReader:
-    """A reader of in-memory rows whose columns' roles `cfg.table` gives."""
-    if cfg.table is None:
-        raise ConfigError(
-            "data.table: in-memory data needs a table schema "
-            "(label, categorical and numeric columns)"
-        )
-    return ArrowReader(arrow_table(data), cfg.table, task, FRAME)
-
-
-def arrow_table(data: Any) -> pa.Table:
-    """An Arrow table of a DataFrame, an Arrow table or batch, or a mapping of columns."""
-    if isinstance(data, pa.Table):
-        table = data
-    elif isinstance(data, pa.RecordBatch):
-        table = pa.Table.from_batches([data])
-    elif isinstance(data, Mapping):
-        table = _from_columns(data)
-    elif all(hasattr(data, a) for a in ("columns", "dtypes", "iloc")):  # a pandas DataFrame
-        try:
-            table = pa.Table.from_pandas(data, preserve_index=False)
-        except (pa.ArrowException, TypeError, ValueError) as err:
-            raise DataError(f"{FRAME}: {_one_line(err)}") from None
-    elif hasattr(data, "__arrow_c_stream__"):  # other data frames (polars ...)
-        table = pa.table(data)
-    else:
-        raise TypeError(
-            "data must be a pandas DataFrame, a pyarrow.Table or a mapping of column name to "
-            f"1-D array, not {type(data).__name__}"
-        )
-    if table.num_columns == 0:
-        raise DataError(f"{FRAME}: no columns")
-    return table
-
-
-def _from_columns(columns: Mapping) -> pa.Table:
-    arrays: dict[str, pa.Array | pa.ChunkedArray] = {}
-    for name, values in columns.items():
-        if not isinstance(name, str):
-            raise DataError(f"{FRAME}: column names must be strings, not {name!r}")
-        if isinstance(values, (pa.Array, pa.ChunkedArray)):
-            arrays[name] = values
-            continue
-        if isinstance(values, np.ndarray) and values.ndim != 1:
-            raise DataError(
-                f"{FRAME}: column {name!r} has shape {values.shape}; give one 1-D array per column"
-            )
-        try:
-            arrays[name] = pa.array(values)
-        except (pa.ArrowException, TypeError, ValueError) as err:
-            raise DataError(f"{FRAME}: column {name!r}: {_one_line(err)}") from None
-    lengths = {name: len(a) for name, a in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        first, *others = lengths
-        other = next(n for n in others if lengths[n] != lengths[first])
-        raise DataError(
-            f"{FRAME}: column {other!r} has {lengths[other]} rows, "
-            f"column {first!r} has {lengths[first]}"
-        )
-    return pa.table(arrays)
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())

@@ -26,6 +26,7 @@ from recloss.data.cache import CacheWriter, content_key, load_array, read_meta, 
 from recloss.data.datasets import DATASETS, DatasetSpec
 from recloss.data.encode import Encoding, cat_fields
 from recloss.data.formats import Reader
+from recloss.data.rows import frame_reader
 from recloss.data.schema import Schema, Task
 from recloss.data.splits import SPLITS
 from recloss.errors import ConfigError, DataError
@@ -191,8 +192,6 @@ class PreparedDataset:
         The columns' roles are those of the prepared configuration's `data.table`; unknown
         values map to the out-of-vocabulary index. Cached like `encode_file`, by content.
         """
-        from recloss.data.frames import frame_reader  # frames imports this module
-
         cfg = DataConfig.model_validate(self.meta["config"])
         reader = frame_reader(data, cfg, self.schema.task)
         return self._encode(reader, cfg, reader.source, progress)

@@ -16,7 +16,7 @@ import numpy as np
 
 from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
 from recloss.data import PreparedDataset, SplitArrays, prepare_dataset, prepare_frame
-from recloss.data.frames import FRAME
+from recloss.data.rows import FRAME
 from recloss.errors import ConfigError
 from recloss.rundir import RunDir, RunRecord
 from recloss.runs.methods import SEARCHES, check_method

@@ -7,16 +7,32 @@ last, after every other callback has updated its own state for the epoch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import torch
+from torch import nn
 from tqdm.auto import tqdm
 
+from recloss.config import TrainConfig
 from recloss.errors import ConfigError
 from recloss.rundir import EpochRecord
 from recloss.training import checkpoint
+from recloss.training.state import TrainerState
 
-if TYPE_CHECKING:
-    from recloss.training.trainer import Trainer
+
+class Trainer(Protocol):
+    """What a callback may use of the trainer that calls it."""
+
+    model: nn.Module
+    cfg: TrainConfig
+    state: TrainerState
+    device: torch.device
+    should_stop: bool
+
+    @property
+    def is_main(self) -> bool: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
 
 
 class Callback:
