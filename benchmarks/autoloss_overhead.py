@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-from pathlib import Path
 
 from _machine import report
 
 from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
-from recloss.train import Trainer
+from recloss.runs.online import build_trainer
 
 STRATEGIES = {
     "ce": {"name": "ce"},
@@ -42,15 +41,16 @@ def measure(args: argparse.Namespace, cache: str) -> dict:
     base = make_config(cache, rows, args.cardinality, args.batch_size, args.steps)
     dataset = prepare_dataset(config_from_dict(base).data, progress=False)
     trainers = {
-        name: Trainer(config_from_dict({**base, "loss": loss}), dataset, Path(tempfile.mkdtemp()))
+        name: build_trainer(config_from_dict({**base, "loss": loss}), dataset, run_dir=None)
         for name, loss in STRATEGIES.items()
     }
     seconds: dict[str, list[float]] = {name: [] for name in trainers}
     for trainer in trainers.values():  # warm-up: allocator, page cache, optimiser state
-        trainer.train_epoch(0)
+        trainer.train_epoch()
     for r in range(args.rounds):  # interleaved, so drifting machine load hits all alike
         for name, trainer in trainers.items():
-            seconds[name].append(trainer.train_epoch(r + 1)[2])
+            trainer.state.epoch = r + 1  # the epoch's shuffle
+            seconds[name].append(trainer.train_epoch()[2])
     median = {name: statistics.median(s) for name, s in seconds.items()}
     return {
         "rows_per_epoch": args.steps * args.batch_size,

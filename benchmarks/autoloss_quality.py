@@ -25,7 +25,7 @@ from scipy.stats import ttest_ind
 
 from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
-from recloss.train import train
+from recloss.runs import train
 
 DATASETS: dict[str, dict[str, Any]] = {
     "ml100k-5class": {"dataset": "movielens-100k", "task": "multiclass"},
@@ -58,10 +58,10 @@ def run_one(cfg_dict: dict, run_dir: Path) -> dict:
     """One training run in a worker process: its test metrics and learned weights."""
     torch.set_num_threads(1)  # one core per worker: faster than sharing two on small batches
     started = time.perf_counter()
-    result = train(config_from_dict(cfg_dict), run_dir=run_dir)
-    m = result.metrics
-    return {"test": m["test"], "best_epoch": m["best_epoch"], "epochs": m["epochs"],
-            "seconds": time.perf_counter() - started, "strategy": m["strategy"]}  # fmt: skip
+    record = train(config_from_dict(cfg_dict), run_dir=run_dir)
+    weights = {f"weight_{c}": w for c, w in record.weights.items()}  # the stored runs' keys
+    return {"test": record.test, "best_epoch": record.best_epoch, "epochs": record.epochs,
+            "seconds": time.perf_counter() - started, "strategy": weights}  # fmt: skip
 
 
 def fingerprint(args: argparse.Namespace, method: str) -> str:

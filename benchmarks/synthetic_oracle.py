@@ -19,7 +19,7 @@ from _machine import report
 from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
 from recloss.metrics import evaluate
-from recloss.train import train
+from recloss.runs import train
 
 
 def main() -> None:
@@ -51,17 +51,17 @@ def main() -> None:
                 "out": f"{tmp}/runs",
             }
         )
-        result = train(cfg)
+        record = train(cfg)
         test = prepare_dataset(cfg.data, progress=False).split("test")
         y = np.asarray(test.y, dtype=np.int64)
         oracle = evaluate("binary", y, np.asarray(test.extra["p_true"]))
-    model = result.metrics["test"]
+    model = record.test
     figures = {
         "rows": args.rows,
         "fields": args.fields,
         "cardinality": args.cardinality,
         "loss": args.loss,
-        "epochs_run": result.metrics["epochs"],
+        "epochs_run": record.epochs,
         "deepfm_test_auc": model["auc"],
         "bayes_optimal_test_auc": oracle["auc"],
         "auc_gap": oracle["auc"] - model["auc"],

@@ -11,7 +11,6 @@ import argparse
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +20,8 @@ from _machine import report
 from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
 from recloss.models import build_model
-from recloss.train import Trainer
+from recloss.runs.online import build_trainer
+from recloss.training import Trainer
 
 
 def make_config(cache: str, cardinality: int, rows: int) -> dict:
@@ -42,7 +42,8 @@ def make_config(cache: str, cardinality: int, rows: int) -> dict:
 
 
 def recloss_round(trainer: Trainer, epoch: int) -> float:
-    _, samples, seconds = trainer.train_epoch(epoch)
+    trainer.state.epoch = epoch  # the epoch's shuffle
+    _, samples, seconds = trainer.train_epoch()
     return samples / seconds
 
 
@@ -71,7 +72,7 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     cfg = config_from_dict(make_config(cache, cardinality, rows))
     cfg.train.max_steps_per_epoch = steps
     dataset = prepare_dataset(cfg.data, progress=False)
-    trainer = Trainer(cfg, dataset, run_dir=Path(tempfile.mkdtemp()))
+    trainer = build_trainer(cfg, dataset, run_dir=None)
 
     train = dataset.split("train")
     x_cat = torch.from_numpy(np.asarray(train.x_cat))
