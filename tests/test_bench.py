@@ -11,9 +11,10 @@ import pytest
 from conftest import TEST_ONLY_LOSSES
 
 from recloss import bench
+from recloss.bench import runner
 from recloss.cli import main
 from recloss.errors import ConfigError
-from recloss.train import RunResult
+from recloss.rundir import RunDir, RunRecord
 
 GRID = {
     "name": "tiny",
@@ -53,54 +54,59 @@ def grid(tmp_path) -> bench.Grid:
     return bench.grid_from_dict(d)
 
 
-def fake_metrics(auc: float) -> dict:
-    return {
-        "test": {"auc": auc, "logloss": 0.5},
-        "best_valid": {"auc": auc},
-        "best_epoch": 1,
-        "epochs": 2,
-        "steps": 20,
-        "train_seconds": 2.0,
-        "wall_seconds": 2.5,
-        "history": [
-            {"epoch": 0, "seconds": 1.0, "valid": {"auc": auc - 0.01}},
-            {"epoch": 1, "seconds": 2.5, "valid": {"auc": auc}},
-        ],
-    }
+def fake_record(auc: float) -> RunRecord:
+    def epoch(i: int, seconds: float, valid_auc: float) -> dict:
+        return {"epoch": i, "step": 10 * (i + 1), "seconds": seconds, "train_loss": 0.6,
+                "samples_per_second": 1000.0, "valid": {"auc": valid_auc}}  # fmt: skip
+
+    return RunRecord.model_validate(
+        {
+            "test": {"auc": auc, "logloss": 0.5},
+            "best_valid": {"auc": auc},
+            "best_epoch": 1,
+            "epochs": 2,
+            "steps": 20,
+            "train_seconds": 2.0,
+            "wall_seconds": 2.5,
+            "samples_per_second": 1000.0,
+            "history": [epoch(0, 1.0, auc - 0.01), epoch(1, 2.5, auc)],
+            "dataset": {"name": "synthetic"},
+            "device": "cpu",
+        }
+    )
 
 
 class FakeTraining:
-    """Stands in for `train` and `resume`: writes metrics.json, counts and records calls."""
+    """Stands in for `train` and `resume`: writes the run record, counts and records calls."""
 
     def __init__(self, interrupt_at: int | None = None) -> None:
         self.trained: list[Path] = []
         self.resumed: list[Path] = []
         self.interrupt_at = interrupt_at
 
-    def train(self, cfg, run_dir) -> RunResult:
+    def train(self, cfg, run_dir) -> RunRecord:
         if len(self.trained) == self.interrupt_at:
             raise KeyboardInterrupt
         self.trained.append(Path(run_dir))
-        return self._finish(Path(run_dir), cfg.to_yaml())
+        RunDir(run_dir).write_config(cfg)
+        return self._finish(RunDir(run_dir))
 
-    def resume(self, run_dir) -> RunResult:
+    def resume(self, run_dir) -> RunRecord:
         self.resumed.append(Path(run_dir))
-        return self._finish(Path(run_dir), None)
+        return self._finish(RunDir(run_dir))
 
     @staticmethod
-    def _finish(run_dir: Path, config: str | None) -> RunResult:
-        if config is not None:
-            (run_dir / "config.yaml").write_text(config)
-        metrics = fake_metrics(0.7)
-        (run_dir / "metrics.json").write_text(json.dumps(metrics))
-        return RunResult(run_dir, metrics)
+    def _finish(folder: RunDir) -> RunRecord:
+        record = fake_record(0.7)
+        folder.write_record(record)
+        return record
 
 
 @pytest.fixture
 def fake(monkeypatch) -> FakeTraining:
     f = FakeTraining()
-    monkeypatch.setattr(bench, "train", f.train)
-    monkeypatch.setattr(bench, "resume", f.resume)
+    monkeypatch.setattr(runner, "train", f.train)
+    monkeypatch.setattr(runner, "resume", f.resume)
     return f
 
 
@@ -238,16 +244,16 @@ def test_rerun_trains_no_finished_cell(grid, tmp_path, fake):
 def test_interrupted_bench_continues_where_it_stopped(grid, tmp_path, monkeypatch):
     root = tmp_path / "bench"
     first = FakeTraining(interrupt_at=5)
-    monkeypatch.setattr(bench, "train", first.train)
+    monkeypatch.setattr(runner, "train", first.train)
     with pytest.raises(KeyboardInterrupt):
         bench.run_bench(grid, root, progress=False)
     # the sixth cell was interrupted after an epoch: it has a checkpoint, no metrics
     sixth = bench.cell_dir(root, bench.expand(grid, root)[5].key)
-    (sixth / "config.yaml").write_text(bench.expand(grid, root)[5].config.to_yaml())
-    (sixth / "checkpoint.pt").write_bytes(b"")
+    RunDir(sixth).write_config(bench.expand(grid, root)[5].config)
+    RunDir(sixth).checkpoint.write_bytes(b"")
     second = FakeTraining()
-    monkeypatch.setattr(bench, "train", second.train)
-    monkeypatch.setattr(bench, "resume", second.resume)
+    monkeypatch.setattr(runner, "train", second.train)
+    monkeypatch.setattr(runner, "resume", second.resume)
     bench.run_bench(grid, root, progress=False)
     assert second.resumed == [sixth]
     assert len(second.trained) == 14 - 5 - 1
@@ -268,7 +274,7 @@ def test_a_failed_cell_is_recorded_and_its_transfers_skipped(grid, tmp_path, fak
             raise ConfigError("loss.params: broken")
         return fake.train(cfg, run_dir)
 
-    monkeypatch.setattr(bench, "train", train)
+    monkeypatch.setattr(runner, "train", train)
     root = tmp_path / "bench"
     rows = bench.run_bench(grid, root, progress=False)
     failed = {r["run_dir"] for r in rows if r["status"] == "failed"}
@@ -283,7 +289,10 @@ def test_a_failed_cell_is_recorded_and_its_transfers_skipped(grid, tmp_path, fak
             "syn2/deepfm/autoloss-from-syn/seed2",
         )
     }
-    error = (root / "cells/syn/nfm/autoloss-from-deepfm/seed1/error.txt").read_text()
+    key = "syn/nfm/autoloss-from-deepfm/seed1"
+    folder = RunDir(root / "cells" / key)
+    assert folder.has_error() and bench.state(root, key) == "failed"
+    error = folder.file(RunDir.ERROR).read_text()
     assert "source cell syn/deepfm/autoloss/seed1 did not finish" in error
 
 
@@ -316,10 +325,8 @@ def test_real_cells_train_transfer_and_report(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     root = out / "tiny"
     assert (root / "cells/syn/deepfm/autoloss/seed1/controller.safetensors").is_file()
-    transfer = json.loads(
-        (root / "cells/syn/nfm/autoloss-from-deepfm/seed1/metrics.json").read_text()
-    )
-    assert transfer["test"]["auc"] > 0
+    transfer = RunDir(root / "cells/syn/nfm/autoloss-from-deepfm/seed1").read_record()
+    assert transfer.test["auc"] > 0
     assert {p.name for p in docs.iterdir()} == {
         "report.md",
         "report.html",
@@ -359,10 +366,12 @@ def test_shipped_grids_are_valid(path):
 
 def test_demo_grid_compares_every_strategy_and_candidate_loss():
     from recloss.losses import LOSSES
+    from recloss.runs import SEARCHES
     from recloss.search import STRATEGIES
 
     grid = bench.load_grid(CONFIGS / "demo" / "demo.yaml")
     methods = {grid.method(k) for k in grid.methods}
     builtin_losses = set(LOSSES.names()) - TEST_ONLY_LOSSES
-    assert methods == (set(STRATEGIES.names()) - {"weighted"}) | builtin_losses
+    strategies = set(STRATEGIES.names()) | set(SEARCHES.names())  # bohb: a search only
+    assert methods == (strategies - {"weighted"}) | builtin_losses
     assert grid.transfer.models and grid.transfer.datasets and len(grid.seeds) >= 3

@@ -1,45 +1,69 @@
 """Reports from typed run records: a bench's results table, Markdown/HTML report and figures
 (`rows`, `stats`, `tables`, `figures`, `render`), and the plots of one run (`run_plots`).
-
-The names below are loaded on first use: `run_plots` needs PyTorch, the bench tables do not.
 """
 
-from __future__ import annotations
+from recloss.report.figures import (
+    auc_curve,
+)
+from recloss.report.render import (
+    to_html,
+    to_markdown,
+    write_report,
+)
+from recloss.report.rows import (
+    COLUMNS,
+    run_row,
+    summary_line,
+    write_results,
+)
+from recloss.report.run_plots import (
+    auc_figure,
+    controller_curves,
+    controller_figure,
+    selection_figure,
+    selection_trace,
+    write_run_report,
+)
+from recloss.report.stats import (
+    Entry,
+    Stat,
+    index_rows,
+    marked,
+    welch_p,
+)
+from recloss.report.tables import (
+    Layout,
+    Table,
+    TransferBlock,
+    efficiency_table,
+    overall_table,
+    transfer_table,
+)
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "COLUMNS": "rows",
-    "run_row": "rows",
-    "summary_line": "rows",
-    "write_results": "rows",
-    "Entry": "stats",
-    "Stat": "stats",
-    "index_rows": "stats",
-    "marked": "stats",
-    "welch_p": "stats",
-    "Layout": "tables",
-    "Table": "tables",
-    "TransferBlock": "tables",
-    "efficiency_table": "tables",
-    "overall_table": "tables",
-    "transfer_table": "tables",
-    "auc_curve": "figures",
-    "to_html": "render",
-    "to_markdown": "render",
-    "write_report": "render",
-    "auc_figure": "run_plots",
-    "controller_curves": "run_plots",
-    "controller_figure": "run_plots",
-    "selection_figure": "run_plots",
-    "selection_trace": "run_plots",
-    "write_run_report": "run_plots",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'recloss.report' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"recloss.report.{_EXPORTS[name]}"), name)
+__all__ = [
+    "COLUMNS",
+    "Entry",
+    "Layout",
+    "Stat",
+    "Table",
+    "TransferBlock",
+    "auc_curve",
+    "auc_figure",
+    "controller_curves",
+    "controller_figure",
+    "efficiency_table",
+    "index_rows",
+    "marked",
+    "overall_table",
+    "run_row",
+    "selection_figure",
+    "selection_trace",
+    "summary_line",
+    "to_html",
+    "to_markdown",
+    "transfer_table",
+    "welch_p",
+    "write_report",
+    "write_results",
+    "write_run_report",
+]

@@ -5,7 +5,14 @@ online strategy, `twostage` search-then-retrain, `bohb` its Optuna search, `meth
 name stands for.
 """
 
-from recloss.runs.methods import SEARCHES, check_method, is_fixed, method_artifact, method_label
+from recloss.runs.methods import (
+    SEARCHES,
+    check_method,
+    is_fixed,
+    method_artifact,
+    method_label,
+    transferable_methods,
+)
 from recloss.runs.single import evaluate, predict, resolve_config, resume, train
 
 __all__ = [
@@ -19,4 +26,5 @@ __all__ = [
     "resolve_config",
     "resume",
     "train",
+    "transferable_methods",
 ]

@@ -45,6 +45,11 @@ def method_artifact(name: str) -> Artifact | None:
     return STRATEGIES.get(name).artifact
 
 
+def transferable_methods() -> list[str]:
+    """The strategies whose runs leave a learned loss network another run can load frozen."""
+    return [n for n in STRATEGIES if n not in SEARCHES and STRATEGIES.get(n).artifact is not None]
+
+
 def is_fixed(name: str) -> bool:
     """Whether a method ignores the data (a single loss, fixed weights): it transfers as is."""
     return is_single_loss(name) or (
@@ -63,4 +68,11 @@ def check_method(loss: LossConfig, schema: Schema) -> None:
         raise ConfigError(f"loss.params.{err.key}: {err.message}") from None
 
 
-__all__ = ["SEARCHES", "check_method", "is_fixed", "method_artifact", "method_label"]
+__all__ = [
+    "SEARCHES",
+    "check_method",
+    "is_fixed",
+    "method_artifact",
+    "method_label",
+    "transferable_methods",
+]

@@ -20,7 +20,7 @@ from recloss.training import checkpoint
 from recloss.training.state import TrainerState
 
 
-class Trainer(Protocol):
+class TrainerLike(Protocol):
     """What a callback may use of the trainer that calls it."""
 
     model: nn.Module
@@ -42,20 +42,22 @@ class Callback:
     def state_key(self) -> str:
         return type(self).__name__
 
-    def on_fit_start(self, trainer: Trainer) -> None: ...
+    def on_fit_start(self, trainer: TrainerLike) -> None: ...
 
-    def on_train_epoch_start(self, trainer: Trainer, batches: int) -> None: ...
+    def on_train_epoch_start(self, trainer: TrainerLike, batches: int) -> None: ...
 
-    def on_train_batch_end(self, trainer: Trainer, batch_size: int, mean_loss: float) -> None: ...
+    def on_train_batch_end(
+        self, trainer: TrainerLike, batch_size: int, mean_loss: float
+    ) -> None: ...
 
-    def on_train_epoch_end(self, trainer: Trainer) -> None: ...
+    def on_train_epoch_end(self, trainer: TrainerLike) -> None: ...
 
-    def on_epoch_end(self, trainer: Trainer, entry: EpochRecord) -> None:
+    def on_epoch_end(self, trainer: TrainerLike, entry: EpochRecord) -> None:
         """After the epoch's validation; `trainer.state` already counts the epoch."""
 
-    def on_fit_end(self, trainer: Trainer) -> None: ...
+    def on_fit_end(self, trainer: TrainerLike) -> None: ...
 
-    def on_test_end(self, trainer: Trainer, metrics: dict[str, float]) -> None: ...
+    def on_test_end(self, trainer: TrainerLike, metrics: dict[str, float]) -> None: ...
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -73,10 +75,10 @@ class EarlyStopping(Callback):
     def _exhausted(self) -> bool:
         return self.bad_epochs > 0 and self.bad_epochs >= self.patience
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, trainer: TrainerLike) -> None:
         trainer.should_stop = trainer.should_stop or self._exhausted()
 
-    def on_epoch_end(self, trainer: Trainer, entry: EpochRecord) -> None:
+    def on_epoch_end(self, trainer: TrainerLike, entry: EpochRecord) -> None:
         self.bad_epochs = 0 if trainer.state.best_epoch == entry.epoch else self.bad_epochs + 1
         trainer.should_stop = trainer.should_stop or self._exhausted()
 
@@ -93,11 +95,11 @@ class BestCheckpoint(Callback):
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def on_epoch_end(self, trainer: Trainer, entry: EpochRecord) -> None:
+    def on_epoch_end(self, trainer: TrainerLike, entry: EpochRecord) -> None:
         if trainer.state.best_epoch == entry.epoch and trainer.is_main:
             checkpoint.save_atomic(trainer.model.state_dict(), self.path)
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, trainer: TrainerLike) -> None:
         if trainer.state.best_epoch < 0:
             raise ConfigError("train.epochs: no epoch was completed")
         trainer.model.load_state_dict(checkpoint.load(self.path, trainer.device))
@@ -109,7 +111,7 @@ class ResumeCheckpoint(Callback):
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def on_epoch_end(self, trainer: Trainer, entry: EpochRecord) -> None:
+    def on_epoch_end(self, trainer: TrainerLike, entry: EpochRecord) -> None:
         if trainer.is_main:
             checkpoint.save_atomic(trainer.state_dict(), self.path)
 
@@ -121,7 +123,7 @@ class Progress(Callback):
         self.enabled, self.every = enabled, every
         self.bar: tqdm | None = None
 
-    def on_train_epoch_start(self, trainer: Trainer, batches: int) -> None:
+    def on_train_epoch_start(self, trainer: TrainerLike, batches: int) -> None:
         cfg = trainer.cfg
         self.bar = tqdm(
             total=batches * cfg.batch_size,
@@ -132,12 +134,12 @@ class Progress(Callback):
             disable=not (self.enabled and trainer.is_main),
         )
 
-    def on_train_batch_end(self, trainer: Trainer, batch_size: int, mean_loss: float) -> None:
+    def on_train_batch_end(self, trainer: TrainerLike, batch_size: int, mean_loss: float) -> None:
         self.bar.update(batch_size)
         if trainer.state.step % self.every == 0:
             self.bar.set_postfix(loss=f"{mean_loss:.4f}")
 
-    def on_train_epoch_end(self, trainer: Trainer) -> None:
+    def on_train_epoch_end(self, trainer: TrainerLike) -> None:
         self.bar.close()
 
 
@@ -151,7 +153,7 @@ class TensorBoard(Callback):
         self.log_dir = log_dir
         self.writer = None
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, trainer: TrainerLike) -> None:
         if not trainer.is_main or self.writer is not None:
             return
         try:
@@ -160,7 +162,7 @@ class TensorBoard(Callback):
             return
         self.writer = SummaryWriter(log_dir=str(self.log_dir))
 
-    def on_epoch_end(self, trainer: Trainer, entry: EpochRecord) -> None:
+    def on_epoch_end(self, trainer: TrainerLike, entry: EpochRecord) -> None:
         if self.writer is None:
             return
         self.writer.add_scalar("train/loss", entry.train_loss, entry.step)
@@ -169,7 +171,7 @@ class TensorBoard(Callback):
         for key, value in _flatten(entry.strategy).items():
             self.writer.add_scalar(f"strategy/{key}", value, entry.step)
 
-    def on_test_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+    def on_test_end(self, trainer: TrainerLike, metrics: dict[str, float]) -> None:
         if self.writer is None:
             return
         for key, value in metrics.items():
