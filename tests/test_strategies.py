@@ -391,3 +391,20 @@ def test_dwa_weights_come_from_the_last_two_epoch_averages():
     assert torch.allclose(torch.tensor(list(diagnostics["weights"].values())), expected)
     ratio = averages[2] / averages[1]
     assert torch.allclose(dwa.loss_weights, 4 * torch.softmax(ratio / 2.0, dim=0))
+
+
+@pytest.mark.parametrize(
+    "name, params, match",
+    [
+        ("autoloss", {"controller_lr": "fast"}, r"loss\.params\.controller_lr: .*valid number"),
+        ("autoloss", {"controller_every": 2.5}, r"loss\.params\.controller_every: .*integer"),
+        ("bohb", {"trials": "many"}, r"loss\.params\.trials: .*integer"),
+        ("weighted", {"weights": "even"}, r"loss\.params\.weights: .*list"),
+    ],
+)
+def test_ill_typed_strategy_params_are_one_line_errors_like_model_params(name, params, match):
+    """Types come from the constructor's hints, checked the way `model.params` are."""
+    from recloss.runs import check_method
+
+    with pytest.raises(ConfigError, match=match):
+        check_method(LossConfig(name=name, params=params), Schema("binary", 2, ("a",), (4,)))

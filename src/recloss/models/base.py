@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import Annotated, Any, ClassVar, get_type_hints
+from typing import Annotated, Any, ClassVar
 
 import torch
-from pydantic import Field, PositiveInt, TypeAdapter, ValidationError
+from pydantic import Field, PositiveInt
 from torch import nn
 
 from recloss.data.schema import Batch, Schema
 from recloss.errors import ConfigError
 from recloss.models.layers import FeaturesEmbedding
+from recloss.params import accepted_params, check_params
 from recloss.registry import Registry
 
 # Parameter types of model constructors; `build_model` validates user values against them.
@@ -44,30 +44,9 @@ class RecModel(nn.Module):
 MODELS: Registry[type[RecModel]] = Registry("model")
 
 
-def _params(cls: type[RecModel]) -> dict[str, inspect.Parameter]:
-    sig = inspect.signature(cls.__init__)
-    return {n: p for n, p in sig.parameters.items() if n != "self" and n not in _COMMON}
-
-
 def default_params(name: str) -> dict[str, Any]:
     """The model-specific parameters of a registered model and their defaults."""
-    return {n: p.default for n, p in _params(MODELS.get(name)).items()}
-
-
-def _check_params(name: str, cls: type[RecModel], params: dict[str, Any]) -> dict[str, Any]:
-    valid = _params(cls)
-    hints = get_type_hints(cls.__init__, include_extras=True)
-    checked = {}
-    for key, value in params.items():
-        if key not in valid:
-            choices = ", ".join(valid) or "none"
-            raise ConfigError(f"model.params.{key}: unknown parameter of {name}; valid: {choices}")
-        try:
-            checked[key] = TypeAdapter(hints[key]).validate_python(value)
-        except ValidationError as err:
-            msg = err.errors()[0]["msg"]
-            raise ConfigError(f"model.params.{key}: {msg} (got {value!r})") from None
-    return checked
+    return accepted_params(MODELS.get(name), _COMMON)
 
 
 def build_model(
@@ -77,5 +56,5 @@ def build_model(
     cls = MODELS.get(name)
     if embed_dim < 1:
         raise ConfigError(f"model.embed_dim: must be a positive integer (got {embed_dim})")
-    checked = _check_params(name.lower(), cls, params)
+    checked = check_params(cls, name.lower(), params, "model.params", _COMMON)
     return cls(schema, embed_dim=embed_dim, sparse=sparse, **checked)

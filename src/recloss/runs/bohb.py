@@ -29,10 +29,10 @@ from recloss.config import LossConfig, RunConfig
 from recloss.data import PreparedDataset
 from recloss.data.schema import Batch, Schema
 from recloss.errors import ConfigError, RecLossError
+from recloss.params import check_params
 from recloss.rundir import RunDir, SearchRecord
 from recloss.runs.online import build_trainer
 from recloss.runs.twostage import weighted_config
-from recloss.search import check_params
 from recloss.search.base import check_options, positive_int
 from recloss.training import Trainer
 
@@ -53,8 +53,7 @@ class BohbOptions:
 
     @classmethod
     def of(cls, params: dict[str, Any]) -> BohbOptions:
-        check_params(cls, "bohb", params)
-        o = cls(**params)
+        o = cls(**check_params(cls, "bohb", params, "loss.params"))
         check_options([
             ("trials", o.trials, positive_int(o.trials), "a positive integer"),
             ("min_budget", o.min_budget, o.min_budget > 0, "a positive number of epochs"),

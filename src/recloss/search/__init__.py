@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
-
 from recloss.config import LossConfig
 from recloss.data.schema import Schema
 from recloss.errors import ConfigError
 from recloss.losses import LOSSES, check_candidates
+from recloss.params import check_params
 from recloss.registry import Registry
 from recloss.search.autoloss import AutoLoss
 from recloss.search.base import Artifact, LossStrategy, OptionError, StepContext
@@ -50,31 +48,16 @@ def build_strategy(cfg: LossConfig, schema: Schema) -> LossStrategy:
         )
     check_candidates(cfg.candidates, schema.task)
     cls = STRATEGIES.get(cfg.name)
-    check_params(cls, cfg.name, cfg.params)
+    params = check_params(cls, cfg.name, cfg.params, "loss.params", _BUILT_IN)
     try:
         return cls(
             task=schema.task,
             num_classes=schema.num_classes,
             candidates=list(cfg.candidates),
-            **cfg.params,
+            **params,
         )
     except OptionError as err:
         raise ConfigError(f"loss.params.{err.key}: {err.message}") from None
-
-
-def params_of(cls: type) -> list[str]:
-    """The options a strategy class takes in `loss.params`."""
-    return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", *_BUILT_IN)]
-
-
-def check_params(cls: type, name: str, params: dict[str, Any]) -> None:
-    """ConfigError naming `loss.params.<key>` for a key `cls` does not take."""
-    accepted = params_of(cls)
-    for key in params:
-        if key not in accepted:
-            raise ConfigError(
-                f"loss.params.{key}: unknown parameter of {name}; valid: {', '.join(accepted)}"
-            )
 
 
 __all__ = [
@@ -85,6 +68,4 @@ __all__ = [
     "OptionError",
     "StepContext",
     "build_strategy",
-    "check_params",
-    "params_of",
 ]
