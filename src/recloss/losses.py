@@ -124,12 +124,10 @@ def hinge_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.relu(1.0 + best_other - true)
 
 
-register_loss(
-    "focal", f"Focal loss (gamma={FOCAL_GAMMA:g}): (1 - p_t)^gamma * CE", label="Focal"
-)(focal_loss)
-register_loss(
-    "kl", f"KL divergence to the label-smoothed target (eps={KL_SMOOTHING:g})", label="KL"
-)(kl_loss)
+FOCAL_TEXT = f"Focal loss (gamma={FOCAL_GAMMA:g}): (1 - p_t)^gamma * CE"
+KL_TEXT = f"KL divergence to the label-smoothed target (eps={KL_SMOOTHING:g})"
+register_loss("focal", FOCAL_TEXT, label="Focal")(focal_loss)
+register_loss("kl", KL_TEXT, label="KL")(kl_loss)
 
 
 def check_candidates(names: Sequence[str], task: Task) -> list[CandidateLoss]:
