@@ -78,11 +78,12 @@ def test_default_data_set_without_path_uses_the_fetched_copy(tmp_path, local_zip
 
 @pytest.fixture(scope="session")
 def real_ml100k(tmp_path_factory):
+    """The real data set, from PyPI only: tests reach no other host."""
     home = tmp_path_factory.mktemp("recloss-home")
     try:
-        return home, fetch_ml100k(home)
+        return home, fetch_ml100k(home, [RecBoleWheel()])
     except DataError as err:
-        pytest.skip(f"could not fetch ml-100k from GroupLens or PyPI: {err}")
+        pytest.skip(f"could not fetch ml-100k from PyPI: {err}")
 
 
 def test_real_fetch_and_prepare(real_ml100k, tmp_path, monkeypatch):

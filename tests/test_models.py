@@ -27,6 +27,7 @@ from recloss.models.layers import (
 ALL = ["lr", "fm", "widedeep", "deepfm", "ipnn", "nfm", "autoint", "dcnv2"]
 INTERACTION = [name for name in ALL if name != "lr"]
 CARDS = (5, 7, 4)
+OFFSETS = (0, 5, 12)  # where each field of CARDS starts in the fused table
 # Small sizes keep the file fast; the defaults are exercised by the shape tests.
 SMALL = {
     "widedeep": {"hidden_dims": (32, 32), "dropout": 0.0},
@@ -46,6 +47,20 @@ def make_schema(task: str = "binary", numeric: int = 0, cards: tuple[int, ...] =
         cardinalities=cards,
         num_fields=tuple(f"n{i}" for i in range(numeric)),
     )
+
+
+def randomize(model: nn.Module, std: float = 0.3) -> nn.Module:
+    """Every parameter drawn from N(0, std^2): no zero-initialised weight hides a field."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(std=std)
+    return model
+
+
+def rows_of(batch: Batch, rows: slice) -> Batch:
+    x_num = None if batch.x_num is None else batch.x_num[rows]
+    return Batch(batch.x_cat[rows], x_num, batch.y[rows])
 
 
 def make_batch(schema: Schema, size: int = 6, seed: int = 0) -> Batch:
@@ -80,22 +95,55 @@ def test_output_shape(name, task, numeric):
     assert logits.shape == expected
     assert logits.dtype == torch.float32
     assert torch.isfinite(logits).all()
+    # in eval mode each row's logits depend on that row alone
+    model.eval()
+    with torch.no_grad():
+        batch = make_batch(schema)
+        whole = model(batch)
+        alone = [model(rows_of(batch, slice(i, i + 1))) for i in range(6)]
+    assert torch.allclose(whole, torch.cat(alone), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_field_changes_the_logits(name):
+    schema = make_schema(numeric=2)
+    model = randomize(build_model(name, schema, embed_dim=4, **SMALL.get(name, {}))).eval()
+    batch = make_batch(schema, size=16)
+    changed = []
+    with torch.no_grad():
+        before = model(batch)
+        for j, card in enumerate(schema.cardinalities):
+            x_cat = batch.x_cat.clone()
+            x_cat[:, j] = (x_cat[:, j] + 1) % card
+            changed.append(model(Batch(x_cat, batch.x_num, batch.y)))
+        for j in range(len(schema.num_fields)):
+            x_num = batch.x_num.clone()
+            x_num[:, j] += 1.0
+            changed.append(model(Batch(batch.x_cat, x_num, batch.y)))
+    assert len(changed) == 5
+    assert all((after - before).abs().max() > 1e-3 for after in changed)
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_eval_mode_is_deterministic_and_state_dict_round_trips(name):
     schema = make_schema(numeric=1)
     batch = make_batch(schema)
-    torch.manual_seed(0)
-    model = build_model(name, schema, embed_dim=4).eval()
+    model = randomize(build_model(name, schema, embed_dim=4))
+    if any(isinstance(m, nn.Dropout) for m in model.modules()):  # dropout is on in train mode
+        torch.manual_seed(0)
+        noisy = model(batch)
+        torch.manual_seed(1)
+        assert not torch.equal(model(batch), noisy)
+    model.eval()
     with torch.no_grad():
         first, second = model(batch), model(batch)
     assert torch.equal(first, second)
     torch.manual_seed(1)
     other = build_model(name, schema, embed_dim=4).eval()
-    other.load_state_dict(model.state_dict())
     with torch.no_grad():
-        assert torch.equal(other(batch), first)
+        assert not torch.allclose(other(batch), first)  # a fresh model differs ...
+        other.load_state_dict(model.state_dict())
+        assert torch.equal(other(batch), first)  # ... until it has the weights
 
 
 def planted_batch(size: int, gen: torch.Generator) -> Batch:
@@ -190,6 +238,7 @@ def test_numeric_fields_are_value_times_field_vector_and_a_dense_linear_term():
     emb = FeaturesEmbedding(schema, dim=3)
     out = emb(batch.x_cat, batch.x_num)
     assert out.shape == (6, 5, 3)
+    assert torch.equal(out[:, :3], emb.table.weight[batch.x_cat.long() + emb.offsets])
     assert torch.allclose(out[:, 3:], batch.x_num.unsqueeze(-1) * emb.numeric)
     linear = FeaturesLinear(make_schema("multiclass", numeric=2))
     with torch.no_grad():
@@ -208,6 +257,15 @@ def test_last_rows_in_train_mode_and_none_in_eval_mode():
     rows = model.embedding.last_rows
     assert rows.shape == (6, 3, 4)  # categorical rows only
     assert rows.requires_grad
+    table = model.embedding.table.weight
+    index = batch.x_cat.long() + model.embedding.offsets
+    assert torch.equal(rows, table[index])
+    # a penalty on them (the trainer's embedding_l2) reaches exactly the looked-up table rows
+    rows.pow(2).sum().backward()
+    expected = torch.zeros_like(table).index_add_(
+        0, index.flatten(), 2 * rows.detach().flatten(0, 1)
+    )
+    assert torch.allclose(table.grad.to_dense(), expected)
     model.eval()
     model(batch)
     assert model.embedding.last_rows is None
@@ -226,10 +284,44 @@ def test_model_with_last_rows_can_be_deep_copied():
 
 def test_logistic_regression_exposes_its_weight_table_as_embedding():
     schema = make_schema("multiclass")
-    model = build_model("lr", schema).train()
-    model(make_batch(schema))
+    model = randomize(build_model("lr", schema)).train()
+    batch = make_batch(schema)
+    model(batch)
     assert model.embedding is model.linear.weights
-    assert model.embedding.last_rows.shape == (6, 3, 5)
+    rows = model.embedding.last_rows
+    assert rows.shape == (6, 3, 5)
+    assert torch.equal(
+        rows, model.embedding.table.weight[batch.x_cat.long() + torch.tensor(OFFSETS)]
+    )
+
+
+def test_lr_and_fm_logits_equal_a_hand_computation():
+    """Binary LR: bias + one weight per value + w * number; FM adds <v_i, v_j> of field pairs."""
+    schema = make_schema(numeric=1)
+    batch = make_batch(schema)
+    lr = randomize(build_model("lr", schema)).eval()
+    fm = randomize(build_model("fm", schema, embed_dim=2), std=0.5).eval()
+
+    def first_order(linear: FeaturesLinear, values: list[int], number: float) -> float:
+        w = linear.weights.table.weight[:, 0].tolist()
+        rows = sum(w[o + v] for o, v in zip(OFFSETS, values, strict=True))
+        return linear.bias.tolist()[0] + rows + linear.weights.numeric.tolist()[0][0] * number
+
+    def pairs(values: list[int], number: float) -> float:
+        table, field = fm.embedding.table.weight.tolist(), fm.embedding.numeric[0].tolist()
+        vectors = [table[o + v] for o, v in zip(OFFSETS, values, strict=True)]
+        vectors.append([number * f for f in field])
+        return sum(
+            sum(a * b for a, b in zip(vectors[i], vectors[j], strict=True))
+            for i, j in itertools.combinations(range(4), 2)
+        )
+
+    rows = list(zip(batch.x_cat.tolist(), batch.x_num[:, 0].tolist(), strict=True))
+    expected_lr = [first_order(lr.linear, v, n) for v, n in rows]
+    expected_fm = [first_order(fm.linear, v, n) + pairs(v, n) for v, n in rows]
+    with torch.no_grad():
+        assert torch.allclose(lr(batch), torch.tensor(expected_lr), atol=1e-5)
+        assert torch.allclose(fm(batch), torch.tensor(expected_fm), atol=1e-5)
 
 
 def brute_force_pairs(x: torch.Tensor) -> torch.Tensor:
@@ -274,6 +366,7 @@ def test_params_are_validated_and_converted():
     model = build_model("DeepFM", schema, embed_dim=4, hidden_dims=[8, 4], dropout=0.1)
     widths = [m.out_features for m in model.dnn if isinstance(m, nn.Linear)]
     assert widths == [8, 4, 1]
+    assert [m.p for m in model.dnn if isinstance(m, nn.Dropout)] == [0.1, 0.1]
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 import torch
 
 from recloss.cli import main
+from recloss.config import LossConfig
+from recloss.data.schema import Schema
 from recloss.errors import CompatibilityError, ConfigError
-from recloss.search.base import StepContext
+from recloss.search import build_strategy
+from recloss.search.base import OptionError, StepContext
 from recloss.search.controller import load_controller
 from recloss.search.slf import NETWORK_FILE, SlfStrategy
 
@@ -26,8 +30,9 @@ def trained(tmp_path, steps: int = 3, **params) -> tuple[SlfStrategy, object]:
     for step in range(steps):
         logits, y = batch()
         slf.loss(logits.requires_grad_(), y, step).backward()
-        slf.update(None)  # type: ignore[arg-type]  (SLF ignores the step context)
-    slf.save_artifacts(tmp_path)
+        slf.after_backward(None)  # type: ignore[arg-type]  (SLF ignores the step context)
+    assert slf.artifact.file == NETWORK_FILE
+    slf.save_artifact(tmp_path / NETWORK_FILE)
     return slf, tmp_path / NETWORK_FILE
 
 
@@ -52,11 +57,15 @@ def test_frozen_network_does_not_change_while_the_model_trains(tmp_path):
     for step in range(3):
         x, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
         frozen.loss(model(x).squeeze(1), y, step).backward()
-        frozen.update(StepContext(model, None, step, 0.1, lambda: None))  # type: ignore[arg-type]
+        ctx = StepContext(model, None, step, 0.1, lambda: None)  # type: ignore[arg-type]
+        frozen.after_backward(ctx)
     assert model.weight.grad is not None and frozen.optimizer is None
     after = list(frozen.net.parameters())
     assert all(torch.equal(b, a) and a.grad is None for b, a in zip(before, after, strict=True))
-    assert frozen.load_extra_state(frozen.extra_state()) is None  # checkpoints without optimiser
+    state = copy.deepcopy(frozen.state_dict())  # checkpoints without optimiser
+    assert state["_extra_state"]["optimizer"] is None
+    loaded = frozen.load_state_dict(state)
+    assert not loaded.missing_keys and not loaded.unexpected_keys
 
 
 def test_unfrozen_network_keeps_learning_from_the_saved_weights(tmp_path):
@@ -66,7 +75,7 @@ def test_unfrozen_network_keeps_learning_from_the_saved_weights(tmp_path):
     before = [p.detach().clone() for p in slf.net.parameters()]
     logits, y = batch()
     slf.loss(logits.requires_grad_(), y, 0).backward()
-    slf.update(None)  # type: ignore[arg-type]
+    slf.after_backward(None)  # type: ignore[arg-type]
     assert any(not torch.equal(b, a) for b, a in zip(before, slf.net.parameters(), strict=True))
 
 
@@ -87,8 +96,12 @@ def test_mismatched_network_raises_compatibility_error(tmp_path, task, classes, 
 def test_network_option_errors(tmp_path):
     torch.manual_seed(0)
     _, path = trained(tmp_path, steps=0)
-    with pytest.raises(ConfigError, match="loss.params.freeze_network: needs `network`"):
+    with pytest.raises(OptionError, match="^freeze_network: needs `network`"):
         SlfStrategy("binary", 2, CANDIDATES, freeze_network=True)
+    schema = Schema("binary", 2, ("a",), (10,))
+    loss = LossConfig(name="slf", candidates=CANDIDATES, params={"freeze_network": True})
+    with pytest.raises(ConfigError, match="loss.params.freeze_network: needs `network`"):
+        build_strategy(loss, schema)
     with pytest.raises(ConfigError, match="differs from the network file"):
         SlfStrategy("binary", 2, CANDIDATES, hidden=[16], network=path)
     with pytest.raises(ConfigError, match="not found"):
@@ -130,7 +143,27 @@ def test_bench_transfers_slf_frozen(tmp_path, capsys):
     source = cells / "deepfm/slf/seed1" / NETWORK_FILE
     assert source.is_file()
     target = cells / "nfm/slf-from-deepfm/seed1"
-    assert json.loads((target / "metrics.json").read_text())["test"]["auc"] > 0
+    record = json.loads((target / "metrics.json").read_text())
+    assert 0 <= record["test"]["auc"] <= 1  # NaN fails too
+    assert record["epochs"] == len(record["history"]) == 1
+    # the target trained NFM with the source cell's network file, frozen; the source learned its own
+    import os
+
+    import yaml
+
+    saved = yaml.safe_load((target / "config.yaml").read_text())
+    loss = saved["loss"]
+    assert saved["model"]["name"] == "nfm"
+    assert loss["name"] == "slf" and loss["params"]["freeze_network"] is True
+    assert os.path.samefile(loss["params"]["network"], source)
+    source_loss = yaml.safe_load((source.parent / "config.yaml").read_text())["loss"]
+    assert not source_loss["params"].get("freeze_network", False)
+    # each epoch of the target reports the frozen network's mean gate per candidate
+    for epoch in record["history"]:
+        gates = epoch["strategy"]["gates"]
+        assert set(gates) == set(loss["candidates"]) == {"focal", "kl", "hinge", "ce"}
+        assert all(0 <= g <= 1 for g in gates.values())
+        assert epoch["strategy"]["open"] == pytest.approx(sum(gates.values()))
     # the frozen network is handed on unchanged
     saved, handed_on = load_controller(source), load_controller(target / NETWORK_FILE)
     assert saved.spec == handed_on.spec
