@@ -9,7 +9,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from recloss.bench.cells import Cell, cell_dir, expand
-from recloss.bench.grid import Grid, save_grid
+from recloss.bench.grid import Grid
+from recloss.bench.gridfile import save_grid
 from recloss.errors import ConfigError, RecLossError
 from recloss.report import run_row, summary_line, write_results
 from recloss.rundir import RunDir

@@ -1,0 +1,62 @@
+"""Grid files: reading one (with overrides and data paths), and the copy in a bench directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from recloss.bench.grid import Grid, _named
+from recloss.bench.validate import grid_from_dict
+from recloss.config import read_yaml_mapping, set_dotted
+from recloss.errors import ConfigError
+
+GRID_FILE = "grid.yaml"  # in the bench folder: the grid it was run with
+
+
+def load_grid(
+    path: str | Path, overrides: dict[str, Any] | None = None, data: dict[str, str] | None = None
+) -> Grid:
+    """Read a grid file; `overrides` set dotted keys, `data` points data sets at their files."""
+    p = Path(path)
+    raw = read_yaml_mapping(p, "grid")
+    for dotted, value in (overrides or {}).items():
+        set_dotted(raw, dotted, value)
+    for name, file in (data or {}).items():
+        _set_data_path(raw, name, file, str(p))
+    return grid_from_dict(raw, str(p))
+
+
+def _set_data_path(raw: dict[str, Any], name: str, file: str, source: str) -> None:
+    transfer = (raw.get("transfer") or {}).get("datasets") or {}
+    places = ((raw, "datasets"), (transfer, "targets"))
+    for owner, key in places:
+        named = _named(owner.get(key))
+        if isinstance(named, dict) and name in named:
+            named[name] = {**named[name], "path": file}
+            owner[key] = named
+            return
+    known = [n for owner, key in places for n in _named(owner.get(key) or {})]
+    raise ConfigError(
+        f"{source}: --data {name}=...: no data set {name!r} in the grid; "
+        f"its data sets: {', '.join(known)}"
+    )
+
+
+def is_bench(root: str | Path) -> bool:
+    """Whether a folder is a bench directory (it holds the grid it was run with)."""
+    return (Path(root) / GRID_FILE).is_file()
+
+
+def save_grid(grid: Grid, root: Path) -> None:
+    """Write the grid into its bench directory, for `load_bench`."""
+    (root / GRID_FILE).write_text(yaml.safe_dump(grid.model_dump(mode="json"), sort_keys=False))
+
+
+def load_bench(root: str | Path) -> Grid:
+    """The grid a bench directory was run with."""
+    path = Path(root) / GRID_FILE
+    if not path.is_file():
+        raise ConfigError(f"{root}: not a bench directory (no {GRID_FILE})")
+    return grid_from_dict(yaml.safe_load(path.read_text()), str(path))
