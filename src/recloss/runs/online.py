@@ -73,6 +73,7 @@ def fit_run(
     callbacks: Sequence[Callback] = (),
 ) -> tuple[Trainer, RunRecord]:
     """Train (continuing from the folder's checkpoint when resuming), test the best model."""
+    run_dir.path.mkdir(parents=True, exist_ok=True)
     trainer = build_trainer(cfg, dataset, run_dir, callbacks)
     if resume:
         trainer.load_state_dict(checkpoint.load(run_dir.checkpoint, trainer.device))
