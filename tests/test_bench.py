@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import TEST_ONLY_LOSSES
 
-from recloss import bench
+from recloss import bench, presets
 from recloss.bench import runner
 from recloss.cli import main
 from recloss.errors import ConfigError
@@ -351,16 +351,9 @@ def test_cli_lists_cells_and_reports_grid_errors_on_one_line(tmp_path, capsys):
     assert "models.deepfm.embed_dim" in err and len(err.strip().splitlines()) == 1
 
 
-CONFIGS = Path(__file__).parents[1] / "configs"
-
-
-@pytest.mark.parametrize(
-    "path",
-    sorted([*CONFIGS.glob("demo/*.yaml"), *CONFIGS.glob("paper/*.yaml")]),
-    ids=lambda p: f"{p.parent.name}/{p.name}",
-)
-def test_shipped_grids_are_valid(path):
-    grid = bench.load_grid(path)
+@pytest.mark.parametrize("name", [p.name for p in presets.list_presets("grid")])
+def test_shipped_grids_are_valid(name):
+    grid = bench.load_grid(presets.resolve(name, "grid"))
     assert bench.expand(grid, Path("/bench")) and grid.compared() == "autoloss"
 
 
@@ -369,7 +362,7 @@ def test_demo_grid_compares_every_strategy_and_candidate_loss():
     from recloss.runs import SEARCHES
     from recloss.search import STRATEGIES
 
-    grid = bench.load_grid(CONFIGS / "demo" / "demo.yaml")
+    grid = bench.load_grid(presets.resolve("demo", "grid"))
     methods = {grid.method(k) for k in grid.methods}
     builtin_losses = set(LOSSES.names()) - TEST_ONLY_LOSSES
     strategies = set(STRATEGIES.names()) | set(SEARCHES.names())  # bohb: a search only
