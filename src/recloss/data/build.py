@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +25,12 @@ CHANGED = "the source changed while it was being prepared; run again"
 SplitOf = Callable[[Coded], "np.ndarray | int"]
 
 
+class _Bar(tqdm):
+    monitor_interval = 0  # no `tqdm_monitor` thread, which would outlive every preparation
+
+
 def progress_bar(show: bool, desc: str, total: int | None = None) -> tqdm:
-    return tqdm(total=total, desc=desc, unit="row", unit_scale=True, disable=not show, leave=False)
+    return _Bar(total=total, desc=desc, unit="row", unit_scale=True, disable=not show, leave=False)
 
 
 @dataclass
@@ -47,8 +52,12 @@ def scan(
     """First pass: dictionary-encode every chunk into the spill; count rows, labels, values."""
     policy = BadLines(cfg.on_bad_line)
     found = Scan([0] * len(reader.parts))
-    with progress_bar(show, "counting") as bar:
-        for chunk in reader.chunks(policy, cfg.chunk_rows):
+    # closing(): a bad line raised mid-file stops the reader's prefetch thread at once
+    with (
+        progress_bar(show, "counting") as bar,
+        closing(reader.chunks(policy, cfg.chunk_rows)) as chunks,
+    ):
+        for chunk in chunks:
             coded = code_chunk(chunk, cfg.numeric)
             if counter is not None:
                 counter.add(coded)
@@ -137,8 +146,12 @@ def encode_pass(
     show: bool,
 ) -> None:
     """Second pass: look the spilled chunks up in the vocabularies; write rows to their splits."""
-    with progress_bar(show, "encoding", sum(writer.sizes.values())) as bar:
-        for group in spill.groups(cfg.chunk_rows):
+    total = sum(writer.sizes.values())
+    with (
+        progress_bar(show, "encoding", total) as bar,
+        closing(spill.groups(cfg.chunk_rows)) as groups,
+    ):
+        for group in groups:
             for coded, (x_cat, x_num) in zip(group, encoding.encode(group), strict=True):
                 arrays = {"x_cat": x_cat, "y": coded.y}
                 if x_num is not None:
@@ -160,7 +173,9 @@ def check_labels(found: Scan, num_classes: int, source: Path | str) -> None:
 def open_spill(cache: CacheWriter, reader: Reader, numeric: Numeric) -> Spill:
     """A spill for the reader's chunks inside the cache's temporary folder."""
     num = len(reader.layout.num) if numeric == "continuous" else 0
-    return Spill(cache.tmp / ".spill", token_types(reader.layout, numeric), num)
+    spill = Spill(cache.tmp / ".spill", token_types(reader.layout, numeric), num)
+    cache.track(spill)  # its files are closed however the preparation ends
+    return spill
 
 
 def _num_classes(reader: Reader, found: Scan) -> int:

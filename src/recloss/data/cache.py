@@ -4,7 +4,8 @@ Layout: `meta.json`, `vocab.arrow`, and one folder per split holding `x_cat.npy`
 `y.npy` (int8/int16 class indices), `x_num.npy` (float32, continuous numeric fields only) and
 `extra.<name>.npy` arrays (e.g. the synthetic data's true click probability). A cache is built in
 a hidden temporary folder next to its final place and renamed into place once complete, so an
-interrupted preparation never leaves a folder that looks valid.
+interrupted preparation never leaves a folder that looks valid; a killed one's temporary is
+removed by the next preparation in that folder (see `tempfolders`).
 """
 
 from __future__ import annotations
@@ -13,21 +14,29 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
+import time
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 import pyarrow as pa
 
+from recloss.data.tempfolders import OwnedFolder
+
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
+ENCODED = "encoded"  # folder of a cache holding other files encoded with its vocabularies
 HASHED_BYTES = 1 << 20  # hashed at each end of a source file
 
 
 def recloss_home() -> Path:
     """`$RECLOSS_HOME`, by default `~/.cache/recloss`."""
     return Path(os.environ.get("RECLOSS_HOME") or "~/.cache/recloss").expanduser()
+
+
+def cache_root(cache_dir: str | None) -> Path:
+    """The folder holding the prepared caches: `data.cache_dir`, else `$RECLOSS_HOME/cache`."""
+    return Path(cache_dir).expanduser() if cache_dir else recloss_home() / "cache"
 
 
 def file_identity(path: Path) -> dict:
@@ -145,10 +154,9 @@ class CacheWriter:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.tmp.mkdir()
-        self._arrays: list[ArrayFile] = []
+        self._owned = OwnedFolder(root)  # removes stale temporaries next to it first
+        self.tmp = self._owned.path
+        self._open: list = []  # ArrayFiles and spills, closed on commit or on any error
 
     def __enter__(self) -> CacheWriter:
         return self
@@ -156,26 +164,32 @@ class CacheWriter:
     def __exit__(
         self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._close()
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            self._close()
+        finally:
+            self._owned.release()  # the folder if not committed, then its lock
 
     def _close(self) -> None:
-        for arr in self._arrays:
-            arr.close()
-        self._arrays.clear()
+        for item in self._open:
+            item.close()
+        self._open.clear()
+
+    def track(self, item: object) -> None:
+        """Close `item` (anything with `close()`) when the writer commits or fails."""
+        self._open.append(item)
 
     def array(self, split: str, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> ArrayFile:
         """A new .npy array of the split, filled by the caller."""
         (self.tmp / split).mkdir(exist_ok=True)
         arr = ArrayFile(self.tmp / split / f"{name}.npy", dtype, shape)
-        self._arrays.append(arr)
+        self._open.append(arr)
         return arr
 
     def commit(self, meta: dict) -> Path:
         """Close the arrays, write the metadata last and rename the folder into place."""
         self._close()
-        meta = {"format_version": FORMAT_VERSION, **meta}
+        created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        meta = {"format_version": FORMAT_VERSION, "created": created, **meta}
         (self.tmp / META_FILE).write_text(json.dumps(meta, indent=1))
         if self.root.exists():
             if read_meta(self.root, meta["fingerprint"]) is not None:

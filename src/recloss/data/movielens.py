@@ -9,6 +9,7 @@ fields `genre1..genre3` (a movie with fewer genres has missing slots). Timestamp
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,24 +70,27 @@ class Table:
     def batches(self, policy: BadLines, chunk_rows: int) -> Iterator[tuple[TextBatch, Columns]]:
         """Batches with the named columns as strings."""
         if self.sep is None:
-            for batch in read_text(self.path, self.fmt, policy, chunk_rows):
-                yield batch, {k: batch.column(v) for k, v in self.columns.items()}
+            with closing(read_text(self.path, self.fmt, policy, chunk_rows)) as batches:
+                for batch in batches:
+                    yield batch, {k: batch.column(v) for k, v in self.columns.items()}
             return
         what = f"fields separated by {self.sep!r}"
-        for batch in read_text(self.path, self.fmt, policy, chunk_rows):
-            tokens = pc.split_pattern(pc.fill_null(batch.column("line"), ""), self.sep)
-            parts = [blank_to_null(p) for p in split_fields(batch, tokens, self.width, what)]
-            yield batch, {k: parts[int(v)] for k, v in self.columns.items()}
+        with closing(read_text(self.path, self.fmt, policy, chunk_rows)) as batches:
+            for batch in batches:
+                tokens = pc.split_pattern(pc.fill_null(batch.column("line"), ""), self.sep)
+                parts = [blank_to_null(p) for p in split_fields(batch, tokens, self.width, what)]
+                yield batch, {k: parts[int(v)] for k, v in self.columns.items()}
 
     def side(self, policy: BadLines, convert: Convert) -> Side:
         """The whole (small) table as a lookup of features by the `id` column."""
         ids, features = [], []
-        for batch, columns in self.batches(policy, SIDE_ROWS):
-            require(columns["id"], batch.checks, "id")
-            converted = convert(batch, columns)
-            keep = pa.array(batch.resolve(policy))
-            ids.append(pc.filter(columns["id"], keep))
-            features.append({k: pc.filter(v, keep) for k, v in converted.items()})
+        with closing(self.batches(policy, SIDE_ROWS)) as batches:
+            for batch, columns in batches:
+                require(columns["id"], batch.checks, "id")
+                converted = convert(batch, columns)
+                keep = pa.array(batch.resolve(policy))
+                ids.append(pc.filter(columns["id"], keep))
+                features.append({k: pc.filter(v, keep) for k, v in converted.items()})
         if not ids:
             return Side(pa.array([], pa.string()))
         names = features[0]
@@ -179,14 +183,15 @@ class MovieLensReader(Reader):
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
         items = self.items[0].side(policy, self.items[1])
         users = self.users[0].side(policy, self.users[1]) if self.users else None
-        for batch, cols in self.ratings.batches(policy, chunk_rows):
-            require(cols["user"], batch.checks, "user id")
-            require(cols["item"], batch.checks, "item id")
-            y = rating_label(cols["rating"], batch.checks, self.task)
-            keep = batch.resolve(policy)
-            side = users.lookup(cols["user"], USER_FIELDS) if users else []
-            side += items.lookup(cols["item"], ITEM_FIELDS)
-            yield Chunk.kept([cols["user"], cols["item"], *side], [], y, keep, 0)
+        with closing(self.ratings.batches(policy, chunk_rows)) as batches:
+            for batch, cols in batches:
+                require(cols["user"], batch.checks, "user id")
+                require(cols["item"], batch.checks, "item id")
+                y = rating_label(cols["rating"], batch.checks, self.task)
+                keep = batch.resolve(policy)
+                side = users.lookup(cols["user"], USER_FIELDS) if users else []
+                side += items.lookup(cols["item"], ITEM_FIELDS)
+                yield Chunk.kept([cols["user"], cols["item"], *side], [], y, keep, 0)
 
 
 # --- the published layouts ----------------------------------------------------------------------

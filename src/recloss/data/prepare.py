@@ -22,7 +22,15 @@ from recloss.data.build import (
     open_spill,
     scan,
 )
-from recloss.data.cache import CacheWriter, content_key, load_array, read_meta, recloss_home
+from recloss.data.cache import (
+    ENCODED,
+    CacheWriter,
+    cache_root,
+    content_key,
+    load_array,
+    read_meta,
+    recloss_home,
+)
 from recloss.data.datasets import DATASETS, DatasetSpec
 from recloss.data.encode import Encoding, cat_fields
 from recloss.data.formats import Reader
@@ -33,7 +41,6 @@ from recloss.errors import ConfigError, DataError
 
 log = logging.getLogger("recloss.data")
 
-ENCODED = "encoded"  # folder of the cache holding other files encoded with its vocabularies
 ENCODED_SPLIT = "all"
 
 
@@ -103,8 +110,7 @@ def prepare_source(
 ) -> PreparedDataset:
     """The cache of a reader's rows (or generated rows) under these settings, built if missing."""
     key, sources = content_key(reader.identities() if reader else [], settings)
-    base = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else recloss_home() / "cache"
-    root = base / f"{name}-{key}"
+    root = cache_root(cfg.cache_dir) / f"{name}-{key}"
     if read_meta(root, key) is None:
         meta = {
             "dataset": name,

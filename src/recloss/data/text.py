@@ -6,6 +6,7 @@ import bisect
 import csv
 import io
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -199,16 +200,23 @@ def read_text(
     )
 
     def batches() -> Iterator[pa.RecordBatch]:
+        # Runs in the prefetch thread, which closes it however reading ends: the Arrow reader
+        # and the file are released there, before the thread is joined.
         with open_stream(path) as stream:
             try:
-                yield from pacsv.open_csv(stream, read, parse, convert)
+                reader = pacsv.open_csv(stream, read, parse, convert)
+                try:
+                    yield from reader
+                finally:
+                    reader.close()
             except pa.ArrowInvalid as err:
                 if "Empty CSV file" in str(err):
                     raise DataError(f"{path}: file is empty") from None
                 raise DataError(f"{path}: {err}") from None
 
     first_row = 0
-    for data in prefetch(batches()):
-        yield TextBatch(path, data, first_row, lines)
-        first_row += data.num_rows
+    with closing(prefetch(batches())) as blocks:  # closing this generator stops the thread
+        for data in blocks:
+            yield TextBatch(path, data, first_row, lines)
+            first_row += data.num_rows
     policy.reject(pending := lines.pending(path, None), len(pending))

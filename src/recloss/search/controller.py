@@ -18,6 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from recloss.data.modes import as_created
 from recloss.data.schema import Task
 from recloss.errors import CompatibilityError, ConfigError
 from recloss.search.base import OptionError
@@ -168,7 +169,7 @@ def save_controller(controller: Controller, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in controller.state_dict().items()}
     save_file(tensors, str(path), metadata=controller.spec.metadata())
-    return path
+    return as_created(path)  # safetensors writes 0600 (via a private temporary): umask's mode
 
 
 def load_controller(path: str | Path) -> Controller:
