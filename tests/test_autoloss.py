@@ -419,3 +419,51 @@ def test_trainer_run_resumes_exactly_and_its_controller_transfers(tmp_path):
     )
     written = {p.name for p in write_run_report(tmp_path / "full")}
     assert written == {"selection.png", "valid_auc.png", "controller.png"}
+
+
+@pytest.mark.parametrize(
+    ("task", "shape", "expected"),
+    [
+        ("binary", (8, 3), r"binary logits must be \[B\] or \[B, 1\], got \[8, 3\]"),
+        ("multiclass", (8,), r"5-class logits must be \[B, 5\], got \[8\]"),
+        ("multiclass", (8, 4), r"5-class logits must be \[B, 5\], got \[8, 4\]"),
+    ],
+)
+def test_loss_refuses_logits_of_the_wrong_shape(task, shape, expected):
+    autoloss = make(task)
+    y = torch.zeros(8, dtype=torch.long)
+    with pytest.raises(RecLossError, match=r"^AutoLoss\.loss: " + expected + "$"):
+        autoloss.loss(torch.zeros(shape), y)
+    assert autoloss.calls == 0 and autoloss._last is None
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_loss_refuses_labels_of_another_length(task):
+    autoloss = make(task)
+    logits = torch.zeros(8) if task == "binary" else torch.zeros(8, 5)
+    with pytest.raises(RecLossError, match=r"labels must be \[B\] = \[8\] .*, got \[6\]$"):
+        autoloss.loss(logits, torch.zeros(6, dtype=torch.long))
+    with pytest.raises(RecLossError, match=r"got \[8, 1\]$"):
+        autoloss.loss(logits, torch.zeros(8, 1, dtype=torch.long))
+    assert autoloss.loss(logits[:, None] if task == "binary" else logits, torch.ones(8).long())
+
+
+def test_update_refuses_a_validation_pair_of_mismatched_shapes():
+    torch.manual_seed(0)
+    model, autoloss = TinyNet(), make(controller_every=1)
+    (x, y), (val_x, val_y) = batch(16, 2, 1), batch(32, 2, 2)
+    autoloss.loss(model(x), y).backward()
+    before = [p.detach().clone() for p in autoloss.controller.parameters()]
+    pair = r"^AutoLoss\.update \(validation pair\): "
+    with pytest.raises(RecLossError, match=pair + r"labels must be \[B\] = \[32\] .*\[20\]$"):
+        autoloss.update(model, (x, y), (val_x, val_y[:20]), lr=0.1)
+    wide = TinyNet(outputs=3)  # a forward whose validation logits have three columns
+
+    def forward(inputs):
+        return wide(inputs) if inputs is val_x else model(inputs)
+
+    with pytest.raises(RecLossError, match=pair + r"binary logits .*, got \[32, 3\]$"):
+        autoloss.update(model, (x, y), (val_x, val_y), lr=0.1, forward=forward)
+    assert same(before, autoloss.controller.parameters())
+    assert autoloss.controller_steps == 0
+    assert autoloss.update(model, (x, y), (val_x, val_y), lr=0.1)

@@ -4,9 +4,16 @@ import numpy as np
 import pytest
 import torch
 
+from recloss.config import config_from_dict
 from recloss.errors import CompatibilityError, ConfigError
 from recloss.report import controller_curves, selection_trace, write_run_report
-from recloss.report.run_plots import _grid_logits
+from recloss.report.run_plots import (
+    _grid_logits,
+    best_entry,
+    controller_figure,
+    run_title,
+    training_figure,
+)
 from recloss.rundir import DatasetInfo, EpochRecord, RunDir, RunRecord
 from recloss.search.autoloss import AutoLoss
 from recloss.search.controller import Controller, ControllerSpec
@@ -32,13 +39,15 @@ def epoch(i, trace=True):
     )
 
 
-def write_run(run_dir, history):
+def write_run(run_dir, history, config=None, best_epoch=None):
     """A finished run folder whose record has `history`; its other figures made up."""
     run_dir.mkdir(exist_ok=True)
+    if config is not None:
+        RunDir(run_dir).write_config(config_from_dict(config))
     record = RunRecord(
         test={"auc": 0.7, "logloss": 0.5},
         best_valid=history[-1].valid,
-        best_epoch=history[-1].epoch,
+        best_epoch=history[-1].epoch if best_epoch is None else best_epoch,
         epochs=len(history),
         steps=history[-1].step,
         history=history,
@@ -111,3 +120,98 @@ def test_missing_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ConfigError, match=r"pip install 'recloss\[plot\]'"):
         write_run_report(run_dir)
+
+
+CONFIG = {
+    "data": {"dataset": "frappe"},
+    "model": {"name": "dcnv2"},
+    "loss": {"name": "autoloss"},
+}
+
+
+def suptitle(figure):
+    return figure.get_suptitle()
+
+
+def test_every_written_figure_is_titled_with_run_model_data_set_and_loss(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    run_dir = write_run(tmp_path / "my-run", [epoch(0), epoch(1)], config=CONFIG)
+    AutoLoss("binary", ["ce", "focal"]).save_controller(run_dir / "controller.safetensors")
+    saved = {}
+    savefig = Figure.savefig
+
+    def spy(figure, path, **kwargs):
+        saved[path.name] = figure
+        return savefig(figure, path, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    written = write_run_report(run_dir)
+    assert (
+        sorted(saved)
+        == sorted(p.name for p in written)
+        == [
+            "controller.png",
+            "selection.png",
+            "valid_auc.png",
+        ]
+    )
+    for figure in saved.values():
+        assert suptitle(figure) == "my-run: dcnv2 on frappe, loss autoloss"
+
+
+def test_title_without_a_config_names_the_record_data_set(tmp_path):
+    run_dir = write_run(tmp_path / "bare", [epoch(0)])
+    record = RunDir(run_dir).read_record()
+    assert run_title(RunDir(run_dir), record) == "bare: unknown model on synthetic, unknown loss"
+
+
+@pytest.mark.parametrize(("classes", "grid"), [(2, (1, 2)), (3, (1, 3)), (5, (2, 3)), (7, (3, 3))])
+def test_controller_figure_is_a_grid_of_labelled_panels(classes, grid):
+    task = "binary" if classes == 2 else "multiclass"
+    controller = Controller(ControllerSpec(task, classes, ("ce", "focal", "kl")))
+    figure = controller_figure(controller, "run: deepfm on criteo, loss autoloss")
+    shown = [ax for ax in figure.axes if ax.axison]
+    assert len(figure.axes) == grid[0] * grid[1] and len(shown) == classes
+    assert figure.axes[0].get_subplotspec().get_gridspec().get_geometry() == grid
+    expected = (
+        ["label y = 0", "label y = 1"]
+        if task == "binary"
+        else [f"true class {c}" for c in range(classes)]
+    )
+    assert [ax.get_title() for ax in shown] == expected
+    assert all(ax.get_xlabel() for ax in shown[-min(classes, 3) :])
+    width, height = figure.get_size_inches()
+    assert width / height <= (3.5 if grid[0] == 1 else 2)  # 5 classes: was one 6.4:1 strip
+    assert "deepfm" in suptitle(figure) and "criteo" in suptitle(figure)
+    spare = figure.axes[classes:]  # the legend goes in the first empty slot, if any
+    legend = (spare[0] if spare else figure.axes[0]).get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["ce", "focal", "kl"]
+
+
+def test_training_figure_plots_loss_and_auc_by_epoch_and_seconds(tmp_path):
+    history = [epoch(i) for i in range(1, 4)]  # 1-based, as the record may number them
+    history[2].valid["auc"] = 0.6  # the best is the middle epoch
+    figure = training_figure(history, 2, "t")
+    axes = np.array(figure.axes).reshape(2, 2)
+    assert [ax.get_xlabel() for ax in axes[1]] == ["epoch", "wall-clock seconds"]
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["training loss", "validation AUC"]
+    for row, values in zip(axes, ([0.5] * 3, [0.71, 0.72, 0.6]), strict=True):
+        for ax, xs in zip(row, ([1, 2, 3], [3.0, 4.5, 6.0]), strict=True):
+            curve, best_line, star = ax.get_lines()
+            assert list(curve.get_xdata()) == xs
+            assert list(curve.get_ydata()) == pytest.approx(values)
+            assert list(best_line.get_xdata()) == [xs[1]] * 2
+            assert list(star.get_xdata()) == [xs[1]]
+    legend = [t.get_text() for t in axes[1, 1].get_legend().get_texts()]
+    assert legend == ["best epoch 2 (AUC 0.7200)"]
+
+
+def test_best_entry_follows_the_record_else_the_first_best_auc():
+    history = [epoch(i) for i in range(3)]
+    history[2].valid["auc"] = history[1].valid["auc"]
+    assert best_entry(history, 0).epoch == 0
+    assert best_entry(history).epoch == 1
+    assert best_entry(history, 99).epoch == 1  # no such epoch: the first of the equal bests
+    history[0].valid["auc"] = float("nan")
+    assert best_entry(history[:1]) is None

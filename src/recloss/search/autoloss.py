@@ -148,7 +148,12 @@ class AutoLoss(LossStrategy):
         return temperature(step, *self.schedule)
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, step: int | None = None) -> torch.Tensor:
-        """Training loss `mean_b sum_i p[b, i] * loss_i`; `step` (default: call count) sets tau."""
+        """Training loss `mean_b sum_i p[b, i] * loss_i`; `step` (default: call count) sets tau.
+
+        `logits` are `[B]` or `[B, 1]` (binary) or `[B, num_classes]`, `y` is `[B]`; other
+        shapes raise RecLossError before anything is computed.
+        """
+        self._check_batch("loss", logits, y)
         logits = flat(logits)
         step = self.calls if step is None else step
         tau = self.tau(step)
@@ -188,7 +193,7 @@ class AutoLoss(LossStrategy):
         val_pair = val() if callable(val) else val
         u = Unroll(
             model,
-            forward or model,
+            self._checked_forward(forward or model, val_pair),
             self.candidates,
             train,
             val_pair,
@@ -207,6 +212,36 @@ class AutoLoss(LossStrategy):
         self._val_sum += objective
         self._val_count += 1
         return True
+
+    def _check_batch(self, where: str, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """RecLossError unless `logits` fit the task and `y` is `[B]` (shapes only: no sync)."""
+        shape = tuple(logits.shape)
+        if self.task == "binary":
+            kind, expected = "binary", "[B] or [B, 1]"
+            fits = len(shape) == 1 or shape[1:] == (1,)
+        else:
+            kind, expected = f"{self.num_classes}-class", f"[B, {self.num_classes}]"
+            fits = len(shape) == 2 and shape[1] == self.num_classes
+        if not fits:
+            raise RecLossError(
+                f"AutoLoss.{where}: {kind} logits must be {expected}, got {list(shape)}"
+            )
+        if tuple(y.shape) != shape[:1]:
+            raise RecLossError(
+                f"AutoLoss.{where}: labels must be [B] = [{shape[0]}] like the logits, "
+                f"got {list(y.shape)}"
+            )
+
+    def _checked_forward(self, forward: Forward, val: Pair) -> Forward:
+        """`forward` that applies `loss()`'s shape check to its logits of the validation pair."""
+
+        def call(inputs: Any) -> torch.Tensor:
+            logits = forward(inputs)
+            if inputs is val[0]:  # the first validation pass comes before any loss of it
+                self._check_batch("update (validation pair)", logits, val[1])
+            return logits
+
+        return call
 
     def after_backward(self, ctx: StepContext) -> None:
         def next_val() -> Pair:
