@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from conftest import InterruptAfter
 
 import recloss
 from recloss.config import RunConfig
@@ -81,10 +82,12 @@ def test_train_evaluate_predict_on_in_memory_rows(tmp_path):
 
 def test_resuming_an_in_memory_run_without_its_rows_is_one_line(tmp_path):
     rows = planted_rows(600, seed=0)
-    cfg = frame_config(tmp_path) | {"train": {"epochs": 1, "progress": False}}
-    record = recloss.train(cfg, run_dir=tmp_path / "run", data=rows)
+    cfg = frame_config(tmp_path) | {"train": {"epochs": 2, "progress": False}}
+    with pytest.raises(KeyboardInterrupt):
+        recloss.train(cfg, run_dir=tmp_path / "run", data=rows, callbacks=[InterruptAfter(1)])
     with pytest.raises(ConfigError, match="in-memory rows; pass them as data="):
-        recloss.resume(record.run_dir)
+        recloss.resume(tmp_path / "run")
+    assert recloss.resume(tmp_path / "run", data=rows).epochs == 2
 
 
 def test_building_blocks_make_a_loop_of_ones_own(tmp_path):

@@ -42,7 +42,8 @@ def test_train_writes_run_directory(tmp_path):
     assert record.test["auc"] > 0.6  # planted signal is learnable
     assert 0 < record.test["logloss"] < 0.7
     assert len(record.history) == 3
-    assert record.best_valid == record.history[record.best_epoch].valid
+    assert record.best_valid == record.history[record.best_epoch - 1].valid
+    assert [e.epoch for e in record.history] == [1, 2, 3]  # counted as on screen
     assert record.samples_per_second > 0 and record.train_seconds > 0
 
 
@@ -70,12 +71,12 @@ def test_early_stopping_state_survives_a_resume(tmp_path):
     uninterrupted one did."""
     cfg = small_config(tmp_path, **{"train.epochs": 30, "train.patience": 1, "train.lr": 0.05})
     full = train(cfg, run_dir=tmp_path / "full")
-    stop = full.best_epoch + 1  # the epoch that did not improve
+    stop = full.best_epoch + 1  # the epoch that did not improve (1-based)
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, run_dir=tmp_path / "cut", callbacks=[InterruptAfter(stop + 1)])
+        train(cfg, run_dir=tmp_path / "cut", callbacks=[InterruptAfter(stop)])
     saved = checkpoint.load(RunDir(tmp_path / "cut").checkpoint)
     assert saved["callbacks"]["EarlyStopping"] == {"bad_epochs": 1}
-    assert resume(tmp_path / "cut").epochs == full.epochs == stop + 1
+    assert resume(tmp_path / "cut").epochs == full.epochs == stop
 
 
 def test_early_stopping_restores_best_epoch(tmp_path):
@@ -83,7 +84,7 @@ def test_early_stopping_restores_best_epoch(tmp_path):
     cfg = small_config(tmp_path, **{"train.epochs": 30, "train.patience": 1, "train.lr": 0.05})
     record = train(cfg)
     assert record.epochs < 30
-    assert record.epochs == record.best_epoch + 2  # one non-improving epoch, then stop
+    assert record.epochs == record.best_epoch + 1  # one non-improving epoch, then stop
     aucs = [h.valid["auc"] for h in record.history]
     assert record.best_valid["auc"] == max(aucs)
 

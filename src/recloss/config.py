@@ -96,21 +96,35 @@ class RunConfig(_Section):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def format_validation_error(err: ValidationError, source: str = "config") -> str:
-    """One line per problem: `source: key.path: message`."""
+def format_validation_error(
+    err: ValidationError, source: str = "config", origins: dict[str, str] | None = None
+) -> str:
+    """One line: `where: key.path: message` per problem, `where` the problem's origin.
+
+    `origins` maps a dotted key to where its value came from (e.g. `--set train.lr=-1`); a
+    problem inside that key is reported there, every other one at `source`.
+    """
     parts = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(root)"
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        parts.append(f"{key}: {msg}")
-    return f"{source}: " + "; ".join(parts)
+        parts.append(f"{origin_of(key, origins or {}) or source}: {key}: {msg}")
+    return "; ".join(parts)
 
 
-def config_from_dict(d: dict[str, Any], source: str = "config") -> RunConfig:
+def origin_of(key: str, origins: dict[str, str]) -> str | None:
+    """Where the value at `key` came from: the origin of the longest key containing it."""
+    found = [k for k in origins if key == k or key.startswith(k + ".")]
+    return origins[max(found, key=len)] if found else None
+
+
+def config_from_dict(
+    d: dict[str, Any], source: str = "config", origins: dict[str, str] | None = None
+) -> RunConfig:
     try:
         return RunConfig.model_validate(d)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source)) from None
+        raise ConfigError(format_validation_error(err, source, origins)) from None
 
 
 def read_yaml_mapping(path: str | Path, kind: str = "config") -> dict[str, Any]:
@@ -130,13 +144,18 @@ def read_yaml_mapping(path: str | Path, kind: str = "config") -> dict[str, Any]:
 
 
 def load_config(
-    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    origins: dict[str, str] | None = None,
 ) -> RunConfig:
-    """Read a YAML config (or the defaults), then apply dotted overrides like `train.epochs`."""
+    """Read a YAML config (or the defaults), then apply dotted overrides like `train.epochs`.
+
+    `origins` names where each override came from, for error messages (e.g. the flag).
+    """
     raw = read_yaml_mapping(path) if path is not None else {}
     for dotted, value in (overrides or {}).items():
         set_dotted(raw, dotted, value)
-    return config_from_dict(raw, str(path) if path is not None else "defaults")
+    return config_from_dict(raw, str(path) if path is not None else "defaults", origins)
 
 
 def set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:

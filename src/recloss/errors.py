@@ -10,7 +10,11 @@ class DataError(RecLossError):
 
 
 class ConfigError(RecLossError):
-    """A configuration value or name is invalid."""
+    """A configuration value or name is invalid; `key` is its dotted config key, when known."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class CompatibilityError(RecLossError):

@@ -39,10 +39,11 @@ def check_params(
     for key, value in params.items():
         if key not in valid:
             choices = ", ".join(valid) or "none"
-            raise ConfigError(f"{where}.{key}: unknown parameter of {name}; valid: {choices}")
+            message = f"{where}.{key}: unknown parameter of {name}; valid: {choices}"
+            raise ConfigError(message, key=f"{where}.{key}")
         try:
             checked[key] = TypeAdapter(hints.get(key, Any)).validate_python(value)
         except ValidationError as err:
             msg = err.errors()[0]["msg"]
-            raise ConfigError(f"{where}.{key}: {msg} (got {value!r})") from None
+            raise ConfigError(f"{where}.{key}: {msg} (got {value!r})", f"{where}.{key}") from None
     return checked

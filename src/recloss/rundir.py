@@ -4,11 +4,14 @@ A run folder holds `config.yaml` (the run's configuration), `metrics.json` (a `R
 written once, when the run has finished), `best.pt` and `checkpoint.pt` (model weights and the
 full training state), `search.json` (a two-stage method's finished search), a `search/` run
 folder of that stage, the loss strategy's artifact (e.g. `controller.safetensors`),
-`tensorboard/`, and `error.txt` when a bench cell failed. Nothing else spells these names.
+`tensorboard/`, `train.log` (a line per epoch), and `error.txt` when a bench cell failed.
+Nothing else spells these names.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import math
 import os
@@ -31,7 +34,7 @@ class _Record(BaseModel):
 class EpochRecord(_Record):
     """One epoch of training: where the loop was, its validation metrics, the strategy's figures."""
 
-    epoch: int  # 0-based
+    epoch: int  # 1 for the first epoch
     step: int  # optimiser steps taken so far
     seconds: float  # wall-clock seconds of training and validation so far
     train_loss: float
@@ -52,6 +55,7 @@ class SearchRecord(_Record):
 class DatasetInfo(_Record):
     name: str
     rows: dict[str, int] | None = None  # rows per split
+    task: str | None = None  # binary or multiclass (multi-class AUC is macro one-vs-rest)
 
 
 class RunRecord(_Record):
@@ -60,7 +64,7 @@ class RunRecord(_Record):
     version: int = RECORD_VERSION
     test: dict[str, float]
     best_valid: dict[str, float]
-    best_epoch: int  # 0-based, like `EpochRecord.epoch`
+    best_epoch: int  # 1-based, like `EpochRecord.epoch`
     epochs: int  # epochs trained
     steps: int
     history: list[EpochRecord]
@@ -127,19 +131,23 @@ class RunDir:
     SEARCH_STAGE = "search"
     ERROR = "error.txt"
     TENSORBOARD = "tensorboard"
+    LOG = "train.log"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
     @classmethod
     def new(cls, cfg: RunConfig) -> RunDir:
-        """A fresh, uniquely named folder under `cfg.out` (not yet created)."""
+        """A fresh, uniquely named folder under `cfg.out`, created (claimed) atomically."""
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = Path(cfg.out) / f"{cfg.data.dataset}-{cfg.model.name}-{cfg.loss.name}-{stamp}"
-        path, n = base, 1
-        while path.exists():
-            path, n = base.with_name(f"{base.name}-{n}"), n + 1
-        return cls(path)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for n in itertools.count():  # mkdir fails if another run took the name first
+            path = base.with_name(f"{base.name}-{n}") if n else base
+            with contextlib.suppress(FileExistsError):
+                path.mkdir()
+                return cls(path)
+        raise AssertionError  # itertools.count() never ends
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -162,6 +170,10 @@ class RunDir:
     @property
     def tensorboard(self) -> Path:
         return self.path / self.TENSORBOARD
+
+    @property
+    def log(self) -> Path:
+        return self.path / self.LOG
 
     def search_stage(self) -> RunDir:
         """The run folder of a two-stage method's search stage."""

@@ -49,6 +49,11 @@ def default_params(name: str) -> dict[str, Any]:
     return accepted_params(MODELS.get(name), _COMMON)
 
 
+def check_model_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A model's `model.params` checked and converted; ConfigError naming the key otherwise."""
+    return check_params(MODELS.get(name), name.lower(), params, "model.params", _COMMON)
+
+
 def build_model(
     name: str, schema: Schema, embed_dim: int = 16, sparse: bool = True, **params: Any
 ) -> RecModel:
@@ -56,5 +61,4 @@ def build_model(
     cls = MODELS.get(name)
     if embed_dim < 1:
         raise ConfigError(f"model.embed_dim: must be a positive integer (got {embed_dim})")
-    checked = check_params(cls, name.lower(), params, "model.params", _COMMON)
-    return cls(schema, embed_dim=embed_dim, sparse=sparse, **checked)
+    return cls(schema, embed_dim=embed_dim, sparse=sparse, **check_model_params(name, params))

@@ -13,7 +13,14 @@ from recloss.runs.methods import (
     method_label,
     transferable_methods,
 )
-from recloss.runs.single import evaluate, predict, resolve_config, resume, train
+from recloss.runs.single import (
+    evaluate,
+    predict,
+    resolve_config,
+    resume,
+    save_predictions,
+    train,
+)
 
 __all__ = [
     "SEARCHES",
@@ -25,6 +32,7 @@ __all__ = [
     "predict",
     "resolve_config",
     "resume",
+    "save_predictions",
     "train",
     "transferable_methods",
 ]

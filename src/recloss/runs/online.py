@@ -15,6 +15,7 @@ from recloss.training import (
     BestCheckpoint,
     Callback,
     EarlyStopping,
+    EpochLog,
     Progress,
     ResumeCheckpoint,
     TensorBoard,
@@ -47,7 +48,12 @@ def build_trainer(
     torch.manual_seed(t.seed)  # the model and then the strategy draw their initial weights
     model = make_model(cfg, dataset, device)
     strategy = build_strategy(cfg.loss, dataset.schema).to(device)
-    standard: list[Callback] = [EarlyStopping(t.patience), Progress(t.progress)]
+    log = run_dir.log if run_dir is not None else None
+    standard: list[Callback] = [
+        EarlyStopping(t.patience),
+        Progress(t.progress),
+        EpochLog(log, t.progress),
+    ]
     if run_dir is not None:
         standard += [BestCheckpoint(run_dir.best), TensorBoard(run_dir.tensorboard)]
     # the full-state checkpoint comes after every callback that keeps state of its own
@@ -82,7 +88,7 @@ def fit_run(
     s = trainer.state
     record = RunRecord(
         test=test,
-        best_valid=s.history[s.best_epoch].valid,
+        best_valid=s.history[s.best_epoch - 1].valid,
         best_epoch=s.best_epoch,
         epochs=s.epoch,
         steps=s.step,
@@ -91,7 +97,9 @@ def fit_run(
         wall_seconds=s.wall_seconds,
         samples_per_second=s.samples_per_second,
         weights=trainer.strategy.weights(),
-        dataset=DatasetInfo(name=cfg.data.dataset, rows=dataset.meta.get("rows")),
+        dataset=DatasetInfo(
+            name=cfg.data.dataset, rows=dataset.meta.get("rows"), task=dataset.schema.task
+        ),
         device=str(trainer.device),
     )
     return trainer, record

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
 from recloss.data import PreparedDataset, SplitArrays, prepare_dataset, prepare_frame
@@ -86,11 +89,14 @@ def train(
 def resume(
     run_dir: str | Path, *, data: Rows | None = None, callbacks: Sequence[Callback] = ()
 ) -> RunRecord:
-    """Continue an interrupted run from its last checkpoint, with its saved configuration.
+    """Continue an interrupted run from its last checkpoint, with its saved configuration
+    (a finished run: its record as it is).
 
     A run trained on in-memory rows needs the same rows again as `data`.
     """
     folder = RunDir(run_dir)
+    if folder.is_finished():  # nothing left to train: the run as it ended
+        return folder.read_record()
     cfg = folder.read_config()
     dataset = _prepare(cfg, data)
     check_method(cfg.loss, dataset.schema)
@@ -135,4 +141,24 @@ def predict(
     return predict_split(model, _rows(dataset, data), cfg.train.eval_batch_size, device)
 
 
-__all__ = ["evaluate", "predict", "resolve_config", "resume", "train"]
+def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
+    """Write predictions as CSV or Parquet (by suffix): `probability`, or `p_0` .. `p_{C-1}`."""
+    path = Path(path)
+    if path.suffix not in (".csv", ".parquet"):
+        raise ConfigError(f"--output {path}: give a .csv or .parquet file name")
+    probs = np.asarray(probabilities)
+    columns = (
+        {"probability": probs}
+        if probs.ndim == 1
+        else {f"p_{c}": probs[:, c] for c in range(probs.shape[1])}
+    )
+    table = pa.table(columns)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        pa_csv.write_csv(table, path)
+    else:
+        pq.write_table(table, path)
+    return path
+
+
+__all__ = ["evaluate", "predict", "resolve_config", "resume", "save_predictions", "train"]

@@ -6,6 +6,7 @@ last, after every other callback has updated its own state for the epoch.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -100,7 +101,7 @@ class BestCheckpoint(Callback):
             checkpoint.save_atomic(trainer.model.state_dict(), self.path)
 
     def on_fit_end(self, trainer: TrainerLike) -> None:
-        if trainer.state.best_epoch < 0:
+        if trainer.state.best_epoch == 0:
             raise ConfigError("train.epochs: no epoch was completed")
         trainer.model.load_state_dict(checkpoint.load(self.path, trainer.device))
 
@@ -141,6 +142,40 @@ class Progress(Callback):
 
     def on_train_epoch_end(self, trainer: TrainerLike) -> None:
         self.bar.close()
+
+
+class EpochLog(Callback):
+    """A line per epoch (loss, validation metrics, best so far, seconds), the early stop and the
+    test metrics: on screen when `show`, and appended to `path` (the run's `train.log`)."""
+
+    def __init__(self, path: Path | None, show: bool = True) -> None:
+        self.path, self.show = path, show
+
+    def _emit(self, trainer: TrainerLike, line: str, screen: bool = True) -> None:
+        if not trainer.is_main:
+            return
+        if self.show and screen:
+            tqdm.write(line, file=sys.stderr)  # above the progress bar, off the results on stdout
+        if self.path is not None:
+            with self.path.open("a") as log:
+                log.write(line + "\n")
+
+    def on_epoch_end(self, trainer: TrainerLike, entry: EpochRecord) -> None:
+        history = trainer.state.history
+        seconds = entry.seconds - (history[-2].seconds if len(history) > 1 else 0.0)
+        valid = "  ".join(f"{k} {v:.4f}" for k, v in entry.valid.items())
+        best = "  (best)" if trainer.state.best_epoch == entry.epoch else ""
+        line = f"epoch {entry.epoch}/{trainer.cfg.epochs}  train loss {entry.train_loss:.4f}  "
+        self._emit(trainer, f"{line}valid {valid}{best}  {seconds:.1f} s")
+
+    def on_fit_end(self, trainer: TrainerLike) -> None:
+        s = trainer.state
+        if trainer.should_stop and s.epoch < trainer.cfg.epochs:
+            self._emit(trainer, f"early stopping after epoch {s.epoch}: best epoch {s.best_epoch}")
+
+    def on_test_end(self, trainer: TrainerLike, metrics: dict[str, float]) -> None:
+        scores = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        self._emit(trainer, f"test (best epoch {trainer.state.best_epoch})  {scores}", False)
 
 
 class TensorBoard(Callback):

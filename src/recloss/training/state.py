@@ -19,7 +19,7 @@ class TrainerState:
     train_seconds: float = 0.0  # inside training steps
     wall_seconds: float = 0.0  # training and validation
     best_metric: float = -math.inf  # validation AUC of the best epoch
-    best_epoch: int = -1
+    best_epoch: int = 0  # 1-based; 0 before the first epoch
     history: list[EpochRecord] = field(default_factory=list)
 
     @property
@@ -30,7 +30,7 @@ class TrainerState:
         """Append an epoch; True if its validation AUC is the best so far (the first of equals)."""
         self.history.append(entry)
         auc = entry.valid["auc"]
-        better = self.best_epoch < 0 or auc > self.best_metric  # AUC may be NaN on one class
+        better = self.best_epoch == 0 or auc > self.best_metric  # AUC may be NaN on one class
         if better:
             self.best_metric, self.best_epoch = auc, entry.epoch
         self.epoch += 1

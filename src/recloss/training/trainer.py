@@ -100,7 +100,7 @@ class Trainer:
         s.train_seconds += train_seconds
         s.wall_seconds += time.perf_counter() - started
         entry = EpochRecord(
-            epoch=s.epoch,
+            epoch=s.epoch + 1,
             step=s.step,
             seconds=round(s.wall_seconds, 3),
             train_loss=train_loss,

@@ -1,0 +1,44 @@
+"""The `recloss` command line: parses arguments and calls the library.
+
+`parser` declares the commands and flags, `runs` holds train / eval / predict, `tools` the data,
+list, bench and report commands.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from recloss.cli.parser import TRAIN_FLAGS, build_parser
+from recloss.cli.runs import cmd_eval, cmd_predict, cmd_train, config_from_args, print_record
+from recloss.cli.tools import cmd_bench, cmd_data, cmd_list, cmd_report
+from recloss.errors import RecLossError
+
+COMMANDS = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "predict": cmd_predict,
+    "data": cmd_data,
+    "list": cmd_list,
+    "bench": cmd_bench,
+    "report": cmd_report,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except (RecLossError, OSError) as err:  # OSError: a path the user gave (unreadable, no space)
+        print(f"recloss: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        hint = {
+            "train": " (resume with `recloss train --resume RUN_DIR`)",
+            "bench": " (rerun the same command to continue)",
+        }.get(args.command, "")
+        print(f"recloss: interrupted{hint}", file=sys.stderr)
+        return 130
+    return 0
+
+
+__all__ = ["TRAIN_FLAGS", "build_parser", "config_from_args", "main", "print_record"]

@@ -1,0 +1,120 @@
+"""`recloss train`, `eval` and `predict`: a configuration from the flags, a run, its table."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from recloss.cli.parser import TRAIN_FLAGS
+from recloss.config import RunConfig, load_config, origin_of
+from recloss.errors import ConfigError
+
+if TYPE_CHECKING:
+    from recloss.rundir import RunRecord
+
+
+def config_from_args(args: argparse.Namespace, flags: dict[str, str]) -> RunConfig:
+    """The config file, then `--set` overrides, then the named flags (flags win)."""
+    overrides: dict[str, Any] = {}
+    origins: dict[str, str] = {}  # key -> the flag that set it, for error messages
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
+        origins[key.strip()] = f"--set {item}"
+    for flag, key in flags.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+            origins[key] = f"--{flag.replace('_', '-')} {value}"
+    path = None
+    if args.config is not None:
+        from recloss.presets import resolve
+
+        path = resolve(args.config, "run")
+    cfg = load_config(path, overrides, origins)
+    _check_model_params(cfg, str(path) if path is not None else "defaults", origins)
+    return cfg
+
+
+def _check_model_params(cfg: RunConfig, source: str, origins: dict[str, str]) -> None:
+    """`model.params` checked now, the error naming the file or flag that gave the value."""
+    from recloss.models import check_model_params
+
+    try:
+        check_model_params(cfg.model.name, cfg.model.params)
+    except ConfigError as err:  # an unknown model name has no key: it is `model.name`'s fault
+        where = origin_of(err.key or "model.name", origins) or source
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from recloss.runs import resume, train
+
+    if args.resume:
+        _refuse_with_resume(args)
+        record = resume(args.resume)
+    else:
+        record = train(config_from_args(args, TRAIN_FLAGS))
+    print_record(record)
+    print(f"run directory: {record.run_dir}")
+
+
+def _refuse_with_resume(args: argparse.Namespace) -> None:
+    """A resumed run keeps its saved configuration: flags that would change it are refused."""
+    given = [
+        f"--{flag.replace('_', '-')}" for flag in TRAIN_FLAGS if getattr(args, flag) is not None
+    ]
+    given += ["--set"] * bool(args.set) + ["--config"] * bool(args.config)
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)}: cannot be combined with --resume, which continues the run with "
+            "its saved configuration; start a new run to change it"
+        )
+
+
+def metric_name(key: str, task: str | None) -> str:
+    """A metric's name on screen: multi-class AUC is the macro one-vs-rest AUC."""
+    return "auc (macro one-vs-rest)" if key == "auc" and task == "multiclass" else key
+
+
+def print_record(record: RunRecord) -> None:
+    task = record.dataset.task
+    rows = [("test " + metric_name(k, task), v) for k, v in record.test.items()]
+    rows += [("best valid " + metric_name(k, task), v) for k, v in record.best_valid.items()]
+    rows += [(f"learned weight {c}", v) for c, v in record.weights.items()]
+    rows += [
+        ("epochs (best)", f"{record.epochs} ({record.best_epoch})"),
+        ("train seconds", record.train_seconds),
+        ("samples/s", record.samples_per_second),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        print(f"{name:<{width}}  {text}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from recloss.rundir import RunDir
+    from recloss.runs import evaluate
+
+    metrics = evaluate(args.run_dir, args.data)
+    task = RunDir(args.run_dir).read_record().dataset.task
+    names = {key: metric_name(key, task) for key in metrics}
+    width = max(len(name) for name in names.values())
+    for key, value in metrics.items():
+        print(f"{names[key]:<{width}}  {value:.4f}")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from recloss.runs import predict, save_predictions
+
+    probabilities = predict(args.run_dir, args.data)
+    path = save_predictions(probabilities, args.output)
+    print(f"wrote {len(probabilities)} predictions (one row per input row, in order) to {path}")

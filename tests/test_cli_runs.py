@@ -1,0 +1,146 @@
+"""The command line around a run: per-epoch lines and train.log, predict, resume, version."""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+from datafiles import write_criteo
+
+import recloss
+from recloss.cli import main
+from recloss.config import RunConfig
+from recloss.rundir import RunDir
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def criteo_run(tmp_path, capsys):
+    """A finished two-epoch run on a small Criteo file, progress shown as a user sees it."""
+    data = write_criteo(tmp_path / "train.txt", rows=600)
+    argv = ["train", "--dataset", "criteo", "--data", str(data), "--loss", "ce", "--epochs", "2"]
+    argv += ["--out", str(tmp_path / "runs"), "--set", f"data.cache_dir={tmp_path / 'cache'}"]
+    argv += ["--set", "model.embed_dim=4", "--set", "train.batch_size=64"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    return RunDir(out.strip().splitlines()[-1].removeprefix("run directory: ")), data, out, err
+
+
+def test_each_epoch_is_a_line_on_screen_and_in_train_log(criteo_run):
+    folder, _, out, err = criteo_run
+    record = folder.read_record()
+    lines = folder.log.read_text().splitlines()
+    assert [line.split("  ")[0] for line in lines[:2]] == ["epoch 1/2", "epoch 2/2"]
+    for line, entry in zip(lines, record.history, strict=False):
+        assert f"train loss {entry.train_loss:.4f}" in line
+        assert f"valid auc {entry.valid['auc']:.4f}" in line
+        assert ("(best)" in line) == (entry.epoch == record.best_epoch or entry.epoch == 1)
+    assert lines[-1].startswith(f"test (best epoch {record.best_epoch})")
+    assert f"auc {record.test['auc']:.4f}" in lines[-1]
+    assert "epoch 1/2  train loss" in err and "epoch 1/2  train loss" not in out  # stdout: results
+
+
+def test_predict_writes_one_probability_per_row_in_order(criteo_run, tmp_path, capsys):
+    folder, data, _, _ = criteo_run
+    expected = recloss.predict(folder.path, data)
+    for name in ("preds.csv", "preds.parquet"):
+        code, out, err = run(capsys, "predict", str(folder.path), "--data", str(data),
+                             "--output", str(tmp_path / name))  # fmt: skip
+        assert code == 0, err
+        assert f"wrote {len(expected)} predictions" in out
+        path = tmp_path / name
+        table = pa_csv.read_csv(path) if name.endswith(".csv") else pq.read_table(path)
+        assert table.column_names == ["probability"] and table.num_rows == 600
+        got = table.column("probability").to_numpy()
+        assert abs(got - expected).max() < 1e-6  # the CSV keeps enough digits
+    code, _, err = run(
+        capsys, "predict", str(folder.path), "--data", str(data), "--output", "p.txt"
+    )
+    assert code == 2 and "--output p.txt: give a .csv or .parquet file name" in err
+
+
+def test_resume_refuses_flags_and_a_finished_run_prints_its_table(criteo_run, capsys):
+    folder, _, out, _ = criteo_run
+    code, _, err = run(capsys, "train", "--resume", str(folder.path), "--epochs", "5")
+    assert code == 2 and err.count("\n") == 1
+    assert "--epochs: cannot be combined with --resume" in err
+    code, again, _ = run(capsys, "train", "--resume", str(folder.path))
+    assert code == 0 and again == out  # the same table and folder as when it finished
+
+
+def test_multiclass_auc_is_named_macro_one_vs_rest(tmp_path, capsys):
+    record = recloss.RunRecord.model_validate(
+        {"test": {"auc": 0.7, "logloss": 1.2, "accuracy": 0.4}, "best_valid": {"auc": 0.7},
+         "best_epoch": 1, "epochs": 1, "steps": 1, "history": [], "train_seconds": 1.0,
+         "wall_seconds": 1.0, "samples_per_second": 1.0, "device": "cpu",
+         "dataset": {"name": "movielens-100k", "task": "multiclass"}}
+    )  # fmt: skip
+    from recloss.cli import print_record
+
+    print_record(record)
+    out = capsys.readouterr().out
+    assert re.search(r"^test auc \(macro one-vs-rest\) +0\.7000$", out, re.M)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert (
+        exit_.value.code == 0
+        and capsys.readouterr().out.strip() == f"recloss {recloss.__version__}"
+    )
+
+
+def test_run_folders_are_claimed_atomically(tmp_path):
+    cfg = RunConfig(out=str(tmp_path))
+    first, second = RunDir.new(cfg), RunDir.new(cfg)
+    assert first.path != second.path and first.path.is_dir() and second.path.is_dir()
+
+
+def test_python_dash_m_runs_the_command_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "recloss", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stdout.strip() == f"recloss {recloss.__version__}"
+
+
+@pytest.mark.parametrize(
+    "argv, start",
+    [
+        (["--set", "train.lr=-1"], "--set train.lr=-1: train.lr: Input should be greater than 0"),
+        (["--epochs", "0"], "--epochs 0: train.epochs: Input should be greater than 0"),
+        (
+            ["--set", "model.params.dropout=2"],
+            "--set model.params.dropout=2: model.params.dropout:",
+        ),
+        (["--model", "deepfn"], "--model deepfn: unknown model 'deepfn'"),
+    ],
+)
+def test_errors_name_the_flag_that_gave_the_value(capsys, argv, start):
+    code, _, err = run(capsys, "train", *argv)
+    assert code == 2 and err.startswith(f"recloss: error: {start}") and err.count("\n") == 1
+
+
+def test_model_params_errors_name_the_config_file(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("model:\n  params: {dropout: 2}\n")
+    code, _, err = run(capsys, "train", "--config", str(config))
+    assert code == 2 and err.startswith(f"recloss: error: {config}: model.params.dropout:")
+
+
+def test_list_without_an_argument_lists_everything(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    headers = [line for line in out.splitlines() if not line.startswith(" ")]
+    assert headers == ["models:", "losses:", "strategies:", "datasets:", "configs:"]
+    assert "  deepfm " in out and "  autoloss " in out and "  bohb " in out and "  demo " in out
