@@ -115,6 +115,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     from recloss.runs import predict, save_predictions
 
-    probabilities = predict(args.run_dir, args.data)
+    probabilities, skipped = predict(args.run_dir, args.data, return_skipped=True)
     path = save_predictions(probabilities, args.output)
-    print(f"wrote {len(probabilities)} predictions (one row per input row, in order) to {path}")
+    rows = "one row per input row, in order"
+    if skipped:
+        rows += f"; {skipped} skipped bad line{'s' * (skipped != 1)} got no row"
+    print(f"wrote {len(probabilities)} predictions ({rows}) to {path}")

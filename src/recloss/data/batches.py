@@ -3,26 +3,55 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from recloss.data.prefetch import prefetch
 from recloss.data.schema import Batch
+from recloss.errors import DataError
 
 
-@dataclass
 class SplitArrays:
-    """Rows of one split: categorical indices, continuous features, class labels, extras."""
+    """Rows of one split: categorical indices, continuous features, class labels, extras.
 
-    x_cat: np.ndarray  # int32 [N, F_cat], usually a read-only np.memmap
-    x_num: np.ndarray | None  # float32 [N, F_num]
-    y: np.ndarray  # int8/int16 class indices [N]
-    extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. "p_true" [N]
+    Rows read without a label column (a file to predict on) are built with `y=None`: they are
+    not `labeled`, batches carry placeholder labels, and reading `y` raises a one-line error,
+    so nothing scores them against made-up labels.
+    """
+
+    def __init__(
+        self,
+        x_cat: np.ndarray,
+        x_num: np.ndarray | None,
+        y: np.ndarray | None,
+        extra: dict[str, np.ndarray] | None = None,
+        *,
+        source: str = "",
+        bad_lines: int = 0,
+    ) -> None:
+        self.x_cat = x_cat  # int32 [N, F_cat], usually a read-only np.memmap
+        self.x_num = x_num  # float32 [N, F_num]
+        self._y = y  # int8/int16 class indices [N]; None: the rows have no labels
+        self.extra = {} if extra is None else extra  # e.g. "p_true" [N]
+        self.source = source  # where the rows were read from (a file, "frame"), for messages
+        self.bad_lines = bad_lines  # lines skipped as bad while reading them
+
+    @property
+    def labeled(self) -> bool:
+        """Whether the rows have class labels."""
+        return self._y is not None
+
+    @property
+    def y(self) -> np.ndarray:
+        """The class labels; refused for rows read without a label column."""
+        if self._y is None:
+            where = self.source or "the rows"
+            raise DataError(f"{where} has no label column: use recloss predict")
+        return self._y
 
     def __len__(self) -> int:
-        return int(self.y.shape[0])
+        return int(self.x_cat.shape[0])
 
 
 class BatchLoader:
@@ -99,10 +128,12 @@ class BatchLoader:
 
     def _gather(self, idx: np.ndarray | slice) -> Batch:
         s = self.split
+        x_cat = _take(s.x_cat, idx)
+        y = s.y[idx].astype(np.int64) if s.labeled else np.zeros(len(x_cat), np.int64)
         return Batch(
-            x_cat=_take(s.x_cat, idx),
+            x_cat=x_cat,
             x_num=None if s.x_num is None else _take(s.x_num, idx),
-            y=torch.from_numpy(s.y[idx].astype(np.int64)),
+            y=torch.from_numpy(y),
         )
 
     def __iter__(self) -> Iterator[Batch]:

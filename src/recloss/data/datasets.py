@@ -14,21 +14,15 @@ from pathlib import Path
 
 from recloss.config import DataConfig, TableSchema
 from recloss.data.fetch import fetch_ml100k
-from recloss.data.formats import (
-    AvazuReader,
-    CriteoReader,
-    CSVReader,
-    LibFMReader,
-    ParquetReader,
-    Reader,
-)
+from recloss.data.formats import AvazuReader, CriteoReader, LibFMReader, Reader
 from recloss.data.movielens import atomic_100k, grouplens_100k, movielens_1m, movielens_20m
 from recloss.data.schema import Task
+from recloss.data.tables import CSVReader, ParquetReader
 from recloss.errors import ConfigError, DataError
 from recloss.registry import Registry
 
 Files = dict[str, Path] | list[Path]
-Opener = Callable[[Path, DataConfig, Task], Reader]
+Opener = Callable[[Path, DataConfig, Task, bool | None], Reader]  # the last: `labeled`
 
 
 @dataclass(frozen=True)
@@ -43,13 +37,19 @@ class DatasetSpec:
     min_count: int = 1
     fetch: Callable[[Path], Path] | None = None  # RECLOSS_HOME -> folder, when no path is given
 
-    def reader(self, path: Path, cfg: DataConfig, task: Task) -> Reader:
-        """The reader of the data at `path` (a file or a folder)."""
+    def reader(
+        self, path: Path, cfg: DataConfig, task: Task, labeled: bool | None = True
+    ) -> Reader:
+        """The reader of the data at `path` (a file or a folder).
+
+        `labeled`: True requires the label column, False reads the rows without it, None
+        detects which (see `recloss.data.formats`).
+        """
         if self.open is None:
             raise DataError(f"{self.name}: generated data has no files to read")
         if not path.exists():
             raise DataError(f"{self.name}: {path} does not exist; expected {self.expects}")
-        return self.open(path, cfg, task)
+        return self.open(path, cfg, task, labeled)
 
 
 DATASETS: Registry[DatasetSpec] = Registry("data set")
@@ -78,33 +78,39 @@ def _day_number(path: Path) -> int:
 CRITEO_EXPECTS = "a Criteo train.txt or day_N file, or a folder with train.txt or day_* files"
 
 
-def _criteo(path: Path, cfg: DataConfig, task: Task) -> Reader:
+def _criteo(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
     if path.is_file():
-        return CriteoReader([path])
+        return CriteoReader([path], labeled)
     train = [p for p in (path / "train.txt", path / "train.txt.gz") if p.is_file()]
     days = sorted((p for p in path.glob("day_*") if p.is_file()), key=_day_number)
     if not (train or days):
         raise _missing("criteo", path, CRITEO_EXPECTS)
-    return CriteoReader(train[:1] or days)
+    return CriteoReader(train[:1] or days, labeled)
 
 
 AVAZU_EXPECTS = "Avazu's train.csv (or train.gz), or a folder with it"
 
 
-def _avazu(path: Path, cfg: DataConfig, task: Task) -> Reader:
+def _avazu(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
     if path.is_file():
-        return AvazuReader([path])
+        return AvazuReader([path], labeled)
     names = ("train.csv", "train.csv.gz", "train.gz", "train")
     found = [path / n for n in names if (path / n).is_file()]
     if not found:
         raise _missing("avazu", path, AVAZU_EXPECTS)
-    return AvazuReader(found[:1])
+    return AvazuReader(found[:1], labeled)
 
 
 ML100K_EXPECTS = "a folder with u.data, u.user, u.item (GroupLens) or ml-100k.inter/.user/.item"
 
 
-def _movielens_100k(path: Path, cfg: DataConfig, task: Task) -> Reader:
+def _ratings_only(name: str, labeled: bool | None) -> None:
+    if labeled is False:
+        raise DataError(f"{name}: a ratings file is read with its ratings (no unlabeled layout)")
+
+
+def _movielens_100k(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    _ratings_only("movielens-100k", labeled)
     folder = path.parent if path.is_file() else path
     if (folder / "u.data").is_file():
         return grouplens_100k(folder, task)
@@ -123,7 +129,8 @@ def _needs(name: str, folder: Path, files: Sequence[str], expects: str) -> None:
 ML1M_EXPECTS = "a folder with ratings.dat, users.dat, movies.dat"
 
 
-def _movielens_1m(path: Path, cfg: DataConfig, task: Task) -> Reader:
+def _movielens_1m(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    _ratings_only("movielens-1m", labeled)
     folder = path.parent if path.is_file() else path
     _needs("movielens-1m", folder, ("ratings.dat", "users.dat", "movies.dat"), ML1M_EXPECTS)
     return movielens_1m(folder, task)
@@ -132,7 +139,8 @@ def _movielens_1m(path: Path, cfg: DataConfig, task: Task) -> Reader:
 ML20M_EXPECTS = "a folder with ratings.csv and movies.csv (ml-20m or ml-25m)"
 
 
-def _movielens_20m(path: Path, cfg: DataConfig, task: Task) -> Reader:
+def _movielens_20m(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    _ratings_only("movielens-20m", labeled)
     folder = path.parent if path.is_file() else path
     _needs("movielens-20m", folder, ("ratings.csv", "movies.csv"), ML20M_EXPECTS)
     return movielens_20m(folder, task)
@@ -161,12 +169,12 @@ FRAPPE_EXPECTS = "a folder with frappe.train.libfm, frappe.validation.libfm, fra
 LIBFM_EXPECTS = "a libFM file, or a folder of *.libfm files (*.train/.validation/.test.libfm)"
 
 
-def _frappe(path: Path, cfg: DataConfig, task: Task) -> Reader:
-    return LibFMReader(_libfm_files("frappe", path, FRAPPE_EXPECTS))
+def _frappe(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    return LibFMReader(_libfm_files("frappe", path, FRAPPE_EXPECTS), labeled)
 
 
-def _libfm(path: Path, cfg: DataConfig, task: Task) -> Reader:
-    return LibFMReader(_libfm_files("libfm", path, LIBFM_EXPECTS))
+def _libfm(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    return LibFMReader(_libfm_files("libfm", path, LIBFM_EXPECTS), labeled)
 
 
 def _table(cfg: DataConfig) -> TableSchema:
@@ -198,14 +206,16 @@ CSV_EXPECTS = "a CSV file, or a folder of them (train/valid/test files are used 
 PARQUET_EXPECTS = "a Parquet file, or a folder of them (train/valid/test files: the splits)"
 
 
-def _csv(path: Path, cfg: DataConfig, task: Task) -> Reader:
+def _csv(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
     table = _table(cfg)
-    return CSVReader(_table_files("csv", path, CSV_SUFFIXES, CSV_EXPECTS), table, task)
+    files = _table_files("csv", path, CSV_SUFFIXES, CSV_EXPECTS)
+    return CSVReader(files, table, task, labeled)
 
 
-def _parquet(path: Path, cfg: DataConfig, task: Task) -> Reader:
+def _parquet(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
     table = _table(cfg)
-    return ParquetReader(_table_files("parquet", path, (".parquet",), PARQUET_EXPECTS), table, task)
+    files = _table_files("parquet", path, (".parquet",), PARQUET_EXPECTS)
+    return ParquetReader(files, table, task, labeled)
 
 
 RATINGS: tuple[Task, ...] = ("multiclass", "binary")

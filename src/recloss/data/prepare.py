@@ -149,14 +149,18 @@ def _build(root: Path, meta: dict, reader: Reader | None, cfg: DataConfig, show:
         log.warning("%s: skipped %d bad lines", meta["dataset"], meta["bad_lines"])
 
 
-def load_split(folder: Path) -> SplitArrays:
-    """The memory-mapped arrays of one cached split."""
+def load_split(
+    folder: Path, labeled: bool = True, source: str = "", bad_lines: int = 0
+) -> SplitArrays:
+    """The memory-mapped arrays of one cached split (unlabeled: its placeholder `y` unread)."""
     x_num = folder / "x_num.npy"
     return SplitArrays(
         x_cat=load_array(folder / "x_cat.npy"),
         x_num=load_array(x_num) if x_num.exists() else None,
-        y=load_array(folder / "y.npy"),
+        y=load_array(folder / "y.npy") if labeled else None,
         extra={p.name[6:-4]: load_array(p) for p in sorted(folder.glob("extra.*.npy"))},
+        source=source,
+        bad_lines=bad_lines,
     )
 
 
@@ -179,27 +183,36 @@ class PreparedDataset:
         """The stored vocabularies and numeric statistics."""
         return Encoding.load(self.root, self.meta)
 
-    def encode_file(self, path: str | Path, progress: bool = False) -> SplitArrays:
+    def encode_file(
+        self, path: str | Path, progress: bool = False, *, labeled: bool | None = None
+    ) -> SplitArrays:
         """Encode another file (or folder) of this data set's format with the stored encoding.
 
-        Values the vocabularies do not know map to the out-of-vocabulary index. The result is
-        cached under this data set's folder, keyed by the file's fingerprint.
+        Values the vocabularies do not know map to the out-of-vocabulary index. `labeled`:
+        None reads a file whose rows hold the feature columns only (Criteo: 39 fields; a
+        header or Parquet schema without the label column) as unlabeled, True requires the
+        label, False reads without it. Bad lines follow `data.on_bad_line` as in training;
+        the result's `bad_lines` counts the skipped ones. The result is cached under this
+        data set's folder, keyed by the file's fingerprint.
         """
         cfg = DataConfig.model_validate({**self.meta["config"], "path": str(path)})
         spec = DATASETS.get(cfg.dataset)
         if spec.open is None:
             raise DataError(f"{spec.name}: generated data has no file format to encode")
-        reader = spec.reader(Path(path).expanduser(), cfg, self.schema.task)
+        reader = spec.reader(Path(path).expanduser(), cfg, self.schema.task, labeled)
         return self._encode(reader, cfg, str(path), progress)
 
-    def encode_frame(self, data: object, progress: bool = False) -> SplitArrays:
+    def encode_frame(
+        self, data: object, progress: bool = False, *, labeled: bool | None = None
+    ) -> SplitArrays:
         """Encode in-memory rows (see `prepare_frame`) with the stored encoding, in their order.
 
         The columns' roles are those of the prepared configuration's `data.table`; unknown
-        values map to the out-of-vocabulary index. Cached like `encode_file`, by content.
+        values map to the out-of-vocabulary index; without the label column (`labeled` as
+        for `encode_file`) the rows are unlabeled. Cached like `encode_file`, by content.
         """
         cfg = DataConfig.model_validate(self.meta["config"])
-        reader = frame_reader(data, cfg, self.schema.task)
+        reader = frame_reader(data, cfg, self.schema.task, labeled)
         return self._encode(reader, cfg, reader.source, progress)
 
     def _encode(self, reader: Reader, cfg: DataConfig, where: str, progress: bool) -> SplitArrays:
@@ -211,18 +224,26 @@ class PreparedDataset:
                 f"{', '.join(self.schema.cat_fields)}"
             )
         settings = {"encoded_with": self.meta["fingerprint"]}
+        if not reader.labeled:  # labeled reads keep their keys (and existing caches)
+            settings["labeled"] = False
         key, sources = content_key(reader.identities(), settings)
         root = self.root / ENCODED / key
-        if read_meta(root, key) is not None:
-            return load_split(root / ENCODED_SPLIT)
-        with CacheWriter(root) as cache:
-            spill = open_spill(cache, reader, cfg.numeric)
-            found = scan(reader, cfg, None, spill, progress)
-            check_labels(found, self.schema.num_classes, where)
-            sizes = {ENCODED_SPLIT: found.rows}
-            writer = SplitWriter(cache, sizes, columns_of(self.encoding, self.schema.num_classes))
-            encode_pass(spill, self.encoding, cfg, writer, lambda coded: 0, progress)
-            spill.remove()
-            meta = {"fingerprint": key, "sources": sources, "rows": sizes}
-            cache.commit(meta | {"bad_lines": found.bad_lines})
-        return load_split(root / ENCODED_SPLIT)
+        meta = read_meta(root, key)
+        if meta is None:
+            with CacheWriter(root) as cache:
+                spill = open_spill(cache, reader, cfg.numeric)
+                found = scan(reader, cfg, None, spill, progress)
+                if found.rows == 0:
+                    skipped = f" ({found.bad_lines} bad lines skipped)" if found.bad_lines else ""
+                    raise DataError(f"{where}: no data rows{skipped}")
+                check_labels(found, self.schema.num_classes, where)
+                sizes = {ENCODED_SPLIT: found.rows}
+                columns = columns_of(self.encoding, self.schema.num_classes)
+                writer = SplitWriter(cache, sizes, columns)  # unlabeled: placeholder y
+                encode_pass(spill, self.encoding, cfg, writer, lambda coded: 0, progress)
+                spill.remove()
+                meta = {"fingerprint": key, "sources": sources, "rows": sizes}
+                meta |= {"bad_lines": found.bad_lines, "labeled": reader.labeled}
+                cache.commit(meta)
+        labeled, bad_lines = meta.get("labeled", True), meta.get("bad_lines", 0)
+        return load_split(root / ENCODED_SPLIT, labeled, where, bad_lines)

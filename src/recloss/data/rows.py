@@ -13,21 +13,26 @@ import numpy as np
 import pyarrow as pa
 
 from recloss.config import DataConfig
-from recloss.data.formats import ArrowReader
 from recloss.data.schema import Task
+from recloss.data.tables import ArrowReader
 from recloss.errors import ConfigError, DataError
 
 FRAME = "frame"  # the in-memory source's name in messages and cache folders
 
 
-def frame_reader(data: Any, cfg: DataConfig, task: Task) -> ArrowReader:
-    """A reader of in-memory rows whose columns' roles `cfg.table` gives."""
+def frame_reader(
+    data: Any, cfg: DataConfig, task: Task, labeled: bool | None = True
+) -> ArrowReader:
+    """A reader of in-memory rows whose columns' roles `cfg.table` gives.
+
+    `labeled`: True requires the label column, False leaves it out, None reads it if present.
+    """
     if cfg.table is None:
         raise ConfigError(
             "data.table: in-memory data needs a table schema "
             "(label, categorical and numeric columns)"
         )
-    return ArrowReader(arrow_table(data), cfg.table, task, FRAME)
+    return ArrowReader(arrow_table(data), cfg.table, task, FRAME, labeled)
 
 
 def arrow_table(data: Any) -> pa.Table:

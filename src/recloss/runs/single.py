@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pyarrow as pa
@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
 from recloss.data import PreparedDataset, SplitArrays, prepare_dataset, prepare_frame
 from recloss.data.rows import FRAME
-from recloss.errors import ConfigError
+from recloss.errors import ConfigError, DataError
 from recloss.rundir import RunDir, RunRecord
 from recloss.runs.methods import SEARCHES, check_method
 from recloss.runs.online import make_model, run_online
@@ -103,13 +103,18 @@ def resume(
     return _run(cfg, dataset, folder, resume=True, callbacks=callbacks)
 
 
-def _rows(dataset: PreparedDataset, data: str | Path | Rows | None) -> SplitArrays:
-    """The test split, a file encoded with the run's vocabularies, or in-memory rows."""
+def _rows(
+    dataset: PreparedDataset, data: str | Path | Rows | None, labeled: bool | None = None
+) -> SplitArrays:
+    """The test split, a file encoded with the run's vocabularies, or in-memory rows.
+
+    A file or frame without the label column (`labeled=None` detects it) gives unlabeled rows.
+    """
     if data is None:
         return dataset.split("test")
     if isinstance(data, (str, Path)):
-        return dataset.encode_file(str(data))
-    return dataset.encode_frame(data)
+        return dataset.encode_file(str(data), labeled=labeled)
+    return dataset.encode_frame(data, labeled=labeled)
 
 
 def _best_model(folder: RunDir, train_data: Rows | None):
@@ -130,15 +135,52 @@ def evaluate(
     """
     cfg, dataset, model, device = _best_model(RunDir(run_dir), train_data)
     split = _rows(dataset, data)
+    if not split.labeled:  # refused before any scoring
+        raise DataError(f"{split.source or 'frame'} has no label column: use recloss predict")
     return evaluate_split(model, dataset.schema.task, split, cfg.train.eval_batch_size, device)
 
 
+@overload
 def predict(
-    run_dir: str | Path, data: str | Path | Rows | None = None, *, train_data: Rows | None = None
-) -> np.ndarray:
-    """Probabilities of a run's best model, row by row in order: `[N]` (binary) or `[N, C]`."""
+    run_dir: str | Path,
+    data: str | Path | Rows | None = None,
+    *,
+    train_data: Rows | None = None,
+    labeled: bool | None = None,
+    return_skipped: Literal[False] = False,
+) -> np.ndarray: ...
+
+
+@overload
+def predict(
+    run_dir: str | Path,
+    data: str | Path | Rows | None = None,
+    *,
+    train_data: Rows | None = None,
+    labeled: bool | None = None,
+    return_skipped: Literal[True],
+) -> tuple[np.ndarray, int]: ...
+
+
+def predict(
+    run_dir: str | Path,
+    data: str | Path | Rows | None = None,
+    *,
+    train_data: Rows | None = None,
+    labeled: bool | None = None,
+    return_skipped: bool = False,
+) -> np.ndarray | tuple[np.ndarray, int]:
+    """Probabilities of a run's best model, row by row in order: `[N]` (binary) or `[N, C]`.
+
+    `data` need not have the label column (a Criteo `test.txt`, an Avazu `test.csv`, a table
+    without it): `labeled=None` detects that, True requires the label, False reads without
+    it. Bad lines follow the run's `data.on_bad_line`; skipped ones get no row, the others
+    keep their order. `return_skipped`: return `(probabilities, number of skipped lines)`.
+    """
     cfg, dataset, model, device = _best_model(RunDir(run_dir), train_data)
-    return predict_split(model, _rows(dataset, data), cfg.train.eval_batch_size, device)
+    rows = _rows(dataset, data, labeled)
+    probabilities = predict_split(model, rows, cfg.train.eval_batch_size, device)
+    return (probabilities, rows.bad_lines) if return_skipped else probabilities
 
 
 def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:

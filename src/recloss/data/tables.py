@@ -1,0 +1,214 @@
+"""Readers of rows whose columns `DataConfig.table` names: CSV, Parquet and in-memory tables.
+
+Built with `labeled`: True requires the label column; False reads the rows without it; None
+reads it when it is there (a header, a Parquet schema or a table's columns name it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from recloss.config import TableSchema
+from recloss.data.badlines import BadLines, RowChecks
+from recloss.data.cache import table_identity
+from recloss.data.chunks import (
+    ALL,
+    OWN_SPLITS,
+    Chunk,
+    Layout,
+    Reader,
+    no_labels,
+    split_parts,
+    with_label,
+)
+from recloss.data.convert import binary_label, class_label, to_float
+from recloss.data.schema import Task
+from recloss.data.text import TextFormat, column_names, read_text
+from recloss.errors import ConfigError, DataError
+
+
+def check_columns(
+    path: Path | str, have: Sequence[str], table: TableSchema, labeled: bool = True
+) -> None:
+    """Every column the table config names (but the label, unlabeled) must exist in the file."""
+    for key in ("label",) * labeled + ("categorical", "numeric"):
+        names = getattr(table, key)
+        for name in [names] if isinstance(names, str) else names:
+            if name not in have:
+                shown = ", ".join(have[:20]) + (" ..." if len(have) > 20 else "")
+                raise ConfigError(
+                    f"data.table.{key}: column {name!r} is not in {path} (columns: {shown})"
+                )
+
+
+def table_label(column: pa.Array, checks: RowChecks, task: Task, name: str) -> np.ndarray:
+    what = f"label {name}"
+    if task == "binary":
+        return binary_label(column, checks, what)
+    return class_label(column, checks, what)
+
+
+class TableReader(Reader):
+    """Shared by CSV and Parquet: columns named by `DataConfig.table`."""
+
+    def __init__(
+        self, files: dict[str, Path] | Sequence[Path], table: TableSchema, task: Task
+    ) -> None:
+        self.files, self._parts = split_parts(files)
+        self.parts = OWN_SPLITS if isinstance(files, dict) else ALL
+        self.table = table
+        self.task = task
+        self.num_classes = 2 if task == "binary" else None
+        self.layout = Layout(cat=tuple(table.categorical), num=tuple(table.numeric))
+        if not table.categorical and not table.numeric:
+            raise ConfigError("data.table: name at least one categorical or numeric column")
+        self.wanted = (table.label, *table.categorical, *table.numeric)
+
+    def _read_labels(self, labeled: bool | None, names: Sequence[str]) -> None:
+        """Read the label column as asked, or (None) when `names`, the first file's, have it."""
+        self.labeled = with_label(labeled, names, self.table.label)
+        if not self.labeled:
+            self.wanted = (*self.table.categorical, *self.table.numeric)
+
+
+def _positions_without(label: str, width: int) -> tuple[str, ...]:
+    """Names of a header-less file's `width` columns when the label's position is left out."""
+    return tuple(p for p in map(str, range(width + 1)) if p != label)[:width]
+
+
+class CSVReader(TableReader):
+    """Delimited text; without a header, columns are named by position: "0", "1", ...
+
+    Unlabeled, a header lacks the label column; a header-less file lacks the label's position
+    (the other columns keep their names), and `labeled=None` finds it lacking a named column.
+    """
+
+    def __init__(
+        self,
+        files: dict[str, Path] | Sequence[Path],
+        table: TableSchema,
+        task: Task,
+        labeled: bool | None = True,
+    ) -> None:
+        super().__init__(files, table, task)
+        self.format = TextFormat(delimiter=table.separator, header=table.header, quoted=True)
+        names = column_names(self.files[0], self.format)
+        if labeled is None and not table.header:
+            labeled = all(name in names for name in self.wanted)
+        self._read_labels(labeled, names)
+        if not self.labeled and not table.header:
+            self.format = replace(self.format, columns=_positions_without(table.label, len(names)))
+        for path in self.files:
+            check_columns(path, column_names(path, self.format), table, self.labeled)
+
+    def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
+        t = self.table
+        for path, part in zip(self.files, self._parts, strict=True):
+            with closing(read_text(path, self.format, policy, chunk_rows)) as batches:
+                for batch in batches:
+                    y = (
+                        table_label(batch.column(t.label), batch.checks, self.task, t.label)
+                        if self.labeled
+                        else no_labels(len(batch))
+                    )
+                    num = [to_float(batch.column(n), batch.checks, n) for n in t.numeric]
+                    keep = batch.resolve(policy)
+                    cats = [batch.column(c) for c in t.categorical]
+                    yield Chunk.kept(cats, num, y, keep, part)
+
+
+class ParquetReader(TableReader):
+    """Parquet files read in record batches; errors name the 1-based row."""
+
+    def __init__(
+        self,
+        files: dict[str, Path] | Sequence[Path],
+        table: TableSchema,
+        task: Task,
+        labeled: bool | None = True,
+    ) -> None:
+        super().__init__(files, table, task)
+        names = [_parquet_file(path).schema_arrow.names for path in self.files]
+        self._read_labels(labeled, names[0])
+        for path, have in zip(self.files, names, strict=True):
+            check_columns(path, have, table, self.labeled)
+
+    def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
+        for path, part in zip(self.files, self._parts, strict=True):
+            first = 1
+            with (
+                closing(_parquet_file(path)) as file,
+                closing(file.iter_batches(batch_size=chunk_rows, columns=self.wanted)) as batches,
+            ):
+                for data in batches:
+                    yield arrow_chunk(self, data, str(path), first, policy, part)
+                    first += data.num_rows
+
+
+class ArrowReader(TableReader):
+    """An in-memory Arrow table, read exactly like a Parquet file holding the same rows."""
+
+    def __init__(
+        self, data: pa.Table, table: TableSchema, task: Task, name: str, labeled: bool | None = True
+    ) -> None:
+        super().__init__([], table, task)
+        self.name = name
+        self._read_labels(labeled, data.column_names)
+        check_columns(name, data.column_names, table, self.labeled)
+        self.data = data.select(list(dict.fromkeys(self.wanted)))
+
+    @property
+    def source(self) -> str:
+        return self.name
+
+    def identities(self) -> list[dict]:
+        return [table_identity(self.data)]
+
+    def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
+        # Slices of chunk_rows rows, as Parquet's iter_batches gives them (same float sums).
+        for first in range(0, self.data.num_rows, chunk_rows):
+            (data,) = self.data.slice(first, chunk_rows).combine_chunks().to_batches()
+            yield arrow_chunk(self, data, self.name, first + 1, policy, 0)
+
+
+def arrow_chunk(
+    reader: TableReader, data: pa.RecordBatch, where: str, first: int, policy: BadLines, part: int
+) -> Chunk:
+    """A chunk of typed Arrow columns (Parquet or in-memory); `first`: row number of row 0."""
+    t = reader.table
+    checks = RowChecks(data.num_rows, where, lambda r: first + r, unit="row ")
+    if reader.labeled:
+        y = table_label(pc.cast(data.column(t.label), pa.string()), checks, reader.task, t.label)
+    else:
+        y = no_labels(data.num_rows)
+    num = [_parquet_numeric(data.column(n), checks, n) for n in t.numeric]
+    cat = [_parquet_tokens(data.column(c)) for c in t.categorical]
+    return Chunk.kept(cat, num, y, checks.resolve(policy), part)
+
+
+def _parquet_file(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, pa.ArrowException) as err:
+        raise DataError(f"{path}: not a readable Parquet file ({err})") from None
+
+
+def _parquet_tokens(column: pa.Array) -> pa.Array:
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+
+
+def _parquet_numeric(column: pa.Array, checks: RowChecks, name: str) -> pa.Array:
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        values = pc.cast(column, pa.float64())
+        return pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
+    return to_float(pc.cast(column, pa.string()), checks, name)
