@@ -16,6 +16,7 @@ from recloss.cli import main
 from recloss.data import prepare_dataset
 from recloss.errors import DataError, RecLossError
 from recloss.rundir import RunDir
+from recloss.runs import predict_to_file
 
 TABLE = {"label": "label", "categorical": ["color", "shape"], "numeric": ["size", "weight"]}
 WRITERS = {
@@ -130,9 +131,9 @@ def test_skipped_bad_lines_are_counted_and_the_rest_keep_their_order(skipping_ru
     run, data, unlabeled = skipping_run
     bad = spoil(unlabeled, 7, 2, "abc", "\t")  # I3 of line 7 is not an integer
     expected = np.delete(recloss.predict(run, data), 6)
-    got, skipped = recloss.predict(run, bad, return_skipped=True)
-    assert skipped == 1
-    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(recloss.predict(run, bad), expected)
+    written = predict_to_file(run, bad, bad.with_name("preds.csv"))
+    assert (written.rows, written.skipped_lines) == (len(expected), 1)
 
     out_path = bad.with_name("preds.parquet")
     code, out, err = cli(capsys, "predict", run, "--data", bad, "--output", out_path)
@@ -141,7 +142,9 @@ def test_skipped_bad_lines_are_counted_and_the_rest_keep_their_order(skipping_ru
         "wrote 199 predictions (one row per input row, in order; 1 skipped bad line got no row) "
         f"to {out_path}"
     )
-    np.testing.assert_array_equal(pq.read_table(out_path).column("probability").to_numpy(), got)
+    np.testing.assert_array_equal(
+        pq.read_table(out_path).column("probability").to_numpy(), expected
+    )
 
 
 BAD_FIELD = {  # a field of an unlabeled line, and what is wrong when it holds "x"

@@ -113,11 +113,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from recloss.runs import predict, save_predictions
+    from recloss.runs import predict_to_file
 
-    probabilities, skipped = predict(args.run_dir, args.data, return_skipped=True)
-    path = save_predictions(probabilities, args.output)
-    rows = "one row per input row, in order"
+    written = predict_to_file(args.run_dir, args.data, args.output)
+    rows, skipped = "one row per input row, in order", written.skipped_lines
     if skipped:
         rows += f"; {skipped} skipped bad line{'s' * (skipped != 1)} got no row"
-    print(f"wrote {len(probabilities)} predictions ({rows}) to {path}")
+    print(f"wrote {written.rows} predictions ({rows}) to {written.path}")

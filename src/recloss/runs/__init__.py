@@ -16,6 +16,7 @@ from recloss.runs.methods import (
 from recloss.runs.single import (
     evaluate,
     predict,
+    predict_to_file,
     resolve_config,
     resume,
     save_predictions,
@@ -30,6 +31,7 @@ __all__ = [
     "method_artifact",
     "method_label",
     "predict",
+    "predict_to_file",
     "resolve_config",
     "resume",
     "save_predictions",

@@ -9,8 +9,9 @@ mapping of column name -> array, with `data.table` naming the label and feature 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -140,26 +141,15 @@ def evaluate(
     return evaluate_split(model, dataset.schema.task, split, cfg.train.eval_batch_size, device)
 
 
-@overload
-def predict(
+def _predict_rows(
     run_dir: str | Path,
-    data: str | Path | Rows | None = None,
-    *,
-    train_data: Rows | None = None,
-    labeled: bool | None = None,
-    return_skipped: Literal[False] = False,
-) -> np.ndarray: ...
-
-
-@overload
-def predict(
-    run_dir: str | Path,
-    data: str | Path | Rows | None = None,
-    *,
-    train_data: Rows | None = None,
-    labeled: bool | None = None,
-    return_skipped: Literal[True],
-) -> tuple[np.ndarray, int]: ...
+    data: str | Path | Rows | None,
+    train_data: Rows | None,
+    labeled: bool | None,
+) -> tuple[np.ndarray, SplitArrays]:
+    cfg, dataset, model, device = _best_model(RunDir(run_dir), train_data)
+    rows = _rows(dataset, data, labeled)
+    return predict_split(model, rows, cfg.train.eval_batch_size, device), rows
 
 
 def predict(
@@ -168,19 +158,36 @@ def predict(
     *,
     train_data: Rows | None = None,
     labeled: bool | None = None,
-    return_skipped: bool = False,
-) -> np.ndarray | tuple[np.ndarray, int]:
+) -> np.ndarray:
     """Probabilities of a run's best model, row by row in order: `[N]` (binary) or `[N, C]`.
 
     `data` need not have the label column (a Criteo `test.txt`, an Avazu `test.csv`, a table
     without it): `labeled=None` detects that, True requires the label, False reads without
     it. Bad lines follow the run's `data.on_bad_line`; skipped ones get no row, the others
-    keep their order. `return_skipped`: return `(probabilities, number of skipped lines)`.
+    keep their order.
     """
-    cfg, dataset, model, device = _best_model(RunDir(run_dir), train_data)
-    rows = _rows(dataset, data, labeled)
-    probabilities = predict_split(model, rows, cfg.train.eval_batch_size, device)
-    return (probabilities, rows.bad_lines) if return_skipped else probabilities
+    return _predict_rows(run_dir, data, train_data, labeled)[0]
+
+
+@dataclass(frozen=True)
+class WrittenPredictions:
+    path: Path
+    rows: int
+    skipped_lines: int  # bad lines that got no row (`data.on_bad_line: skip`)
+
+
+def predict_to_file(
+    run_dir: str | Path,
+    data: str | Path | Rows,
+    output: str | Path,
+    *,
+    train_data: Rows | None = None,
+    labeled: bool | None = None,
+) -> WrittenPredictions:
+    """`predict`, written to `output` (`save_predictions`), with the rows and skipped lines."""
+    probabilities, rows = _predict_rows(run_dir, data, train_data, labeled)
+    path = save_predictions(probabilities, output)
+    return WrittenPredictions(path, len(probabilities), rows.bad_lines)
 
 
 def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
@@ -203,4 +210,13 @@ def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["evaluate", "predict", "resolve_config", "resume", "save_predictions", "train"]
+__all__ = [
+    "WrittenPredictions",
+    "evaluate",
+    "predict",
+    "predict_to_file",
+    "resolve_config",
+    "resume",
+    "save_predictions",
+    "train",
+]
