@@ -12,7 +12,7 @@ from recloss.config import config_from_dict
 from recloss.errors import ConfigError
 from recloss.rundir import RunDir
 from recloss.runs import resume, train
-from recloss.training import checkpoint, make_optimizers
+from recloss.training import Callback, checkpoint, make_optimizers
 
 
 def small_config(tmp_path, **overrides):
@@ -125,3 +125,51 @@ def test_cuda_request_without_gpu_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="train.device"):
         train(small_config(tmp_path, **{"train.device": "cuda"}), run_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()  # a failed setup leaves no folder behind
+
+
+class InterruptAtStep(Callback):
+    """Raise KeyboardInterrupt after optimiser step `step`, as a crash inside an epoch would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, batch_size, mean_loss) -> None:
+        if trainer.state.step >= self.step:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("loss", ["ce", "autoloss", "dwa"])
+def test_a_run_killed_inside_its_first_epoch_resumes_exactly(tmp_path, loss):
+    """Checkpoints every 4 steps; killed at step 6 of 19, the run resumes from step 4 and ends
+    exactly as an uninterrupted one: metrics, losses and the strategy's figures."""
+    cfg = small_config(tmp_path, **{"train.epochs": 2, "train.checkpoint_every_steps": 4})
+    cfg.loss.name = loss
+    full = train(cfg, run_dir=tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir=tmp_path / "cut", callbacks=[InterruptAtStep(6)])
+    saved = checkpoint.load(RunDir(tmp_path / "cut").checkpoint)["state"]
+    assert (saved["epoch"], saved["step"], saved["epoch_step"]) == (0, 4, 4)
+    resumed = resume(tmp_path / "cut")
+    assert resumed.test == full.test
+    same = [(h.epoch, h.step, h.train_loss, h.valid, h.strategy) for h in full.history]
+    assert [(h.epoch, h.step, h.train_loss, h.valid, h.strategy) for h in resumed.history] == same
+
+
+def test_checkpoints_inside_an_epoch_follow_the_clock(tmp_path, monkeypatch):
+    """`checkpoint_every_minutes`: a checkpoint once that much time has passed since the last."""
+    from recloss.training import callbacks
+
+    clock = iter(range(0, 10_000, 50))  # each reading of the clock: 50 s later
+    monkeypatch.setattr(callbacks, "monotonic", lambda: next(clock))
+    cfg = small_config(tmp_path, **{"train.epochs": 1, "train.checkpoint_every_minutes": 1.5})
+    saves, save = [], callbacks.checkpoint.save_atomic
+
+    def spy(state, path):
+        save(state, path)
+        if path.name == RunDir.CHECKPOINT:
+            saves.append(state["state"]["epoch_step"])
+
+    monkeypatch.setattr(callbacks.checkpoint, "save_atomic", spy)
+    train(cfg, run_dir=tmp_path / "run")
+    steps = [s for s in saves if s]  # inside the epoch (the epoch-end save has epoch_step 0)
+    assert steps and all(b - a == 2 for a, b in zip(steps, steps[1:], strict=False))

@@ -80,6 +80,9 @@ class TrainConfig(_Section):
     sparse_embeddings: bool = True  # lazy row updates of the embedding tables (LazyAdam)
     patience: int = Field(2, ge=0)  # epochs without a better validation AUC before stopping
     max_steps_per_epoch: int | None = Field(None, gt=0)
+    # a checkpoint inside an epoch too: every N steps and/or M minutes (None: at epoch ends only)
+    checkpoint_every_steps: int | None = Field(None, gt=0)
+    checkpoint_every_minutes: float | None = Field(30.0, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 42
     progress: bool = True

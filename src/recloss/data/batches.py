@@ -87,11 +87,12 @@ class BatchLoader:
         self.world_size = world_size
         self.drop_last = drop_last
         self.prefetch = prefetch
-        self.epoch = 0
+        self.epoch = self.start_batch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose permutation the next iteration uses."""
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Choose the epoch whose permutation the next iteration uses, and its first batch (a
+        resumed epoch skips the batches it has trained on)."""
+        self.epoch, self.start_batch = epoch, start_batch
 
     def _shard_size(self) -> int:
         n = len(self.split)
@@ -116,7 +117,7 @@ class BatchLoader:
 
     def _batches(self) -> Iterator[Batch]:
         rows = self._rows()
-        for b in range(len(self)):
+        for b in range(self.start_batch, len(self)):
             lo, hi = b * self.batch_size, (b + 1) * self.batch_size
             if isinstance(rows, slice):
                 step = rows.step

@@ -55,9 +55,13 @@ def build_trainer(
         EpochLog(log, t.progress),
     ]
     if run_dir is not None:
-        standard += [BestCheckpoint(run_dir.best), TensorBoard(run_dir.tensorboard)]
-    # the full-state checkpoint comes after every callback that keeps state of its own
-    last = [ResumeCheckpoint(run_dir.checkpoint)] if run_dir is not None else []
+        steps, minutes = t.checkpoint_every_steps, t.checkpoint_every_minutes
+        standard += [
+            BestCheckpoint(run_dir.best),
+            TensorBoard(run_dir.tensorboard),
+            # the full-state checkpoint goes after every callback that keeps state of its own
+            ResumeCheckpoint(run_dir.checkpoint, every_steps=steps, every_minutes=minutes),
+        ]
     data = TrainData(dataset.split("train"), dataset.split("valid"), dataset.schema.task)
     return Trainer(
         model,
@@ -65,7 +69,7 @@ def build_trainer(
         make_optimizers(model, t),
         data,
         t,
-        callbacks=[*standard, *last, *callbacks],
+        callbacks=[*standard, *callbacks],
         device=device,
     )
 

@@ -84,7 +84,10 @@ class AutoLoss(LossStrategy):
     name = "autoloss"
     label = "AutoLoss"
     artifact = Artifact(CONTROLLER_FILE, lambda f: {"controller": f, "freeze_controller": True})
-    state_attrs = ("calls", "updates", "controller_steps", "_last_selection")
+    # counters, and the epoch's running figures so that a resume inside an epoch reports the same
+    state_attrs = ("calls", "updates", "controller_steps", "_last_selection", "_tau",
+                   "_alpha_sum", "_alpha_by_label", "_label_count", "_trace", "_val_sum",
+                   "_val_count")  # fmt: skip
 
     def __init__(
         self,
@@ -140,6 +143,7 @@ class AutoLoss(LossStrategy):
         self.calls = self.updates = self.controller_steps = 0
         self._last: _Selection | None = None
         self._last_selection: dict[str, float] | None = None
+        self._tau = self.schedule[0]  # of the last loss() call
         self._reset_diagnostics()
 
     # -- the training loss -----------------------------------------------------------------------
@@ -164,6 +168,7 @@ class AutoLoss(LossStrategy):
             weights = select(log_alpha, noise, tau, self.hard)
         self._record(log_alpha.exp(), y, step)
         self._last = _Selection(features, noise, tau, logits.detach(), y, weights)
+        self._tau = tau
         self.calls += 1
         return (loss_matrix(self.candidates, logits, y) * weights.to(logits.dtype)).sum(1).mean()
 
@@ -301,7 +306,7 @@ class AutoLoss(LossStrategy):
         }
         trace_alpha = torch.stack([a for _, a in self._trace]).cpu() if self._trace else None
         diagnostics = {
-            "tau": self._last.tau if self._last is not None else self.schedule[0],
+            "tau": self._tau,
             "controller_steps": self.controller_steps,
             "selection": selection,
             "selection_by_label": by_label,

@@ -47,7 +47,7 @@ class BilevelWeights(LossStrategy):
     `inner_lr` is the unroll's step size `xi` (None: the model's learning rate).
     """
 
-    state_attrs = ("updates", "steps")
+    state_attrs = ("updates", "steps", "_val_sum", "_val_count")
 
     def __init__(
         self,

@@ -39,6 +39,7 @@ class GradNormStrategy(LossStrategy):
 
     name = "gradnorm"
     label = "GradNorm"
+    state_attrs = ("_norm_sum", "_steps")  # the epoch's running figures
 
     def __init__(
         self,

@@ -70,7 +70,7 @@ class SlfStrategy(LossStrategy):
     name = "slf"
     label = "SLF"
     artifact = Artifact(NETWORK_FILE, lambda f: {"network": f, "freeze_network": True})
-    state_attrs = ("last_gates",)
+    state_attrs = ("last_gates", "_gate_sum", "_rows")
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from time import monotonic
 from typing import Any, Protocol
 
 import torch
@@ -107,14 +108,33 @@ class BestCheckpoint(Callback):
 
 
 class ResumeCheckpoint(Callback):
-    """Save the whole training state after every epoch, atomically, for an exact resume."""
+    """Save the whole training state atomically, for an exact resume: after every epoch, and
+    inside one every `every_steps` optimiser steps and/or every `every_minutes` minutes."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(
+        self, path: Path, every_steps: int | None = None, every_minutes: float | None = None
+    ) -> None:
+        self.path, self.every_steps, self.every_minutes = path, every_steps, every_minutes
+        self._saved = monotonic()
 
-    def on_epoch_end(self, trainer: TrainerLike, entry: EpochRecord) -> None:
+    def _save(self, trainer: TrainerLike) -> None:
         if trainer.is_main:
             checkpoint.save_atomic(trainer.state_dict(), self.path)
+        self._saved = monotonic()
+
+    def on_fit_start(self, trainer: TrainerLike) -> None:
+        self._saved = monotonic()
+
+    def on_train_batch_end(self, trainer: TrainerLike, batch_size: int, mean_loss: float) -> None:
+        steps = self.every_steps is not None and trainer.state.step % self.every_steps == 0
+        minutes = self.every_minutes is not None and (
+            monotonic() - self._saved >= 60 * self.every_minutes
+        )
+        if steps or minutes:
+            self._save(trainer)
+
+    def on_epoch_end(self, trainer: TrainerLike, entry: EpochRecord) -> None:
+        self._save(trainer)
 
 
 class Progress(Callback):

@@ -21,10 +21,25 @@ class TrainerState:
     best_metric: float = -math.inf  # validation AUC of the best epoch
     best_epoch: int = 0  # 1-based; 0 before the first epoch
     history: list[EpochRecord] = field(default_factory=list)
+    # the epoch in progress, so that a checkpoint taken inside it resumes exactly
+    epoch_step: int = 0  # batches of it trained on
+    epoch_loss: float = 0.0  # sum of batch loss x batch size
+    epoch_samples: int = 0
+    epoch_seconds: float = 0.0  # inside its training steps
 
     @property
     def samples_per_second(self) -> float:
         return self.samples / max(self.train_seconds, 1e-9)
+
+    def close_epoch(self) -> tuple[float, int, float]:
+        """The finished epoch's training (mean loss, samples, seconds); the counters reset."""
+        done = (
+            self.epoch_loss / max(self.epoch_samples, 1),
+            self.epoch_samples,
+            self.epoch_seconds,
+        )
+        self.epoch_step, self.epoch_loss, self.epoch_samples, self.epoch_seconds = 0, 0.0, 0, 0.0
+        return done
 
     def record_epoch(self, entry: EpochRecord) -> bool:
         """Append an epoch; True if its validation AUC is the best so far (the first of equals)."""

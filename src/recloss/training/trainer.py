@@ -117,19 +117,22 @@ class Trainer:
         return min(batches, self.cfg.max_steps_per_epoch or batches)
 
     def train_epoch(self) -> tuple[float, int, float]:
-        """One pass over the training split: (mean loss, samples, seconds)."""
-        self.train_loader.set_epoch(self.state.epoch)
+        """One pass over the training split (the rest of it, when resumed inside it):
+        (mean loss, samples, seconds)."""
+        s = self.state
         n_batches = self.steps_per_epoch()
+        self.train_loader.set_epoch(s.epoch, start_batch=s.epoch_step)
         self._call("on_train_epoch_start", n_batches)
-        total_loss, samples = 0.0, 0
-        started = time.perf_counter()
-        for batch in itertools.islice(self.train_loader, n_batches):
+        started, before = time.perf_counter(), s.epoch_seconds
+        for batch in itertools.islice(self.train_loader, n_batches - s.epoch_step):
             loss = self.step(batch.to(self.device, non_blocking=True))
-            total_loss += loss * len(batch)
-            samples += len(batch)
-            self._call("on_train_batch_end", len(batch), total_loss / samples)
+            s.epoch_loss += loss * len(batch)
+            s.epoch_samples += len(batch)
+            s.epoch_step += 1
+            s.epoch_seconds = before + time.perf_counter() - started
+            self._call("on_train_batch_end", len(batch), s.epoch_loss / s.epoch_samples)
         self._call("on_train_epoch_end")
-        return total_loss / max(samples, 1), samples, time.perf_counter() - started
+        return s.close_epoch()
 
     def step(self, batch: Batch) -> float:
         """One optimiser step on `batch` (on the trainer's device); its training loss."""
