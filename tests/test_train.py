@@ -173,3 +173,12 @@ def test_checkpoints_inside_an_epoch_follow_the_clock(tmp_path, monkeypatch):
     train(cfg, run_dir=tmp_path / "run")
     steps = [s for s in saves if s]  # inside the epoch (the epoch-end save has epoch_step 0)
     assert steps and all(b - a == 2 for a, b in zip(steps, steps[1:], strict=False))
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path):
+    cfg = small_config(tmp_path, **{"train.epochs": 1})
+    full = train(cfg, run_dir=tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir=tmp_path / "cut", callbacks=[InterruptAtStep(2)])
+    assert not RunDir(tmp_path / "cut").checkpoint.exists()
+    assert resume(tmp_path / "cut").test == full.test

@@ -82,10 +82,11 @@ def fit_run(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
 ) -> tuple[Trainer, RunRecord]:
-    """Train (continuing from the folder's checkpoint when resuming), test the best model."""
+    """Train, test the best model. Resuming continues from the folder's checkpoint; a run killed
+    before its first checkpoint has nothing to continue and starts from the beginning."""
     run_dir.path.mkdir(parents=True, exist_ok=True)
     trainer = build_trainer(cfg, dataset, run_dir, callbacks)
-    if resume:
+    if resume and run_dir.checkpoint.is_file():
         trainer.load_state_dict(checkpoint.load(run_dir.checkpoint, trainer.device))
     trainer.fit()
     test = trainer.test(dataset.split("test"))

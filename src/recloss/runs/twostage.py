@@ -73,7 +73,7 @@ class OnlineSearch:
         self, cfg: RunConfig, dataset: PreparedDataset, run_dir: RunDir, resume: bool
     ) -> SearchRecord:
         stage, stage_cfg = run_dir.search_stage(), self.stage_config(cfg)
-        record = run_online(stage_cfg, dataset, stage, resume=resume and stage.checkpoint.is_file())
+        record = run_online(stage_cfg, dataset, stage, resume=resume)
         details = {
             "epochs": record.epochs,
             "updates": record.history[-1].strategy["updates"],
@@ -114,7 +114,7 @@ def run_two_stage(
         weighted_config(cfg, found.weights),
         dataset,
         run_dir,
-        resume=resume and run_dir.checkpoint.is_file(),
+        resume=resume,
         callbacks=callbacks,
     )
     record = record.model_copy(update={"search": found, "retrain_seconds": record.wall_seconds})
