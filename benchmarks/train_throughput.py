@@ -1,6 +1,10 @@
-"""Training samples/s of DeepFM: recloss's trainer (sparse embedding updates) against a plain
-PyTorch loop with dense Adam, on synthetic Criteo-shaped data (39 fields, embedding 16, DNN
-400-400-400, batch 4096), with 10k and 100k values per field, measured interleaved in one run.
+"""Training samples/s of DeepFM: recloss's trainer against bare PyTorch loops and the MLP bound.
+
+Synthetic Criteo-shaped data (39 fields, embedding 16, DNN 400-400-400, dropout 0.5, batch 4096)
+with 10k and 100k values per field. Measured interleaved in one run, round by round: recloss's
+trainer (LazyAdam on the touched rows), a bare loop with dense Adam over every parameter, a bare
+loop with `torch.optim.SparseAdam` on sparse embedding tables, and the 400x3 MLP alone (forward,
+backward and Adam on a `[4096, 624]` input): the compute bound of the dense part.
 
     python benchmarks/train_throughput.py [--steps 20] [--rounds 3]
 """
@@ -9,19 +13,26 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from _machine import report
+from torch import nn
 
 from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
+from recloss.data.schema import Batch
 from recloss.models import build_model
 from recloss.runs.online import build_trainer
 from recloss.training import Trainer
+
+BATCH = 4096
+HIDDEN = [400, 400, 400]
 
 
 def make_config(cache: str, cardinality: int, rows: int) -> dict:
@@ -31,14 +42,11 @@ def make_config(cache: str, cardinality: int, rows: int) -> dict:
             "cache_dir": f"{cache}/synthetic-{cardinality}",
             "synthetic": {"rows": rows, "fields": 39, "cardinality": cardinality, "seed": 0},
         },
-        "model": {
-            "name": "deepfm",
-            "embed_dim": 16,
-            "params": {"hidden_dims": [400, 400, 400], "dropout": 0.5},
-        },
+        "model": {"name": "deepfm", "embed_dim": 16,
+                  "params": {"hidden_dims": HIDDEN, "dropout": 0.5}},
         "loss": {"name": "ce"},
-        "train": {"batch_size": 4096, "progress": False, "epochs": 1},
-    }
+        "train": {"batch_size": BATCH, "progress": False, "epochs": 1},
+    }  # fmt: skip
 
 
 def recloss_round(trainer: Trainer, epoch: int) -> float:
@@ -47,58 +55,91 @@ def recloss_round(trainer: Trainer, epoch: int) -> float:
     return samples / seconds
 
 
-def plain_round(
-    model, opt, x_cat: torch.Tensor, y: torch.Tensor, steps: int, bs: int, epoch: int
-) -> float:
-    """The loop most people write first: in-memory tensors, dense Adam over every parameter."""
-    from recloss.data.schema import Batch
-
+def bare_round(model, optimizers, x_cat: torch.Tensor, y: torch.Tensor, steps: int, epoch: int):
+    """The loop most people write: in-memory tensors, a shuffled index, one BCE step per batch."""
     model.train()
-    gen = torch.Generator().manual_seed(epoch)
-    perm = torch.randperm(len(y), generator=gen)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(epoch))
     started = time.perf_counter()
     for i in range(steps):
-        idx = perm[i * bs : (i + 1) * bs]
-        logits = model(Batch(x_cat[idx], None, y[idx]))
-        loss = F.binary_cross_entropy_with_logits(logits, y[idx].float())
+        idx = perm[i * BATCH : (i + 1) * BATCH]
+        loss = F.binary_cross_entropy_with_logits(model(Batch(x_cat[idx], None, y[idx])),
+                                                  y[idx].float())  # fmt: skip
+        for opt in optimizers:
+            opt.zero_grad()
+        loss.backward()
+        for opt in optimizers:
+            opt.step()
+    return steps * BATCH / (time.perf_counter() - started)
+
+
+def mlp_round(mlp: nn.Module, opt, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
+    mlp.train()
+    started = time.perf_counter()
+    for _ in range(steps):
+        loss = F.binary_cross_entropy_with_logits(mlp(x).squeeze(1), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return steps * bs / (time.perf_counter() - started)
+    return steps * BATCH / (time.perf_counter() - started)
+
+
+def sparse_adam(model: nn.Module) -> list[torch.optim.Optimizer]:
+    tables = [m.weight for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse]
+    ids = {id(p) for p in tables}
+    dense = [p for p in model.parameters() if id(p) not in ids]
+    return [torch.optim.Adam(dense, lr=1e-3), torch.optim.SparseAdam(tables, lr=1e-3)]
 
 
 def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
-    rows = steps * 4096 * 10 // 8 + 4096  # the training split holds `steps` full batches
+    rows = steps * BATCH * 10 // 8 + BATCH  # the training split holds `steps` full batches
     cfg = config_from_dict(make_config(cache, cardinality, rows))
     cfg.train.max_steps_per_epoch = steps
     dataset = prepare_dataset(cfg.data, progress=False)
     trainer = build_trainer(cfg, dataset, run_dir=None)
-
     train = dataset.split("train")
-    x_cat = torch.from_numpy(np.asarray(train.x_cat))
+    x_cat = torch.from_numpy(np.array(train.x_cat))  # a writable copy in memory
     y = torch.from_numpy(np.asarray(train.y, dtype=np.int64))
+    schema, params = dataset.schema, {"hidden_dims": HIDDEN, "dropout": 0.5}
     torch.manual_seed(0)
-    plain = build_model(
-        "deepfm", dataset.schema, 16, sparse=False, hidden_dims=[400, 400, 400], dropout=0.5
-    )
-    plain_opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
-
-    recloss_rates, plain_rates = [], []
-    recloss_round(trainer, 0)  # warm-up both (allocator, page cache, Adam state)
-    plain_round(plain, plain_opt, x_cat, y, 2, 4096, 0)
-    for r in range(rounds):  # interleaved, so drifting machine load hits both alike
-        recloss_rates.append(recloss_round(trainer, r + 1))
-        plain_rates.append(plain_round(plain, plain_opt, x_cat, y, steps, 4096, r + 1))
-    result = {
+    dense = build_model("deepfm", schema, 16, sparse=False, **params)
+    sparse = build_model("deepfm", schema, 16, sparse=True, **params)
+    mlp_layers, width = [], 39 * 16
+    for h in HIDDEN:
+        mlp_layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(0.5)]
+        width = h
+    mlp = nn.Sequential(*mlp_layers, nn.Linear(width, 1))
+    mlp_x, mlp_y = torch.randn(BATCH, 39 * 16), torch.randint(0, 2, (BATCH,)).float()
+    dense_opt, sparse_opts = [torch.optim.Adam(dense.parameters())], sparse_adam(sparse)
+    mlp_opt = torch.optim.Adam(mlp.parameters())
+    loops: dict[str, Callable[[int, int], float]] = {
+        "recloss": lambda n, e: recloss_round(trainer, e),
+        "bare_dense_adam": lambda n, e: bare_round(dense, dense_opt, x_cat, y, n, e),
+        "bare_sparse_adam": lambda n, e: bare_round(sparse, sparse_opts, x_cat, y, n, e),
+        "mlp_alone": lambda n, e: mlp_round(mlp, mlp_opt, mlp_x, mlp_y, n),
+    }
+    for loop in loops.values():  # warm-up: allocator, page cache, optimiser state
+        loop(2, 0)
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    for r in range(rounds):  # interleaved, so drifting machine load hits every loop alike
+        for name, loop in loops.items():
+            rates[name].append(loop(steps, r + 1))
+    median = {name: statistics.median(v) for name, v in rates.items()}
+    return {
         "values_per_field": cardinality,
-        "embedding_rows": int(sum(dataset.schema.cardinalities)),
-        "recloss_samples_per_s": statistics.median(recloss_rates),
-        "plain_dense_adam_samples_per_s": statistics.median(plain_rates),
+        "embedding_rows": int(sum(schema.cardinalities)),
+        "samples_per_s": median,
+        "samples_per_s_all": rates,
+        "vs_bare_dense_adam": median["recloss"] / median["bare_dense_adam"],
+        "vs_bare_sparse_adam": median["recloss"] / median["bare_sparse_adam"],
+        "share_of_mlp_bound": median["recloss"] / median["mlp_alone"],
         "rounds": rounds,
         "steps_per_round": steps,
+        "torch_threads": torch.get_num_threads(),
     }
-    result["speedup"] = result["recloss_samples_per_s"] / result["plain_dense_adam_samples_per_s"]
-    return result
+
+
+def load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:
@@ -107,17 +148,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cardinalities", type=int, nargs="+", default=[10_000, 100_000])
     args = parser.parse_args()
+    print(f"load before: {load()}")
     results = []
     with tempfile.TemporaryDirectory() as cache:
         for cardinality in args.cardinalities:
             r = measure(cardinality, args.steps, args.rounds, cache)
             results.append(r)
-            print(
-                f"{cardinality:>7} values/field: recloss {r['recloss_samples_per_s']:>9,.0f} "
-                f"samples/s | plain dense Adam {r['plain_dense_adam_samples_per_s']:>9,.0f} "
-                f"samples/s | speedup {r['speedup']:.2f}x"
-            )
-    report("train_throughput", {"deepfm_batch4096": results})
+            rates = "  ".join(f"{k} {v:,.0f}" for k, v in r["samples_per_s"].items())
+            print(f"{cardinality:>7} values/field, samples/s: {rates}")
+            print(f"{'':>21}recloss vs dense Adam {r['vs_bare_dense_adam']:.2f}x, vs SparseAdam "
+                  f"{r['vs_bare_sparse_adam']:.2f}x, {r['share_of_mlp_bound']:.0%} of the MLP "
+                  "bound")  # fmt: skip
+    print(f"load after: {load()}")
+    report("train_throughput", {"deepfm_batch4096": results, "load": load()})
 
 
 if __name__ == "__main__":
