@@ -7,6 +7,7 @@ loop with `torch.optim.SparseAdam` on sparse embedding tables, and the 400x3 MLP
 backward and Adam on a `[4096, 624]` input): the compute bound of the dense part.
 
     python benchmarks/train_throughput.py [--steps 20] [--rounds 3]
+    python benchmarks/train_throughput.py --threads 1 2   # recloss at 1 and 2 intra-op threads
 """
 
 from __future__ import annotations
@@ -138,6 +139,22 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     }
 
 
+def compare_threads(cardinality: int, steps: int, rounds: int, cache: str, counts: list[int]):
+    """recloss's samples/s at each intra-op thread count, interleaved round by round."""
+    rows = steps * BATCH * 10 // 8 + BATCH
+    cfg = config_from_dict(make_config(cache, cardinality, rows))
+    cfg.train.max_steps_per_epoch = steps
+    trainer = build_trainer(cfg, prepare_dataset(cfg.data, progress=False), run_dir=None)
+    recloss_round(trainer, 0)
+    rates: dict[int, list[float]] = {n: [] for n in counts}
+    for r in range(rounds):
+        for n in counts:
+            torch.set_num_threads(n)
+            rates[n].append(recloss_round(trainer, r + 1))
+    return {"values_per_field": cardinality, "samples_per_s": rates,
+            "median": {n: statistics.median(v) for n, v in rates.items()}}  # fmt: skip
+
+
 def load() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -147,7 +164,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cardinalities", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument(
+        "--threads", type=int, nargs="+", help="instead: recloss at these thread counts"
+    )
     args = parser.parse_args()
+    if args.threads:
+        print(f"load before: {load()}")
+        with tempfile.TemporaryDirectory() as cache:
+            found = [compare_threads(c, args.steps, args.rounds, cache, args.threads)
+                     for c in args.cardinalities]  # fmt: skip
+        for r in found:
+            medians = "  ".join(f"{n} threads {v:,.0f}" for n, v in r["median"].items())
+            print(f"{r['values_per_field']:>7} values/field, samples/s: {medians}")
+        print(f"load after: {load()}")
+        report("train_threads", {"deepfm_batch4096": found, "load": load()})
+        return
     print(f"load before: {load()}")
     results = []
     with tempfile.TemporaryDirectory() as cache:

@@ -182,3 +182,12 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
         train(cfg, run_dir=tmp_path / "cut", callbacks=[InterruptAtStep(2)])
     assert not RunDir(tmp_path / "cut").checkpoint.exists()
     assert resume(tmp_path / "cut").test == full.test
+
+
+def test_train_threads_sets_the_intra_op_threads(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        train(small_config(tmp_path, **{"train.epochs": 1, "train.threads": 1}))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -84,6 +84,7 @@ class TrainConfig(_Section):
     checkpoint_every_steps: int | None = Field(None, gt=0)
     checkpoint_every_minutes: float | None = Field(30.0, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, gt=0)  # intra-op threads; None: PyTorch's, one per core
     seed: int = 42
     progress: bool = True
 

@@ -45,6 +45,8 @@ def build_trainer(
     """A Trainer for `cfg`, seeded; with a run folder it saves checkpoints and logs there."""
     t = cfg.train
     device = resolve_device(t.device)
+    if t.threads is not None:  # the process's setting: the run owns the process
+        torch.set_num_threads(t.threads)
     torch.manual_seed(t.seed)  # the model and then the strategy draw their initial weights
     model = make_model(cfg, dataset, device)
     strategy = build_strategy(cfg.loss, dataset.schema).to(device)
