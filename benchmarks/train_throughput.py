@@ -8,6 +8,7 @@ backward and Adam on a `[4096, 624]` input): the compute bound of the dense part
 
     python benchmarks/train_throughput.py [--steps 20] [--rounds 3]
     python benchmarks/train_throughput.py --threads 1 2   # recloss at 1 and 2 intra-op threads
+    python benchmarks/train_throughput.py --precision     # recloss with fp32 and with bf16
 """
 
 from __future__ import annotations
@@ -155,6 +156,25 @@ def compare_threads(cardinality: int, steps: int, rounds: int, cache: str, count
             "median": {n: statistics.median(v) for n, v in rates.items()}}  # fmt: skip
 
 
+def compare_precision(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
+    """recloss's samples/s with train.precision fp32 and bf16, interleaved round by round."""
+    rows = steps * BATCH * 10 // 8 + BATCH
+    trainers = {}
+    for precision in ("fp32", "bf16"):
+        cfg = config_from_dict(make_config(cache, cardinality, rows))
+        cfg.train.max_steps_per_epoch, cfg.train.precision = steps, precision
+        dataset = prepare_dataset(cfg.data, progress=False)
+        trainers[precision] = build_trainer(cfg, dataset, run_dir=None)
+        recloss_round(trainers[precision], 0)
+    rates: dict[str, list[float]] = {p: [] for p in trainers}
+    for r in range(rounds):
+        for p, trainer in trainers.items():
+            rates[p].append(recloss_round(trainer, r + 1))
+    median = {p: statistics.median(v) for p, v in rates.items()}
+    return {"values_per_field": cardinality, "samples_per_s": rates, "median": median,
+            "bf16_over_fp32": median["bf16"] / median["fp32"]}  # fmt: skip
+
+
 def load() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -167,7 +187,20 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, nargs="+", help="instead: recloss at these thread counts"
     )
+    parser.add_argument("--precision", action="store_true", help="instead: fp32 against bf16")
     args = parser.parse_args()
+    if args.precision:
+        print(f"load before: {load()}")
+        with tempfile.TemporaryDirectory() as cache:
+            found = [compare_precision(c, args.steps, args.rounds, cache)
+                     for c in args.cardinalities]  # fmt: skip
+        for r in found:
+            m = r["median"]
+            print(f"{r['values_per_field']:>7} values/field: fp32 {m['fp32']:,.0f}  bf16 "
+                  f"{m['bf16']:,.0f} samples/s: {r['bf16_over_fp32']:.2f}x")  # fmt: skip
+        print(f"load after: {load()}")
+        report("train_precision", {"deepfm_batch4096": found, "load": load()})
+        return
     if args.threads:
         print(f"load before: {load()}")
         with tempfile.TemporaryDirectory() as cache:

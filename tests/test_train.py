@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import InterruptAfter
 
+import recloss
 from recloss.config import config_from_dict
 from recloss.errors import ConfigError
 from recloss.rundir import RunDir
@@ -191,3 +192,19 @@ def test_train_threads_sets_the_intra_op_threads(tmp_path):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_bf16_precision_runs_the_forward_pass_in_bf16_and_the_loss_in_fp32(tmp_path):
+    from recloss.runs.online import build_trainer
+    from recloss.training.devices import uses_bf16
+
+    cfg = small_config(tmp_path, **{"train.precision": "bf16"})
+    dataset = recloss.prepare_dataset(cfg.data, progress=False)
+    trainer = build_trainer(cfg, dataset, run_dir=None)
+    seen = []
+    linear = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Linear))
+    linear.register_forward_hook(lambda module, inputs, out: seen.append(out.dtype))
+    losses = [trainer.step(batch) for batch, _ in zip(trainer.train_loader, range(5), strict=False)]
+    assert seen == [torch.bfloat16] * 5 and all(0 < loss < 2 for loss in losses)
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # weights stay fp32
+    assert not uses_bf16("fp32", torch.device("cpu")) and uses_bf16("bf16", torch.device("cpu"))

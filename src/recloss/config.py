@@ -85,6 +85,9 @@ class TrainConfig(_Section):
     checkpoint_every_minutes: float | None = Field(30.0, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, gt=0)  # intra-op threads; None: PyTorch's, one per core
+    # bf16: the model's forward pass under bf16 autocast (losses, optimiser and evaluation in fp32);
+    # auto: bf16 where the processor has bf16 arithmetic (AVX512-BF16 / AMX, or a bf16 GPU)
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
     seed: int = 42
     progress: bool = True
 

@@ -16,6 +16,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether `train.precision` means bf16 autocast on `device` (`auto`: where it is native)."""
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)  # or AMX
+    return device.type == "cpu" and bool(native())
+
+
 def distributed_rank() -> tuple[int, int]:
     """(rank, world size) of this process; (0, 1) outside torch.distributed."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():

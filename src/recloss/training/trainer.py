@@ -25,7 +25,7 @@ from recloss.data.schema import Batch, Task
 from recloss.rundir import EpochRecord
 from recloss.search.base import LossStrategy, StepContext
 from recloss.training.callbacks import Callback
-from recloss.training.devices import distributed_rank
+from recloss.training.devices import distributed_rank, uses_bf16
 from recloss.training.evaluate import evaluate_split
 from recloss.training.state import TrainerState
 from recloss.training.streams import ValidationStream
@@ -58,6 +58,7 @@ class Trainer:
         self.data, self.cfg, self.callbacks = data, cfg, list(callbacks)
         self.device = device or next(model.parameters()).device
         self.rank, self.world = distributed_rank()
+        self.bf16 = uses_bf16(cfg.precision, self.device)
         # Ranks must run the same number of steps: drop the ragged last batch when distributed.
         self.train_loader = BatchLoader(
             data.train,
@@ -140,8 +141,9 @@ class Trainer:
         self.model.train()
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
-        logits = self.model(batch)
-        loss = self.strategy.loss(logits, batch.y, s.step)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(batch)
+        loss = self.strategy.loss(logits.float(), batch.y, s.step)  # fp32: a no-op
         objective = loss
         if cfg.embedding_l2 > 0:
             rows = self.model.embedding.last_rows

@@ -1,0 +1,59 @@
+"""Test AUC and logloss with train.precision fp32 against bf16: the same data, splits and seeds.
+
+DeepFM on MovieLens-100K (binary: rating >= 4), CE and AutoLoss, paired over seeds; a paired
+t-test of bf16 minus fp32 for each metric.
+
+    python benchmarks/precision_quality.py [--seeds 5] [--epochs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import tempfile
+
+from _machine import report
+from scipy.stats import ttest_rel
+
+from recloss import train
+
+
+def run(loss: str, precision: str, seed: int, epochs: int, out: str) -> dict[str, float]:
+    cfg = {
+        "data": {"dataset": "movielens-100k", "task": "binary"},
+        "loss": {"name": loss},
+        "train": {"epochs": epochs, "seed": seed, "precision": precision, "progress": False},
+        "out": out,
+    }
+    return train(cfg).test
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=5)
+    args = parser.parse_args()
+    print("load before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    figures = {}
+    with tempfile.TemporaryDirectory() as out:
+        for loss in ("ce", "autoloss"):
+            tests = {p: [run(loss, p, s, args.epochs, out) for s in range(1, args.seeds + 1)]
+                     for p in ("fp32", "bf16")}  # fmt: skip
+            cell = {}
+            for metric in ("auc", "logloss"):
+                a = [t[metric] for t in tests["fp32"]]
+                b = [t[metric] for t in tests["bf16"]]
+                diff = [y - x for x, y in zip(a, b, strict=True)]
+                cell[metric] = {"fp32": a, "bf16": b, "mean_diff": statistics.mean(diff),
+                                "paired_p": float(ttest_rel(b, a).pvalue)}  # fmt: skip
+                print(f"{loss:>8} {metric:>7}: fp32 {statistics.mean(a):.4f}  bf16 "
+                      f"{statistics.mean(b):.4f}  diff {statistics.mean(diff):+.4f}  "
+                      f"paired p {cell[metric]['paired_p']:.3f}")  # fmt: skip
+            figures[loss] = cell
+    print("load after:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    report("precision_quality", {"seeds": args.seeds, "epochs": args.epochs, **figures})
+
+
+if __name__ == "__main__":
+    main()
