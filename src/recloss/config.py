@@ -69,6 +69,20 @@ class LossConfig(_Section):
     params: dict[str, Any] = Field(default_factory=dict)  # strategy-specific
 
 
+class LRScheduleConfig(_Section):
+    """How the model's learning rate changes over the epochs (`train.lr_schedule`)."""
+
+    # plateau: x factor after `patience` epochs without a better validation AUC (FuxiCTR's
+    # reduce-on-plateau); cosine: annealed to min_lr over train.epochs; step: x factor every
+    # `every` epochs; none: constant
+    name: Literal["none", "plateau", "cosine", "step"] = "none"
+    factor: float = Field(0.1, gt=0, lt=1)
+    patience: int = Field(1, ge=1)  # plateau: bad epochs in a row before the rate drops
+    min_lr: float = Field(1e-6, ge=0)
+    restore_best: bool = True  # plateau: continue from the best epoch's weights when it drops
+    every: int = Field(1, ge=1)  # step: epochs between drops
+
+
 class TrainConfig(_Section):
     epochs: int = Field(10, gt=0)
     batch_size: int = Field(2048, gt=0)
@@ -90,6 +104,7 @@ class TrainConfig(_Section):
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
     seed: int = 42
     progress: bool = True
+    lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)
 
 
 class RunConfig(_Section):

@@ -16,6 +16,7 @@ from recloss.training import (
     Callback,
     EarlyStopping,
     EpochLog,
+    LRSchedule,
     Progress,
     ResumeCheckpoint,
     TensorBoard,
@@ -51,8 +52,10 @@ def build_trainer(
     model = make_model(cfg, dataset, device)
     strategy = build_strategy(cfg.loss, dataset.schema).to(device)
     log = run_dir.log if run_dir is not None else None
+    optimizers = make_optimizers(model, t)
     standard: list[Callback] = [
         EarlyStopping(t.patience),
+        LRSchedule(t.lr_schedule, optimizers, t.epochs),
         Progress(t.progress),
         EpochLog(log, t.progress),
     ]
@@ -68,7 +71,7 @@ def build_trainer(
     return Trainer(
         model,
         strategy,
-        make_optimizers(model, t),
+        optimizers,
         data,
         t,
         callbacks=[*standard, *callbacks],

@@ -12,6 +12,7 @@ from recloss.training.callbacks import (
 from recloss.training.devices import distributed_rank, resolve_device
 from recloss.training.evaluate import evaluate_split, predict_split
 from recloss.training.optim import LazyAdam, make_optimizers
+from recloss.training.schedule import LRSchedule
 from recloss.training.state import TrainerState
 from recloss.training.trainer import TrainData, Trainer
 
@@ -20,6 +21,7 @@ __all__ = [
     "Callback",
     "EarlyStopping",
     "EpochLog",
+    "LRSchedule",
     "LazyAdam",
     "Progress",
     "ResumeCheckpoint",

@@ -79,6 +79,11 @@ class Trainer:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def lr(self) -> float:
+        """The dense parameters' learning rate now (a schedule may have lowered it)."""
+        return self.optimizers[0].param_groups[0]["lr"]
+
     def _call(self, hook: str, *args: Any) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(self, *args)
@@ -150,7 +155,7 @@ class Trainer:
             objective = loss + cfg.embedding_l2 * rows.pow(2).sum() / len(batch)
         objective.backward()
         self.strategy.after_backward(
-            StepContext(self.model, batch, s.step, cfg.lr, self.val_stream)
+            StepContext(self.model, batch, s.step, self.lr, self.val_stream)
         )
         for opt in self.optimizers:
             opt.step()
