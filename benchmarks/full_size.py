@@ -7,7 +7,8 @@ after min-count 10; integers heavy-tailed; about 5% of every field missing; clic
 planted logistic model, so that test AUC means something). Then, each step timed on its own:
 - preparation (`recloss data prepare` in a child process): rows/s and the child's peak RSS;
 - the batch loader alone over the training split (gather, prefetch, distinct ids);
-- one training epoch of DeepFM with CE from the memory-mapped cache, and the evaluation;
+- one training epoch of DeepFM with CE from the memory-mapped cache (or its first
+  --train-steps steps, the epoch's time extrapolated from them), and the evaluation;
 - AutoLoss against CE over the same number of steps on the full-size tables, interleaved,
   for the ratio of their time per epoch.
 Everything it writes lives under --work and is removed at the end (unless --keep).
@@ -143,6 +144,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=KAGGLE_ROWS)
     parser.add_argument("--work", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        default=None,
+        help="train this many steps of the epoch and extrapolate (default: all)",
+    )
     parser.add_argument("--compare-steps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3, help="AutoLoss/CE interleaved rounds")
     parser.add_argument("--keep", action="store_true")
@@ -171,9 +178,13 @@ def main() -> None:
         figures["vocabulary"] = int(sum(dataset.schema.cardinalities))
         figures["loader_samples_per_s"] = round(loader_rate(train_split, args.batch_size, 300))
         print(f"loader alone: {figures['loader_samples_per_s']:,} samples/s", flush=True)
+        epoch = {**cfg["train"], "epochs": 1, "max_steps_per_epoch": args.train_steps}
         record, seconds = timed("one epoch", train, {**cfg, "out": str(work / "runs"),
-                                                     "train": {**cfg["train"], "epochs": 1}})
-        figures |= {"epoch_s": round(record.train_seconds, 1), "epoch_wall_s": round(seconds, 1),
+                                                     "train": epoch})  # fmt: skip
+        steps_per_epoch = len(train_split) // args.batch_size + 1
+        figures |= {"trained_steps": record.steps, "steps_per_epoch": steps_per_epoch,
+                    "epoch_s": round(record.train_seconds / record.steps * steps_per_epoch, 1),
+                    "wall_s": round(seconds, 1),
                     "train_samples_per_s": round(record.samples_per_second),
                     "test": record.test}  # fmt: skip
         figures["loader_over_training"] = round(

@@ -11,7 +11,8 @@ under --envs with `deepctr-torch==0.3.0`, `requests` which it imports, and this 
 version); recloss never depends on it.
 
 Prints, per data set, the mean test AUC and logloss of each library and the paired per-seed
-differences (recloss minus peer) with a paired t-test, and writes benchmarks/results/parity_deepctr.json.
+differences (recloss minus peer) with a paired t-test, and writes them to
+benchmarks/results/parity_deepctr_DATASET.json.
 
     python benchmarks/parity_deepctr.py [--datasets movielens-100k adult synthetic] [--seeds 5]
 """
@@ -106,10 +107,9 @@ def main() -> None:
     parser.add_argument("--envs", type=Path, default=HERE / ".envs")
     args = parser.parse_args()
     python = peer_python(args.envs)
-    print("load before:", load())
-    figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets:
+            before = load()
             cfg = base_config(name, tmp)
             data = Path(tmp) / f"{name}.npz"
             export_splits(cfg, data)
@@ -121,14 +121,15 @@ def main() -> None:
                 theirs.append(run_peer(python, data, resolved, seed))
             cell = {m: paired([o[m] for o in ours], [p[m] for p in theirs])
                     for m in ("auc", "logloss")}  # fmt: skip
-            figures[name] = cell
+            print(f"{name}: load before {before}; after {load()}")
             for m, c in cell.items():
                 print(f"{name:>15} {m:>7}: recloss {statistics.mean(c['recloss']):.4f}  "
                       f"deepctr-torch {statistics.mean(c['peer']):.4f}  "
                       f"diff {c['mean_diff']:+.4f}  paired p {c['paired_p']:.3f}")  # fmt: skip
             sys.stdout.flush()
-    print("load after:", load())
-    report("parity_deepctr", {"seeds": args.seeds, "peer": PEER, **figures})
+            report(f"parity_deepctr_{name}", {"seeds": args.seeds, "peer": PEER,
+                                              "load_before": before, "load_after": load(),
+                                              **cell})  # fmt: skip
 
 
 if __name__ == "__main__":
