@@ -1,7 +1,10 @@
 """Test AUC and logloss of AutoLoss against each fixed candidate loss (focal, KL, hinge, CE):
 DeepFM and IPNN on MovieLens-100K (5-class ratings and binary rating >= 4) and on synthetic
-Criteo-shaped data, several seeds each; mean, std and the Welch t-test of AutoLoss against the
-best fixed loss of each cell. Runs go to parallel single-threaded worker processes; finished runs
+Criteo-shaped data (also `synthetic-imbalanced`, positive rate 0.02), several seeds each; mean,
+std, the Welch t-test of AutoLoss against the best fixed loss of each cell, and paired per-seed
+differences with paired t-tests (same splits and seeds) of AutoLoss against every fixed candidate,
+AUC and logloss, with the goals checked: AutoLoss mean AUC >= the best fixed candidate's - 0.001,
+mean logloss <= CE's + 0.002. Runs go to parallel single-threaded worker processes; finished runs
 are kept in a JSON-lines file, so an interrupted benchmark continues where it stopped.
 
     python benchmarks/autoloss_quality.py [--seeds 5] [--jobs 2] [--epochs 10]
@@ -21,6 +24,7 @@ from typing import Any
 
 import torch
 from _machine import RESULTS, report
+from _paired import compare, fmt_diff
 from scipy.stats import ttest_ind
 
 from recloss.config import config_from_dict
@@ -34,7 +38,20 @@ DATASETS: dict[str, dict[str, Any]] = {
         "dataset": "synthetic",
         "synthetic": {"rows": 100_000, "fields": 20, "cardinality": 500, "seed": 0},
     },
+    "synthetic-imbalanced": {
+        "dataset": "synthetic",
+        "synthetic": {
+            "rows": 100_000,
+            "fields": 20,
+            "cardinality": 500,
+            "seed": 0,
+            "positive_rate": 0.02,
+        },
+    },
+    "adult": {"dataset": "adult", "path": "/work/data/adult"},  # raw copies on this machine
+    "obd": {"dataset": "obd", "path": "/work/data/obd"},  # the Open Bandit sample (obp wheel)
 }
+DEFAULT_DATASETS = ["ml100k-5class", "ml100k-binary", "synthetic"]
 FIXED = ["focal", "kl", "hinge", "ce"]
 METHODS = ["autoloss", *FIXED]
 
@@ -70,8 +87,8 @@ def fingerprint(args: argparse.Namespace, method: str) -> str:
     Fixed losses do not depend on the AutoLoss settings, so their runs are shared between them.
     """
     settings: list[Any] = [args.epochs, args.batch_size, {}]
-    if method == "autoloss":
-        settings[2] = json.loads(args.autoloss_params)
+    if method == "autoloss":  # runs of the default before it was `auto` had no variant
+        settings[2] = {"variant": "auto", **json.loads(args.autoloss_params)}
         if args.candidates:
             settings.append(args.candidates)
     return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
@@ -137,6 +154,14 @@ def summarise(args: argparse.Namespace, done: dict[str, dict]) -> list[dict]:
             for metric in ("auc", "logloss"):
                 a, b = stats["autoloss"]["samples"][metric], stats[best]["samples"][metric]
                 cell[f"welch_p_{metric}"] = _welch(a, b)
+            cell["paired"] = compare(_by_metric(stats), "autoloss", FIXED)
+            ce_logloss = stats["ce"]["logloss"]["mean"]
+            cell["goals"] = {
+                "auc_within_0.001_of_best": stats["autoloss"]["auc"]["mean"]
+                >= stats[best]["auc"]["mean"] - 0.001,
+                "logloss_within_0.002_of_ce": stats["autoloss"]["logloss"]["mean"]
+                <= ce_logloss + 0.002,
+            }
             runs = [done.get(key(args, d, m, "autoloss", s)) for s in range(args.seeds)]
             weights = [r["strategy"] for r in runs if r is not None]
             cell["autoloss_weights"] = {
@@ -144,6 +169,12 @@ def summarise(args: argparse.Namespace, done: dict[str, dict]) -> list[dict]:
             }
             cells.append(cell)
     return cells
+
+
+def _by_metric(stats: dict[str, dict]) -> dict[str, dict]:
+    """`{method: {runs, auc: {samples}, logloss: {samples}}}`, the layout `compare` reads."""
+    return {m: {"runs": s["runs"], **{k: {"samples": v} for k, v in s["samples"].items()}}
+            for m, s in stats.items()}  # fmt: skip
 
 
 def _mean_std(values: list[float]) -> dict[str, float]:
@@ -173,6 +204,11 @@ def print_table(cells: list[dict]) -> None:
             f"learned weights "
             + ", ".join(f"{k[7:]} {v:.2f}" for k, v in cell["autoloss_weights"].items())
         )
+        for fixed, diff in cell["paired"].items():
+            print(f"{'':<22} AutoLoss - {fixed:<6} AUC {fmt_diff(diff['auc'])}, "
+                  f"logloss {fmt_diff(diff['logloss'])}")  # fmt: skip
+        print(f"{'':<22} goals: " + ", ".join(f"{k} {'met' if v else 'NOT met'}"
+                                          for k, v in cell["goals"].items()))  # fmt: skip
 
 
 def main() -> None:
@@ -181,7 +217,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", default=DEFAULT_DATASETS, choices=list(DATASETS))
     parser.add_argument("--models", nargs="+", default=["deepfm", "ipnn"])
     parser.add_argument(
         "--autoloss-params", default="{}", help="JSON, e.g. '{\"controller_lr\": 0.003}'"

@@ -50,8 +50,9 @@ def batch(n, classes, seed):
 
 
 def make(task="binary", **options):
+    """An AutoLoss of the paper's form unless `variant` says otherwise."""
     num_classes = 2 if task == "binary" else 5
-    return AutoLoss(task, num_classes=num_classes, **options)
+    return AutoLoss(task, num_classes=num_classes, **{"variant": "paper", **options})
 
 
 def train_step(model, autoloss, xy, val, lr=0.05, forward=None):

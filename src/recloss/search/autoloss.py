@@ -8,7 +8,7 @@ with the one-step-unrolled hypergradient of the validation loss (`recloss.search
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from torch import nn
 from recloss.data.schema import Task
 from recloss.errors import ConfigError, RecLossError
 from recloss.losses import check_candidates, loss_matrix
+from recloss.search.autoloss_stats import SelectionStats
 from recloss.search.base import (
     Artifact,
     LossStrategy,
@@ -46,6 +47,14 @@ from recloss.search.hypergrad import (
     flat,
     hypergradient,
 )
+from recloss.search.remedies import (
+    Remedies,
+    controller_steps_now,
+    prior_logits,
+    resolve,
+    variant_for,
+)
+from recloss.search.stepsize import logit_gradients, reference_total, scale
 
 DEFAULT_CANDIDATES = ("focal", "kl", "hinge", "ce")
 CONTROLLER_FILE = "controller.safetensors"
@@ -64,7 +73,7 @@ class _Selection:
     weights: torch.Tensor  # detached p
 
 
-class AutoLoss(LossStrategy):
+class AutoLoss(SelectionStats, LossStrategy):
     """Per-example, per-step weights over candidate losses, learned on validation data.
 
     Call `loss(logits, y)` for the training loss, back-propagate it, then call `update(...)`
@@ -78,7 +87,12 @@ class AutoLoss(LossStrategy):
     selection, False), `hypergrad` ("finite_diff", "jvp", "unrolled" or "first_order": the
     validation loss weighted by p, degenerate, for ablations only), `fd_eps` (0.01),
     `controller` (a saved controller file to start from), `freeze_controller` (never update it),
-    `trace_every` (record mean weights every N loss calls, 10).
+    `trace_every` (record mean weights every N loss calls, 10). `variant` ("auto": "normalised" for
+    binary tasks, "paper" for multi-class ones; "paper", the method as published; "normalised")
+    presets the remedies of `recloss.search.remedies`, which each option overrides: `normalise`
+    (step-size normalisation to a reference loss: "ce", "mean" or "none"), `min_controller_steps`
+    (per epoch), `warmup_steps` (controller steps with the prior mixture), `prior` ("uniform" or a
+    candidate, e.g. "ce"), `example_weight` (a per-example weight output beside the mixture).
     """
 
     name = "autoloss"
@@ -87,7 +101,7 @@ class AutoLoss(LossStrategy):
     # counters, and the epoch's running figures so that a resume inside an epoch reports the same
     state_attrs = ("calls", "updates", "controller_steps", "_last_selection", "_tau",
                    "_alpha_sum", "_alpha_by_label", "_label_count", "_trace", "_val_sum",
-                   "_val_count")  # fmt: skip
+                   "_val_count", "epoch_length", "_epoch_updates")  # fmt: skip
 
     def __init__(
         self,
@@ -109,6 +123,12 @@ class AutoLoss(LossStrategy):
         controller: str | Path | None = None,
         freeze_controller: bool = False,
         trace_every: int = 10,
+        variant: str = "auto",
+        normalise: str | None = None,
+        example_weight: bool | None = None,
+        min_controller_steps: int | None = None,
+        warmup_steps: int | None = None,
+        prior: str | None = None,
     ) -> None:
         num_classes = 2 if num_classes is None and task == "binary" else num_classes
         if num_classes is None:
@@ -130,8 +150,26 @@ class AutoLoss(LossStrategy):
         if freeze_controller and controller is None:
             raise OptionError("freeze_controller", "needs `controller`, a saved controller file")
         check_candidates(self.candidates, task)
-        arch = {"hidden": hidden, "activation": activation, "use_logit": use_logit}
+        variant = variant_for(variant, task)
+        self.remedies: Remedies = resolve(
+            variant,
+            normalise=normalise,
+            example_weight=example_weight,
+            min_controller_steps=min_controller_steps,
+            warmup_steps=warmup_steps,
+            prior=prior,
+        )
+        self.variant = variant
+        arch = {"hidden": hidden, "activation": activation, "use_logit": use_logit,
+                "example_weight": example_weight}  # fmt: skip
+        if example_weight is None and controller is None:
+            arch["example_weight"] = self.remedies.example_weight
         self.controller = _make_controller(task, num_classes, self.candidates, arch, controller)
+        self.remedies = replace(self.remedies, example_weight=self.controller.spec.example_weight)
+        self._prior = prior_logits(self.remedies.prior, self.candidates).softmax(0)
+        if controller is None:
+            with torch.no_grad():
+                self.controller.mlp[-1].bias[: len(self.candidates)] = self._prior.log()
         self.every, self.hypergrad, self.fd_eps = controller_every, hypergrad, fd_eps
         self.hard = hard
         self.schedule = (tau0, tau_min, tau_decay)
@@ -141,6 +179,7 @@ class AutoLoss(LossStrategy):
         if not self.frozen:
             self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=controller_lr)
         self.calls = self.updates = self.controller_steps = 0
+        self.epoch_length = self._epoch_updates = 0  # model steps of the last whole epoch
         self._last: _Selection | None = None
         self._last_selection: dict[str, float] | None = None
         self._tau = self.schedule[0]  # of the last loss() call
@@ -163,14 +202,25 @@ class AutoLoss(LossStrategy):
         tau = self.tau(step)
         with torch.no_grad():
             features = self.controller.features(logits, y)
-            log_alpha = self.controller(features)
+            log_alpha, example_weight = self.controller.outputs(features)
             noise = gumbel_noise(log_alpha.shape, log_alpha.device)
-            weights = select(log_alpha, noise, tau, self.hard)
+            weights = _effective(select(log_alpha, noise, tau, self.hard), example_weight)
+            if self._warming_up():
+                weights = self._prior.to(weights).expand_as(weights).clone()
         self._record(log_alpha.exp(), y, step)
         self._last = _Selection(features, noise, tau, logits.detach(), y, weights)
         self._tau = tau
         self.calls += 1
-        return (loss_matrix(self.candidates, logits, y) * weights.to(logits.dtype)).sum(1).mean()
+        mixture = (loss_matrix(self.candidates, logits, y) * weights.to(logits.dtype)).sum(1)
+        if self.remedies.normalise is None:
+            return mixture.mean()
+        grads = logit_gradients(self.candidates, logits, y)
+        total = reference_total(self.remedies.normalise, logits, y, grads)
+        return scale(weights, grads, total).to(logits.dtype) * mixture.mean()
+
+    def _warming_up(self) -> bool:
+        """Whether the training loss stays at the prior mixture (the first controller steps)."""
+        return not self.frozen and self.controller_steps < self.remedies.warmup_steps
 
     # -- the controller step ---------------------------------------------------------------------
     def update(
@@ -187,7 +237,11 @@ class AutoLoss(LossStrategy):
         function returning the next one, called only on controller steps), `lr` the model's
         learning rate (xi), and `forward(inputs) -> logits` defaults to `model(inputs)`.
         """
-        if self.frozen or self.updates % self.every != 0:
+        self._epoch_updates += 1
+        r = self.remedies
+        due = controller_steps_now(self.updates, self.every, self.epoch_length,
+                                   r.min_controller_steps)  # fmt: skip
+        if self.frozen or due == 0:
             self.updates += 1
             return False
         if self._last is None or len(self._last.y) != len(train[1]):
@@ -195,7 +249,14 @@ class AutoLoss(LossStrategy):
         if all(p.grad is None for p in model.parameters()):
             raise RecLossError("AutoLoss.update: no gradients; back-propagate the loss first")
         self.updates += 1
-        val_pair = val() if callable(val) else val
+        for _ in range(due):
+            self._controller_step(model, train, val() if callable(val) else val, lr, forward)
+        return True
+
+    def _controller_step(
+        self, model: nn.Module, train: Pair, val_pair: Pair, lr: float, forward: Forward | None
+    ) -> None:
+        """One Adam step of the controller along the hypergradient on `val_pair`."""
         u = Unroll(
             model,
             self._checked_forward(forward or model, val_pair),
@@ -205,6 +266,7 @@ class AutoLoss(LossStrategy):
             self._last.logits,
             self._last.weights,
             lr,
+            self.remedies.normalise,
         )
         self.optimizer.zero_grad(set_to_none=True)
         if self.hypergrad == FIRST_ORDER:
@@ -216,7 +278,6 @@ class AutoLoss(LossStrategy):
         self.controller_steps += 1
         self._val_sum += objective
         self._val_count += 1
-        return True
 
     def _check_batch(self, where: str, logits: torch.Tensor, y: torch.Tensor) -> None:
         """RecLossError unless `logits` fit the task and `y` is `[B]` (shapes only: no sync)."""
@@ -258,7 +319,8 @@ class AutoLoss(LossStrategy):
     def _weights_with_grad(self) -> torch.Tensor:
         """The last loss call's `p`, recomputed with its Gumbel noise, as a function of V."""
         last = self._last
-        return select(self.controller(last.features), last.noise, last.tau, self.hard)
+        log_alpha, example_weight = self.controller.outputs(last.features)
+        return _effective(select(log_alpha, last.noise, last.tau, self.hard), example_weight)
 
     def _first_order_backward(self, u: Unroll) -> float:
         """Degenerate ablation: back-propagate the p-weighted validation loss into V."""
@@ -273,67 +335,10 @@ class AutoLoss(LossStrategy):
         return float(objective.detach())
 
     # -- diagnostics -----------------------------------------------------------------------------
-    def _reset_diagnostics(self) -> None:
-        n = len(self.candidates)
-        self._alpha_sum = torch.zeros(n)
-        self._alpha_by_label = torch.zeros(self.num_classes, n)
-        self._label_count = torch.zeros(self.num_classes)
-        self._trace: list[tuple[int, torch.Tensor]] = []
-        self._val_sum, self._val_count = 0.0, 0
-
-    @torch.no_grad()
-    def _record(self, alpha: torch.Tensor, y: torch.Tensor, step: int) -> None:
-        if self._alpha_sum.device != alpha.device:
-            self._alpha_sum = self._alpha_sum.to(alpha.device)
-            self._alpha_by_label = self._alpha_by_label.to(alpha.device)
-            self._label_count = self._label_count.to(alpha.device)
-        alpha = alpha.float()
-        self._alpha_sum += alpha.sum(0)
-        self._alpha_by_label.index_add_(0, y, alpha)
-        self._label_count.index_add_(0, y, torch.ones_like(y, dtype=torch.float32))
-        if self.calls % self.trace_every == 0:
-            self._trace.append((step, alpha.mean(0)))
-
     def on_epoch_end(self) -> dict[str, Any]:
         """Mean selection probabilities (overall, by label), controller objective, trace; resets."""
-        counts = self._label_count.cpu()
-        total = float(counts.sum())
-        selection = self._named(self._alpha_sum.cpu() / total) if total else None
-        by_label = {
-            str(c): self._named(row / counts[c])
-            for c, row in enumerate(self._alpha_by_label.cpu())
-            if counts[c] > 0
-        }
-        trace_alpha = torch.stack([a for _, a in self._trace]).cpu() if self._trace else None
-        diagnostics = {
-            "tau": self._tau,
-            "controller_steps": self.controller_steps,
-            "selection": selection,
-            "selection_by_label": by_label,
-            "val_objective": self._val_sum / self._val_count if self._val_count else None,
-            "trace": {
-                "step": [s for s, _ in self._trace],
-                "alpha": {
-                    c: [] if trace_alpha is None else trace_alpha[:, i].tolist()
-                    for i, c in enumerate(self.candidates)
-                },
-            },
-        }
-        if selection is not None:
-            self._last_selection = selection
-        self._reset_diagnostics()
-        return diagnostics
-
-    def weights(self) -> dict[str, float]:
-        """Learned mean selection probability per candidate (last epoch, else so far)."""
-        selection = self._last_selection
-        total = float(self._label_count.sum())
-        if selection is None and total:
-            selection = self._named(self._alpha_sum.cpu() / total)
-        return dict(selection or {})
-
-    def _named(self, values: torch.Tensor) -> dict[str, float]:
-        return {c: float(v) for c, v in zip(self.candidates, values, strict=True)}
+        self.epoch_length, self._epoch_updates = self._epoch_updates, 0
+        return self._epoch_diagnostics()
 
     # -- the artifact ----------------------------------------------------------------------------
     def save_controller(self, path: str | Path) -> Path:
@@ -342,6 +347,11 @@ class AutoLoss(LossStrategy):
 
     def save_artifact(self, path: Path) -> None:
         self.save_controller(path)
+
+
+def _effective(weights: torch.Tensor, example_weight: torch.Tensor | None) -> torch.Tensor:
+    """The loss weights `E[b, i] = w_b * p[b, i]` (`p` alone without an example-weight output)."""
+    return weights if example_weight is None else weights * example_weight[:, None]
 
 
 def _make_controller(

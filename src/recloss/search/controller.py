@@ -44,6 +44,7 @@ class ControllerSpec:
     hidden: tuple[int, ...] = (64, 64)
     activation: str = "relu"
     use_logit: bool = False  # feed the (clipped) logit as well as label and prediction
+    example_weight: bool = False  # one more output: a weight per example, in (0, 2), 1 at start
 
     def __post_init__(self) -> None:
         if self.task not in ("binary", "multiclass"):
@@ -82,6 +83,7 @@ class ControllerSpec:
             "hidden": json.dumps(list(self.hidden)),
             "activation": self.activation,
             "inputs": self.inputs,
+            "outputs": "mixture,example_weight" if self.example_weight else "mixture",
         }
 
     @classmethod
@@ -93,6 +95,7 @@ class ControllerSpec:
             hidden=tuple(int(h) for h in json.loads(meta["hidden"])),
             activation=meta["activation"],
             use_logit=meta["inputs"].split(",")[-1] == "logit",
+            example_weight=meta.get("outputs", "mixture").endswith("example_weight"),
         )
 
 
@@ -111,7 +114,7 @@ class Controller(nn.Module):
         for h in spec.hidden:
             layers += [nn.Linear(width, h), ACTIVATIONS[spec.activation]()]
             width = h
-        out = nn.Linear(width, len(spec.candidates))
+        out = nn.Linear(width, len(spec.candidates) + int(spec.example_weight))
         nn.init.zeros_(out.weight)
         nn.init.zeros_(out.bias)
         self.mlp = nn.Sequential(*layers, out)
@@ -132,7 +135,14 @@ class Controller(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Log selection probabilities `log alpha` `[B, n]` of prepared `features`."""
-        return F.log_softmax(self.mlp(features), dim=1)
+        return self.outputs(features)[0]
+
+    def outputs(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`(log alpha [B, n], example weight [B] in (0, 2) or None)` of prepared `features`."""
+        out = self.mlp(features)
+        n = len(self.spec.candidates)
+        weight = 2 * torch.sigmoid(out[:, n]) if self.spec.example_weight else None
+        return F.log_softmax(out[:, :n], dim=1), weight
 
     def alpha(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Selection probabilities `alpha` `[B, n]` for a batch of logits and labels."""

@@ -29,6 +29,8 @@ from torch.func import functional_call
 
 from recloss.errors import ConfigError
 from recloss.losses import cross_entropy, loss_matrix
+from recloss.search.stepsize import corrected, logit_gradients, reference_total
+from recloss.search.stepsize import scale as step_scale
 
 HYPERGRADS = ("finite_diff", "jvp", "unrolled")
 
@@ -48,6 +50,9 @@ class Unroll:
     logits: torch.Tensor  # training logits the parameters' `.grad` came from
     weights: torch.Tensor  # the loss weights p of that training loss (for `unrolled`)
     lr: float
+    # step-size normalisation of the training loss (`recloss.search.stepsize`): its reference
+    # loss, or None for the plain mixture
+    reference: str | None = None
 
 
 class ModelCall(nn.Module):
@@ -150,17 +155,18 @@ def _val_grad_at_unrolled(u: Unroll, call: ModelCall) -> tuple[list[torch.Tensor
 
 
 def _weight_grad(u: Unroll, directional: torch.Tensor) -> torch.Tensor:
-    """`dL_val/dp = -(xi/B) <dloss_i/dz_b, J_b g'>` from the directional derivative `J g'`."""
-    z = flat(u.logits).detach().requires_grad_()
-    with torch.enable_grad():
-        losses = loss_matrix(u.candidates, z, u.train[1])
-        per_loss = [
-            torch.autograd.grad(losses[:, i].sum(), z, retain_graph=True)[0]
-            for i in range(losses.shape[1])
-        ]
-    dz = torch.stack(per_loss, dim=1).reshape(len(z), len(per_loss), -1)
+    """`dL_val/dp = -(xi/B) <dloss_i/dz_b, J_b g'>` from the directional derivative `J g'`.
+
+    With step-size normalisation, plus the term of `c(p)` (`stepsize.corrected`).
+    """
+    z = flat(u.logits).detach()
+    dz = logit_gradients(list(u.candidates), z, u.train[1])
     jg = directional.detach().reshape(len(z), 1, -1)
-    return -(u.lr / len(z)) * (dz * jg).sum(dim=2)
+    h = -(u.lr / len(z)) * (dz * jg).sum(dim=2)
+    if u.reference is None:
+        return h
+    total = reference_total(u.reference, z, u.train[1], dz)
+    return corrected(h, u.weights, dz, total)
 
 
 @_in_evaluation
@@ -215,11 +221,17 @@ def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
     names, params = _trainable(u.model)
     primals = {f"model.{n}": p.detach() for n, p in zip(names, params, strict=True)}
     x, y = u.train
+    if u.reference is not None:  # c(p) from the training logits' detached gradients
+        z0 = flat(u.logits).detach()
+        dz = logit_gradients(list(u.candidates), z0, y)
+        total = reference_total(u.reference, z0, y, dz)
 
     def val_loss_of(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = 1.0 if u.reference is None else step_scale(weights, dz, total)
+
         def train_loss(ps: dict[str, torch.Tensor]) -> torch.Tensor:
             z = functional_call(call, ps, (x,))
-            return (loss_matrix(u.candidates, z, y) * weights).sum(dim=1).mean()
+            return c * (loss_matrix(u.candidates, z, y) * weights).sum(dim=1).mean()
 
         grads = torch.func.grad(train_loss)(primals)
         stepped = {k: w - u.lr * grads[k] for k, w in primals.items()}

@@ -1,0 +1,56 @@
+"""Label noise for robustness benchmarks: flip a share of the TRAINING labels, never the others.
+
+`flip_labels` returns a copy of a split with labels flipped uniformly (`uniform`: each row with
+probability `rate` gets another class, uniformly among the others) or class-dependently
+(`positives`: binary positives become negatives with probability `rate`). `NoisyTraining` wraps a
+prepared data set so that only its `train` split is noisy; validation and test stay clean.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from recloss.data.batches import SplitArrays
+from recloss.errors import ConfigError
+
+NOISE_MODES = ("uniform", "positives")
+
+
+def flip_labels(split: SplitArrays, rate: float, mode: str, seed: int) -> SplitArrays:
+    """A copy of `split` with noisy labels (`mode` uniform or positives); the rest shared."""
+    if not 0.0 <= rate <= 1.0:
+        raise ConfigError(f"noise rate: must be in [0, 1], got {rate!r}")
+    if mode not in NOISE_MODES:
+        raise ConfigError(f"noise mode: unknown {mode!r}; choose one of: {', '.join(NOISE_MODES)}")
+    y = np.array(split.y, copy=True)
+    classes = int(y.max()) + 1 if len(y) else 2
+    rng = np.random.default_rng(seed)
+    hit = rng.random(len(y)) < rate
+    if mode == "positives":
+        if classes > 2:
+            raise ConfigError("noise mode: 'positives' is for binary labels")
+        y[hit & (y == 1)] = 0
+    else:
+        shift = rng.integers(1, max(classes, 2), size=len(y))
+        y[hit] = ((y.astype(np.int64) + shift) % max(classes, 2))[hit].astype(y.dtype)
+    return SplitArrays(split.x_cat, split.x_num, y, dict(split.extra), source=split.source)
+
+
+class NoisyTraining:
+    """A prepared data set whose `train` split has flipped labels; the rest passes through."""
+
+    def __init__(self, dataset: Any, rate: float, mode: str, seed: int) -> None:
+        self._dataset, self.rate, self.mode, self.seed = dataset, rate, mode, seed
+
+    def split(self, name: str) -> SplitArrays:
+        """The split `name`; `train` with its labels flipped."""
+        split = self._dataset.split(name)
+        return flip_labels(split, self.rate, self.mode, self.seed) if name == "train" else split
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._dataset, attr)
+
+
+__all__ = ["NOISE_MODES", "NoisyTraining", "flip_labels"]

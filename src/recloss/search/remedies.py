@@ -1,0 +1,116 @@
+"""AutoLoss variants: the paper's form, and remedies for its one-step-lookahead bias.
+
+`variant: paper` is the method as published (AUTOLOSS.md). `variant: normalised` adds:
+- step-size normalisation (`normalise`: a reference loss, `ce` or `mean`; see `search.stepsize`),
+  after the within-batch normalisation of learning-to-reweight (Ren et al., ICML 2018) and
+  Meta-Weight-Net (Shu et al., NeurIPS 2019);
+- a minimum number of controller steps per epoch (`min_controller_steps`): on a data set with few
+  steps per epoch the controller steps more often than every K model steps, or several times per
+  model step (on fresh validation batches), so that it learns or stays at its prior;
+- a prior centred on a reference candidate (`prior`: `ce` gives CE a weight of 0.9 and the other
+  candidates 0.1 together; `uniform` is the paper's): a uniform mixture with hinge in it is worse
+  than CE on binary tasks, and a controller that learns slowly stays near its prior;
+- a warm-up (`warmup_steps`, in controller steps): the training loss uses the prior mixture
+  (example weights 1) while the controller takes its first steps.
+`example_weight` (off in both variants) adds a per-example weight output beside the mixture, in
+(0, 2); with normalisation only its relative values matter, so it can move an example's share of the
+step towards zero, as learning-to-reweight's weights can. Each explicit option overrides the
+variant's preset.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+
+from recloss.search.base import OptionError
+from recloss.search.stepsize import REFERENCES
+
+
+@dataclass(frozen=True)
+class Remedies:
+    """The remedies an AutoLoss run uses."""
+
+    normalise: str | None = None  # reference loss of the step-size normalisation
+    example_weight: bool = False
+    min_controller_steps: int = 0  # per epoch; 0: every K model steps only
+    warmup_steps: int = 0  # controller steps taken with the mixture at its prior
+    prior: str = "uniform"  # or a candidate that starts with PRIOR_WEIGHT of the mixture
+
+
+PRESETS = {
+    "paper": Remedies(),
+    "normalised": Remedies(normalise="ce", min_controller_steps=8, warmup_steps=8, prior="ce"),
+}
+PRIOR_WEIGHT = 0.9
+VARIANTS = ("auto", *PRESETS)  # auto: normalised for binary tasks, paper for multi-class ones
+
+
+def prior_logits(prior: str, candidates: list[str]) -> torch.Tensor:
+    """Output-layer biases whose softmax is the prior mixture; OptionError for an absent one."""
+    n = len(candidates)
+    if prior == "uniform" or n == 1:
+        return torch.zeros(n)
+    if prior not in candidates:
+        raise OptionError("prior", f"{prior!r} is not a candidate ({', '.join(candidates)})")
+    others = (1.0 - PRIOR_WEIGHT) / (n - 1)
+    return torch.tensor([math.log(PRIOR_WEIGHT if c == prior else others) for c in candidates])
+
+
+def variant_for(variant: str, task: str) -> str:
+    """The preset `variant` names for `task`: `auto` is `normalised` for binary tasks, else `paper`.
+
+    The remedies answer a binary-task problem (every candidate's logit gradient of an example
+    has the same sign); the ablation measured them there, and the paper's form wins on 5-class.
+    """
+    if variant not in VARIANTS:
+        raise OptionError("variant", f"unknown {variant!r}; choose one of: {', '.join(VARIANTS)}")
+    if variant == "auto":
+        return "normalised" if task == "binary" else "paper"
+    return variant
+
+
+def resolve(variant: str, **given: object) -> Remedies:
+    """The preset `variant` with every option given (not None) in its place; OptionError if bad."""
+    if variant not in PRESETS:
+        raise OptionError("variant", f"unknown {variant!r}; choose one of: {', '.join(VARIANTS)}")
+    remedies = replace(PRESETS[variant], **{k: v for k, v in given.items() if v is not None})
+    if remedies.normalise not in (None, "none", *REFERENCES):
+        choices = ", ".join(("none", *REFERENCES))
+        raise OptionError("normalise", f"unknown {remedies.normalise!r}; choose one of: {choices}")
+    if remedies.normalise == "none":
+        remedies = replace(remedies, normalise=None)
+    for key in ("min_controller_steps", "warmup_steps"):
+        value = getattr(remedies, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise OptionError(key, f"must be a non-negative integer, got {value!r}")
+    return remedies
+
+
+def controller_steps_now(update: int, every: int, epoch_length: int, minimum: int) -> int:
+    """Controller steps to take at model step `update` (0: none).
+
+    Every `every` model steps one; when that gives fewer than `minimum` per epoch of
+    `epoch_length` model steps (0: not known yet), more often, and on data with fewer model steps
+    per epoch than `minimum`, several per model step.
+    """
+    if minimum and epoch_length and math.ceil(epoch_length / every) < minimum:
+        if epoch_length >= minimum:
+            every = epoch_length // minimum
+        else:
+            return math.ceil(minimum / epoch_length)
+    return 1 if update % every == 0 else 0
+
+
+__all__ = [
+    "PRESETS",
+    "PRIOR_WEIGHT",
+    "VARIANTS",
+    "prior_logits",
+    "Remedies",
+    "controller_steps_now",
+    "resolve",
+    "variant_for",
+]

@@ -1,0 +1,186 @@
+"""AutoLoss remedies: step-size normalisation and its hypergradient, schedule, warm-up, weights."""
+
+import dataclasses
+
+import pytest
+import torch
+from test_autoloss import TinyNet, batch, cosine, make, train_step, unroll_after_training_pass
+
+from recloss.config import LossConfig
+from recloss.data.schema import Schema
+from recloss.errors import ConfigError
+from recloss.losses import cross_entropy, loss_matrix
+from recloss.search import build_strategy, stepsize
+from recloss.search.autoloss import AutoLoss
+from recloss.search.base import OptionError
+from recloss.search.controller import load_controller
+from recloss.search.hypergrad import (
+    finite_diff_hypergradient,
+    jvp_hypergradient,
+    unrolled_hypergradient,
+)
+from recloss.search.remedies import PRESETS, controller_steps_now
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+)
+
+
+def normalised_unroll(task):
+    classes = 2 if task == "binary" else 5
+    torch.manual_seed(0)
+    model = TinyNet(1 if task == "binary" else 5)
+    autoloss = make(task, variant="normalised", prior="uniform")  # far from CE: c(p) matters
+    u = unroll_after_training_pass(model, autoloss, classes, True)
+    return dataclasses.replace(u, reference="ce")
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_normalised_closed_forms_match_exact_unroll_only_with_the_scale_term(task):
+    u = normalised_unroll(task)
+    exact, _ = unrolled_hypergradient(u)
+    jvp, _ = jvp_hypergradient(u)
+    fd, _ = finite_diff_hypergradient(u)
+    assert exact.abs().max() > 1e-6
+    assert float((jvp - exact).norm() / exact.norm()) < 1e-4
+    assert cosine(fd, exact) > 0.9999
+    # without the term of c(p): c * h, the plain hypergradient at the normalised step
+    plain, _ = jvp_hypergradient(dataclasses.replace(u, reference=None))
+    z, y = u.logits, u.train[1]
+    grads = stepsize.logit_gradients(list(u.candidates), z, y)
+    c = stepsize.scale(u.weights, grads, stepsize.reference_total("ce", z, y, grads))
+    assert cosine(c * plain, exact) < 0.99
+
+
+def test_normalised_hypergradient_cannot_scale_all_weights_together():
+    u = normalised_unroll("binary")
+    grad, _ = jvp_hypergradient(u)
+    assert abs(float((grad * u.weights).sum())) < 1e-6 * float(grad.norm() * u.weights.norm())
+
+
+@pytest.mark.parametrize(("task", "reference"), [("binary", "ce"), ("multiclass", "ce"),
+                                                 ("binary", "mean")])  # fmt: skip
+def test_normalised_loss_has_the_reference_total_logit_gradient(task, reference):
+    classes = 2 if task == "binary" else 5
+    torch.manual_seed(1)
+    logits = torch.randn(64) * 3 if task == "binary" else torch.randn(64, 5) * 3
+    y = torch.randint(0, classes, (64,))
+    autoloss = make(task, variant="normalised", normalise=reference, warmup_steps=0)
+    with torch.no_grad():  # a controller far from uniform
+        autoloss.controller.mlp[-1].bias.copy_(torch.tensor([0.0, 0.0, 3.0, 0.0]))
+    z = logits.clone().requires_grad_()
+    autoloss.loss(z, y).backward()
+    got = z.grad.reshape(64, -1).norm(dim=1).sum() * 64
+    if reference == "ce":
+        zc = logits.clone().requires_grad_()
+        cross_entropy(zc, y).sum().backward()
+        want = zc.grad.reshape(64, -1).norm(dim=1).sum()
+    else:
+        want = stepsize.logit_gradients(autoloss.candidates, logits, y).mean(1).norm(dim=1).sum()
+    assert float(got) == pytest.approx(float(want), rel=1e-4)
+
+
+def test_schedule_guarantees_the_minimum_controller_steps_per_epoch():
+    def per_epoch(length, every=7, minimum=20):
+        return sum(controller_steps_now(i, every, length, minimum) for i in range(length))
+
+    assert per_epoch(700) == 100  # K alone gives enough
+    assert per_epoch(40) >= 20  # every 2nd step instead of every 7th
+    assert per_epoch(4) >= 20  # 5 controller steps per model step
+    assert per_epoch(40, minimum=0) == 6  # off: every K
+    assert controller_steps_now(0, 7, 0, 20) == 1  # first epoch: length not known yet
+
+
+def run_epochs(autoloss, epochs, steps, classes=2):
+    torch.manual_seed(0)
+    model = TinyNet(1 if classes == 2 else classes)
+    vals = iter([batch(64, classes, 100 + i) for i in range(10_000)])
+    for _ in range(epochs):
+        for s in range(steps):
+            train_step(model, autoloss, batch(32, classes, s), lambda: next(vals))
+        autoloss.on_epoch_end()
+    return model
+
+
+def test_small_data_gets_the_minimum_controller_steps_after_its_first_epoch():
+    autoloss = make(variant="normalised")
+    run_epochs(autoloss, 1, 4)
+    first = autoloss.controller_steps
+    run_epochs(autoloss, 1, 4)
+    assert first == 1
+    assert autoloss.controller_steps - first >= 8  # the preset minimum per epoch
+    assert autoloss.epoch_length == 4
+
+
+def test_warm_up_keeps_the_prior_mixture_while_the_controller_learns():
+    autoloss = make(variant="normalised", warmup_steps=3, controller_every=1)
+    start = [p.detach().clone() for p in autoloss.controller.parameters()]
+    prior = torch.tensor([0.1 / 3, 0.1 / 3, 0.1 / 3, 0.9])  # CE-centred: the variant's default
+    torch.manual_seed(0)
+    model = TinyNet()
+    vals = iter([batch(64, 2, 100 + i) for i in range(100)])
+    for s in range(3):
+        train_step(model, autoloss, batch(32, 2, s), lambda: next(vals))
+        assert torch.allclose(autoloss._last.weights, prior.expand(32, 4))
+    moved = any(
+        not torch.equal(a, b) for a, b in zip(start, autoloss.controller.parameters(), strict=True)
+    )
+    train_step(model, autoloss, batch(32, 2, 9), lambda: next(vals))
+    assert moved
+    assert not torch.allclose(autoloss._last.weights, prior.expand(32, 4))
+
+
+def test_example_weight_output_scales_the_mixture_and_learns(tmp_path):
+    autoloss = make(variant="normalised", example_weight=True, warmup_steps=0,
+                    controller_every=1)  # fmt: skip
+    x, y = batch(32, 2, 0)
+    features = autoloss.controller.features(torch.zeros(32), y)
+    log_alpha, weight = autoloss.controller.outputs(features)
+    assert torch.allclose(weight, torch.ones(32))  # starts at 1: the paper's mixture
+    head = autoloss.controller.mlp[-1].weight
+    before = head[-1].detach().clone()
+    run_epochs(autoloss, 1, 5)
+    assert not torch.equal(head[-1], before)
+    assert autoloss._last.weights.sum(1).std() > 0  # the examples' total weights now differ
+    saved = load_controller(autoloss.save_controller(tmp_path / "c.safetensors"))
+    assert saved.spec.example_weight
+    reused = make(controller=str(tmp_path / "c.safetensors"), freeze_controller=True)
+    assert reused.remedies.example_weight
+
+
+def test_prior_sets_the_starting_mixture():
+    log_alpha = make(variant="normalised").controller.alpha(
+        torch.zeros(4), torch.ones(4, dtype=torch.long)
+    )
+    assert torch.allclose(log_alpha[0], torch.tensor([0.1 / 3, 0.1 / 3, 0.1 / 3, 0.9]))
+    uniform = make(variant="normalised", prior="uniform").controller.alpha(
+        torch.zeros(4), torch.zeros(4, dtype=torch.long)
+    )
+    assert torch.allclose(uniform, torch.full((4, 4), 0.25))
+    with pytest.raises(OptionError, match="prior"):
+        make(candidates=["focal", "hinge"], prior="ce")
+
+
+def test_default_variant_is_normalised_for_binary_and_paper_for_multiclass():
+    assert AutoLoss("binary").remedies == PRESETS["normalised"]
+    assert AutoLoss("multiclass", num_classes=5).remedies == PRESETS["paper"]
+
+
+def test_paper_variant_keeps_the_plain_mixture():
+    autoloss = make()
+    assert autoloss.remedies.normalise is None and autoloss.remedies.warmup_steps == 0
+    logits, y = torch.randn(16), torch.randint(0, 2, (16,))
+    loss = autoloss.loss(logits, y)
+    mixture = (loss_matrix(autoloss.candidates, logits, y) * autoloss._last.weights).sum(1)
+    assert torch.equal(loss, mixture.mean())
+
+
+@pytest.mark.parametrize(("params", "key"), [
+    ({"variant": "greedy"}, "variant"),
+    ({"normalise": "focal"}, "normalise"),
+    ({"min_controller_steps": -1}, "min_controller_steps"),
+])  # fmt: skip
+def test_bad_remedy_options_name_the_key(params, key):
+    schema = Schema("binary", 2, ("a",), (10,))
+    with pytest.raises(ConfigError, match=f"loss.params.{key}"):
+        build_strategy(LossConfig(name="autoloss", params=params), schema)
