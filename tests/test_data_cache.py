@@ -112,7 +112,10 @@ def test_splits_partition_the_rows(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("label,id\n" + "".join(f"{i % 2},{i}\n" for i in range(1000)))
     table = TableSchema(label="label", categorical=["id"])
-    cfg = data_config(tmp_path, "csv", path, table=table, split=(0.8, 0.1, 0.1), split_seed=3)
+    # every id is its row's own value: with vocabularies counted on all rows, ids tell rows apart
+    cfg = data_config(
+        tmp_path, "csv", path, table=table, split=(0.8, 0.1, 0.1), split_seed=3, vocab_from="all"
+    )
     ds = prepare_dataset(cfg, progress=False)
     ids = {s: set(ds.split(s).x_cat[:, 0].tolist()) for s in ("train", "valid", "test")}
     assert [len(v) for v in ids.values()] == [800, 100, 100]

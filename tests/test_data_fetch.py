@@ -90,8 +90,9 @@ def test_real_fetch_and_prepare(real_ml100k, tmp_path, monkeypatch):
     home, folder = real_ml100k
     monkeypatch.setenv("RECLOSS_HOME", str(home))
     ds = prepare_dataset(
-        data_config(tmp_path, "movielens-100k", split=(0.8, 0.1, 0.1)), progress=False
-    )
+        data_config(tmp_path, "movielens-100k", split=(0.8, 0.1, 0.1), vocab_from="all"),
+        progress=False,
+    )  # every user and item counted: the vocabularies hold the whole catalogue
     assert ds.meta["rows"] == {"train": 80_000, "valid": 10_000, "test": 10_000}
     cards = dict(zip(ds.schema.cat_fields, ds.schema.cardinalities, strict=True))
     assert cards["user_id"] == 943 + 2 and cards["item_id"] == 1682 + 2

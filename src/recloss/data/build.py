@@ -22,6 +22,7 @@ from recloss.data.synthetic import generate
 from recloss.errors import DataError
 
 CHANGED = "the source changed while it was being prepared; run again"
+TRAIN = SPLITS.index("train")  # the split (and part) index of training rows
 SplitOf = Callable[[Coded], "np.ndarray | int"]
 
 
@@ -47,9 +48,17 @@ class Scan:
 
 
 def scan(
-    reader: Reader, cfg: DataConfig, counter: Counter | None, spill: Spill, show: bool
+    reader: Reader,
+    cfg: DataConfig,
+    counter: Counter | None,
+    spill: Spill,
+    show: bool,
+    counted_part: int | None = None,
 ) -> Scan:
-    """First pass: dictionary-encode every chunk into the spill; count rows, labels, values."""
+    """First pass: dictionary-encode every chunk into the spill; count rows, labels, values.
+
+    Values are counted in every chunk, or only in those of part `counted_part`.
+    """
     policy = BadLines(cfg.on_bad_line)
     found = Scan([0] * len(reader.parts))
     # closing(): a bad line raised mid-file stops the reader's prefetch thread at once
@@ -59,7 +68,7 @@ def scan(
     ):
         for chunk in chunks:
             coded = code_chunk(chunk, cfg.numeric)
-            if counter is not None:
+            if counter is not None and counted_part in (None, chunk.part):
                 counter.add(coded)
             spill.append(coded)
             found.part_rows[chunk.part] += len(chunk)
@@ -161,6 +170,21 @@ def encode_pass(
     writer.check_full()
 
 
+def count_train_rows(
+    spill: Spill, counter: Counter, assignment: np.ndarray, cfg: DataConfig, show: bool
+) -> None:
+    """Count the values of the rows `assignment` puts in the training split, from the spill."""
+    rows = RowSplits(assignment)
+    with (
+        progress_bar(show, "counting train", len(assignment)) as bar,
+        closing(spill.groups(cfg.chunk_rows)) as groups,
+    ):
+        for group in groups:
+            for coded in group:
+                counter.add(coded, rows.take(len(coded)) == TRAIN)
+                bar.update(len(coded))
+
+
 def check_labels(found: Scan, num_classes: int, source: Path | str) -> None:
     """Every label must be a class of the task."""
     if len(found.label_counts) > num_classes:
@@ -192,15 +216,21 @@ def build_from_reader(
     """Count, encode and write a source read from files; return its metadata."""
     counter = Counter(reader.layout, cfg.numeric)
     spill = open_spill(cache, reader, cfg.numeric)
-    found = scan(reader, cfg, counter, spill, show)
+    random = reader.parts == ALL
+    train_only = cfg.vocab_from == "train"
+    # A random split is drawn once the rows are counted, so its training rows are counted
+    # afterwards, from the spill (unless every row trains); given split files are counted
+    # while they are read.
+    during = None if random and train_only and cfg.split[0] < 1 else counter
+    found = scan(reader, cfg, during, spill, show, TRAIN if train_only else None)
     if found.rows == 0:
         raise DataError(f"{reader.source}: no data rows")
     num_classes = _num_classes(reader, found)
     check_labels(found, num_classes, reader.source)
-    encoding = counter.encoding(min_count)
-    if reader.parts == ALL:
+    if random:
         sizes = dict(zip(SPLITS, split_sizes(found.rows, cfg.split), strict=True))
-        rows = RowSplits(assign_splits(found.rows, cfg.split, cfg.split_seed))
+        assignment = assign_splits(found.rows, cfg.split, cfg.split_seed)
+        rows = RowSplits(assignment)
 
         def split_of(coded: Coded) -> np.ndarray | int:
             return rows.take(len(coded))
@@ -212,6 +242,9 @@ def build_from_reader(
 
     if sizes["train"] == 0:
         raise DataError(f"{reader.source}: the training split is empty")
+    if during is None:
+        count_train_rows(spill, counter, assignment, cfg, show)
+    encoding = counter.encoding(min_count)
     writer = SplitWriter(cache, sizes, columns_of(encoding, num_classes))
     encode_pass(spill, encoding, cfg, writer, split_of, show)
     spill.remove()
@@ -225,7 +258,8 @@ def build_from_reader(
         "total_rows": found.rows,
         "bad_lines": found.bad_lines,
         "label_counts": found.label_counts.tolist(),
-        "splits_from": "random" if reader.parts == ALL else "files",
+        "splits_from": "random" if random else "files",
+        "vocab_from": cfg.vocab_from,
         "encoding": encoding.describe(),
         "extra": [],
     }

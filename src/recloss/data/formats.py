@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -28,7 +29,7 @@ from recloss.data.chunks import (
     split_parts,
     with_label,
 )
-from recloss.data.convert import binary_label, signed_label, to_int
+from recloss.data.convert import binary_label, signed_label, to_float, to_int
 from recloss.data.tables import ArrowReader, CSVReader, ParquetReader
 from recloss.data.text import TextBatch, TextFormat, column_names, read_text, sample
 from recloss.errors import DataError
@@ -66,8 +67,11 @@ class CriteoReader(Reader):
 
     layout = Layout(cat=CRITEO_CATS, num=CRITEO_INTS)
 
-    def __init__(self, files: Sequence[Path], labeled: bool | None = True) -> None:
-        self.files = tuple(files)
+    def __init__(
+        self, files: dict[str, Path] | Sequence[Path], labeled: bool | None = True
+    ) -> None:
+        self.files, self._parts = split_parts(files)
+        self.parts = OWN_SPLITS if isinstance(files, dict) else ALL
         if labeled is None:
             first = next((line for line in sample(self.files[0]).split(b"\n") if line.strip()), b"")
             labeled = first.count(b"\t") + 1 != len(CRITEO_UNLABELED.columns)
@@ -75,7 +79,7 @@ class CriteoReader(Reader):
         self.format = CRITEO_FORMAT if labeled else CRITEO_UNLABELED
 
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
-        for path in self.files:
+        for path, part in zip(self.files, self._parts, strict=True):
             with closing(read_text(path, self.format, policy, chunk_rows)) as batches:
                 for batch in batches:
                     y = (
@@ -86,7 +90,7 @@ class CriteoReader(Reader):
                     ints = [to_int(batch.column(n), batch.checks, n) for n in CRITEO_INTS]
                     keep = batch.resolve(policy)
                     cats = [batch.column(n) for n in CRITEO_CATS]
-                    yield Chunk.kept(cats, ints, y, keep, 0)
+                    yield Chunk.kept(cats, ints, y, keep, part)
 
 
 # --- Avazu --------------------------------------------------------------------------------------
@@ -125,8 +129,11 @@ class AvazuReader(Reader):
 
     layout = Layout(cat=("hour", "weekday", *AVAZU_CATS))
 
-    def __init__(self, files: Sequence[Path], labeled: bool | None = True) -> None:
-        self.files = tuple(files)
+    def __init__(
+        self, files: dict[str, Path] | Sequence[Path], labeled: bool | None = True
+    ) -> None:
+        self.files, self._parts = split_parts(files)
+        self.parts = OWN_SPLITS if isinstance(files, dict) else ALL
         headers = [column_names(path, AVAZU_FORMAT) for path in self.files]
         self.labeled = with_label(labeled, headers[0], "click")
         needed = ("click",) * self.labeled + ("hour", *AVAZU_CATS)
@@ -136,7 +143,7 @@ class AvazuReader(Reader):
                 raise DataError(f"{path}:1: Avazu header lacks column(s) {', '.join(missing)}")
 
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
-        for path in self.files:
+        for path, part in zip(self.files, self._parts, strict=True):
             with closing(read_text(path, AVAZU_FORMAT, policy, chunk_rows)) as batches:
                 for batch in batches:
                     y = (
@@ -147,7 +154,7 @@ class AvazuReader(Reader):
                     hour, weekday = _hour_fields(batch)
                     keep = batch.resolve(policy)
                     cats = [hour, weekday, *(batch.column(n) for n in AVAZU_CATS)]
-                    yield Chunk.kept(cats, [], y, keep, 0)
+                    yield Chunk.kept(cats, [], y, keep, part)
 
 
 def _hour_fields(batch: TextBatch) -> tuple[pa.Array, pa.Array]:
@@ -179,10 +186,15 @@ def whitespace_tokens(batch: TextBatch) -> pa.ListArray:
 
 
 class LibFMReader(Reader):
-    """libFM/libSVM lines `label idx:val ...` with one feature per field, in field order.
+    """libFM/libSVM lines `label idx:1 idx:1 ...`: one feature per field, in field order.
 
-    Every line starts with its target, so there is no unlabeled layout: a file to predict on
-    carries a placeholder target (any of -1, 0, 1) and is read as labeled.
+    The layout of Frappe's and MovieLens-tag's files (NFM, AFM, BARS): every line holds as many
+    features as the first, the i-th feature is field `f<i>`'s value, and each value is 1. A
+    value other than 1 is refused (a weight has no place in a categorical field; weighted
+    features belong in a numeric CSV/Parquet column); a variable-length sparse line (a bag of
+    features, no fields) is a bad line whose message names this layout. Every line starts with
+    its target, so there is no unlabeled layout: a file to predict on carries a placeholder
+    target (any of -1, 0, 1) and is read as labeled.
     """
 
     def __init__(
@@ -208,11 +220,26 @@ class LibFMReader(Reader):
             with closing(read_text(path, LINE_FORMAT, policy, chunk_rows)) as batches:
                 for batch in batches:
                     tokens = whitespace_tokens(batch)
+                    _check_width(batch, tokens, width)
                     label, *features = split_fields(batch, tokens, width, "tokens")
                     y = signed_label(label, batch.checks)
                     cats = [_feature_index(batch, f, i) for i, f in enumerate(features, 1)]
                     keep = batch.resolve(policy)
                     yield Chunk.kept(cats, [], y, keep, part)
+
+
+def _check_width(batch: TextBatch, tokens: pa.ListArray, width: int) -> None:
+    """Lines with another number of tokens than the first are bad; the message says why."""
+    lengths = pc.list_value_length(tokens).to_numpy(zero_copy_only=False)
+    batch.checks.add(
+        lengths != width,
+        lambda r: (
+            f"expected {width} tokens, found {lengths[r]}: a libFM line is read as "
+            "`label idx:1 idx:1 ...` with one feature per field in field order, as many as on "
+            "the first line (Frappe's layout); a variable-length sparse file has no fields, "
+            "convert it to one column per field (CSV) first"
+        ),
+    )
 
 
 def _first_line(path: Path) -> tuple[int, list[bytes]]:
@@ -224,9 +251,28 @@ def _first_line(path: Path) -> tuple[int, list[bytes]]:
 
 
 def _feature_index(batch: TextBatch, token: pa.Array, field: int) -> pa.Array:
-    index = pc.struct_field(pc.extract_regex(token, r"^(?P<idx>[0-9]+):[^:]+$"), [0])
+    """The `idx` of each `idx:value` token; the value must be a number, and 1."""
+    parts = pc.extract_regex(token, r"^(?P<idx>[0-9]+):(?P<value>[^:]+)$")
+    index, value = pc.struct_field(parts, [0]), pc.struct_field(parts, [1])
     bad = (index.is_null().to_numpy(zero_copy_only=False)) & token.is_valid().to_numpy(
         zero_copy_only=False
     )
     batch.checks.add(bad, lambda r: f"feature {field} {token[r].as_py()!r} is not idx:value")
+    if not pc.all(pc.equal(value, "1"), skip_nulls=True).as_py():
+        _check_unit_values(batch, token, value, field)
     return index
+
+
+def _check_unit_values(batch: TextBatch, token: pa.Array, value: pa.Array, field: int) -> None:
+    """Non-numeric values are bad lines; a number other than 1 stops the preparation."""
+    numbers = to_float(value, batch.checks, f"feature {field} value", finite=False)
+    numbers = pc.fill_null(numbers, 1.0).to_numpy(zero_copy_only=False)
+    weighted = np.flatnonzero((numbers != 1) & ~batch.checks.bad)
+    if len(weighted):
+        row = int(weighted[0])
+        raise DataError(
+            f"{batch.path}:{batch.line_of(row)}: feature {field} {token[row].as_py()!r} has "
+            f"value {value[row].as_py()}; libFM features are read as categorical values "
+            "(value 1, as in Frappe): a weighted feature belongs in a numeric column of a CSV "
+            "or Parquet file (data.table.numeric)"
+        )

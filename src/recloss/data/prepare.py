@@ -33,7 +33,7 @@ from recloss.data.cache import (
 )
 from recloss.data.datasets import DATASETS, DatasetSpec
 from recloss.data.encode import Encoding, cat_fields
-from recloss.data.formats import Reader
+from recloss.data.formats import ALL, Reader
 from recloss.data.rows import frame_reader
 from recloss.data.schema import Schema, Task
 from recloss.data.splits import SPLITS
@@ -84,12 +84,21 @@ def cache_settings(spec: DatasetSpec, cfg: DataConfig, task: Task) -> dict:
         settings["table"] = cfg.table.model_dump(mode="json")
     if spec.open is None:
         settings["synthetic"] = cfg.synthetic.model_dump(mode="json")
+    else:  # generated data has no vocabularies to count
+        settings["vocab_from"] = cfg.vocab_from
     return settings
 
 
-def _data_path(spec: DatasetSpec, cfg: DataConfig) -> Path:
+def reader_settings(reader: Reader) -> dict:
+    """What the reader decided that changes the arrays: whether its files are the splits."""
+    return {"split_files": reader.parts != ALL}
+
+
+def _data_path(spec: DatasetSpec, cfg: DataConfig) -> Path | None:
     if cfg.path is not None:
         return Path(cfg.path).expanduser()
+    if cfg.splits is not None:
+        return None  # the files data.splits names
     if spec.fetch is not None:
         return spec.fetch(recloss_home())
     raise DataError(f"{spec.name}: no data path given (--data PATH); expected {spec.expects}")
@@ -102,6 +111,8 @@ def prepare_dataset(cfg: DataConfig, progress: bool = True) -> PreparedDataset:
     limit_arrow_threads()
     settings = cache_settings(spec, cfg, task)
     reader = None if spec.open is None else spec.reader(_data_path(spec, cfg), cfg, task)
+    if reader is not None:
+        settings |= reader_settings(reader)
     return prepare_source(spec.name, reader, cfg, settings, progress)
 
 
@@ -195,7 +206,7 @@ class PreparedDataset:
         the result's `bad_lines` counts the skipped ones. The result is cached under this
         data set's folder, keyed by the file's fingerprint.
         """
-        cfg = DataConfig.model_validate({**self.meta["config"], "path": str(path)})
+        cfg = DataConfig.model_validate({**self.meta["config"], "path": str(path), "splits": None})
         spec = DATASETS.get(cfg.dataset)
         if spec.open is None:
             raise DataError(f"{spec.name}: generated data has no file format to encode")

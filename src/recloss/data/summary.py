@@ -78,6 +78,15 @@ def _numeric(meta: dict, schema_num: Sequence[str]) -> str:
     return "none"
 
 
+def _fitted_on(meta: dict) -> str:
+    """Which rows the vocabularies and numeric statistics were counted on."""
+    if meta.get("vocab_from", "all") == "all":  # caches from before the setting counted all
+        return "fitted on all rows, every split's"
+    train = meta.get("rows", {}).get("train")
+    rows = f" ({count(train)} rows)" if train is not None else ""
+    return f"fitted on the training split{rows}; other values map to the out-of-vocabulary index"
+
+
 def format_info(dataset: PreparedDataset) -> str:
     """Data set, task, rows and labels per split, fields and vocabularies, cache size and path."""
     meta, schema = dataset.meta, dataset.schema
@@ -105,6 +114,8 @@ def format_info(dataset: PreparedDataset) -> str:
         ("fields", fields),
         ("numeric", _numeric(meta, schema.num_fields)),
     ]
+    if meta.get("sources"):
+        body.append(("vocabulary", _fitted_on(meta)))
     width = max(len(k) for k, _ in head + body)
     lines = [f"{k:<{width}}  {v}" for k, v in head]
     lines += ["", _split_table(dataset), ""]

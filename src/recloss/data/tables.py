@@ -72,6 +72,10 @@ class TableReader(Reader):
             raise ConfigError("data.table: name at least one categorical or numeric column")
         self.wanted = (table.label, *table.categorical, *table.numeric)
 
+    def labels(self, column: pa.Array, checks: RowChecks) -> np.ndarray:
+        """Class indices of a typed label column (Parquet, in-memory rows)."""
+        return table_label(pc.cast(column, pa.string()), checks, self.task, self.table.label)
+
     def _read_labels(self, labeled: bool | None, names: Sequence[str]) -> None:
         """Read the label column as asked, or (None) when `names`, the first file's, have it."""
         self.labeled = with_label(labeled, names, self.table.label)
@@ -149,8 +153,12 @@ class ParquetReader(TableReader):
                 closing(file.iter_batches(batch_size=chunk_rows, columns=self.wanted)) as batches,
             ):
                 for data in batches:
-                    yield arrow_chunk(self, data, str(path), first, policy, part)
+                    yield arrow_chunk(self, self.prepared(data), str(path), first, policy, part)
                     first += data.num_rows
+
+    def prepared(self, data: pa.RecordBatch) -> pa.RecordBatch:
+        """A record batch as read, before its columns are converted (a subclass's hook)."""
+        return data
 
 
 class ArrowReader(TableReader):
@@ -185,10 +193,8 @@ def arrow_chunk(
     """A chunk of typed Arrow columns (Parquet or in-memory); `first`: row number of row 0."""
     t = reader.table
     checks = RowChecks(data.num_rows, where, lambda r: first + r, unit="row ")
-    if reader.labeled:
-        y = table_label(pc.cast(data.column(t.label), pa.string()), checks, reader.task, t.label)
-    else:
-        y = no_labels(data.num_rows)
+    labeled = reader.labeled
+    y = reader.labels(data.column(t.label), checks) if labeled else no_labels(data.num_rows)
     num = [_parquet_numeric(data.column(n), checks, n) for n in t.numeric]
     cat = [_parquet_tokens(data.column(c)) for c in t.categorical]
     return Chunk.kept(cat, num, y, checks.resolve(policy), part)
