@@ -4,7 +4,8 @@ Synthetic Criteo-shaped data (39 fields, embedding 16, DNN 400-400-400, dropout 
 with 10k and 100k values per field. Measured interleaved in one run, round by round: recloss's
 trainer (LazyAdam on the touched rows), a bare loop with dense Adam over every parameter, a bare
 loop with `torch.optim.SparseAdam` on sparse embedding tables, and the 400x3 MLP alone (forward,
-backward and Adam on a `[4096, 624]` input): the compute bound of the dense part.
+backward and fused Adam, as recloss's dense parameters have it, on a `[4096, 624]` input): the
+compute bound of the dense part.
 
     python benchmarks/train_throughput.py [--steps 20] [--rounds 3]
     python benchmarks/train_throughput.py --threads 1 2   # recloss at 1 and 2 intra-op threads
@@ -28,6 +29,7 @@ from torch import nn
 
 from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
+from recloss.data.dedup import Deduplicator
 from recloss.data.schema import Batch
 from recloss.models import build_model
 from recloss.runs.online import build_trainer
@@ -112,7 +114,7 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     mlp = nn.Sequential(*mlp_layers, nn.Linear(width, 1))
     mlp_x, mlp_y = torch.randn(BATCH, 39 * 16), torch.randint(0, 2, (BATCH,)).float()
     dense_opt, sparse_opts = [torch.optim.Adam(dense.parameters())], sparse_adam(sparse)
-    mlp_opt = torch.optim.Adam(mlp.parameters())
+    mlp_opt = torch.optim.Adam(mlp.parameters(), fused=True)  # as recloss's dense parameters
     loops: dict[str, Callable[[int, int], float]] = {
         "recloss": lambda n, e: recloss_round(trainer, e),
         "bare_dense_adam": lambda n, e: bare_round(dense, dense_opt, x_cat, y, n, e),
@@ -141,7 +143,8 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
 
 
 def compare_threads(cardinality: int, steps: int, rounds: int, cache: str, counts: list[int]):
-    """recloss's samples/s at each intra-op thread count, interleaved round by round."""
+    """recloss's samples/s at each intra-op thread count, interleaved round by round, and the
+    prefetch thread's work per batch (gathering rows, finding the distinct values)."""
     rows = steps * BATCH * 10 // 8 + BATCH
     cfg = config_from_dict(make_config(cache, cardinality, rows))
     cfg.train.max_steps_per_epoch = steps
@@ -152,27 +155,57 @@ def compare_threads(cardinality: int, steps: int, rounds: int, cache: str, count
         for n in counts:
             torch.set_num_threads(n)
             rates[n].append(recloss_round(trainer, r + 1))
-    return {"values_per_field": cardinality, "samples_per_s": rates,
-            "median": {n: statistics.median(v) for n, v in rates.items()}}  # fmt: skip
+    median = {n: statistics.median(v) for n, v in rates.items()}
+    loader = prefetch_work(trainer.train_loader, steps)
+    step_ms = {n: BATCH / m * 1e3 for n, m in median.items()}
+    return {"values_per_field": cardinality, "samples_per_s": rates, "median": median,
+            "prefetch_ms_per_batch": loader, "step_ms": step_ms}  # fmt: skip
+
+
+def prefetch_work(loader, batches: int) -> dict[str, float]:
+    """Median ms per batch of the prefetch thread's two jobs, timed alone in this thread."""
+    gather, dedup, rows = [], [], loader._rows()
+    finder = Deduplicator()
+    for b in range(min(batches, len(loader))):
+        idx = np.sort(rows[b * loader.batch_size : (b + 1) * loader.batch_size])
+        started = time.perf_counter()
+        batch = loader._gather(idx)
+        gather.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        finder(batch.x_cat.numpy())
+        dedup.append(time.perf_counter() - started)
+    return {"gather": statistics.median(gather) * 1e3, "dedup": statistics.median(dedup) * 1e3}
 
 
 def compare_precision(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
-    """recloss's samples/s with train.precision fp32 and bf16, interleaved round by round."""
+    """recloss's samples/s with train.precision fp32 and bf16 and the bare fp32 SparseAdam loop,
+    interleaved round by round."""
     rows = steps * BATCH * 10 // 8 + BATCH
-    trainers = {}
+    loops: dict[str, Callable[[int, int], float]] = {}
     for precision in ("fp32", "bf16"):
         cfg = config_from_dict(make_config(cache, cardinality, rows))
         cfg.train.max_steps_per_epoch, cfg.train.precision = steps, precision
         dataset = prepare_dataset(cfg.data, progress=False)
-        trainers[precision] = build_trainer(cfg, dataset, run_dir=None)
-        recloss_round(trainers[precision], 0)
-    rates: dict[str, list[float]] = {p: [] for p in trainers}
+        trainer = build_trainer(cfg, dataset, run_dir=None)
+        loops[precision] = lambda n, e, t=trainer: recloss_round(t, e)
+    train = dataset.split("train")
+    x_cat = torch.from_numpy(np.array(train.x_cat))
+    y = torch.from_numpy(np.asarray(train.y, dtype=np.int64))
+    torch.manual_seed(0)
+    sparse = build_model("deepfm", dataset.schema, 16, sparse=True, hidden_dims=HIDDEN, dropout=0.5)
+    opts = sparse_adam(sparse)
+    loops["bare_sparse_adam_fp32"] = lambda n, e: bare_round(sparse, opts, x_cat, y, n, e)
+    for loop in loops.values():
+        loop(steps, 0)
+    rates: dict[str, list[float]] = {name: [] for name in loops}
     for r in range(rounds):
-        for p, trainer in trainers.items():
-            rates[p].append(recloss_round(trainer, r + 1))
-    median = {p: statistics.median(v) for p, v in rates.items()}
+        for name, loop in loops.items():
+            rates[name].append(loop(steps, r + 1))
+    median = {name: statistics.median(v) for name, v in rates.items()}
+    bare = median["bare_sparse_adam_fp32"]
     return {"values_per_field": cardinality, "samples_per_s": rates, "median": median,
-            "bf16_over_fp32": median["bf16"] / median["fp32"]}  # fmt: skip
+            "bf16_over_fp32": median["bf16"] / median["fp32"],
+            "bf16_over_bare_sparse_adam_fp32": median["bf16"] / bare}  # fmt: skip
 
 
 def load() -> str:
@@ -197,7 +230,9 @@ def main() -> None:
         for r in found:
             m = r["median"]
             print(f"{r['values_per_field']:>7} values/field: fp32 {m['fp32']:,.0f}  bf16 "
-                  f"{m['bf16']:,.0f} samples/s: {r['bf16_over_fp32']:.2f}x")  # fmt: skip
+                  f"{m['bf16']:,.0f} samples/s: {r['bf16_over_fp32']:.2f}x; bare fp32 SparseAdam "
+                  f"{m['bare_sparse_adam_fp32']:,.0f}: bf16 "
+                  f"{r['bf16_over_bare_sparse_adam_fp32']:.2f}x")  # fmt: skip
         print(f"load after: {load()}")
         report("train_precision", {"deepfm_batch4096": found, "load": load()})
         return
@@ -209,6 +244,11 @@ def main() -> None:
         for r in found:
             medians = "  ".join(f"{n} threads {v:,.0f}" for n, v in r["median"].items())
             print(f"{r['values_per_field']:>7} values/field, samples/s: {medians}")
+            work, steps = r["prefetch_ms_per_batch"], r["step_ms"]
+            shares = ", ".join(f"{(work['gather'] + work['dedup']) / ms:.0%} of a {n}-thread "
+                               f"step" for n, ms in steps.items())  # fmt: skip
+            print(f"{'':>21}prefetch thread per batch: gather {work['gather']:.1f} ms, distinct "
+                  f"values {work['dedup']:.1f} ms ({shares})")  # fmt: skip
         print(f"load after: {load()}")
         report("train_threads", {"deepfm_batch4096": found, "load": load()})
         return

@@ -260,7 +260,7 @@ def test_last_rows_in_train_mode_and_none_in_eval_mode():
     table = model.embedding.table.weight
     index = batch.x_cat.long() + model.embedding.offsets
     assert torch.equal(rows, table[index])
-    # a penalty on them (the trainer's embedding_l2) reaches exactly the looked-up table rows
+    # a penalty on them (the trainer's lookup_l2) reaches exactly the looked-up table rows
     rows.pow(2).sum().backward()
     expected = torch.zeros_like(table).index_add_(
         0, index.flatten(), 2 * rows.detach().flatten(0, 1)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from recloss.data.dedup import Deduplicator
 from recloss.data.prefetch import prefetch
 from recloss.data.schema import Batch
 from recloss.errors import DataError
@@ -61,7 +62,9 @@ class BatchLoader:
     every world_size-th row of it, so ranks never overlap and together cover each row once. With
     `drop_last`, every rank yields the same number of full batches (what DDP training needs);
     without it, ranks may differ by one batch. Rows of a batch are gathered with one sorted
-    fancy index per array and the next batches are prepared in a background thread.
+    fancy index per array and the next batches are prepared in a background thread, which with
+    `dedup` also finds each batch's distinct categorical values (`Batch.lookup`), off the
+    training step's critical path.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class BatchLoader:
         world_size: int = 1,
         drop_last: bool = False,
         prefetch: int = 2,
+        dedup: bool = False,
     ) -> None:
         if batch_size <= 0:
             raise ValueError("batch_size must be positive")
@@ -87,6 +91,7 @@ class BatchLoader:
         self.world_size = world_size
         self.drop_last = drop_last
         self.prefetch = prefetch
+        self.dedup = dedup
         self.epoch = self.start_batch = 0
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
@@ -117,6 +122,7 @@ class BatchLoader:
 
     def _batches(self) -> Iterator[Batch]:
         rows = self._rows()
+        dedup = Deduplicator() if self.dedup else None  # one per iteration: its own thread
         for b in range(self.start_batch, len(self)):
             lo, hi = b * self.batch_size, (b + 1) * self.batch_size
             if isinstance(rows, slice):
@@ -125,9 +131,9 @@ class BatchLoader:
                 idx: np.ndarray | slice = slice(start, min(rows.start + hi * step, rows.stop), step)
             else:
                 idx = np.sort(rows[lo:hi])
-            yield self._gather(idx)
+            yield self._gather(idx, dedup)
 
-    def _gather(self, idx: np.ndarray | slice) -> Batch:
+    def _gather(self, idx: np.ndarray | slice, dedup: Deduplicator | None = None) -> Batch:
         s = self.split
         x_cat = _take(s.x_cat, idx)
         y = s.y[idx].astype(np.int64) if s.labeled else np.zeros(len(x_cat), np.int64)
@@ -135,6 +141,7 @@ class BatchLoader:
             x_cat=x_cat,
             x_num=None if s.x_num is None else _take(s.x_num, idx),
             y=torch.from_numpy(y),
+            lookup=None if dedup is None else dedup(x_cat.numpy()),
         )
 
     def __iter__(self) -> Iterator[Batch]:

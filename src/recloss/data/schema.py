@@ -56,18 +56,33 @@ class Schema:
         )
 
 
+class Lookup(NamedTuple):
+    """A batch's distinct categorical values (field, value), each once, and where each example's
+    values are among them: models look up U table rows instead of B * F_cat."""
+
+    fields: torch.Tensor  # int32 [U], the field of each distinct value; sorted by (field, value)
+    values: torch.Tensor  # int32 [U], its per-field local index
+    inverse: torch.Tensor  # int32 [B, F_cat], position of x_cat[b, f] among the U
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Lookup:
+        return Lookup(*(t.to(device, non_blocking=non_blocking) for t in self))
+
+
 class Batch(NamedTuple):
-    """One mini-batch. `y` holds class indices (0/1 for binary tasks) as int64."""
+    """One mini-batch. `y` holds class indices (0/1 for binary tasks) as int64; `lookup`, when
+    the batch loader computed it, the batch's distinct categorical values."""
 
     x_cat: torch.Tensor  # int32 or int64 [B, F_cat], per-field local indices
     x_num: torch.Tensor | None  # float32 [B, F_num] or None
     y: torch.Tensor  # int64 [B]
+    lookup: Lookup | None = None
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(device, non_blocking=non_blocking)
 
-        return Batch(move(self.x_cat), move(self.x_num), move(self.y))
+        lookup = None if self.lookup is None else self.lookup.to(device, non_blocking)
+        return Batch(move(self.x_cat), move(self.x_num), move(self.y), lookup)
 
     def __len__(self) -> int:  # type: ignore[override]
         return int(self.y.shape[0])

@@ -45,5 +45,5 @@ class AutoInt(RecModel):
         self.head = nn.Linear(schema.n_fields * dim, schema.n_outputs)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        emb = self.embedding(batch.x_cat, batch.x_num)
+        emb = self.embedding(batch.x_cat, batch.x_num, batch.lookup)
         return self.output(self.head(self.attention(emb).flatten(1)))

@@ -40,5 +40,5 @@ class DCNv2(RecModel):
         self.head = nn.Linear(in_dim + self.dnn.out_dim, schema.n_outputs)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        x0 = self.embedding(batch.x_cat, batch.x_num).flatten(1)
+        x0 = self.embedding(batch.x_cat, batch.x_num, batch.lookup).flatten(1)
         return self.output(self.head(torch.cat([self.cross(x0), self.dnn(x0)], dim=1)))

@@ -35,6 +35,6 @@ class DeepFM(RecModel):
         self.dnn = MLP(in_dim, hidden_dims, dropout, batch_norm, out_dim=schema.n_outputs)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        emb = self.embedding(batch.x_cat, batch.x_num)
-        wide = self.linear(batch.x_cat, batch.x_num) + self.fm(emb)
+        emb = self.embedding(batch.x_cat, batch.x_num, batch.lookup)
+        wide = self.linear(batch.x_cat, batch.x_num, batch.lookup) + self.fm(emb)
         return self.output(wide + self.dnn(emb.flatten(1)))

@@ -22,5 +22,5 @@ class FM(RecModel):
         self.fm = FactorizationMachine(embed_dim, schema.n_outputs)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        emb = self.embedding(batch.x_cat, batch.x_num)
-        return self.output(self.linear(batch.x_cat, batch.x_num) + self.fm(emb))
+        emb = self.embedding(batch.x_cat, batch.x_num, batch.lookup)
+        return self.output(self.linear(batch.x_cat, batch.x_num, batch.lookup) + self.fm(emb))

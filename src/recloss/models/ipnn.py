@@ -37,5 +37,5 @@ class IPNN(RecModel):
         self.dnn = MLP(in_dim, hidden_dims, dropout, batch_norm, out_dim=schema.n_outputs)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        emb = self.embedding(batch.x_cat, batch.x_num)
+        emb = self.embedding(batch.x_cat, batch.x_num, batch.lookup)
         return self.output(self.dnn(torch.cat([emb.flatten(1), self.product(emb)], dim=1)))

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
-from recloss.data.schema import Schema
+from recloss.data.schema import Lookup, Schema
 
 
 def field_offsets(cardinalities: Sequence[int]) -> torch.Tensor:
@@ -16,13 +17,47 @@ def field_offsets(cardinalities: Sequence[int]) -> torch.Tensor:
     return torch.cumsum(sizes, dim=0)
 
 
+class _DistinctRows(torch.autograd.Function):
+    """`weight[rows][inverse]`, whose gradient is the coalesced sparse `[U, D]` of the U rows.
+
+    The duplicates' gradients are summed by one `index_add_` into the small `[U, D]` block, in
+    the batch's order (what coalescing the `[B * F, D]` sparse gradient of `nn.Embedding` does,
+    bit for bit), and the sparse result is marked coalesced: `rows` are distinct and sorted.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, rows: torch.Tensor, inverse: torch.Tensor):
+        ctx.save_for_backward(rows, inverse)
+        ctx.table_rows = weight.shape[0]
+        distinct = weight.index_select(0, rows)
+        return distinct.index_select(0, inverse.flatten()).view(*inverse.shape, weight.shape[1])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        rows, inverse = ctx.saved_tensors
+        flat = grad.reshape(-1, grad.shape[-1])
+        summed = flat.new_zeros(rows.shape[0], flat.shape[1]).index_add_(0, inverse.flatten(), flat)
+        size = (ctx.table_rows, flat.shape[1])
+        sparse = torch.sparse_coo_tensor(
+            rows.unsqueeze(0), summed, size, check_invariants=False, is_coalesced=True
+        )
+        # Autograd "steals" a gradient nothing else references into `.grad` through a shallow
+        # copy that drops the coalesced flag; a gradient still referenced is cloned, flag kept.
+        ctx.gradient = sparse
+        return sparse, None, None
+
+
 class FeaturesEmbedding(nn.Module):
     """All categorical fields in one fused table, numeric fields as value times a field vector.
 
     `forward` gives [B, F_cat + F_num, dim]. `last_rows` holds the [B, F_cat, dim] rows looked up
     by the latest forward in training mode (None in eval mode) so the trainer can regularise
     exactly the rows a batch touches. Weights start as N(0, init_std^2); `sparse` tables get
-    sparse gradients, for LazyAdam's row-wise updates.
+    sparse gradients, for LazyAdam's row-wise updates. Given the batch's `Lookup` while training
+    a sparse table, the U distinct rows are looked up once and the gradient is their coalesced
+    `[U, D]` block; otherwise (evaluation, dense tables, torch.func transforms, which run in
+    evaluation mode) it is a plain `nn.Embedding` lookup.
     """
 
     def __init__(self, schema: Schema, dim: int, sparse: bool = True, init_std: float = 0.01):
@@ -37,14 +72,27 @@ class FeaturesEmbedding(nn.Module):
             if weight is not None:
                 nn.init.normal_(weight, std=init_std)
 
-    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> torch.Tensor:
-        rows = self.table(x_cat + self.offsets)
+    def forward(
+        self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None, lookup: Lookup | None = None
+    ) -> torch.Tensor:
+        rows = self._rows(x_cat, lookup)
         self.last_rows = rows if self.training else None
         if self.numeric is None:
             return rows
         if x_num is None:
             raise ValueError(f"the schema has {len(self.numeric)} numeric fields but x_num is None")
         return torch.cat([rows, x_num.unsqueeze(-1) * self.numeric], dim=1)
+
+    def _rows(self, x_cat: torch.Tensor, lookup: Lookup | None) -> torch.Tensor:
+        """The [B, F_cat, dim] table rows of `x_cat`."""
+        distinct = self.table.sparse and self.training and torch.is_grad_enabled()
+        if lookup is None or not distinct:
+            return self.table(x_cat + self.offsets)
+        return _DistinctRows.apply(self.table.weight, self.table_rows(lookup), lookup.inverse)
+
+    def table_rows(self, lookup: Lookup) -> torch.Tensor:
+        """The distinct table rows (int64 [U], sorted) of a batch's `Lookup`."""
+        return self.offsets.index_select(0, lookup.fields) + lookup.values
 
     def __getstate__(self) -> dict:
         # last_rows belongs to an autograd graph, which neither deepcopy nor pickle can copy.
@@ -63,8 +111,10 @@ class FeaturesLinear(nn.Module):
         self.weights = FeaturesEmbedding(schema, schema.n_outputs, sparse, init_std=0.0)
         self.bias = nn.Parameter(torch.zeros(schema.n_outputs))
 
-    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None) -> torch.Tensor:
-        return self.weights(x_cat, x_num).sum(dim=1) + self.bias
+    def forward(
+        self, x_cat: torch.Tensor, x_num: torch.Tensor | None = None, lookup: Lookup | None = None
+    ) -> torch.Tensor:
+        return self.weights(x_cat, x_num, lookup).sum(dim=1) + self.bias
 
 
 class MLP(nn.Sequential):
@@ -102,6 +152,29 @@ class BiInteraction(nn.Module):
         return 0.5 * (square_of_sum - sum_of_squares)
 
 
+class _PairwiseSum(torch.autograd.Function):
+    """The one-output FM term 0.5 * sum_d [(sum_f x)^2 - sum_f x^2], [B, F, D] -> [B, 1].
+
+    Its gradient `g * (sum_f x - x_f)` is one fused pass over [B, F, D]; autograd of the
+    formula makes four (two products, the sum of its two branches, the square's backward).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        total = x.sum(dim=1)
+        ctx.save_for_backward(x, total)
+        flat = x.flatten(1)
+        squares = torch.linalg.vecdot(flat, flat) - torch.linalg.vecdot(total, total)
+        return squares.mul_(-0.5).unsqueeze(1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        x, total = ctx.saved_tensors
+        g = grad.reshape(-1, 1, 1)
+        return torch.addcmul(g * total.unsqueeze(1), x, g, value=-1)
+
+
 class FactorizationMachine(nn.Module):
     """Second-order FM term, [B, F, D] -> [B, n_outputs].
 
@@ -115,6 +188,8 @@ class FactorizationMachine(nn.Module):
         self.proj = nn.Linear(embed_dim, n_outputs, bias=False) if n_outputs > 1 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.proj is None and self.training and torch.is_grad_enabled():
+            return _PairwiseSum.apply(x)  # evaluation mode keeps plain autograd for torch.func
         pooled = self.pool(x)
         return pooled.sum(dim=1, keepdim=True) if self.proj is None else self.proj(pooled)
 

@@ -14,7 +14,7 @@ class LogisticRegression(RecModel):
     """Logistic regression: a bias plus one weight per feature value, no interactions.
 
     Multi-class: softmax regression (C weights per value). `embed_dim` is unused; `embedding` is
-    the weight table, so the trainer's `embedding_l2` is the usual L2 penalty of the weights.
+    the weight table, so the trainer's `lookup_l2` penalises the looked-up weights.
     """
 
     label = "LR"
@@ -28,4 +28,4 @@ class LogisticRegression(RecModel):
         return self.linear.weights
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return self.output(self.linear(batch.x_cat, batch.x_num))
+        return self.output(self.linear(batch.x_cat, batch.x_num, batch.lookup))

@@ -42,6 +42,6 @@ class NFM(RecModel):
         self.dnn = MLP(embed_dim, hidden_dims, dropout, batch_norm, out_dim=schema.n_outputs)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        emb = self.embedding(batch.x_cat, batch.x_num)
+        emb = self.embedding(batch.x_cat, batch.x_num, batch.lookup)
         deep = self.dnn(self.pooling(emb))
-        return self.output(self.linear(batch.x_cat, batch.x_num) + deep)
+        return self.output(self.linear(batch.x_cat, batch.x_num, batch.lookup) + deep)

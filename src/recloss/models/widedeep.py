@@ -35,5 +35,6 @@ class WideAndDeep(RecModel):
         self.dnn = MLP(in_dim, hidden_dims, dropout, batch_norm, out_dim=schema.n_outputs)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        emb = self.embedding(batch.x_cat, batch.x_num)
-        return self.output(self.linear(batch.x_cat, batch.x_num) + self.dnn(emb.flatten(1)))
+        emb = self.embedding(batch.x_cat, batch.x_num, batch.lookup)
+        wide = self.linear(batch.x_cat, batch.x_num, batch.lookup)
+        return self.output(wide + self.dnn(emb.flatten(1)))

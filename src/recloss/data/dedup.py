@@ -1,0 +1,53 @@
+"""A batch's distinct categorical values, found in the input pipeline (TorchRec's and HugeCTR's
+place for it) so that the model looks up each embedding row once and the optimiser updates
+exactly those rows from a dense gradient, with no sorting on the training step's critical path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from recloss.data.schema import Lookup
+
+
+class Deduplicator:
+    """Turns `x_cat [B, F]` into its `Lookup`; keeps its scratch buffers between batches.
+
+    A mark per possible (field, value) instead of a sort: each field gets a range as wide as
+    its largest value in the batch, the batch's values are marked, the marks scanned in order.
+    That is O(B * F + sum of per-field maxima), about three times faster than `np.unique` on
+    Criteo-shaped batches. One instance per thread: the buffers are not shared.
+    """
+
+    def __init__(self) -> None:
+        self._marks = np.zeros(0, dtype=bool)
+        self._positions = np.zeros(0, dtype=np.int32)
+
+    def __call__(self, x_cat: np.ndarray) -> Lookup:
+        """The distinct (field, value) pairs of `x_cat`, sorted, and each entry's position."""
+        if x_cat.size == 0:
+            empty = torch.zeros(0, dtype=torch.int32)
+            return Lookup(empty, empty, torch.zeros(x_cat.shape, dtype=torch.int32))
+        widths = x_cat.max(axis=0).astype(np.int64) + 1
+        starts = np.zeros(len(widths), dtype=np.int64)
+        np.cumsum(widths[:-1], out=starts[1:])
+        keys = (x_cat + starts).ravel()
+        total = int(starts[-1] + widths[-1])
+        if len(self._marks) < total:
+            self._marks = np.zeros(total, dtype=bool)
+            self._positions = np.zeros(total, dtype=np.int32)
+        marks = self._marks[:total]
+        marks[keys] = True
+        distinct = np.flatnonzero(marks)
+        marks[distinct] = False  # clean for the next batch, in O(U) rather than O(total)
+        self._positions[distinct] = np.arange(len(distinct), dtype=np.int32)
+        inverse = self._positions[keys].reshape(x_cat.shape)
+        fields = (np.searchsorted(starts, distinct, side="right") - 1).astype(np.int32)
+        values = (distinct - starts[fields]).astype(np.int32)
+        return Lookup(torch.from_numpy(fields), torch.from_numpy(values), torch.from_numpy(inverse))
+
+
+def lookup_of(x_cat: np.ndarray) -> Lookup:
+    """The `Lookup` of one batch (a fresh `Deduplicator`; loaders keep one per iteration)."""
+    return Deduplicator()(np.asarray(x_cat))
