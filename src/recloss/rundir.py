@@ -73,7 +73,9 @@ class RunRecord(_Record):
     samples_per_second: float
     weights: dict[str, float] = Field(default_factory=dict)  # learned weight per candidate
     dataset: DatasetInfo
-    device: str
+    device: str  # rank 0's device
+    world_size: int = 1  # processes that trained it (data-parallel ranks)
+    backend: str | None = None  # their torch.distributed backend (gloo, nccl); None alone
     search: SearchRecord | None = None  # two-stage methods
     retrain_seconds: float | None = None  # two-stage methods: `wall_seconds` of the retrain
     _run_dir: Path | None = PrivateAttr(None)
@@ -98,16 +100,22 @@ class RunRecord(_Record):
         return self.search_seconds + best.seconds
 
 
+def _beside(path: Path) -> Path:
+    """A temporary name beside `path`, this process's own: ranks that write the same file at once
+    (the same content) never rename each other's half-written one."""
+    return path.with_name(f"{path.name}.{os.getpid()}.tmp")
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON beside `path`, then rename: a crash never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _beside(path)
     tmp.write_text(json.dumps(obj, indent=2, allow_nan=True))
     os.replace(tmp, path)
 
 
 def write_text(path: Path, text: str) -> None:
     """Write text beside `path`, then rename."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _beside(path)
     tmp.write_text(text)
     os.replace(tmp, path)
 

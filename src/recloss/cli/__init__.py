@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from recloss.cli.launch import launch, report_rank_error, without_nproc
 from recloss.cli.parser import TRAIN_FLAGS, build_parser
 from recloss.cli.runs import cmd_eval, cmd_predict, cmd_train, config_from_args, print_record
 from recloss.cli.tools import cmd_bench, cmd_data, cmd_list, cmd_report
@@ -25,11 +26,21 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    quiet = getattr(args, "errors_to_launcher", False)
     try:
-        COMMANDS[args.command](args)
+        if args.command == "train" and args.nproc is not None:
+            launch(args.nproc, without_nproc(argv))  # torchrun: the ranks run `recloss train`
+        else:
+            COMMANDS[args.command](args)
     except (RecLossError, OSError) as err:  # OSError: a path the user gave (unreadable, no space)
-        print(f"recloss: error: {err}", file=sys.stderr)
+        report_rank_error(str(err), quiet)
+        return 2
+    except RuntimeError as err:
+        if not _collective_failed(err):
+            raise
+        report_rank_error(f"the process group failed: {str(err).splitlines()[0]}", quiet)
         return 2
     except KeyboardInterrupt:
         hint = {
@@ -39,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recloss: interrupted{hint}", file=sys.stderr)
         return 130
     return 0
+
+
+def _collective_failed(err: RuntimeError) -> bool:
+    """A torch.distributed failure, most often because another rank has stopped."""
+    from torch.distributed import DistError  # loaded by then: torch raised it
+
+    return isinstance(err, DistError)
 
 
 __all__ = ["TRAIN_FLAGS", "build_parser", "config_from_args", "main", "print_record"]

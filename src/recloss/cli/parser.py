@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from recloss import __version__
+from recloss.cli.launch import QUIET_FLAG
 
 # command-line flag -> dotted config key
 TRAIN_FLAGS = {
@@ -62,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="AutoLoss: keep the controller fixed (transfer)",
     )
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    train.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="data-parallel training in N processes on this machine (one per GPU), through "
+        "torchrun; train.batch_size is the global batch",
+    )
+    # given by `--nproc` to its ranks: their errors go to the launcher, which prints one line
+    train.add_argument(QUIET_FLAG, action="store_true", help=argparse.SUPPRESS)
 
     pred = commands.add_parser("predict", help="write a finished run's predictions for a file")
     pred.add_argument("run_dir")

@@ -56,14 +56,16 @@ def _check_model_params(cfg: RunConfig, source: str, origins: dict[str, str]) ->
 
 def cmd_train(args: argparse.Namespace) -> None:
     from recloss.runs import resume, train
+    from recloss.training.distributed import is_main
 
     if args.resume:
         _refuse_with_resume(args)
         record = resume(args.resume)
     else:
         record = train(config_from_args(args, TRAIN_FLAGS))
-    print_record(record)
-    print(f"run directory: {record.run_dir}")
+    if is_main():  # across ranks, rank 0 alone reports
+        print_record(record)
+        print(f"run directory: {record.run_dir}")
 
 
 def _refuse_with_resume(args: argparse.Namespace) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -26,6 +27,7 @@ from recloss.training import (
     make_optimizers,
     resolve_device,
 )
+from recloss.training.distributed import broadcast_object
 
 
 def make_model(cfg: RunConfig, dataset: PreparedDataset, device: torch.device) -> RecModel:
@@ -91,8 +93,9 @@ def fit_run(
     before its first checkpoint has nothing to continue and starts from the beginning."""
     run_dir.path.mkdir(parents=True, exist_ok=True)
     trainer = build_trainer(cfg, dataset, run_dir, callbacks)
-    if resume and run_dir.checkpoint.is_file():
-        trainer.load_state_dict(checkpoint.load(run_dir.checkpoint, trainer.device))
+    state = _saved_state(run_dir, trainer) if resume else None
+    if state is not None:
+        trainer.load_state_dict(state)
     trainer.fit()
     test = trainer.test(dataset.split("test"))
     s = trainer.state
@@ -111,8 +114,19 @@ def fit_run(
             name=cfg.data.dataset, rows=dataset.meta.get("rows"), task=dataset.schema.task
         ),
         device=str(trainer.device),
+        world_size=trainer.world,
+        backend=trainer.replicas.backend,
     )
     return trainer, record
+
+
+def _saved_state(run_dir: RunDir, trainer: Trainer) -> dict[str, Any] | None:
+    """The folder's checkpoint (None without one), read by rank 0 and handed to every rank."""
+    if trainer.world == 1:
+        found = run_dir.checkpoint.is_file()
+        return checkpoint.load(run_dir.checkpoint, trainer.device) if found else None
+    found = trainer.is_main and run_dir.checkpoint.is_file()
+    return broadcast_object(checkpoint.load(run_dir.checkpoint, "cpu") if found else None)
 
 
 def save_run(run_dir: RunDir, trainer: Trainer, record: RunRecord) -> None:

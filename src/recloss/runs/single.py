@@ -26,7 +26,14 @@ from recloss.rundir import RunDir, RunRecord
 from recloss.runs.methods import SEARCHES, check_method
 from recloss.runs.online import make_model, run_online
 from recloss.runs.twostage import run_two_stage
-from recloss.training import Callback, checkpoint, evaluate_split, predict_split, resolve_device
+from recloss.training import (
+    Callback,
+    checkpoint,
+    distributed,
+    evaluate_split,
+    predict_split,
+    resolve_device,
+)
 
 ConfigLike = RunConfig | Mapping[str, Any] | str | Path | None
 Rows = Any  # a pandas DataFrame, a pyarrow Table or a mapping of column name -> array
@@ -44,11 +51,24 @@ def resolve_config(config: ConfigLike = None, **overrides: Any) -> RunConfig:
 
 
 def _prepare(cfg: RunConfig, data: Rows | None) -> PreparedDataset:
-    if data is not None:
-        return prepare_frame(data, cfg.data, progress=cfg.train.progress)
-    if cfg.data.dataset == FRAME:
+    """The data set; across ranks rank 0 prepares the cache, then the others open it."""
+    if data is None and cfg.data.dataset == FRAME:
         raise ConfigError("data.dataset: the run was trained on in-memory rows; pass them as data=")
-    return prepare_dataset(cfg.data, progress=cfg.train.progress)
+    with distributed.main_first():
+        if data is not None:
+            return prepare_frame(data, cfg.data, progress=cfg.train.progress)
+        return prepare_dataset(cfg.data, progress=cfg.train.progress)
+
+
+def _new_folder(cfg: RunConfig, run_dir: str | Path | None) -> RunDir:
+    """The run folder, named and written (its config) by rank 0 only."""
+    main = distributed.is_main()
+    if run_dir is None:
+        run_dir = distributed.broadcast_object(RunDir.new(cfg).path if main else None)
+    folder = RunDir(run_dir)
+    if main:
+        folder.write_config(cfg)
+    return folder
 
 
 def _run(
@@ -77,13 +97,13 @@ def train(
     `run_dir` defaults to a new folder under `out`; `callbacks` join the trainer's own.
     """
     cfg = resolve_config(config, **overrides)
+    distributed.init_process_group(cfg.train.device)  # when torchrun started this process
     if data is not None:  # the run's config says where its rows came from
         cfg.data = cfg.data.model_copy(update={"dataset": FRAME, "path": None})
     dataset = _prepare(cfg, data)
     resolve_device(cfg.train.device)  # before the folder exists: a failed setup leaves none
     check_method(cfg.loss, dataset.schema)
-    folder = RunDir(run_dir) if run_dir is not None else RunDir.new(cfg)
-    folder.write_config(cfg)
+    folder = _new_folder(cfg, run_dir)
     return _run(cfg, dataset, folder, resume=False, callbacks=callbacks)
 
 
@@ -99,6 +119,7 @@ def resume(
     if folder.is_finished():  # nothing left to train: the run as it ended
         return folder.read_record()
     cfg = folder.read_config()
+    distributed.init_process_group(cfg.train.device)  # when torchrun started this process
     dataset = _prepare(cfg, data)
     check_method(cfg.loss, dataset.schema)
     return _run(cfg, dataset, folder, resume=True, callbacks=callbacks)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from time import monotonic
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import nn
@@ -21,6 +21,9 @@ from recloss.rundir import EpochRecord
 from recloss.training import checkpoint
 from recloss.training.state import TrainerState
 
+if TYPE_CHECKING:
+    from recloss.training.distributed import Replicas
+
 
 class TrainerLike(Protocol):
     """What a callback may use of the trainer that calls it."""
@@ -30,6 +33,7 @@ class TrainerLike(Protocol):
     state: TrainerState
     device: torch.device
     should_stop: bool
+    replicas: Replicas
 
     @property
     def is_main(self) -> bool: ...
@@ -92,7 +96,8 @@ class EarlyStopping(Callback):
 
 
 class BestCheckpoint(Callback):
-    """Save the weights of the best epoch; restore them when training ends."""
+    """Save the weights of the best epoch; restore them when training ends (rank 0 reads the
+    file and hands the weights to the other ranks, which need no access to it)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -104,7 +109,9 @@ class BestCheckpoint(Callback):
     def on_fit_end(self, trainer: TrainerLike) -> None:
         if trainer.state.best_epoch == 0:
             raise ConfigError("train.epochs: no epoch was completed")
-        trainer.model.load_state_dict(checkpoint.load(self.path, trainer.device))
+        if trainer.is_main:
+            trainer.model.load_state_dict(checkpoint.load(self.path, trainer.device))
+        trainer.replicas.broadcast_model()
 
 
 class ResumeCheckpoint(Callback):

@@ -8,11 +8,14 @@ from recloss.errors import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` is CUDA when available, else CPU; `cuda` without a GPU is a ConfigError."""
+    """`auto` is CUDA when available, else CPU; `cuda` without a GPU is a ConfigError; a rank
+    of several gets its own GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device: cuda was asked for but no CUDA device is available")
+    if name == "cuda" and distributed_rank()[1] > 1:  # each rank has its GPU (`set_device`)
+        return torch.device("cuda", torch.cuda.current_device())
     return torch.device(name)
 
 

@@ -1,13 +1,38 @@
-"""The validation stream bi-level strategies draw from: endless, shuffled, resumable."""
+"""Batches on their way to the device: page-locked for CUDA, and the validation stream that
+bi-level strategies draw from (endless, shuffled, resumable)."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 
 import torch
 
 from recloss.data import BatchLoader, SplitArrays
+from recloss.data.prefetch import prefetch
 from recloss.data.schema import Batch
+
+
+def pin(batch: Batch) -> Batch:
+    """The batch (every tensor of it, nested ones too) in page-locked memory, so that its copy
+    to a GPU can be asynchronous."""
+    return _pinned(batch)
+
+
+def _pinned(item):
+    if isinstance(item, torch.Tensor):
+        return item.pin_memory()
+    if isinstance(item, tuple):  # Batch and its parts are named tuples
+        return type(item)(*(_pinned(part) for part in item))
+    return item
+
+
+def staged(batches: Iterable[Batch], device: torch.device) -> Iterable[Batch]:
+    """`batches` as they are for the CPU; for CUDA pinned by a background thread, a batch ahead,
+    so that `batch.to(device, non_blocking=True)` overlaps the copy with the previous step."""
+    if device.type != "cuda":
+        return batches
+    return prefetch((pin(b) for b in batches), 2)
 
 
 class ValidationStream:
@@ -39,6 +64,8 @@ class ValidationStream:
             self.cycle, self.position, self._batches = self.cycle + 1, 0, None
             return self()
         self.position += 1
+        if self.device.type == "cuda":
+            return pin(batch).to(self.device, non_blocking=True)
         return batch.to(self.device)
 
     def state_dict(self) -> dict[str, int]:

@@ -1,0 +1,74 @@
+"""`recloss train --nproc N`: torchrun on this machine, and each rank's errors as one line.
+
+The launcher runs `torchrun --standalone --nproc-per-node N -m recloss train ...` in-process
+(`torch.distributed.run`), on a free port. A rank that fails on a user error writes its one-line
+message to the error file torchrun gives it; when any rank fails, torchrun stops the others and
+the launcher reports the first failure's line, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+
+from recloss.errors import ConfigError, RecLossError
+
+QUIET_FLAG = "--errors-to-launcher"  # given to the ranks: their errors go to the launcher only
+
+
+def without_nproc(argv: list[str]) -> list[str]:
+    """The command line minus `--nproc N` (or `--nproc=N`)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
+def launch(nproc: int, argv: list[str]) -> None:
+    """`recloss ARGV` as `nproc` ranks here; RecLossError with the failed rank's line."""
+    if nproc < 1:
+        raise ConfigError(f"--nproc {nproc}: give at least 1 process")
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    args = parse_args(
+        ["--standalone", f"--nproc-per-node={nproc}", "-m", "recloss", *argv, QUIET_FLAG]
+    )
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    # the ranks share this machine's cores (torchrun would give each 1 thread, with a warning)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    try:
+        run(args)
+    except ChildFailedError as err:
+        raise RecLossError(_first_message(err)) from None
+
+
+def _first_message(err) -> str:
+    """The earliest failure that left a message; else the first rank's exit code or signal."""
+    failures = sorted(err.failures.items(), key=lambda item: item[1].timestamp)
+    for _, failure in failures:
+        if isinstance(failure.message, str) and failure.message.startswith("rank "):
+            return failure.message
+    rank, failure = err.get_first_failure()
+    how = f"signal {-failure.exitcode}" if failure.exitcode < 0 else f"code {failure.exitcode}"
+    return f"rank {rank}: stopped with {how} (its output is above)"
+
+
+def report_rank_error(message: str, quiet: bool) -> None:
+    """A rank's one-line error: to torchrun's error file, and on screen unless `quiet`."""
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    line = f"rank {rank}: {message}" if world > 1 else message
+    error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")  # torchrun's file for this rank
+    if error_file and world > 1:
+        with open(error_file, "w") as f:
+            json.dump({"message": line, "timestamp": str(int(time.time()))}, f)
+    if not (quiet and world > 1):
+        print(f"recloss: error: {line}", file=sys.stderr)

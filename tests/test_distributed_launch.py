@@ -1,0 +1,139 @@
+"""`recloss train --nproc N` (torchrun on localhost), its errors, resume across ranks, and the
+pure helpers of the distributed module."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from distributed_ranks import spawn
+
+from recloss.cli.launch import without_nproc
+from recloss.errors import ConfigError
+from recloss.training.distributed import Replicas, gather_rows, shard_bounds
+
+SMALL = [
+    "--dataset", "synthetic", "--set", "data.synthetic.rows=2000",
+    "--set", "data.synthetic.fields=4",
+    "--set", "model.params.hidden_dims=[16]", "--set", "train.max_steps_per_epoch=3",
+    "--set", "train.progress=false", "--epochs", "1", "--device", "cpu",
+]  # fmt: skip
+
+
+def _recloss(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "recloss", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=240,
+    )  # fmt: skip
+
+
+def test_the_nproc_flag_is_taken_out_of_what_the_ranks_run():
+    argv = ["train", "--nproc", "2", "--epochs", "1", "--nproc=3", "--seed", "1"]
+    assert without_nproc(argv) == ["train", "--epochs", "1", "--seed", "1"]
+
+
+def test_shards_cover_every_row_once_in_order():
+    for rows in (0, 1, 7, 10):
+        bounds = [shard_bounds(rows, r, 3) for r in range(3)]
+        covered = [i for lo, hi in bounds for i in range(lo, hi)]
+        assert covered == list(range(rows))
+
+
+def test_one_process_passes_everything_through():
+    model, strategy = torch.nn.Linear(2, 1), torch.nn.Module()
+    replicas = Replicas(model, strategy, torch.device("cpu"), seed=0)
+    assert replicas.forward is model and replicas.world == 1 and replicas.backend is None
+    assert replicas.local_batch(255) == 255
+    rows = torch.arange(5.0)
+    assert gather_rows(rows, 5) is rows
+    assert replicas.epoch_totals(0.5, 10, 1.0) == (0.5, 10, 1.0)
+
+
+def test_a_global_batch_the_ranks_cannot_share_evenly_is_refused():
+    replicas = Replicas(torch.nn.Linear(2, 1), torch.nn.Module(), torch.device("cpu"), seed=0)
+    replicas.world = 2  # its arithmetic only: no process group is needed for the refusal
+    with pytest.raises(ConfigError, match="train.batch_size: 255 .* multiple of the 2"):
+        replicas.local_batch(255)
+    assert replicas.local_batch(256) == 128
+
+
+def _gathered(rank: int) -> list[float]:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    lo, hi = shard_bounds(5, rank, 2)
+    return gather_rows(torch.arange(lo, hi, dtype=torch.float32) * 10, 5).tolist()
+
+
+@pytest.mark.slow
+def test_ranks_gather_their_blocks_in_row_order():
+    assert spawn(_gathered, 2) == [[0.0, 10.0, 20.0, 30.0, 40.0]] * 2
+
+
+@pytest.mark.slow
+def test_nproc_trains_with_two_ranks_and_rank_zero_writes_the_run(tmp_path):
+    done = _recloss("train", "--nproc", "2", *SMALL, "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    folders = list((tmp_path / "runs").iterdir())
+    assert len(folders) == 1  # one folder, named by rank 0, for both ranks
+    record = json.loads((folders[0] / "metrics.json").read_text())
+    assert (record["world_size"], record["backend"]) == (2, "gloo")
+    assert done.stdout.count("run directory:") == 1
+
+
+@pytest.mark.slow
+def test_an_error_on_the_ranks_is_one_line_and_stops_them(tmp_path):
+    done = _recloss(
+        "train", "--nproc", "2", *SMALL, "--batch-size", "255", "--out", str(tmp_path / "r"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("recloss: error: rank ") and "train.batch_size: 255" in lines[0]
+
+
+def _interrupted_then_resumed(rank: int, cfg: dict, root: str) -> tuple[dict, dict] | None:
+    from conftest import InterruptAfter
+
+    from recloss import resume, train
+
+    whole = train(cfg, run_dir=f"{root}/whole")
+    with contextlib.suppress(KeyboardInterrupt):  # on every rank, after epoch 1's checkpoint
+        train(cfg, run_dir=f"{root}/cut", callbacks=[InterruptAfter(1)])
+    resumed = resume(f"{root}/cut")
+    return (whole.test, resumed.test) if rank == 0 else None
+
+
+@pytest.mark.slow
+def test_a_run_interrupted_under_two_ranks_resumes_to_the_same_result(tmp_path):
+    # AutoLoss with dropout: rank 1's noise must resume exactly too
+    cfg = {
+        "data": {"dataset": "synthetic", "cache_dir": str(tmp_path / "cache"),
+                 "synthetic": {"rows": 2000, "fields": 4}},
+        "model": {"name": "deepfm", "params": {"dropout": 0.2, "hidden_dims": [16]}},
+        "train": {"epochs": 2, "batch_size": 128, "max_steps_per_epoch": 4, "progress": False,
+                  "device": "cpu"},
+    }  # fmt: skip
+    (whole, resumed), _ = spawn(_interrupted_then_resumed, 2, cfg, str(tmp_path))
+    assert resumed == pytest.approx(whole, abs=1e-6)
+
+
+def test_batches_are_pinned_whole_for_cuda_and_left_alone_for_the_cpu(monkeypatch):
+    from recloss.data.schema import Batch, Lookup
+    from recloss.training.streams import pin, staged
+
+    pinned = []
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda t: pinned.append(t) or t.clone())
+    lookup = Lookup(torch.zeros(3), torch.ones(3), torch.zeros(2, 2))
+    batch = Batch(torch.ones(2, 2), None, torch.zeros(2), lookup)
+    out = pin(batch)
+    assert isinstance(out, Batch) and isinstance(out.lookup, Lookup) and out.x_num is None
+    assert len(pinned) == 5 and torch.equal(out.lookup.values, lookup.values)
+    batches = [batch]
+    assert staged(batches, torch.device("cpu")) is batches
