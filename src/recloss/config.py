@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from recloss.dataset_defaults import dataset_defaults
 from recloss.errors import ConfigError
 
 
@@ -46,11 +48,22 @@ class DataConfig(_Section):
     numeric: Literal["bucket", "continuous"] = "bucket"
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_seed: int = 2021
+    # given split files {train: F, valid: F, test: F}; relative to `path` when that is a folder
+    splits: dict[Literal["train", "valid", "test"], str] | None = None
+    vocab_from: Literal["train", "all"] = "train"  # rows the vocabularies and statistics see
     on_bad_line: Literal["error", "skip"] = "error"
     chunk_rows: int = Field(500_000, gt=0)
     cache_dir: str | None = None  # default: $RECLOSS_HOME/cache
     table: TableSchema | None = None  # for dataset csv / parquet
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+
+    @field_validator("splits")
+    @classmethod
+    def _all_three_splits(cls, splits: dict[str, str] | None) -> dict[str, str] | None:
+        lacking = [s for s in ("train", "valid", "test") if splits is not None and s not in splits]
+        if lacking:
+            raise ValueError(f"name a file for every split; {', '.join(lacking)} missing")
+        return splits
 
 
 class ModelConfig(_Section):
@@ -90,7 +103,21 @@ class TrainConfig(_Section):
     lr: float = Field(1e-3, gt=0)
     embedding_lr: float | None = Field(None, gt=0)  # default: lr
     weight_decay: float = Field(0.0, ge=0)  # dense parameters
-    embedding_l2: float = Field(0.0, ge=0)  # on the embedding rows of each batch
+    # FuxiCTR's embedding_regularizer: lambda / 2 * ||W||^2 of every embedding table (first-order
+    # weights too) at every step, applied lazily to sparse tables
+    embedding_regularizer: float = Field(0.0, ge=0)
+    lookup_l2: float = Field(0.0, ge=0)  # lambda * sum of the looked-up rows^2 / batch size
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_embedding_l2(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "embedding_l2" in values:
+            raise ValueError(
+                "train.embedding_l2 was renamed: train.lookup_l2 (its meaning: the rows a batch "
+                "looks up) or train.embedding_regularizer (FuxiCTR's L2 of the whole tables)"
+            )
+        return values
+
     sparse_embeddings: bool = True  # lazy row updates of the embedding tables (LazyAdam)
     patience: int = Field(2, ge=0)  # epochs without a better validation AUC before stopping
     max_steps_per_epoch: int | None = Field(None, gt=0)
@@ -144,7 +171,7 @@ def config_from_dict(
     d: dict[str, Any], source: str = "config", origins: dict[str, str] | None = None
 ) -> RunConfig:
     try:
-        return RunConfig.model_validate(d)
+        return RunConfig.model_validate(merge(dataset_defaults(d), d))
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, source, origins)) from None
 
@@ -188,3 +215,14 @@ def set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
         if not isinstance(d, dict):
             raise ConfigError(f"{dotted}: {key} is not a mapping")
     d[leaf] = value
+
+
+def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of `base` with `top` merged in, mapping by mapping."""
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

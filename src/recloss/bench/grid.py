@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from recloss.config import merge
 from recloss.runs import method_artifact
 from recloss.search import Artifact
 
@@ -115,14 +115,3 @@ def loss_keys(grid: Grid, key: str) -> dict[str, Any]:
     if m.candidates is not None:
         keys["candidates"] = m.candidates
     return keys
-
-
-def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of `base` with `top` merged in, mapping by mapping."""
-    out = copy.deepcopy(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out

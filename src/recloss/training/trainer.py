@@ -26,9 +26,11 @@ from recloss.rundir import EpochRecord
 from recloss.search.base import LossStrategy, StepContext
 from recloss.training.callbacks import Callback
 from recloss.training.devices import distributed_rank, uses_bf16
+from recloss.training.distributed import Replicas
 from recloss.training.evaluate import evaluate_split
+from recloss.training.optim import catch_up_lookups, flush_regularization
 from recloss.training.state import TrainerState
-from recloss.training.streams import ValidationStream
+from recloss.training.streams import ValidationStream, staged
 
 
 @dataclass(frozen=True)
@@ -58,19 +60,23 @@ class Trainer:
         self.data, self.cfg, self.callbacks = data, cfg, list(callbacks)
         self.device = device or next(model.parameters()).device
         self.rank, self.world = distributed_rank()
+        # across ranks: DDP and the sparse-gradient all-reduce; cfg.batch_size is the global batch
+        self.replicas = Replicas(model, strategy, self.device, cfg.seed)
+        local_batch = self.replicas.local_batch(cfg.batch_size)
         self.bf16 = uses_bf16(cfg.precision, self.device)
         # Ranks must run the same number of steps: drop the ragged last batch when distributed.
         self.train_loader = BatchLoader(
             data.train,
-            cfg.batch_size,
+            local_batch,
             shuffle=True,
             seed=cfg.seed,
             rank=self.rank,
             world_size=self.world,
             drop_last=self.world > 1,
+            dedup=True,  # each batch's distinct embedding rows, found in the prefetch thread
         )
         self.val_stream = ValidationStream(
-            data.valid, cfg.batch_size, cfg.seed + 1, self.rank, self.world, self.device
+            data.valid, local_batch, cfg.seed + 1, self.rank, self.world, self.device
         )
         self.state = TrainerState()
         self.should_stop = False
@@ -94,13 +100,14 @@ class Trainer:
         self._call("on_fit_start")
         while self.state.epoch < self.cfg.epochs and not self.should_stop:
             self._run_epoch()
+        flush_regularization(self.optimizers)
         self._call("on_fit_end")
         return self.state
 
     def _run_epoch(self) -> None:
         s = self.state
         started = time.perf_counter()
-        train_loss, samples, train_seconds = self.train_epoch()
+        train_loss, samples, train_seconds = self.replicas.epoch_totals(*self.train_epoch())
         valid = self.evaluate(self.data.valid)
         s.samples += samples
         s.train_seconds += train_seconds
@@ -130,7 +137,8 @@ class Trainer:
         self.train_loader.set_epoch(s.epoch, start_batch=s.epoch_step)
         self._call("on_train_epoch_start", n_batches)
         started, before = time.perf_counter(), s.epoch_seconds
-        for batch in itertools.islice(self.train_loader, n_batches - s.epoch_step):
+        batches = staged(self.train_loader, self.device)  # pinned for CUDA
+        for batch in itertools.islice(batches, n_batches - s.epoch_step):
             loss = self.step(batch.to(self.device, non_blocking=True))
             s.epoch_loss += loss * len(batch)
             s.epoch_samples += len(batch)
@@ -144,19 +152,23 @@ class Trainer:
         """One optimiser step on `batch` (on the trainer's device); its training loss."""
         cfg, s = self.cfg, self.state
         self.model.train()
+        self.replicas.reseed(s.step)  # ranks > 0: their noise is a function of the step
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
+        catch_up_lookups(self.optimizers, self.model, batch)  # lazy whole-table L2, if any
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            logits = self.model(batch)
+            logits = self.replicas.forward(batch)
         loss = self.strategy.loss(logits.float(), batch.y, s.step)  # fp32: a no-op
         objective = loss
-        if cfg.embedding_l2 > 0:
+        if cfg.lookup_l2 > 0:  # embedding_regularizer is the optimisers' (lazy) weight decay
             rows = self.model.embedding.last_rows
-            objective = loss + cfg.embedding_l2 * rows.pow(2).sum() / len(batch)
+            objective = loss + cfg.lookup_l2 * rows.pow(2).sum() / len(batch)
         objective.backward()
-        self.strategy.after_backward(
-            StepContext(self.model, batch, s.step, self.lr, self.val_stream)
-        )
+        self.replicas.sync_sparse_grads()
+        with self.replicas.averaging():
+            self.strategy.after_backward(
+                StepContext(self.model, batch, s.step, self.lr, self.val_stream)
+            )
         for opt in self.optimizers:
             opt.step()
         s.step += 1
@@ -165,8 +177,9 @@ class Trainer:
     # -- evaluation -------------------------------------------------------------------------------
     def evaluate(self, split: SplitArrays) -> dict[str, float]:
         """The task's metrics of the model as it is now on every row of `split`."""
+        flush_regularization(self.optimizers)  # every row with its pending L2 decay
         return evaluate_split(
-            self.model, self.data.task, split, self.cfg.eval_batch_size, self.device
+            self.model, self.data.task, split, self.cfg.eval_batch_size, self.device, sharded=True
         )
 
     def test(self, split: SplitArrays) -> dict[str, float]:
