@@ -41,7 +41,9 @@ def main() -> None:
     data = np.load(args.data)
     cards = [int(c) for c in data["cardinalities"]]
     names = [f"f{i}" for i in range(len(cards))]
-    columns = [SparseFeat(n, c, embedding_dim=args.embed_dim) for n, c in zip(names, cards)]
+    columns = [
+        SparseFeat(n, c, embedding_dim=args.embed_dim) for n, c in zip(names, cards, strict=True)
+    ]
     model = DeepFM(
         columns,
         columns,

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recloss.bench.grid import Grid, loss_keys, merge, model_keys
-from recloss.config import RunConfig
+from recloss.bench.grid import Grid, loss_keys, model_keys
+from recloss.config import RunConfig, merge
 from recloss.rundir import RunDir
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from recloss.config import merge
 from recloss.runs import method_artifact
 from recloss.search import Artifact
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from recloss.bench.grid import NAME, DatasetTransfer, Grid, loss_keys, merge, model_keys
-from recloss.config import RunConfig, format_validation_error
+from recloss.bench.grid import NAME, DatasetTransfer, Grid, loss_keys, model_keys
+from recloss.config import RunConfig, format_validation_error, merge
 from recloss.errors import ConfigError, RecLossError
 from recloss.runs import check_method, is_fixed, transferable_methods
 
