@@ -12,7 +12,7 @@ from recloss.data.schema import Batch
 from recloss.models import build_model
 from recloss.models.layers import FeaturesEmbedding
 from recloss.training import LazyAdam
-from tests.test_models import ALL, SMALL, make_batch, make_schema
+from test_models import ALL, SMALL, make_batch, make_schema
 
 
 def test_distinct_values_and_inverse_agree_with_np_unique():
