@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_models import ALL, SMALL, make_batch, make_schema
 
 from recloss.data import BatchLoader, SplitArrays
 from recloss.data.dedup import Deduplicator, lookup_of
@@ -12,7 +13,6 @@ from recloss.data.schema import Batch
 from recloss.models import build_model
 from recloss.models.layers import FeaturesEmbedding
 from recloss.training import LazyAdam
-from test_models import ALL, SMALL, make_batch, make_schema
 
 
 def test_distinct_values_and_inverse_agree_with_np_unique():

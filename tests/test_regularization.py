@@ -134,7 +134,7 @@ def test_flush_is_idempotent_and_clocks_survive_a_checkpoint():
 
 
 def small_schema():
-    from tests.test_models import make_schema
+    from test_models import make_schema
 
     return make_schema(numeric=1)
 
@@ -227,10 +227,11 @@ def test_lookup_l2_penalises_each_lookup_of_a_row(tmp_path):
 def test_a_run_killed_with_rows_still_owing_decay_resumes_exactly(tmp_path):
     """Checkpoints need no flush: the row clocks are LazyAdam state, so the resumed run catches
     the rows up exactly as the uninterrupted one does."""
+    from test_train import InterruptAtStep, small_config
+
     from recloss.rundir import RunDir
     from recloss.runs import resume, train
     from recloss.training import checkpoint
-    from tests.test_train import InterruptAtStep, small_config
 
     overrides = {"train.epochs": 2, "train.checkpoint_every_steps": 4}
     cfg = small_config(tmp_path, **overrides, **{"train.embedding_regularizer": 0.01})
