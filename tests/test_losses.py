@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from recloss.errors import ConfigError
-from recloss.losses import LOSSES, kl_loss, loss_matrix, register_loss
+from recloss.losses import LOSSES, generalized_cross_entropy, kl_loss, loss_matrix, register_loss
 
-NAMES = ["focal", "kl", "hinge", "ce"]
+NAMES = ["focal", "kl", "hinge", "ce", "gce"]
 
 
 def _sigmoid(z: float) -> float:
@@ -19,7 +19,12 @@ def _binary_expected(z: float, y: int) -> dict[str, float]:
     ce = -math.log(pt)
     t1 = 0.95 if y == 1 else 0.05
     kl = t1 * math.log(t1 / q) + (1 - t1) * math.log((1 - t1) / (1 - q))
-    return {"ce": ce, "focal": (1 - pt) ** 2 * ce, "kl": kl, "hinge": max(0.0, 1 - (2 * y - 1) * z)}
+    hinge = max(0.0, 1 - (2 * y - 1) * z)
+    return {"ce": ce, "focal": (1 - pt) ** 2 * ce, "kl": kl, "hinge": hinge, "gce": _gce(pt)}
+
+
+def _gce(pt: float, q: float = 0.7) -> float:
+    return (1 - pt**q) / q
 
 
 def _multiclass_expected(z: list[float], y: int) -> dict[str, float]:
@@ -30,7 +35,8 @@ def _multiclass_expected(z: list[float], y: int) -> dict[str, float]:
     t = [0.9 + 0.1 / c if k == y else 0.1 / c for k in range(c)]
     kl = sum(tk * math.log(tk / pk) for tk, pk in zip(t, p, strict=True))
     other = max(v for k, v in enumerate(z) if k != y)
-    return {"ce": ce, "focal": (1 - p[y]) ** 2 * ce, "kl": kl, "hinge": max(0.0, 1 + other - z[y])}
+    hinge = max(0.0, 1 + other - z[y])
+    return {"ce": ce, "focal": (1 - p[y]) ** 2 * ce, "kl": kl, "hinge": hinge, "gce": _gce(p[y])}
 
 
 def test_builtin_candidates_are_registered_with_descriptions():
@@ -55,6 +61,17 @@ def test_multiclass_losses_match_hand_computed(z, y):
     expected = _multiclass_expected(z, y)
     for i, name in enumerate(NAMES):
         assert got[0, i].item() == pytest.approx(expected[name], rel=1e-9, abs=1e-12), name
+
+
+def test_gce_lies_between_ce_and_mae_and_pushes_less_on_contradicted_examples():
+    z, y = torch.tensor([-4.0, 0.5, 3.0], dtype=torch.float64), torch.tensor([1, 1, 1])
+    ce = loss_matrix(["ce"], z, y)[:, 0]
+    assert torch.allclose(generalized_cross_entropy(z, y, q=1e-6), ce, rtol=1e-5)
+    assert torch.allclose(generalized_cross_entropy(z, y, q=1.0), 1 - torch.sigmoid(z))
+    zg = z.clone().requires_grad_()
+    generalized_cross_entropy(zg, y).sum().backward()
+    ce_grad = torch.sigmoid(z) - 1
+    assert torch.allclose(zg.grad, ce_grad * torch.sigmoid(z) ** 0.7)  # CE's gradient times p_t^q
 
 
 def test_crammer_singer_hinge_uses_best_wrong_class():

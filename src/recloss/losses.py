@@ -22,6 +22,7 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 FOCAL_GAMMA = 2.0
 KL_SMOOTHING = 0.1
+GCE_Q = 0.7
 ALL_TASKS: tuple[Task, ...] = ("binary", "multiclass")
 
 
@@ -124,10 +125,25 @@ def hinge_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.relu(1.0 + best_other - true)
 
 
+def generalized_cross_entropy(
+    logits: torch.Tensor, y: torch.Tensor, q: float = GCE_Q
+) -> torch.Tensor:
+    """Generalised cross-entropy (Zhang & Sabuncu, NeurIPS 2018): (1 - p_t^q) / q.
+
+    Between CE (q -> 0) and MAE on the probability (q = 1): its gradient is CE's times p_t^q, so
+    an example the model confidently contradicts pushes less, which makes it robust to label noise.
+    Not one of the paper's candidates; add it with `loss.candidates`.
+    """
+    log_pt, _ = _log_true_and_rest(logits, y)
+    return -torch.expm1(q * log_pt) / q
+
+
 FOCAL_TEXT = f"Focal loss (gamma={FOCAL_GAMMA:g}): (1 - p_t)^gamma * CE"
 KL_TEXT = f"KL divergence to the label-smoothed target (eps={KL_SMOOTHING:g})"
 register_loss("focal", FOCAL_TEXT, label="Focal")(focal_loss)
 register_loss("kl", KL_TEXT, label="KL")(kl_loss)
+GCE_TEXT = f"Generalised cross-entropy (q={GCE_Q:g}): (1 - p_t^q) / q, robust to label noise"
+register_loss("gce", GCE_TEXT, label="GCE")(generalized_cross_entropy)
 
 
 def check_candidates(names: Sequence[str], task: Task) -> list[CandidateLoss]:
