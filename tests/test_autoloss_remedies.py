@@ -11,12 +11,13 @@ from recloss.data.schema import Schema
 from recloss.errors import ConfigError
 from recloss.losses import cross_entropy, loss_matrix
 from recloss.search import build_strategy, stepsize
-from recloss.search.autoloss import AutoLoss
+from recloss.search.autoloss import AutoLoss, effective_weights
 from recloss.search.base import OptionError
 from recloss.search.controller import load_controller
 from recloss.search.hypergrad import (
     finite_diff_hypergradient,
     jvp_hypergradient,
+    pairwise_loss,
     unrolled_hypergradient,
 )
 from recloss.search.remedies import PRESETS, controller_steps_now
@@ -135,17 +136,53 @@ def test_example_weight_output_scales_the_mixture_and_learns(tmp_path):
                     controller_every=1)  # fmt: skip
     x, y = batch(32, 2, 0)
     features = autoloss.controller.features(torch.zeros(32), y)
-    log_alpha, weight = autoloss.controller.outputs(features)
-    assert torch.allclose(weight, torch.ones(32))  # starts at 1: the paper's mixture
+    log_alpha, log_weight = autoloss.controller.outputs(features)
+    assert torch.equal(log_weight, torch.zeros(32))  # weights start at 1: the paper's mixture
     head = autoloss.controller.mlp[-1].weight
     before = head[-1].detach().clone()
     run_epochs(autoloss, 1, 5)
     assert not torch.equal(head[-1], before)
-    assert autoloss._last.weights.sum(1).std() > 0  # the examples' total weights now differ
+    totals, labels = autoloss._last.weights.sum(1), autoloss._last.y
+    assert totals.std() > 0  # the examples' total weights now differ
+    for label in (0, 1):  # ... but not the labels': mean 1 within each
+        assert float(totals[labels == label].mean()) == pytest.approx(1.0, rel=1e-5)
     saved = load_controller(autoloss.save_controller(tmp_path / "c.safetensors"))
     assert saved.spec.example_weight
     reused = make(controller=str(tmp_path / "c.safetensors"), freeze_controller=True)
     assert reused.remedies.example_weight
+
+
+def test_example_weight_is_normalised_within_each_label_and_never_overflows():
+    mixture = torch.full((5, 4), 0.25)
+    log_weight = torch.tensor([0.0, 1000.0, -1000.0, 5.0, 1000.0])  # exp alone would overflow
+    weights = effective_weights(mixture, log_weight, torch.tensor([0, 0, 1, 1, 1]), 2)
+    totals = weights.sum(1)
+    assert torch.isfinite(totals).all()
+    assert torch.allclose(totals, torch.tensor([0.0, 2.0, 0.0, 0.0, 3.0]))  # mean 1 per label
+
+
+def test_pairwise_objective_closed_forms_match_exact_unroll():
+    torch.manual_seed(0)
+    model = TinyNet(1)
+    autoloss = make(variant="normalised", prior="uniform", objective="pairwise")
+    u = unroll_after_training_pass(model, autoloss, 2, True)
+    u = dataclasses.replace(u, reference="ce", objective="pairwise")
+    exact, _ = unrolled_hypergradient(u)
+    jvp, _ = jvp_hypergradient(u)
+    assert exact.abs().max() > 1e-6
+    assert float((jvp - exact).norm() / exact.norm()) < 1e-4
+    logloss, _ = jvp_hypergradient(dataclasses.replace(u, objective="logloss"))
+    assert cosine(logloss, exact) < 0.99  # a different objective, a different direction
+
+
+def test_pairwise_loss_is_blind_to_a_shift_and_ranks_like_auc():
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    ranked, reversed_ = torch.tensor([3.0, -1.0, 2.0, 0.0]), torch.tensor([-1.0, 3.0, 0.0, 2.0])
+    assert float(pairwise_loss(ranked + 7.0, y)) == pytest.approx(float(pairwise_loss(ranked, y)))
+    assert pairwise_loss(ranked, y) < pairwise_loss(reversed_, y)
+    assert float(pairwise_loss(ranked, torch.ones(4))) == 0.0  # no pairs: no signal
+    with pytest.raises(OptionError, match="objective"):
+        make("multiclass", objective="pairwise")
 
 
 def test_prior_sets_the_starting_mixture():
@@ -179,6 +216,7 @@ def test_paper_variant_keeps_the_plain_mixture():
     ({"variant": "greedy"}, "variant"),
     ({"normalise": "focal"}, "normalise"),
     ({"min_controller_steps": -1}, "min_controller_steps"),
+    ({"objective": "auc"}, "objective"),
 ])  # fmt: skip
 def test_bad_remedy_options_name_the_key(params, key):
     schema = Schema("binary", 2, ("a",), (10,))

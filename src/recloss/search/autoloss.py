@@ -92,7 +92,8 @@ class AutoLoss(SelectionStats, LossStrategy):
     presets the remedies of `recloss.search.remedies`, which each option overrides: `normalise`
     (step-size normalisation to a reference loss: "ce", "mean" or "none"), `min_controller_steps`
     (per epoch), `warmup_steps` (controller steps with the prior mixture), `prior` ("uniform" or a
-    candidate, e.g. "ce"), `example_weight` (a per-example weight output beside the mixture).
+    candidate, e.g. "ce"), `example_weight` (a per-example weight output beside the mixture),
+    `objective` (the validation objective: "logloss", or "pairwise" on binary tasks).
     """
 
     name = "autoloss"
@@ -129,6 +130,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         min_controller_steps: int | None = None,
         warmup_steps: int | None = None,
         prior: str | None = None,
+        objective: str | None = None,
     ) -> None:
         num_classes = 2 if num_classes is None and task == "binary" else num_classes
         if num_classes is None:
@@ -158,7 +160,10 @@ class AutoLoss(SelectionStats, LossStrategy):
             min_controller_steps=min_controller_steps,
             warmup_steps=warmup_steps,
             prior=prior,
+            objective=objective,
         )
+        if self.remedies.objective == "pairwise" and task != "binary":
+            raise OptionError("objective", "'pairwise' is for binary tasks")
         self.variant = variant
         arch = {"hidden": hidden, "activation": activation, "use_logit": use_logit,
                 "example_weight": example_weight}  # fmt: skip
@@ -202,9 +207,10 @@ class AutoLoss(SelectionStats, LossStrategy):
         tau = self.tau(step)
         with torch.no_grad():
             features = self.controller.features(logits, y)
-            log_alpha, example_weight = self.controller.outputs(features)
+            log_alpha, log_weight = self.controller.outputs(features)
             noise = gumbel_noise(log_alpha.shape, log_alpha.device)
-            weights = _effective(select(log_alpha, noise, tau, self.hard), example_weight)
+            selection = select(log_alpha, noise, tau, self.hard)
+            weights = effective_weights(selection, log_weight, y, self.num_classes)
             if self._warming_up():
                 weights = self._prior.to(weights).expand_as(weights).clone()
         self._record(log_alpha.exp(), y, step)
@@ -267,6 +273,7 @@ class AutoLoss(SelectionStats, LossStrategy):
             self._last.weights,
             lr,
             self.remedies.normalise,
+            self.remedies.objective,
         )
         self.optimizer.zero_grad(set_to_none=True)
         if self.hypergrad == FIRST_ORDER:
@@ -319,8 +326,9 @@ class AutoLoss(SelectionStats, LossStrategy):
     def _weights_with_grad(self) -> torch.Tensor:
         """The last loss call's `p`, recomputed with its Gumbel noise, as a function of V."""
         last = self._last
-        log_alpha, example_weight = self.controller.outputs(last.features)
-        return _effective(select(log_alpha, last.noise, last.tau, self.hard), example_weight)
+        log_alpha, log_weight = self.controller.outputs(last.features)
+        selection = select(log_alpha, last.noise, last.tau, self.hard)
+        return effective_weights(selection, log_weight, last.y, self.num_classes)
 
     def _first_order_backward(self, u: Unroll) -> float:
         """Degenerate ablation: back-propagate the p-weighted validation loss into V."""
@@ -349,9 +357,25 @@ class AutoLoss(SelectionStats, LossStrategy):
         self.save_controller(path)
 
 
-def _effective(weights: torch.Tensor, example_weight: torch.Tensor | None) -> torch.Tensor:
-    """The loss weights `E[b, i] = w_b * p[b, i]` (`p` alone without an example-weight output)."""
-    return weights if example_weight is None else weights * example_weight[:, None]
+def effective_weights(
+    weights: torch.Tensor, log_weight: torch.Tensor | None, y: torch.Tensor, classes: int
+) -> torch.Tensor:
+    """The loss weights `E[b, i] = w_b * p[b, i]` (`p` alone without an example-weight output).
+
+    `w = exp(log_weight)` normalised to mean 1 within each label of the batch (a softmax per
+    label, times its count): left free, the one-step objective spends the weight on shifting the
+    class prior (on noisy labels it dropped the positives wholesale) instead of on telling
+    examples of the same label apart.
+    """
+    if log_weight is None:
+        return weights
+    labels = y.long()
+    top = torch.full((classes,), -torch.inf, dtype=log_weight.dtype, device=y.device)
+    top = top.scatter_reduce(0, labels, log_weight.detach(), "amax")
+    w = (log_weight - top[labels]).exp()  # shifted by the label's maximum: no overflow
+    sums = torch.zeros(classes, dtype=w.dtype, device=y.device).index_add(0, labels, w)
+    counts = torch.bincount(labels, minlength=classes).to(w.dtype)
+    return weights * (w * counts[labels] / sums[labels])[:, None]
 
 
 def _make_controller(

@@ -44,7 +44,7 @@ class ControllerSpec:
     hidden: tuple[int, ...] = (64, 64)
     activation: str = "relu"
     use_logit: bool = False  # feed the (clipped) logit as well as label and prediction
-    example_weight: bool = False  # one more output: a weight per example, in (0, 2), 1 at start
+    example_weight: bool = False  # one more output: a log weight per example, 0 at start
 
     def __post_init__(self) -> None:
         if self.task not in ("binary", "multiclass"):
@@ -138,10 +138,14 @@ class Controller(nn.Module):
         return self.outputs(features)[0]
 
     def outputs(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`(log alpha [B, n], example weight [B] in (0, 2) or None)` of prepared `features`."""
+        """`(log alpha [B, n], log example weight [B] or None)` of prepared `features`.
+
+        The example weight is unnormalised and unbounded (a bounded form such as `2 * sigmoid`
+        saturates and stops learning): AutoLoss normalises it within each label of the batch.
+        """
         out = self.mlp(features)
         n = len(self.spec.candidates)
-        weight = 2 * torch.sigmoid(out[:, n]) if self.spec.example_weight else None
+        weight = out[:, n] if self.spec.example_weight else None
         return F.log_softmax(out[:, :n], dim=1), weight
 
     def alpha(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

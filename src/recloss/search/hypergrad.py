@@ -33,6 +33,8 @@ from recloss.search.stepsize import corrected, logit_gradients, reference_total
 from recloss.search.stepsize import scale as step_scale
 
 HYPERGRADS = ("finite_diff", "jvp", "unrolled")
+OBJECTIVES = ("logloss", "pairwise")
+PAIRWISE_ROWS = 4096  # validation rows the pairwise objective compares at most (pairs: rows^2)
 
 Pair = tuple[Any, torch.Tensor]  # (model inputs, labels)
 Forward = Callable[[Any], torch.Tensor]  # model inputs -> logits
@@ -53,6 +55,7 @@ class Unroll:
     # step-size normalisation of the training loss (`recloss.search.stepsize`): its reference
     # loss, or None for the plain mixture
     reference: str | None = None
+    objective: str = "logloss"  # the validation objective: one of OBJECTIVES
 
 
 class ModelCall(nn.Module):
@@ -74,9 +77,25 @@ def flat(logits: torch.Tensor) -> torch.Tensor:
     return logits.squeeze(1) if logits.dim() == 2 and logits.shape[1] == 1 else logits
 
 
-def task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The plain validation objective: mean logloss (binary) or cross-entropy (multi-class)."""
+def task_loss(logits: torch.Tensor, y: torch.Tensor, objective: str = "logloss") -> torch.Tensor:
+    """The validation objective: mean logloss (binary) or cross-entropy (multi-class), or for a
+    binary task `pairwise`, the logistic pairwise loss of AUC (see `pairwise_loss`)."""
+    if objective == "pairwise":
+        return pairwise_loss(flat(logits), y)
     return cross_entropy(flat(logits), y).mean()
+
+
+def pairwise_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean `softplus(z_neg - z_pos)` over the batch's positive-negative pairs (0 if none).
+
+    A smooth surrogate of `1 - AUC` (RankNet's pairwise logistic loss). It is blind to a shift of
+    every logit, so the controller judges how the step ranks examples, not how it moves the
+    class prior, which dominates the logloss's one-step signal on noisy or shifted labels.
+    """
+    z, y = logits[:PAIRWISE_ROWS], y[:PAIRWISE_ROWS].to(logits.dtype)
+    pairs = y[:, None] * (1 - y[None, :])  # [pos, neg]
+    margins = torch.nn.functional.softplus(z[None, :] - z[:, None])
+    return (margins * pairs).sum() / pairs.sum().clamp_min(1)
 
 
 @contextmanager
@@ -147,7 +166,7 @@ def _val_grad_at_unrolled(u: Unroll, call: ModelCall) -> tuple[list[torch.Tensor
     step = _Shift(params, [p.grad for p in params])
     step.apply(-u.lr)
     try:
-        val_loss = task_loss(call(u.val[0]), u.val[1])
+        val_loss = task_loss(call(u.val[0]), u.val[1], u.objective)
         grads = torch.autograd.grad(val_loss, params, allow_unused=True)
     finally:
         step.restore()
@@ -235,7 +254,7 @@ def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
 
         grads = torch.func.grad(train_loss)(primals)
         stepped = {k: w - u.lr * grads[k] for k, w in primals.items()}
-        loss = task_loss(functional_call(call, stepped, (u.val[0],)), u.val[1])
+        loss = task_loss(functional_call(call, stepped, (u.val[0],)), u.val[1], u.objective)
         return loss, loss.detach()
 
     grad, val_loss = torch.func.grad(val_loss_of, has_aux=True)(u.weights.detach())
@@ -257,6 +276,7 @@ def hypergradient(
 
 __all__ = [
     "HYPERGRADS",
+    "OBJECTIVES",
     "ModelCall",
     "Unroll",
     "evaluation",
@@ -264,6 +284,7 @@ __all__ = [
     "flat",
     "hypergradient",
     "jvp_hypergradient",
+    "pairwise_loss",
     "task_loss",
     "unrolled_hypergradient",
 ]

@@ -11,7 +11,9 @@
   candidates 0.1 together; `uniform` is the paper's): a uniform mixture with hinge in it is worse
   than CE on binary tasks, and a controller that learns slowly stays near its prior;
 - a warm-up (`warmup_steps`, in controller steps): the training loss uses the prior mixture
-  (example weights 1) while the controller takes its first steps.
+  (example weights 1) while the controller takes its first steps;
+- the validation objective (`objective`): the logloss, or on binary tasks `pairwise`, a smooth
+  surrogate of AUC (`hypergrad.pairwise_loss`) that no shift of the class prior can lower.
 `example_weight` (off in both variants) adds a per-example weight output beside the mixture, in
 (0, 2); with normalisation only its relative values matter, so it can move an example's share of the
 step towards zero, as learning-to-reweight's weights can. Each explicit option overrides the
@@ -26,6 +28,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from recloss.search.base import OptionError
+from recloss.search.hypergrad import OBJECTIVES
 from recloss.search.stepsize import REFERENCES
 
 
@@ -38,6 +41,7 @@ class Remedies:
     min_controller_steps: int = 0  # per epoch; 0: every K model steps only
     warmup_steps: int = 0  # controller steps taken with the mixture at its prior
     prior: str = "uniform"  # or a candidate that starts with PRIOR_WEIGHT of the mixture
+    objective: str = "logloss"  # the validation objective (`hypergrad.OBJECTIVES`)
 
 
 PRESETS = {
@@ -80,6 +84,9 @@ def resolve(variant: str, **given: object) -> Remedies:
     if remedies.normalise not in (None, "none", *REFERENCES):
         choices = ", ".join(("none", *REFERENCES))
         raise OptionError("normalise", f"unknown {remedies.normalise!r}; choose one of: {choices}")
+    if remedies.objective not in OBJECTIVES:
+        choices = ", ".join(OBJECTIVES)
+        raise OptionError("objective", f"unknown {remedies.objective!r}; choose one of: {choices}")
     if remedies.normalise == "none":
         remedies = replace(remedies, normalise=None)
     for key in ("min_controller_steps", "warmup_steps"):
