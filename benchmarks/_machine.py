@@ -21,6 +21,7 @@ def machine() -> dict[str, Any]:
         "ram_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "load_1_5_15_min": [round(x, 2) for x in os.getloadavg()],
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)

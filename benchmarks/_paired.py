@@ -8,6 +8,7 @@ interrupted benchmark continues where it stopped.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import statistics
@@ -41,6 +42,25 @@ DATASETS: dict[str, dict[str, Any]] = {
 }
 FIXED = ["focal", "kl", "hinge", "ce"]
 CACHE = str(Path(tempfile.gettempdir()) / "recloss-bench-cache")
+RUNS_VERSION = 2  # part of every run's key: raise it when the code changes what a run computes
+LR = {"controller_lr": 1e-2}
+# AutoLoss methods by name: their `loss.params` (and `candidates`); `autoloss` is the default
+VARIANTS: dict[str, dict[str, Any]] = {
+    "autoloss": {},
+    "paper": {"variant": "paper"},
+    "normalised": {"variant": "normalised"},
+    "prior": {"variant": "paper", "prior": "ce"},
+    "norm-lr1e-2": {"variant": "paper", "normalise": "ce", **LR},
+    "normalised-ew-lr1e-2": {"variant": "normalised", "example_weight": True, **LR},
+    "pairwise-lr1e-2": {"variant": "normalised", "objective": "pairwise", **LR},
+    "pairwise-ew-lr1e-2": {
+        "variant": "normalised",
+        "objective": "pairwise",
+        "example_weight": True,
+        **LR,
+    },  # fmt: skip
+    "autoloss+gce": {"candidates": ["focal", "kl", "hinge", "ce", "gce"]},
+}
 
 
 def run_config(data: str, model: str, loss: dict, seed: int, train_opts: dict) -> dict:
@@ -84,10 +104,10 @@ def controller_curve(path: Path, points: int = 21) -> dict[str, Any]:
     with torch.no_grad():
         for y in (0, 1):
             features = torch.stack([torch.full_like(q, float(y)), q], dim=1)
-            log_alpha, weight = controller.outputs(features)
+            log_alpha, log_weight = controller.outputs(features)
             out[f"alpha_y{y}"] = log_alpha.exp().tolist()
-            if weight is not None:
-                out[f"weight_y{y}"] = weight.tolist()
+            if log_weight is not None:  # relative: mean 1 over the grid, as within a label
+                out[f"weight_y{y}"] = (log_weight.softmax(0) * points).tolist()
     return out
 
 
@@ -166,3 +186,132 @@ def compare(stats: dict[str, dict], method: str, others: Iterable[str]) -> dict[
 def fmt_diff(d: dict[str, float]) -> str:
     """`+0.0012 ± 0.0008 (p 0.031)`."""
     return f"{d['mean']:+.4f} ± {d['std']:.4f} (p {d['p']:.3f})"
+
+
+def loss_of(method: str) -> dict[str, Any]:
+    """The `loss` section of a method (a fixed candidate, a baseline or an AutoLoss variant)."""
+    if method in VARIANTS:
+        params = dict(VARIANTS[method])
+        loss = {"name": "autoloss", "params": params}
+        if "candidates" in params:
+            loss["candidates"] = params.pop("candidates")
+        return loss
+    return {"name": method}
+
+
+def key_of(args: argparse.Namespace, data: str, model: str, method: str, seed: int) -> str:
+    """The run's key: what its result depends on, so that runs are reused exactly when valid."""
+    name = "autoloss" if method in VARIANTS else method
+    settings = [RUNS_VERSION, args.epochs, args.batch_size, VARIANTS.get(method, {})]
+    return f"{fingerprint(settings)}/{data}/{model}/{name}/{seed}"
+
+
+def jobs(args: argparse.Namespace, methods: list[str], noise: dict | None = None) -> list[dict]:
+    """Every run of the benchmark, seed-major so that partial results stay paired."""
+    opts = {"epochs": args.epochs, "batch_size": args.batch_size}
+    out = []
+    for seed in range(args.seeds):
+        for data in args.datasets:
+            for model in args.models:
+                for method in methods:
+                    key = key_of(args, data, model, method, seed)
+                    run_noise = None
+                    if noise is not None:
+                        key = f"{fingerprint(noise)}-{key}"
+                        run_noise = {**noise, "seed": seed}
+                    out.append({
+                        "key": key,
+                        "cfg": run_config(data, model, loss_of(method), seed, opts),
+                        "noise": run_noise,
+                        "cell": (data, model), "method": method, "seed": seed,
+                    })  # fmt: skip
+    return out
+
+
+def summarise(job_list: list[dict], done: dict[str, dict], methods: list[str]) -> list[dict]:
+    """Per cell: every method's figures, each other method against every fixed loss, the goals."""
+    cells: dict[tuple, dict[str, list]] = {}
+    for j in job_list:
+        cells.setdefault(j["cell"], {}).setdefault(j["method"], []).append(done.get(j["key"]))
+    out = []
+    for (data, model), rows in cells.items():
+        stats = {m: method_stats(rows[m]) for m in methods}
+        fixed = [m for m in FIXED if m in stats and stats[m]["runs"]]
+        best = max(fixed, key=lambda m: stats[m]["auc"]["mean"]) if fixed else None
+        others = [m for m in methods if m not in FIXED]
+        out.append({
+            "data": data, "model": model, "best_fixed": best, "methods": stats,
+            "versus": {m: compare(stats, m, fixed) for m in others},
+            "goals": {m: goals(stats, m, best) for m in others if best and "ce" in fixed},
+            "weights": {m: _mean_weights(rows[m]) for m in others},
+        })  # fmt: skip
+    return out
+
+
+def goals(stats: dict[str, dict], method: str, best: str) -> dict[str, bool]:
+    """The issue's bar: mean AUC >= the best fixed loss's - 0.001, logloss <= CE's + 0.002."""
+    auc, logloss = stats[method]["auc"]["mean"], stats[method]["logloss"]["mean"]
+    return {
+        "auc_within_0.001_of_best": auc >= stats[best]["auc"]["mean"] - 0.001,
+        "logloss_within_0.002_of_ce": logloss <= stats["ce"]["logloss"]["mean"] + 0.002,
+    }
+
+
+def _mean_weights(rows: list[dict | None]) -> dict[str, float]:
+    found = [r["weights"] for r in rows if r is not None and r.get("weights")]
+    return {k: sum(w[k] for w in found) / len(found) for k in found[0]} if found else {}
+
+
+def print_table(cells: list[dict]) -> None:
+    """Per cell and method: means, paired differences to CE and the best fixed loss, goals."""
+    for cell in cells:
+        best = cell["best_fixed"]
+        print(f"\n{cell['data']} {cell['model']} (best fixed by AUC: {best})")
+        print(f"{'method':<22} {'runs':>4} {'AUC':>8} {'logloss':>8}  {'AUC - CE':>26}  "
+              f"{'AUC - best':>26}  {'logloss - CE':>26}  goals; weights")  # fmt: skip
+        for method, s in cell["methods"].items():
+            vs = cell["versus"].get(method, {})
+            ce, top = vs.get("ce", {}), vs.get(best, {})
+            met = cell["goals"].get(method, {})
+            marks = "/".join("met" if v else "NOT" for v in met.values())
+            w = ", ".join(f"{k} {v:.2f}" for k, v in cell["weights"].get(method, {}).items())
+            print(f"{method:<22} {s['runs']:>4} {s['auc']['mean']:.4f} {s['logloss']['mean']:.4f}"
+                  f"  {fmt_diff(ce['auc']) if ce else '':>26}"
+                  f"  {fmt_diff(top['auc']) if top else '':>26}"
+                  f"  {fmt_diff(ce['logloss']) if ce else '':>26}  {marks}; {w}")  # fmt: skip
+
+
+def print_markdown(cells: list[dict]) -> None:
+    """The README's table: per cell and method, means and paired differences to CE and the best."""
+    print("\n| data | model | method | runs | AUC | logloss | AUC - CE (p) | AUC - best fixed (p) "
+          "| logloss - CE (p) |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for cell in cells:
+        best = cell["best_fixed"]
+        for method, s in cell["methods"].items():
+            vs = cell["versus"].get(method, {})
+            ce, top = vs.get("ce"), vs.get(best)
+            name = f"{method} (best fixed)" if method == best else method
+            print(f"| {cell['data']} | {cell['model']} | {name} | {s['runs']} "
+                  f"| {s['auc']['mean']:.4f} | {s['logloss']['mean']:.4f} "
+                  f"| {_md(ce, 'auc')} | {_md(top, 'auc')} | {_md(ce, 'logloss')} |")  # fmt: skip
+
+
+def _md(diff: dict | None, metric: str) -> str:
+    if not diff:
+        return ""
+    d = diff[metric]
+    return f"{d['mean']:+.4f} ({d['p']:.3f})"
+
+
+def parser(doc: str, datasets: list[str], methods: list[str]) -> argparse.ArgumentParser:
+    """The options every paired AutoLoss benchmark takes."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--datasets", nargs="+", default=datasets, choices=list(DATASETS))
+    p.add_argument("--models", nargs="+", default=["deepfm"])
+    p.add_argument("--methods", nargs="+", default=methods)
+    return p

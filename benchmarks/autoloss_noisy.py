@@ -7,7 +7,7 @@ cell each method's mean test AUC and logloss and its paired difference to CE and
 loss. Also plots the per-example weight the controller learned as a function of `(y, q)`
 (variants with an example-weight output), averaged over seeds.
 
-    python benchmarks/autoloss_noisy.py [--seeds 5] [--noise uniform:0.2 uniform:0.4 positives:0.4]
+    python benchmarks/autoloss_noisy.py [--seeds 5] [--datasets adult ml100k-binary]
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from _machine import RESULTS, report
-from _paired import FIXED, load_done, run_all
-from autoloss_ablation import jobs, parser, print_markdown, print_table, summarise
+from _paired import FIXED, jobs, load_done, parser, print_markdown, print_table, run_all, summarise
 
-METHODS = [*FIXED, "darts", "slf", "paper", "normalised-ew-lr1e-2"]
+METHODS = [*FIXED, "gce", "darts", "slf", "autoloss", "autoloss+gce", "normalised-ew-lr1e-2",
+           "pairwise-ew-lr1e-2"]  # fmt: skip
 
 
 def plot_weights(
@@ -43,18 +43,22 @@ def plot_weights(
         for y in (0, 1):
             mean = [sum(c[f"weight_y{y}"][i] for c in found) / len(found) for i in range(len(q))]
             ax.plot(q, mean, label=f"label y = {y}")
-        ax.set(title=f"{setting} ({len(found)} seeds)", xlabel="prediction q", ylim=(0, 2))
+        ax.set(title=f"{setting} ({len(found)} seeds)", xlabel="prediction q", yscale="log")
         ax.axhline(1.0, color="grey", lw=0.5)
         ax.legend()
-    axes[0][0].set_ylabel("learned example weight")
+    axes[0][0].set_ylabel("learned example weight (mean 1 over q)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"wrote {path}")
 
 
 def main() -> None:
-    p = parser(__doc__, ["ml100k-binary"], METHODS)
-    p.add_argument("--noise", nargs="+", default=["uniform:0.2", "uniform:0.4", "positives:0.4"])
+    p = parser(__doc__, ["adult"], METHODS)
+    p.add_argument(
+        "--noise",
+        nargs="+",
+        default=["uniform:0.2", "uniform:0.4", "positives:0.2", "positives:0.4"],
+    )
     args = p.parse_args()
     runs_file = RESULTS / "autoloss_noisy_runs.jsonl"
     all_jobs, tables = [], []
