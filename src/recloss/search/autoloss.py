@@ -54,7 +54,7 @@ from recloss.search.remedies import (
     resolve,
     variant_for,
 )
-from recloss.search.stepsize import logit_gradients, reference_total, scale
+from recloss.search.stepsize import global_scale, logit_gradients, reference_total
 
 DEFAULT_CANDIDATES = ("focal", "kl", "hinge", "ce")
 CONTROLLER_FILE = "controller.safetensors"
@@ -222,7 +222,7 @@ class AutoLoss(SelectionStats, LossStrategy):
             return mixture.mean()
         grads = logit_gradients(self.candidates, logits, y)
         total = reference_total(self.remedies.normalise, logits, y, grads)
-        return scale(weights, grads, total).to(logits.dtype) * mixture.mean()
+        return global_scale(weights, grads, total).to(logits.dtype) * mixture.mean()
 
     def _warming_up(self) -> bool:
         """Whether the training loss stays at the prior mixture (the first controller steps)."""

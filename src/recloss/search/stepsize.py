@@ -21,11 +21,15 @@ of `E`; with `h[b, i]` the hypergradient at fixed `c = 1`, `H = sum E h` and `m_
 
 (`dc/dE[b, i] = -(c / S) <m_b / ||m_b||, g[b, i]>`, and W' depends on E through `c * E`). It is
 orthogonal to `E` (`sum E * dL/dE = 0`): scaling every weight together changes nothing.
+
+Under data parallelism the sums `R`, `S` and `H` run over the global batch (summed across the
+ranks of the process group), so N ranks take the steps of one process with the whole batch.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 
 from recloss.losses import cross_entropy, loss_matrix
 
@@ -67,22 +71,40 @@ def scale(weights: torch.Tensor, grads: torch.Tensor, total: torch.Tensor) -> to
     return total / mixture_total(weights, grads).clamp_min(_TINY)
 
 
+def global_scale(weights: torch.Tensor, grads: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    """The detached `c` of the model's step, with `R` and `S` summed over every rank."""
+    total, mixture = global_sums(total.detach(), mixture_total(weights.detach(), grads))
+    return total / mixture.clamp_min(_TINY)
+
+
+def global_sums(*values: torch.Tensor) -> list[torch.Tensor]:
+    """Scalar sums over the ranks of the process group, in one exchange (as given without one)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return list(values)
+    summed = torch.stack(values)
+    dist.all_reduce(summed)
+    return list(summed.unbind())
+
+
 def corrected(
     h: torch.Tensor, weights: torch.Tensor, grads: torch.Tensor, total: torch.Tensor
 ) -> torch.Tensor:
     """`dL_val/dE` of the normalised mixture from `h`, the hypergradient at fixed `c = 1`."""
     weights = weights.detach().to(grads.dtype)
     mix = (weights[:, :, None] * grads).sum(dim=1)  # m_b, [B, C']
-    s = mix.norm(dim=1).sum().clamp_min(_TINY)
+    s = mix.norm(dim=1).sum()
     unit = mix / mix.norm(dim=1, keepdim=True).clamp_min(_TINY)
     along = (grads * unit[:, None, :]).sum(dim=2)  # <m_b / ||m_b||, g[b, i]>, [B, n]
-    big_h = (weights * h).sum()
+    total, s, big_h = global_sums(total, s, (weights * h).sum())
+    s = s.clamp_min(_TINY)
     return (total / s) * (h - (big_h / s) * along)
 
 
 __all__ = [
     "REFERENCES",
     "corrected",
+    "global_scale",
+    "global_sums",
     "logit_gradients",
     "mixture_total",
     "reference_total",
