@@ -88,9 +88,10 @@ def task_loss(logits: torch.Tensor, y: torch.Tensor, objective: str = "logloss")
 def pairwise_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean `softplus(z_neg - z_pos)` over the batch's positive-negative pairs (0 if none).
 
-    A smooth surrogate of `1 - AUC` (RankNet's pairwise logistic loss). It is blind to a shift of
-    every logit, so the controller judges how the step ranks examples, not how it moves the
-    class prior, which dominates the logloss's one-step signal on noisy or shifted labels.
+    A smooth surrogate of `1 - AUC` (the pairwise logistic loss of RankNet, Burges et al., ICML
+    2005). It is blind to a shift of every logit, so the controller judges how the step ranks
+    examples, not how it moves the class prior, which dominates the logloss's one-step signal on
+    noisy or shifted labels.
     """
     z, y = logits[:PAIRWISE_ROWS], y[:PAIRWISE_ROWS].to(logits.dtype)
     pairs = y[:, None] * (1 - y[None, :])  # [pos, neg]
