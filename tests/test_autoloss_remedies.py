@@ -194,6 +194,10 @@ def test_prior_sets_the_starting_mixture():
         torch.zeros(4), torch.zeros(4, dtype=torch.long)
     )
     assert torch.allclose(uniform, torch.full((4, 4), 0.25))
+    tight = make(variant="normalised", prior_weight=0.97).controller.alpha(
+        torch.zeros(4), torch.ones(4, dtype=torch.long)
+    )
+    assert torch.allclose(tight[0], torch.tensor([0.01, 0.01, 0.01, 0.97]))
     with pytest.raises(OptionError, match="prior"):
         make(candidates=["focal", "hinge"], prior="ce")
 
@@ -217,6 +221,7 @@ def test_paper_variant_keeps_the_plain_mixture():
     ({"normalise": "focal"}, "normalise"),
     ({"min_controller_steps": -1}, "min_controller_steps"),
     ({"objective": "auc"}, "objective"),
+    ({"prior_weight": 1.0}, "prior_weight"),
 ])  # fmt: skip
 def test_bad_remedy_options_name_the_key(params, key):
     schema = Schema("binary", 2, ("a",), (10,))

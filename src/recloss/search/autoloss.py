@@ -92,8 +92,9 @@ class AutoLoss(SelectionStats, LossStrategy):
     presets the remedies of `recloss.search.remedies`, which each option overrides: `normalise`
     (step-size normalisation to a reference loss: "ce", "mean" or "none"), `min_controller_steps`
     (per epoch), `warmup_steps` (controller steps with the prior mixture), `prior` ("uniform" or a
-    candidate, e.g. "ce"), `example_weight` (a per-example weight output beside the mixture),
-    `objective` (the validation objective: "logloss", or "pairwise" on binary tasks).
+    candidate, e.g. "ce"), `prior_weight` (that candidate's share, 0.9), `example_weight` (a
+    per-example weight output beside the mixture), `objective` (the validation objective:
+    "logloss", or "pairwise" on binary tasks).
     """
 
     name = "autoloss"
@@ -130,6 +131,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         min_controller_steps: int | None = None,
         warmup_steps: int | None = None,
         prior: str | None = None,
+        prior_weight: float | None = None,
         objective: str | None = None,
     ) -> None:
         num_classes = 2 if num_classes is None and task == "binary" else num_classes
@@ -160,6 +162,7 @@ class AutoLoss(SelectionStats, LossStrategy):
             min_controller_steps=min_controller_steps,
             warmup_steps=warmup_steps,
             prior=prior,
+            prior_weight=prior_weight,
             objective=objective,
         )
         if self.remedies.objective == "pairwise" and task != "binary":
@@ -171,7 +174,8 @@ class AutoLoss(SelectionStats, LossStrategy):
             arch["example_weight"] = self.remedies.example_weight
         self.controller = _make_controller(task, num_classes, self.candidates, arch, controller)
         self.remedies = replace(self.remedies, example_weight=self.controller.spec.example_weight)
-        self._prior = prior_logits(self.remedies.prior, self.candidates).softmax(0)
+        r = self.remedies
+        self._prior = prior_logits(r.prior, self.candidates, r.prior_weight).softmax(0)
         if controller is None:
             with torch.no_grad():
                 self.controller.mlp[-1].bias[: len(self.candidates)] = self._prior.log()

@@ -7,9 +7,10 @@
 - a minimum number of controller steps per epoch (`min_controller_steps`): on a data set with few
   steps per epoch the controller steps more often than every K model steps, or several times per
   model step (on fresh validation batches), so that it learns or stays at its prior;
-- a prior centred on a reference candidate (`prior`: `ce` gives CE a weight of 0.9 and the other
-  candidates 0.1 together; `uniform` is the paper's): a uniform mixture with hinge in it is worse
-  than CE on binary tasks, and a controller that learns slowly stays near its prior;
+- a prior centred on a reference candidate (`prior`: `ce` gives CE a weight of `prior_weight`,
+  0.9, and the other candidates the rest together; `uniform` is the paper's): a uniform mixture
+  with hinge in it is worse than CE on binary tasks, and a controller that learns slowly stays
+  near its prior;
 - a warm-up (`warmup_steps`, in controller steps): the training loss uses the prior mixture
   (example weights 1) while the controller takes its first steps;
 - the validation objective (`objective`): the logloss, or on binary tasks `pairwise`, a smooth
@@ -40,7 +41,8 @@ class Remedies:
     example_weight: bool = False
     min_controller_steps: int = 0  # per epoch; 0: every K model steps only
     warmup_steps: int = 0  # controller steps taken with the mixture at its prior
-    prior: str = "uniform"  # or a candidate that starts with PRIOR_WEIGHT of the mixture
+    prior: str = "uniform"  # or a candidate that starts with `prior_weight` of the mixture
+    prior_weight: float = 0.9
     objective: str = "logloss"  # the validation objective (`hypergrad.OBJECTIVES`)
 
 
@@ -48,19 +50,19 @@ PRESETS = {
     "paper": Remedies(),
     "normalised": Remedies(normalise="ce", min_controller_steps=8, warmup_steps=8, prior="ce"),
 }
-PRIOR_WEIGHT = 0.9
 VARIANTS = ("auto", *PRESETS)  # auto: normalised for binary tasks, paper for multi-class ones
 
 
-def prior_logits(prior: str, candidates: list[str]) -> torch.Tensor:
-    """Output-layer biases whose softmax is the prior mixture; OptionError for an absent one."""
+def prior_logits(prior: str, candidates: list[str], weight: float = 0.9) -> torch.Tensor:
+    """Output-layer biases whose softmax is the prior mixture (`weight` on the `prior` candidate,
+    the rest shared by the others); OptionError for an absent one."""
     n = len(candidates)
     if prior == "uniform" or n == 1:
         return torch.zeros(n)
     if prior not in candidates:
         raise OptionError("prior", f"{prior!r} is not a candidate ({', '.join(candidates)})")
-    others = (1.0 - PRIOR_WEIGHT) / (n - 1)
-    return torch.tensor([math.log(PRIOR_WEIGHT if c == prior else others) for c in candidates])
+    others = (1.0 - weight) / (n - 1)
+    return torch.tensor([math.log(weight if c == prior else others) for c in candidates])
 
 
 def variant_for(variant: str, task: str) -> str:
@@ -87,6 +89,9 @@ def resolve(variant: str, **given: object) -> Remedies:
     if remedies.objective not in OBJECTIVES:
         choices = ", ".join(OBJECTIVES)
         raise OptionError("objective", f"unknown {remedies.objective!r}; choose one of: {choices}")
+    weight = remedies.prior_weight
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < 1:
+        raise OptionError("prior_weight", f"must be a number in (0, 1), got {weight!r}")
     if remedies.normalise == "none":
         remedies = replace(remedies, normalise=None)
     for key in ("min_controller_steps", "warmup_steps"):
@@ -113,7 +118,6 @@ def controller_steps_now(update: int, every: int, epoch_length: int, minimum: in
 
 __all__ = [
     "PRESETS",
-    "PRIOR_WEIGHT",
     "VARIANTS",
     "prior_logits",
     "Remedies",
