@@ -16,6 +16,7 @@ from recloss.errors import ConfigError
 from recloss.models import MODELS, build_model, default_params
 from recloss.models.layers import (
     BiInteraction,
+    Dropout,
     FactorizationMachine,
     FeaturesEmbedding,
     FeaturesLinear,
@@ -129,7 +130,7 @@ def test_eval_mode_is_deterministic_and_state_dict_round_trips(name):
     schema = make_schema(numeric=1)
     batch = make_batch(schema)
     model = randomize(build_model(name, schema, embed_dim=4))
-    if any(isinstance(m, nn.Dropout) for m in model.modules()):  # dropout is on in train mode
+    if any(isinstance(m, Dropout) for m in model.modules()):  # dropout is on in train mode
         torch.manual_seed(0)
         noisy = model(batch)
         torch.manual_seed(1)
@@ -366,7 +367,7 @@ def test_params_are_validated_and_converted():
     model = build_model("DeepFM", schema, embed_dim=4, hidden_dims=[8, 4], dropout=0.1)
     widths = [m.out_features for m in model.dnn if isinstance(m, nn.Linear)]
     assert widths == [8, 4, 1]
-    assert [m.p for m in model.dnn if isinstance(m, nn.Dropout)] == [0.1, 0.1]
+    assert [m.p for m in model.dnn if isinstance(m, Dropout)] == [0.1, 0.1]
 
 
 @pytest.mark.parametrize(
@@ -401,3 +402,33 @@ def test_unknown_model_and_bad_embed_dim_raise_config_error():
         build_model("xdeepfm", make_schema())
     with pytest.raises(ConfigError, match="model.embed_dim"):
         build_model("fm", make_schema(), embed_dim=0)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.2, 0.05])
+def test_dropout_drops_at_its_rate_and_scales_the_rest(p):
+    torch.manual_seed(0)
+    y = Dropout(p).train()(torch.ones(600, 500))
+    dropped = float((y == 0).float().mean())
+    assert dropped == pytest.approx(p, abs=4 * (p * (1 - p) / y.numel()) ** 0.5 + 1 / 65536)
+    assert torch.allclose(y[y != 0], torch.tensor(1 / (1 - p)), rtol=1e-4)
+
+
+def test_dropout_gradient_is_the_mask_and_eval_mode_is_the_identity():
+    x = torch.randn(7, 3, 5, requires_grad=True)  # 105 elements: not a multiple of 4 words
+    layer = Dropout(0.5)
+    y = layer(x)
+    y.sum().backward()
+    assert torch.equal(x.grad, (y != 0).to(x.dtype) * 2.0)
+    assert torch.equal(layer.eval()(x), x)
+    assert torch.equal(Dropout(0.0).train()(x), x)
+
+
+def test_dropout_masks_follow_the_seed_and_differ_between_calls():
+    layer, x = Dropout(0.3), torch.ones(40, 40)
+    torch.manual_seed(3)
+    first, second = layer(x), layer(x)
+    torch.manual_seed(3)
+    assert torch.equal(layer(x), first)
+    assert not torch.equal(first, second)
+    with pytest.raises(ValueError, match="dropout"):
+        Dropout(1.0)

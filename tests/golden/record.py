@@ -7,8 +7,10 @@ metrics, the best validation metrics and the per-epoch training losses as JSON. 
 when a change of the numbers is intended (and say so in the commit): the golden test exists to
 show that a refactoring changes none of them.
 
-The committed `two_epochs.json` was last recorded on commit 1ee4e4a's code, before the package's
-restructuring, through the old API `recloss.train.train(config_from_dict(cfg), run_dir=...)`
+The committed `two_epochs.json` was re-recorded when dropout masks changed to recloss's own
+`Dropout` (16 random bits per element). It was first recorded on commit 1ee4e4a's code, before
+the package's restructuring, through the old API
+`recloss.train.train(config_from_dict(cfg), run_dir=...)`
 (its `RunResult.metrics` dict); this script now calls the run API `recloss.train`, which
 returns a `RunRecord`, and rewrote that file byte for byte after the restructuring. The values
 were reproduced exactly with 1 and 2 CPU threads (torch 2.13.0+cpu).

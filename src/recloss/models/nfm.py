@@ -7,7 +7,7 @@ from torch import nn
 
 from recloss.data.schema import Batch, Schema
 from recloss.models.base import MODELS, Dims, Rate, RecModel
-from recloss.models.layers import MLP, BiInteraction, FeaturesEmbedding, FeaturesLinear
+from recloss.models.layers import MLP, BiInteraction, Dropout, FeaturesEmbedding, FeaturesLinear
 
 
 @MODELS.register("nfm")
@@ -37,7 +37,7 @@ class NFM(RecModel):
         pooling: list[nn.Module] = [BiInteraction()]
         if batch_norm:
             pooling.append(nn.BatchNorm1d(embed_dim))
-        pooling.append(nn.Dropout(bi_dropout))
+        pooling.append(Dropout(bi_dropout))
         self.pooling = nn.Sequential(*pooling)
         self.dnn = MLP(embed_dim, hidden_dims, dropout, batch_norm, out_dim=schema.n_outputs)
 
