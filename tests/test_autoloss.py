@@ -468,3 +468,27 @@ def test_update_refuses_a_validation_pair_of_mismatched_shapes():
     assert same(before, autoloss.controller.parameters())
     assert autoloss.controller_steps == 0
     assert autoloss.update(model, (x, y), (val_x, val_y), lr=0.1)
+
+
+def test_controller_and_its_noise_leave_the_global_random_stream_alone():
+    logits, y = torch.randn(16), torch.randint(0, 2, (16,))
+    torch.manual_seed(4)
+    seeded = torch.get_rng_state()
+    autoloss = make()
+    autoloss.loss(logits, y)
+    assert torch.equal(torch.get_rng_state(), seeded)  # dropout masks stay a CE run's
+    torch.manual_seed(4)
+    again = make()
+    again.loss(logits, y)
+    assert torch.equal(again._last.noise, autoloss._last.noise)  # the seed decides the noise
+
+
+def test_gumbel_noise_stream_resumes_from_the_state_dict():
+    torch.manual_seed(4)
+    autoloss, batch_ = make(), (torch.randn(16), torch.randint(0, 2, (16,)))
+    autoloss.loss(*batch_)
+    resumed = make()
+    resumed.load_state_dict(autoloss.state_dict())
+    autoloss.loss(*batch_)
+    resumed.loss(*batch_)
+    assert torch.equal(resumed._last.noise, autoloss._last.noise)

@@ -65,7 +65,7 @@ class FirstStep(Callback):
             }
 
 
-def _zero_noise(shape, device="cpu") -> torch.Tensor:
+def _zero_noise(shape, device="cpu", generator=None) -> torch.Tensor:
     return torch.zeros(tuple(shape), device=device)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from recloss.data.schema import Task
@@ -57,6 +58,7 @@ from recloss.search.remedies import (
 from recloss.search.stepsize import global_scale, logit_gradients, reference_total
 
 DEFAULT_CANDIDATES = ("focal", "kl", "hinge", "ce")
+NOISE_SEED_OFFSET = 0x5EED
 CONTROLLER_FILE = "controller.safetensors"
 FIRST_ORDER = "first_order"  # the p-weighted validation loss: degenerate, for ablations only
 
@@ -172,7 +174,13 @@ class AutoLoss(SelectionStats, LossStrategy):
                 "example_weight": example_weight}  # fmt: skip
         if example_weight is None and controller is None:
             arch["example_weight"] = self.remedies.example_weight
-        self.controller = _make_controller(task, num_classes, self.candidates, arch, controller)
+        # the controller's initial weights and its Gumbel noise come from generators of their own:
+        # the model's random stream (dropout masks) stays that of a fixed-loss run with the same
+        # seed, so paired comparisons differ only by the loss
+        self._noise_seed = (torch.initial_seed() + NOISE_SEED_OFFSET + _rank()) % 2**63
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._noise_seed)
+            self.controller = _make_controller(task, num_classes, self.candidates, arch, controller)
         self.remedies = replace(self.remedies, example_weight=self.controller.spec.example_weight)
         r = self.remedies
         self._prior = prior_logits(r.prior, self.candidates, r.prior_weight).softmax(0)
@@ -192,6 +200,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         self._last: _Selection | None = None
         self._last_selection: dict[str, float] | None = None
         self._tau = self.schedule[0]  # of the last loss() call
+        self._generator: torch.Generator | None = None
         self._reset_diagnostics()
 
     # -- the training loss -----------------------------------------------------------------------
@@ -212,7 +221,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         with torch.no_grad():
             features = self.controller.features(logits, y)
             log_alpha, log_weight = self.controller.outputs(features)
-            noise = gumbel_noise(log_alpha.shape, log_alpha.device)
+            noise = gumbel_noise(log_alpha.shape, log_alpha.device, self._noise(log_alpha.device))
             selection = select(log_alpha, noise, tau, self.hard)
             weights = effective_weights(selection, log_weight, y, self.num_classes)
             if self._warming_up():
@@ -227,6 +236,24 @@ class AutoLoss(SelectionStats, LossStrategy):
         grads = logit_gradients(self.candidates, logits, y)
         total = reference_total(self.remedies.normalise, logits, y, grads)
         return global_scale(weights, grads, total).to(logits.dtype) * mixture.mean()
+
+    def _noise(self, device: torch.device) -> torch.Generator:
+        """The generator of the Gumbel noise, on `device` (created on first use)."""
+        if self._generator is None or self._generator.device != torch.device(device):
+            self._generator = torch.Generator(device).manual_seed(self._noise_seed)
+        return self._generator
+
+    def get_extra_state(self) -> dict[str, Any]:
+        state = super().get_extra_state()
+        if self._generator is not None:
+            state["noise"] = (str(self._generator.device), self._generator.get_state())
+        return state
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        super().set_extra_state(state)
+        if "noise" in state:
+            device, noise = state["noise"]
+            self._noise(torch.device(device)).set_state(noise)
 
     def _warming_up(self) -> bool:
         """Whether the training loss stays at the prior mixture (the first controller steps)."""
@@ -339,9 +366,8 @@ class AutoLoss(SelectionStats, LossStrategy):
         with torch.no_grad(), evaluation(u.model):
             z = ModelCall(u.model, u.forward)(u.val[0])
         log_alpha = self.controller(self.controller.features(z, u.val[1]))
-        weights = select(
-            log_alpha, gumbel_noise(log_alpha.shape, z.device), self._last.tau, self.hard
-        )
+        noise = gumbel_noise(log_alpha.shape, z.device, self._noise(z.device))
+        weights = select(log_alpha, noise, self._last.tau, self.hard)
         objective = (loss_matrix(self.candidates, z, u.val[1]) * weights).sum(1).mean()
         objective.backward()
         return float(objective.detach())
@@ -359,6 +385,11 @@ class AutoLoss(SelectionStats, LossStrategy):
 
     def save_artifact(self, path: Path) -> None:
         self.save_controller(path)
+
+
+def _rank() -> int:
+    """This process's rank in the process group (0 without one): each rank draws its own noise."""
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def effective_weights(

@@ -158,9 +158,14 @@ def temperature(step: int, tau0: float, tau_min: float, decay: float) -> float:
     return max(tau_min, tau0 * math.exp(-decay * step))
 
 
-def gumbel_noise(shape: Sequence[int], device: torch.device | str = "cpu") -> torch.Tensor:
-    """Standard Gumbel noise `-log(-log u)`, fresh per element."""
-    u = torch.rand(tuple(shape), device=device).clamp_(torch.finfo(torch.float32).tiny, 1.0)
+def gumbel_noise(
+    shape: Sequence[int],
+    device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Standard Gumbel noise `-log(-log u)`, fresh per element (from `generator` if given)."""
+    u = torch.rand(tuple(shape), device=device, generator=generator)
+    u = u.clamp_(torch.finfo(torch.float32).tiny, 1.0)
     return -torch.log(-torch.log(u))
 
 
