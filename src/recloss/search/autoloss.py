@@ -29,11 +29,9 @@ from recloss.search.base import (
     positive_int,
 )
 from recloss.search.controller import (
-    Controller,
-    ControllerSpec,
-    check_compatible,
+    build_controller,
+    effective_weights,
     gumbel_noise,
-    load_controller,
     save_controller,
     select,
     temperature,
@@ -180,7 +178,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         self._noise_seed = (torch.initial_seed() + NOISE_SEED_OFFSET + _rank()) % 2**63
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._noise_seed)
-            self.controller = _make_controller(task, num_classes, self.candidates, arch, controller)
+            self.controller = build_controller(task, num_classes, self.candidates, arch, controller)
         self.remedies = replace(self.remedies, example_weight=self.controller.spec.example_weight)
         r = self.remedies
         self._prior = prior_logits(r.prior, self.candidates, r.prior_weight).softmax(0)
@@ -390,48 +388,6 @@ class AutoLoss(SelectionStats, LossStrategy):
 def _rank() -> int:
     """This process's rank in the process group (0 without one): each rank draws its own noise."""
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def effective_weights(
-    weights: torch.Tensor, log_weight: torch.Tensor | None, y: torch.Tensor, classes: int
-) -> torch.Tensor:
-    """The loss weights `E[b, i] = w_b * p[b, i]` (`p` alone without an example-weight output).
-
-    `w = exp(log_weight)` normalised to mean 1 within each label of the batch (a softmax per
-    label, times its count): left free, the one-step objective spends the weight on shifting the
-    class prior (on noisy labels it dropped the positives wholesale) instead of on telling
-    examples of the same label apart.
-    """
-    if log_weight is None:
-        return weights
-    labels = y.long()
-    top = torch.full((classes,), -torch.inf, dtype=log_weight.dtype, device=y.device)
-    top = top.scatter_reduce(0, labels, log_weight.detach(), "amax")
-    w = (log_weight - top[labels]).exp()  # shifted by the label's maximum: no overflow
-    sums = torch.zeros(classes, dtype=w.dtype, device=y.device).index_add(0, labels, w)
-    counts = torch.bincount(labels, minlength=classes).to(w.dtype)
-    return weights * (w * counts[labels] / sums[labels])[:, None]
-
-
-def _make_controller(
-    task: Task,
-    num_classes: int,
-    candidates: list[str],
-    arch: dict[str, Any],
-    path: str | Path | None,
-) -> Controller:
-    """A fresh controller, or the saved one at `path` if it fits the task and candidates."""
-    if path is None:
-        given = {k: (tuple(v) if k == "hidden" else v) for k, v in arch.items() if v is not None}
-        return Controller(ControllerSpec(task, num_classes, tuple(candidates), **given))
-    controller = load_controller(path)
-    spec = controller.spec
-    check_compatible(spec, task, num_classes, candidates, path)
-    for key, value in arch.items():
-        saved = getattr(spec, key)
-        if value is not None and (tuple(value) if key == "hidden" else value) != saved:
-            raise OptionError(key, f"{value!r} differs from the controller file's {saved!r}")
-    return controller
 
 
 __all__ = ["CONTROLLER_FILE", "DEFAULT_CANDIDATES", "AutoLoss"]
