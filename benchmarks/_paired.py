@@ -297,6 +297,22 @@ def print_markdown(cells: list[dict]) -> None:
                   f"| {_md(ce, 'auc')} | {_md(top, 'auc')} | {_md(ce, 'logloss')} |")  # fmt: skip
 
 
+def print_goals_markdown(cells: list[dict], method: str = "autoloss") -> None:
+    """One row per cell: `method` against the best fixed loss (AUC) and CE (logloss), the goals."""
+    print(f"\n| data | model | {method} AUC | best fixed AUC | AUC - best (p) | {method} logloss "
+          "| CE logloss | logloss - CE (p) | goals (AUC, logloss) |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for cell in cells:
+        best, s = cell["best_fixed"], cell["methods"][method]
+        vs, met = cell["versus"].get(method, {}), cell["goals"].get(method, {})
+        top, auc = cell["methods"][best], s["auc"]
+        marks = ", ".join("met" if v else "**not met**" for v in met.values())
+        print(f"| {cell['data']} | {cell['model']} | {auc['mean']:.4f} ± {auc['std']:.4f} "
+              f"| {best} {top['auc']['mean']:.4f} | {_md(vs.get(best), 'auc')} "
+              f"| {s['logloss']['mean']:.4f} | {cell['methods']['ce']['logloss']['mean']:.4f} "
+              f"| {_md(vs.get('ce'), 'logloss')} | {marks} |")  # fmt: skip
+
+
 def _md(diff: dict | None, metric: str) -> str:
     if not diff:
         return ""

@@ -15,7 +15,17 @@ Runs go to parallel single-threaded worker processes; finished runs are kept in 
 from __future__ import annotations
 
 from _machine import report
-from _paired import DATASETS, FIXED, jobs, parser, print_markdown, print_table, run_all, summarise
+from _paired import (
+    DATASETS,
+    FIXED,
+    jobs,
+    parser,
+    print_goals_markdown,
+    print_markdown,
+    print_table,
+    run_all,
+    summarise,
+)
 from autoloss_ablation import RUNS_FILE
 
 METHODS = ["autoloss", *FIXED]
@@ -29,6 +39,7 @@ def main() -> None:
     cells = summarise(job_list, run_all(job_list, RUNS_FILE, args.jobs), args.methods)
     print_table(cells)
     print_markdown(cells)
+    print_goals_markdown(cells)
     report("autoloss_quality", {"settings": vars(args), "cells": cells})
 
 
