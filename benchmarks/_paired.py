@@ -50,6 +50,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "paper": {"variant": "paper"},
     "normalised": {"variant": "normalised"},
     "prior": {"variant": "paper", "prior": "ce"},
+    "prior-0.97": {"prior_weight": 0.97},
     "norm-lr1e-2": {"variant": "paper", "normalise": "ce", **LR},
     "normalised-ew-lr1e-2": {"variant": "normalised", "example_weight": True, **LR},
     "pairwise-lr1e-2": {"variant": "normalised", "objective": "pairwise", **LR},
