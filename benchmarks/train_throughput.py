@@ -2,10 +2,11 @@
 
 Synthetic Criteo-shaped data (39 fields, embedding 16, DNN 400-400-400, dropout 0.5, batch 4096)
 with 10k and 100k values per field. Measured interleaved in one run, round by round: recloss's
-trainer (LazyAdam on the touched rows), a bare loop with dense Adam over every parameter, a bare
-loop with `torch.optim.SparseAdam` on sparse embedding tables, and the 400x3 MLP alone (forward,
-backward and fused Adam, as recloss's dense parameters have it, on a `[4096, 624]` input): the
-compute bound of the dense part.
+trainer (LazyAdam on the touched rows), a bare loop over the same DeepFM module with dense Adam
+over every parameter, a bare loop with `torch.optim.SparseAdam` on sparse embedding tables, and the
+400x3 MLP alone (its Linear, ReLU and dropout layers as the models have them, forward, backward
+and fused Adam as recloss's dense parameters have it, on a `[4096, 624]` input): the compute bound
+of the dense part.
 
     python benchmarks/train_throughput.py [--steps 20] [--rounds 3]
     python benchmarks/train_throughput.py --threads 1 2   # recloss at 1 and 2 intra-op threads
@@ -32,6 +33,7 @@ from recloss.data import prepare_dataset
 from recloss.data.dedup import Deduplicator
 from recloss.data.schema import Batch
 from recloss.models import build_model
+from recloss.models.layers import Dropout
 from recloss.runs.online import build_trainer
 from recloss.training import Trainer
 
@@ -109,7 +111,7 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     sparse = build_model("deepfm", schema, 16, sparse=True, **params)
     mlp_layers, width = [], 39 * 16
     for h in HIDDEN:
-        mlp_layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(0.5)]
+        mlp_layers += [nn.Linear(width, h), nn.ReLU(), Dropout(0.5)]  # the models' dropout
         width = h
     mlp = nn.Sequential(*mlp_layers, nn.Linear(width, 1))
     mlp_x, mlp_y = torch.randn(BATCH, 39 * 16), torch.randint(0, 2, (BATCH,)).float()
