@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
 from recloss.data.noise import NoisyTraining
 from recloss.runs import train
+from recloss.search.remedies import Remedies, resolve, variant_for
 
 SYNTHETIC = {"rows": 100_000, "fields": 20, "cardinality": 500, "seed": 0}
 DATASETS: dict[str, dict[str, Any]] = {
@@ -50,7 +52,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "paper": {"variant": "paper"},
     "normalised": {"variant": "normalised"},
     "prior": {"variant": "paper", "prior": "ce"},
-    "prior-0.97": {"prior_weight": 0.97},
+    "prior-0.9": {"prior_weight": 0.9},
     "norm-lr1e-2": {"variant": "paper", "normalise": "ce", **LR},
     "normalised-ew-lr1e-2": {"variant": "normalised", "example_weight": True, **LR},
     "pairwise-lr1e-2": {"variant": "normalised", "objective": "pairwise", **LR},
@@ -200,10 +202,23 @@ def loss_of(method: str) -> dict[str, Any]:
     return {"name": method}
 
 
+def autoloss_settings(data: str, method: str) -> dict[str, Any]:
+    """An AutoLoss method's options with its remedies resolved for the data set's task, so that a
+    change of a default changes the key of exactly the runs it changes."""
+    params = dict(VARIANTS[method])
+    given = {f.name: params.pop(f.name) for f in fields(Remedies) if f.name in params}
+    task = DATASETS[data].get("task", "binary")
+    remedies = asdict(resolve(variant_for(params.pop("variant", "auto"), task), **given))
+    if remedies["prior"] == "uniform":
+        del remedies["prior_weight"]  # unused
+    return {**params, "remedies": remedies}
+
+
 def key_of(args: argparse.Namespace, data: str, model: str, method: str, seed: int) -> str:
     """The run's key: what its result depends on, so that runs are reused exactly when valid."""
     name = "autoloss" if method in VARIANTS else method
-    settings = [RUNS_VERSION, args.epochs, args.batch_size, VARIANTS.get(method, {})]
+    options = autoloss_settings(data, method) if method in VARIANTS else {}
+    settings = [RUNS_VERSION, args.epochs, args.batch_size, options]
     return f"{fingerprint(settings)}/{data}/{model}/{name}/{seed}"
 
 
@@ -227,6 +242,15 @@ def jobs(args: argparse.Namespace, methods: list[str], noise: dict | None = None
                         "cell": (data, model), "method": method, "seed": seed,
                     })  # fmt: skip
     return out
+
+
+def paired_table(args: argparse.Namespace, runs_file: Path) -> list[dict]:
+    """Run (or reuse) every run of `args`, print the per-cell tables, return the cells."""
+    job_list = jobs(args, args.methods)
+    cells = summarise(job_list, run_all(job_list, runs_file, args.jobs), args.methods)
+    print_table(cells)
+    print_markdown(cells)
+    return cells
 
 
 def summarise(job_list: list[dict], done: dict[str, dict], methods: list[str]) -> list[dict]:

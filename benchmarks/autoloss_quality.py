@@ -15,17 +15,7 @@ Runs go to parallel single-threaded worker processes; finished runs are kept in 
 from __future__ import annotations
 
 from _machine import report
-from _paired import (
-    DATASETS,
-    FIXED,
-    jobs,
-    parser,
-    print_goals_markdown,
-    print_markdown,
-    print_table,
-    run_all,
-    summarise,
-)
+from _paired import DATASETS, FIXED, paired_table, parser, print_goals_markdown
 from autoloss_ablation import RUNS_FILE
 
 METHODS = ["autoloss", *FIXED]
@@ -35,10 +25,7 @@ def main() -> None:
     p = parser(__doc__, list(DATASETS), METHODS)
     p.set_defaults(models=["deepfm", "ipnn"])
     args = p.parse_args()
-    job_list = jobs(args, args.methods)
-    cells = summarise(job_list, run_all(job_list, RUNS_FILE, args.jobs), args.methods)
-    print_table(cells)
-    print_markdown(cells)
+    cells = paired_table(args, RUNS_FILE)
     print_goals_markdown(cells)
     report("autoloss_quality", {"settings": vars(args), "cells": cells})
 

@@ -116,7 +116,7 @@ def test_small_data_gets_the_minimum_controller_steps_after_its_first_epoch():
 def test_warm_up_keeps_the_prior_mixture_while_the_controller_learns():
     autoloss = make(variant="normalised", warmup_steps=3, controller_every=1)
     start = [p.detach().clone() for p in autoloss.controller.parameters()]
-    prior = torch.tensor([0.1 / 3, 0.1 / 3, 0.1 / 3, 0.9])  # CE-centred: the variant's default
+    prior = torch.tensor([0.01, 0.01, 0.01, 0.97])  # CE-centred: the variant's default
     torch.manual_seed(0)
     model = TinyNet()
     vals = iter([batch(64, 2, 100 + i) for i in range(100)])
@@ -189,7 +189,7 @@ def test_prior_sets_the_starting_mixture():
     log_alpha = make(variant="normalised").controller.alpha(
         torch.zeros(4), torch.ones(4, dtype=torch.long)
     )
-    assert torch.allclose(log_alpha[0], torch.tensor([0.1 / 3, 0.1 / 3, 0.1 / 3, 0.9]))
+    assert torch.allclose(log_alpha[0], torch.tensor([0.01, 0.01, 0.01, 0.97]))
     uniform = make(variant="normalised", prior="uniform").controller.alpha(
         torch.zeros(4), torch.zeros(4, dtype=torch.long)
     )

@@ -92,7 +92,7 @@ class AutoLoss(SelectionStats, LossStrategy):
     presets the remedies of `recloss.search.remedies`, which each option overrides: `normalise`
     (step-size normalisation to a reference loss: "ce", "mean" or "none"), `min_controller_steps`
     (per epoch), `warmup_steps` (controller steps with the prior mixture), `prior` ("uniform" or a
-    candidate, e.g. "ce"), `prior_weight` (that candidate's share, 0.9), `example_weight` (a
+    candidate, e.g. "ce"), `prior_weight` (that candidate's share, 0.97), `example_weight` (a
     per-example weight output beside the mixture), `objective` (the validation objective:
     "logloss", or "pairwise" on binary tasks).
     """

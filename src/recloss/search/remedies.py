@@ -8,7 +8,7 @@
   steps per epoch the controller steps more often than every K model steps, or several times per
   model step (on fresh validation batches), so that it learns or stays at its prior;
 - a prior centred on a reference candidate (`prior`: `ce` gives CE a weight of `prior_weight`,
-  0.9, and the other candidates the rest together; `uniform` is the paper's): a uniform mixture
+  0.97, and the other candidates the rest together; `uniform` is the paper's): a uniform mixture
   with hinge in it is worse than CE on binary tasks, and a controller that learns slowly stays
   near its prior;
 - a warm-up (`warmup_steps`, in controller steps): the training loss uses the prior mixture
@@ -42,7 +42,7 @@ class Remedies:
     min_controller_steps: int = 0  # per epoch; 0: every K model steps only
     warmup_steps: int = 0  # controller steps taken with the mixture at its prior
     prior: str = "uniform"  # or a candidate that starts with `prior_weight` of the mixture
-    prior_weight: float = 0.9
+    prior_weight: float = 0.97
     objective: str = "logloss"  # the validation objective (`hypergrad.OBJECTIVES`)
 
 
@@ -53,7 +53,7 @@ PRESETS = {
 VARIANTS = ("auto", *PRESETS)  # auto: normalised for binary tasks, paper for multi-class ones
 
 
-def prior_logits(prior: str, candidates: list[str], weight: float = 0.9) -> torch.Tensor:
+def prior_logits(prior: str, candidates: list[str], weight: float = 0.97) -> torch.Tensor:
     """Output-layer biases whose softmax is the prior mixture (`weight` on the `prior` candidate,
     the rest shared by the others); OptionError for an absent one."""
     n = len(candidates)
