@@ -4,8 +4,8 @@
 #
 #     bash benchmarks/gpu_check.sh [ROWS] [CPU_STEPS]
 #
-# Prints, per (model, loss): samples/s and test AUC / logloss on the GPU (fp32, then bf16
-# autocast), peak GPU memory, and the same run on the CPU. The CPU run trains CPU_STEPS steps
+# Prints, per (model, loss): samples/s and test AUC / logloss on the GPU (fp32, bf16 autocast,
+# fp32 with train.compile), peak GPU memory, and the same run on the CPU. The CPU run trains CPU_STEPS steps
 # (default 300) of the same global batch; for a like-for-like AUC the GPU runs again with the
 # same cap. Figures go to benchmarks/results/gpu_check.json. Needs a CUDA device; a few minutes
 # on one recent GPU (data preparation included, which runs once and is cached).
@@ -33,24 +33,27 @@ if not torch.cuda.is_available():
 root = Path(tempfile.mkdtemp(prefix="gpu-check-"))
 
 
-def config(model: str, loss: str, device: str, precision: str, steps: int | None) -> dict:
+def config(model: str, loss: str, device: str, precision: str, steps: int | None,
+           compiled: bool) -> dict:
     return {
         "data": {"dataset": "synthetic", "cache_dir": str(root / "cache"),
                  "synthetic": {"rows": rows, "fields": 39, "cardinality": 10_000, "seed": 1}},
         "model": {"name": model, "embed_dim": 16},
         "loss": {"name": loss},
         "train": {"epochs": 1, "batch_size": 4096, "eval_batch_size": 65536, "device": device,
-                  "precision": precision, "max_steps_per_epoch": steps, "progress": False,
+                  "precision": precision, "compile": compiled, "max_steps_per_epoch": steps,
+                  "progress": False,
                   "checkpoint_every_minutes": None, "seed": 7},
     }  # fmt: skip
 
 
-def one(model: str, loss: str, device: str, precision: str = "fp32", steps=None) -> dict:
+def one(model: str, loss: str, device: str, precision: str = "fp32", steps=None,
+        compiled: bool = False) -> dict:
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    record = train(config(model, loss, device, precision, steps),
-                   run_dir=root / f"{model}-{loss}-{device}-{precision}-{steps}")
+    record = train(config(model, loss, device, precision, steps, compiled),
+                   run_dir=root / f"{model}-{loss}-{device}-{precision}-{steps}-{compiled}")
     out = {"samples_per_second": record.samples_per_second, "auc": record.test["auc"],
            "logloss": record.test["logloss"], "steps": record.steps,
            "wall_seconds": time.perf_counter() - started}
@@ -66,6 +69,7 @@ for model in ("deepfm", "ipnn"):
         found = {
             "gpu_fp32": one(model, loss, "cuda"),
             "gpu_bf16": one(model, loss, "cuda", "bf16"),
+            "gpu_fp32_compiled": one(model, loss, "cuda", compiled=True),
             "gpu_fp32_capped": one(model, loss, "cuda", steps=cpu_steps),
             "cpu_fp32_capped": one(model, loss, "cpu", steps=cpu_steps),
         }

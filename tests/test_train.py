@@ -208,3 +208,16 @@ def test_bf16_precision_runs_the_forward_pass_in_bf16_and_the_loss_in_fp32(tmp_p
     assert seen == [torch.bfloat16] * 5 and all(0 < loss < 2 for loss in losses)
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # weights stay fp32
     assert not uses_bf16("fp32", torch.device("cpu")) and uses_bf16("bf16", torch.device("cpu"))
+
+
+def test_compile_trains_the_dense_blocks_compiled_to_the_same_metrics(tmp_path):
+    eager = train(small_config(tmp_path / "eager", **{"train.epochs": 1}))
+    cfg = small_config(tmp_path / "compiled", **{"train.epochs": 1, "train.compile": True})
+    from recloss.runs.online import make_model
+
+    model = make_model(cfg, recloss.prepare_dataset(cfg.data, progress=False), torch.device("cpu"))
+    compiled = {name for name, m in model.named_children() if m._compiled_call_impl is not None}
+    assert compiled == {"fm", "dnn"}  # not the embedding tables, not a lone Linear
+    record = train(cfg)
+    assert record.test["auc"] == pytest.approx(eager.test["auc"], abs=1e-4)
+    assert record.test["logloss"] == pytest.approx(eager.test["logloss"], abs=1e-4)

@@ -129,6 +129,7 @@ class TrainConfig(_Section):
     # bf16: the model's forward pass under bf16 autocast (losses, optimiser and evaluation in fp32);
     # auto: bf16 where the processor has bf16 arithmetic (AVX512-BF16 / AMX, or a bf16 GPU)
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
+    compile: bool = False  # torch.compile the models' dense blocks (MLP, cross, attention)
     seed: int = 42
     progress: bool = True
     lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)

@@ -36,6 +36,8 @@ def make_model(cfg: RunConfig, dataset: PreparedDataset, device: torch.device) -
     model = build_model(
         m.name, dataset.schema, m.embed_dim, sparse=cfg.train.sparse_embeddings, **m.params
     )
+    if cfg.train.compile:
+        model.compile_dense()
     return model.to(device)
 
 
