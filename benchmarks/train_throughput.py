@@ -11,6 +11,7 @@ of the dense part.
     python benchmarks/train_throughput.py [--steps 20] [--rounds 3]
     python benchmarks/train_throughput.py --threads 1 2   # recloss at 1 and 2 intra-op threads
     python benchmarks/train_throughput.py --precision     # recloss with fp32 and with bf16
+    python benchmarks/train_throughput.py --compile       # recloss eager and with train.compile
 """
 
 from __future__ import annotations
@@ -179,17 +180,21 @@ def prefetch_work(loader, batches: int) -> dict[str, float]:
     return {"gather": statistics.median(gather) * 1e3, "dedup": statistics.median(dedup) * 1e3}
 
 
-def compare_precision(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
-    """recloss's samples/s with train.precision fp32 and bf16 and the bare fp32 SparseAdam loop,
-    interleaved round by round."""
+def compare_options(
+    cardinality: int, steps: int, rounds: int, cache: str, options: dict[str, dict]
+) -> dict:
+    """recloss's samples/s under each set of `train` options and the bare fp32 SparseAdam loop,
+    interleaved round by round; the first (warm-up) round's seconds, which include compiling."""
     rows = steps * BATCH * 10 // 8 + BATCH
     loops: dict[str, Callable[[int, int], float]] = {}
-    for precision in ("fp32", "bf16"):
+    for name, train_options in options.items():
         cfg = config_from_dict(make_config(cache, cardinality, rows))
-        cfg.train.max_steps_per_epoch, cfg.train.precision = steps, precision
+        cfg.train.max_steps_per_epoch = steps
+        for key, value in train_options.items():
+            setattr(cfg.train, key, value)
         dataset = prepare_dataset(cfg.data, progress=False)
         trainer = build_trainer(cfg, dataset, run_dir=None)
-        loops[precision] = lambda n, e, t=trainer: recloss_round(t, e)
+        loops[name] = lambda n, e, t=trainer: recloss_round(t, e)
     train = dataset.split("train")
     x_cat = torch.from_numpy(np.array(train.x_cat))
     y = torch.from_numpy(np.asarray(train.y, dtype=np.int64))
@@ -197,17 +202,29 @@ def compare_precision(cardinality: int, steps: int, rounds: int, cache: str) -> 
     sparse = build_model("deepfm", dataset.schema, 16, sparse=True, hidden_dims=HIDDEN, dropout=0.5)
     opts = sparse_adam(sparse)
     loops["bare_sparse_adam_fp32"] = lambda n, e: bare_round(sparse, opts, x_cat, y, n, e)
-    for loop in loops.values():
+    warm_up = {}
+    for name, loop in loops.items():
+        started = time.perf_counter()
         loop(steps, 0)
+        warm_up[name] = time.perf_counter() - started
     rates: dict[str, list[float]] = {name: [] for name in loops}
     for r in range(rounds):
         for name, loop in loops.items():
             rates[name].append(loop(steps, r + 1))
     median = {name: statistics.median(v) for name, v in rates.items()}
-    bare = median["bare_sparse_adam_fp32"]
     return {"values_per_field": cardinality, "samples_per_s": rates, "median": median,
-            "bf16_over_fp32": median["bf16"] / median["fp32"],
-            "bf16_over_bare_sparse_adam_fp32": median["bf16"] / bare}  # fmt: skip
+            "warm_up_seconds": warm_up}  # fmt: skip
+
+
+def print_options(found: list[dict], base: str, other: str) -> None:
+    """`other` against `base` and both against the bare fp32 SparseAdam loop, per cardinality."""
+    for r in found:
+        m, bare = r["median"], r["median"]["bare_sparse_adam_fp32"]
+        warm = r["warm_up_seconds"]
+        print(f"{r['values_per_field']:>7} values/field: {base} {m[base]:,.0f}  {other} "
+              f"{m[other]:,.0f} samples/s: {m[other] / m[base]:.2f}x; bare fp32 SparseAdam "
+              f"{bare:,.0f}: {base} {m[base] / bare:.2f}x, {other} {m[other] / bare:.2f}x; "
+              f"warm-up round {warm[base]:.1f} s / {warm[other]:.1f} s")  # fmt: skip
 
 
 def load() -> str:
@@ -223,20 +240,22 @@ def main() -> None:
         "--threads", type=int, nargs="+", help="instead: recloss at these thread counts"
     )
     parser.add_argument("--precision", action="store_true", help="instead: fp32 against bf16")
+    parser.add_argument("--compile", action="store_true", help="instead: eager against compiled")
     args = parser.parse_args()
-    if args.precision:
+    compared = {
+        "precision": ("train_precision", {"fp32": {}, "bf16": {"precision": "bf16"}}),
+        "compile": ("train_compile", {"eager": {}, "compiled": {"compile": True}}),
+    }
+    for flag, (name, options) in compared.items():
+        if not getattr(args, flag):
+            continue
         print(f"load before: {load()}")
         with tempfile.TemporaryDirectory() as cache:
-            found = [compare_precision(c, args.steps, args.rounds, cache)
+            found = [compare_options(c, args.steps, args.rounds, cache, options)
                      for c in args.cardinalities]  # fmt: skip
-        for r in found:
-            m = r["median"]
-            print(f"{r['values_per_field']:>7} values/field: fp32 {m['fp32']:,.0f}  bf16 "
-                  f"{m['bf16']:,.0f} samples/s: {r['bf16_over_fp32']:.2f}x; bare fp32 SparseAdam "
-                  f"{m['bare_sparse_adam_fp32']:,.0f}: bf16 "
-                  f"{r['bf16_over_bare_sparse_adam_fp32']:.2f}x")  # fmt: skip
+        print_options(found, *options)
         print(f"load after: {load()}")
-        report("train_precision", {"deepfm_batch4096": found, "load": load()})
+        report(name, {"deepfm_batch4096": found, "load": load()})
         return
     if args.threads:
         print(f"load before: {load()}")
