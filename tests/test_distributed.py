@@ -119,3 +119,30 @@ def test_two_ranks_take_the_steps_of_one_process_with_the_global_batch(runs, los
     assert abs(one["test"]["logloss"] - two["test"]["logloss"]) < 1e-3
     # the epochs' training loss is that of the global batches, not rank 0's share
     np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-4)
+
+
+def _example_weights(rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
+    """`effective_weights` of `rows` of one fixed batch, and the gradient of `sum E * h` by the
+    example weights' logits."""
+    from recloss.search.controller import effective_weights
+
+    g = torch.Generator().manual_seed(0)
+    log_weight, h = torch.randn(16, generator=g), torch.randn(16, 4, generator=g)
+    p = torch.randn(16, 4, generator=g).softmax(1)
+    y = (torch.arange(16) % 3 == 0).long()
+    mine = log_weight[rows].clone().requires_grad_()
+    weights = effective_weights(p[rows], mine, y[rows], 2)
+    (weights * h[rows]).sum().backward()
+    return weights.detach(), mine.grad
+
+
+def _example_weights_on_rank(rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.distributed.init_process_group("gloo")
+    return _example_weights(slice(8 * rank, 8 * rank + 8))
+
+
+def test_the_example_weight_is_normalised_within_each_label_of_the_global_batch():
+    weights, grad = _example_weights(slice(None))
+    ranks = spawn(_example_weights_on_rank, 2)
+    torch.testing.assert_close(torch.cat([w for w, _ in ranks]), weights)
+    torch.testing.assert_close(torch.cat([g for _, g in ranks]), grad)

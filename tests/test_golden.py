@@ -1,9 +1,10 @@
 """Golden metrics: 11 (model, strategy) runs of 2 epochs give exactly the recorded numbers.
 
 The values in `golden/two_epochs.json` were re-recorded when recloss's own `Dropout` replaced
-`nn.Dropout` (other masks), and DeepFM + AutoLoss's when CE's share of the prior became 0.97; they were first recorded on commit 1ee4e4a's code, before the
-package's restructuring into runs/, training/, bench/ and report/, by `golden/record.py` through
-the old API `recloss.train.train`; the run API `recloss.train` reproduces the file byte for
+`nn.Dropout` (other masks), and DeepFM + AutoLoss's when CE's share of the prior became 0.97;
+they were first recorded on commit 1ee4e4a's code, before the package's restructuring into
+runs/, training/, bench/ and report/, by `golden/record.py` through the old API
+`recloss.train.train`; the run API `recloss.train` reproduced the file byte for
 byte. A refactoring is meant to be bit-identical on the CPU, so the test metrics, best
 validation metrics and per-epoch training losses are compared with `==`, not approximately. The
 configurations (synthetic data of 4000 rows, 6 fields, cardinality 40, data seed 5; embed_dim

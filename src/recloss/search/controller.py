@@ -23,6 +23,7 @@ from recloss.data.modes import as_created
 from recloss.data.schema import Task
 from recloss.errors import CompatibilityError, ConfigError
 from recloss.search.base import OptionError
+from recloss.search.ranks import global_max, global_sum
 
 FILE_FORMAT = "recloss-controller/1"
 LOGIT_CLAMP = 20.0  # the optional logit input is clipped: the MLP should not see |z| of 1e4
@@ -242,16 +243,18 @@ def effective_weights(
     `w = exp(log_weight)` normalised to mean 1 within each label of the batch (a softmax per
     label, times its count): left free, the one-step objective spends the weight on shifting the
     class prior (on noisy labels it dropped the positives wholesale) instead of on telling
-    examples of the same label apart.
+    examples of the same label apart. Under data parallelism the batch is the global one: the
+    per-label maxima, sums and counts run over every rank (the sums differentiably).
     """
     if log_weight is None:
         return weights
     labels = y.long()
     top = torch.full((classes,), -torch.inf, dtype=log_weight.dtype, device=y.device)
-    top = top.scatter_reduce(0, labels, log_weight.detach(), "amax")
+    top = global_max(top.scatter_reduce(0, labels, log_weight.detach(), "amax"))
     w = (log_weight - top[labels]).exp()  # shifted by the label's maximum: no overflow
     sums = torch.zeros(classes, dtype=w.dtype, device=y.device).index_add(0, labels, w)
     counts = torch.bincount(labels, minlength=classes).to(w.dtype)
+    sums, counts = global_sum(torch.stack([sums, counts])).unbind()
     return weights * (w * counts[labels] / sums[labels])[:, None]
 
 

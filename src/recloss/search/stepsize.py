@@ -29,9 +29,9 @@ ranks of the process group), so N ranks take the steps of one process with the w
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 
 from recloss.losses import cross_entropy, loss_matrix
+from recloss.search.ranks import global_sums
 
 REFERENCES = ("ce", "mean")
 _TINY = 1e-12
@@ -77,15 +77,6 @@ def global_scale(weights: torch.Tensor, grads: torch.Tensor, total: torch.Tensor
     return total / mixture.clamp_min(_TINY)
 
 
-def global_sums(*values: torch.Tensor) -> list[torch.Tensor]:
-    """Scalar sums over the ranks of the process group, in one exchange (as given without one)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return list(values)
-    summed = torch.stack(values)
-    dist.all_reduce(summed)
-    return list(summed.unbind())
-
-
 def corrected(
     h: torch.Tensor, weights: torch.Tensor, grads: torch.Tensor, total: torch.Tensor
 ) -> torch.Tensor:
@@ -104,7 +95,6 @@ __all__ = [
     "REFERENCES",
     "corrected",
     "global_scale",
-    "global_sums",
     "logit_gradients",
     "mixture_total",
     "reference_total",
