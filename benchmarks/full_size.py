@@ -13,7 +13,7 @@ planted logistic model, so that test AUC means something). Then, each step timed
   for the ratio of their time per epoch.
 Everything it writes lives under --work and is removed at the end (unless --keep).
 
-    python benchmarks/full_size.py [--rows 45840617] [--work /tmp/recloss-full]
+    python benchmarks/full_size.py [--rows 45840617] [--work /tmp/recloss-full] [--precision bf16]
 """
 
 from __future__ import annotations
@@ -152,12 +152,14 @@ def main() -> None:
     )
     parser.add_argument("--compare-steps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3, help="AutoLoss/CE interleaved rounds")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="recloss-full-"))
     work.mkdir(parents=True, exist_ok=True)
     source, cache = work / "train.txt", work / "cache"
-    figures: dict[str, Any] = {"rows": args.rows, "load_before": load()}
+    figures: dict[str, Any] = {"rows": args.rows, "precision": args.precision}
+    figures["load_before"] = load()
     try:
         if not source.is_file():
             _, figures["generate_s"] = timed("generate", generate, source, args.rows)
@@ -171,7 +173,7 @@ def main() -> None:
                                        "params": {"hidden_dims": [400, 400, 400]}},
                "loss": {"name": "ce"},
                "train": {"batch_size": args.batch_size, "progress": False,
-                         "checkpoint_every_minutes": 30}}  # fmt: skip
+                         "precision": args.precision, "checkpoint_every_minutes": 30}}  # fmt: skip
         dataset = prepare_dataset(config_from_dict(cfg).data, progress=False)
         train_split = dataset.split("train")
         figures["train_rows"] = len(train_split)

@@ -1,9 +1,10 @@
 """Test AUC and logloss with train.precision fp32 against bf16: the same data, splits and seeds.
 
-DeepFM on MovieLens-100K (binary: rating >= 4), CE and AutoLoss, paired over seeds; a paired
-t-test of bf16 minus fp32 for each metric.
+DeepFM on MovieLens-100K (binary: rating >= 4) by default, or any data set of the AutoLoss
+benchmarks (`--datasets adult synthetic`), CE and AutoLoss, paired over seeds; a paired t-test of
+bf16 minus fp32 for each metric.
 
-    python benchmarks/precision_quality.py [--seeds 5] [--epochs 5]
+    python benchmarks/precision_quality.py [--seeds 5] [--epochs 5] [--datasets ml100k-binary]
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import subprocess
 import tempfile
 
 from _machine import report
+from _paired import CACHE, DATASETS
 from scipy.stats import ttest_rel
 
 from recloss import train
 
 
-def run(loss: str, precision: str, seed: int, epochs: int, out: str) -> dict[str, float]:
+def run(data: str, loss: str, precision: str, seed: int, epochs: int, out: str) -> dict:
     cfg = {
-        "data": {"dataset": "movielens-100k", "task": "binary"},
+        "data": {**DATASETS[data], "cache_dir": CACHE},
         "loss": {"name": loss},
         "train": {"epochs": epochs, "seed": seed, "precision": precision, "progress": False},
         "out": out,
@@ -29,28 +31,35 @@ def run(loss: str, precision: str, seed: int, epochs: int, out: str) -> dict[str
     return train(cfg).test
 
 
+def compare(data: str, loss: str, seeds: int, epochs: int, out: str) -> dict:
+    """Per metric: both precisions' values by seed, the mean difference, the paired p."""
+    tests = {p: [run(data, loss, p, s, epochs, out) for s in range(1, seeds + 1)]
+             for p in ("fp32", "bf16")}  # fmt: skip
+    cell = {}
+    for metric in ("auc", "logloss"):
+        a = [t[metric] for t in tests["fp32"]]
+        b = [t[metric] for t in tests["bf16"]]
+        diff = [y - x for x, y in zip(a, b, strict=True)]
+        cell[metric] = {"fp32": a, "bf16": b, "mean_diff": statistics.mean(diff),
+                        "paired_p": float(ttest_rel(b, a).pvalue)}  # fmt: skip
+        print(f"{data} {loss:>8} {metric:>7}: fp32 {statistics.mean(a):.4f}  bf16 "
+              f"{statistics.mean(b):.4f}  diff {statistics.mean(diff):+.4f}  "
+              f"paired p {cell[metric]['paired_p']:.3f}")  # fmt: skip
+    return cell
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--datasets", nargs="+", default=["ml100k-binary"], choices=list(DATASETS))
     args = parser.parse_args()
     print("load before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     figures = {}
     with tempfile.TemporaryDirectory() as out:
-        for loss in ("ce", "autoloss"):
-            tests = {p: [run(loss, p, s, args.epochs, out) for s in range(1, args.seeds + 1)]
-                     for p in ("fp32", "bf16")}  # fmt: skip
-            cell = {}
-            for metric in ("auc", "logloss"):
-                a = [t[metric] for t in tests["fp32"]]
-                b = [t[metric] for t in tests["bf16"]]
-                diff = [y - x for x, y in zip(a, b, strict=True)]
-                cell[metric] = {"fp32": a, "bf16": b, "mean_diff": statistics.mean(diff),
-                                "paired_p": float(ttest_rel(b, a).pvalue)}  # fmt: skip
-                print(f"{loss:>8} {metric:>7}: fp32 {statistics.mean(a):.4f}  bf16 "
-                      f"{statistics.mean(b):.4f}  diff {statistics.mean(diff):+.4f}  "
-                      f"paired p {cell[metric]['paired_p']:.3f}")  # fmt: skip
-            figures[loss] = cell
+        for data in args.datasets:
+            for loss in ("ce", "autoloss"):
+                figures[f"{data}/{loss}"] = compare(data, loss, args.seeds, args.epochs, out)
     print("load after:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     report("precision_quality", {"seeds": args.seeds, "epochs": args.epochs, **figures})
 
