@@ -204,7 +204,7 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     for key, value in figures.items():
         print(f"{key}: {value}")
-    report("full_size", figures)
+    report("full_size" if args.precision == "fp32" else f"full_size_{args.precision}", figures)
 
 
 if __name__ == "__main__":

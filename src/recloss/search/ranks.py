@@ -13,7 +13,7 @@ def distributed() -> bool:
 
 
 def global_sums(*values: torch.Tensor) -> list[torch.Tensor]:
-    """Scalar sums over the ranks, in one exchange (not differentiated through)."""
+    """Scalar sums over the ranks, in one exchange (for values outside autograd)."""
     if not distributed():
         return list(values)
     summed = torch.stack(values)
