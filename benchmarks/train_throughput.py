@@ -12,6 +12,7 @@ of the dense part.
     python benchmarks/train_throughput.py --threads 1 2   # recloss at 1 and 2 intra-op threads
     python benchmarks/train_throughput.py --precision     # recloss with fp32 and with bf16
     python benchmarks/train_throughput.py --compile       # recloss eager and with train.compile
+    python benchmarks/train_throughput.py --compile --compile-precision bf16   # the same in bf16
 """
 
 from __future__ import annotations
@@ -241,10 +242,14 @@ def main() -> None:
     )
     parser.add_argument("--precision", action="store_true", help="instead: fp32 against bf16")
     parser.add_argument("--compile", action="store_true", help="instead: eager against compiled")
+    parser.add_argument("--compile-precision", choices=["fp32", "bf16"], default="fp32")
     args = parser.parse_args()
+    bf16 = {"precision": "bf16"}
+    at = {"precision": args.compile_precision}
+    compile_report = "train_compile" + ("_bf16" if args.compile_precision == "bf16" else "")
     compared = {
-        "precision": ("train_precision", {"fp32": {}, "bf16": {"precision": "bf16"}}),
-        "compile": ("train_compile", {"eager": {}, "compiled": {"compile": True}}),
+        "precision": ("train_precision", {"fp32": {}, "bf16": bf16}),
+        "compile": (compile_report, {"eager": at, "compiled": {**at, "compile": True}}),
     }
     for flag, (name, options) in compared.items():
         if not getattr(args, flag):
