@@ -61,7 +61,8 @@ def main() -> None:
             for loss in ("ce", "autoloss"):
                 figures[f"{data}/{loss}"] = compare(data, loss, args.seeds, args.epochs, out)
     print("load after:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    report("precision_quality", {"seeds": args.seeds, "epochs": args.epochs, **figures})
+    name = "_".join(["precision_quality", *(d for d in args.datasets if d != "ml100k-binary")])
+    report(name, {"seeds": args.seeds, "epochs": args.epochs, **figures})
 
 
 if __name__ == "__main__":
