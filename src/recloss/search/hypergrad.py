@@ -171,7 +171,9 @@ def _val_grad_at_unrolled(u: Unroll, call: ModelCall) -> tuple[list[torch.Tensor
         grads = torch.autograd.grad(val_loss, params, allow_unused=True)
     finally:
         step.restore()
-    return list(grads), float(val_loss.detach())
+    # coalesced once here, not again by each use (the norm, every shift): a sort per table
+    coalesced = [g.coalesce() if g is not None and g.is_sparse else g for g in grads]
+    return coalesced, float(val_loss.detach())
 
 
 def _weight_grad(u: Unroll, directional: torch.Tensor) -> torch.Tensor:
