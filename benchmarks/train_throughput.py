@@ -244,11 +244,10 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="instead: eager against compiled")
     parser.add_argument("--compile-precision", choices=["fp32", "bf16"], default="fp32")
     args = parser.parse_args()
-    bf16 = {"precision": "bf16"}
     at = {"precision": args.compile_precision}
     compile_report = "train_compile" + ("_bf16" if args.compile_precision == "bf16" else "")
     compared = {
-        "precision": ("train_precision", {"fp32": {}, "bf16": bf16}),
+        "precision": ("train_precision", {"fp32": {}, "bf16": {"precision": "bf16"}}),
         "compile": (compile_report, {"eager": at, "compiled": {**at, "compile": True}}),
     }
     for flag, (name, options) in compared.items():
