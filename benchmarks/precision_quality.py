@@ -15,8 +15,7 @@ import subprocess
 import tempfile
 
 from _machine import report
-from _paired import CACHE, DATASETS
-from scipy.stats import ttest_rel
+from _paired import CACHE, DATASETS, paired
 
 from recloss import train
 
@@ -39,12 +38,12 @@ def compare(data: str, loss: str, seeds: int, epochs: int, out: str) -> dict:
     for metric in ("auc", "logloss"):
         a = [t[metric] for t in tests["fp32"]]
         b = [t[metric] for t in tests["bf16"]]
-        diff = [y - x for x, y in zip(a, b, strict=True)]
-        cell[metric] = {"fp32": a, "bf16": b, "mean_diff": statistics.mean(diff),
-                        "paired_p": float(ttest_rel(b, a).pvalue)}  # fmt: skip
-        print(f"{data} {loss:>8} {metric:>7}: fp32 {statistics.mean(a):.4f}  bf16 "
-              f"{statistics.mean(b):.4f}  diff {statistics.mean(diff):+.4f}  "
-              f"paired p {cell[metric]['paired_p']:.3f}")  # fmt: skip
+        diff = paired(b, a)
+        cell[metric] = {"fp32": a, "bf16": b, "mean_diff": diff["mean"], "paired_p": diff["p"]}
+        print(
+            f"{data} {loss:>8} {metric:>7}: fp32 {statistics.mean(a):.4f}  bf16 "
+            f"{statistics.mean(b):.4f}  diff {diff['mean']:+.4f}  paired p {diff['p']:.3f}"
+        )
     return cell
 
 
@@ -61,7 +60,8 @@ def main() -> None:
             for loss in ("ce", "autoloss"):
                 figures[f"{data}/{loss}"] = compare(data, loss, args.seeds, args.epochs, out)
     print("load after:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    name = "_".join(["precision_quality", *(d for d in args.datasets if d != "ml100k-binary")])
+    default = args.datasets == parser.get_default("datasets")
+    name = "precision_quality" + ("" if default else "_" + "_".join(args.datasets))
     report(name, {"seeds": args.seeds, "epochs": args.epochs, **figures})
 
 

@@ -244,11 +244,12 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="instead: eager against compiled")
     parser.add_argument("--compile-precision", choices=["fp32", "bf16"], default="fp32")
     args = parser.parse_args()
-    at = {"precision": args.compile_precision}
+    precision = {"precision": args.compile_precision}
+    compiled = {**precision, "compile": True}
     compile_report = "train_compile" + ("_bf16" if args.compile_precision == "bf16" else "")
     compared = {
         "precision": ("train_precision", {"fp32": {}, "bf16": {"precision": "bf16"}}),
-        "compile": (compile_report, {"eager": at, "compiled": {**at, "compile": True}}),
+        "compile": (compile_report, {"eager": precision, "compiled": compiled}),
     }
     for flag, (name, options) in compared.items():
         if not getattr(args, flag):

@@ -44,8 +44,8 @@ class RecModel(nn.Module):
         """`torch.compile` each dense block in place (dynamic shapes; parameter names unchanged).
 
         Not the embedding lookups, whose sparse gradients and batch `Lookup` break the graph
-        (compiling a whole DeepFM ran about 3x slower than eager), nor a lone `Linear`, which
-        has nothing to fuse.
+        (a whole DeepFM, compiled, broke into pieces and ran slower than eager), nor a lone
+        `Linear`, which has nothing to fuse.
         """
         for child in self.children():
             if not isinstance(child, FeaturesEmbedding | FeaturesLinear | nn.Linear):

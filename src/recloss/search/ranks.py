@@ -12,18 +12,14 @@ def distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def global_sums(*values: torch.Tensor) -> list[torch.Tensor]:
-    """Scalar sums over the ranks, in one exchange (for values outside autograd)."""
-    if not distributed():
-        return list(values)
-    summed = torch.stack(values)
-    dist.all_reduce(summed)
-    return list(summed.unbind())
-
-
 def global_sum(tensor: torch.Tensor) -> torch.Tensor:
     """`tensor` summed over the ranks, differentiably: its gradient is summed over them too."""
     return dist_autograd.all_reduce(tensor) if distributed() else tensor
+
+
+def global_sums(*values: torch.Tensor) -> list[torch.Tensor]:
+    """Scalar sums over the ranks, in one exchange."""
+    return list(global_sum(torch.stack(values)).unbind()) if distributed() else list(values)
 
 
 def global_max(tensor: torch.Tensor) -> torch.Tensor:
