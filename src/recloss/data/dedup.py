@@ -22,13 +22,13 @@ class Deduplicator:
 
     def __init__(self) -> None:
         self._marks = np.zeros(0, dtype=bool)
-        self._positions = np.zeros(0, dtype=np.int32)
+        self._positions = np.zeros(0, dtype=np.int64)
 
     def __call__(self, x_cat: np.ndarray) -> Lookup:
         """The distinct (field, value) pairs of `x_cat`, sorted, and each entry's position."""
         if x_cat.size == 0:
             empty = torch.zeros(0, dtype=torch.int32)
-            return Lookup(empty, empty, torch.zeros(x_cat.shape, dtype=torch.int32))
+            return Lookup(empty, empty, torch.zeros(x_cat.shape, dtype=torch.int64))
         widths = x_cat.max(axis=0).astype(np.int64) + 1
         starts = np.zeros(len(widths), dtype=np.int64)
         np.cumsum(widths[:-1], out=starts[1:])
@@ -36,12 +36,12 @@ class Deduplicator:
         total = int(starts[-1] + widths[-1])
         if len(self._marks) < total:
             self._marks = np.zeros(total, dtype=bool)
-            self._positions = np.zeros(total, dtype=np.int32)
+            self._positions = np.zeros(total, dtype=np.int64)
         marks = self._marks[:total]
         marks[keys] = True
         distinct = np.flatnonzero(marks)
         marks[distinct] = False  # clean for the next batch, in O(U) rather than O(total)
-        self._positions[distinct] = np.arange(len(distinct), dtype=np.int32)
+        self._positions[distinct] = np.arange(len(distinct))
         inverse = self._positions[keys].reshape(x_cat.shape)
         fields = (np.searchsorted(starts, distinct, side="right") - 1).astype(np.int32)
         values = (distinct - starts[fields]).astype(np.int32)
