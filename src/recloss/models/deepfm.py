@@ -36,5 +36,9 @@ class DeepFM(RecModel):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         emb = self.embedding(batch.x_cat, batch.x_num, batch.lookup)
-        wide = self.linear(batch.x_cat, batch.x_num, batch.lookup) + self.fm(emb)
-        return self.output(wide + self.dnn(emb.flatten(1)))
+        flat = emb.flatten(1)
+        # the FM on a view of the DNN's input, not the reverse: autograd then adds the FM's
+        # gradient into the DNN's in place instead of allocating their [B, F, D] sum
+        fm = self.fm(flat.view_as(emb))
+        wide = self.linear(batch.x_cat, batch.x_num, batch.lookup) + fm
+        return self.output(wide + self.dnn(flat))
