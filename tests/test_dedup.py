@@ -71,12 +71,17 @@ def test_deduplicated_lookup_gives_the_same_rows_and_a_coalesced_gradient():
     assert torch.equal(grad._values(), expected.values())  # summed in the same order
 
 
-def test_evaluation_and_dense_tables_use_the_plain_lookup():
+def test_a_lookup_gives_distinct_rows_in_either_mode_and_dense_tables_the_plain_lookup():
     schema = make_schema()
     batch = with_lookup(make_batch(schema, size=40))
-    emb = FeaturesEmbedding(schema, dim=3).eval()
-    emb(batch.x_cat, None, batch.lookup).sum().backward()
-    assert len(emb.table.weight.grad._indices()[0]) == batch.x_cat.numel()  # one per lookup
+    for mode in ("train", "eval"):  # eval: the hypergradients' validation passes
+        emb = getattr(FeaturesEmbedding(schema, dim=3), mode)()
+        emb(batch.x_cat, None, batch.lookup).sum().backward()
+        assert emb.table.weight.grad.is_coalesced()
+        assert len(emb.table.weight.grad._indices()[0]) == len(batch.lookup.values)
+    plain = FeaturesEmbedding(schema, dim=3).eval()
+    plain(batch.x_cat).sum().backward()
+    assert len(plain.table.weight.grad._indices()[0]) == batch.x_cat.numel()  # one per lookup
     dense = FeaturesEmbedding(schema, dim=3, sparse=False).train()
     dense(batch.x_cat, None, batch.lookup).sum().backward()
     assert not dense.table.weight.grad.is_sparse

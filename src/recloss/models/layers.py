@@ -54,10 +54,12 @@ class FeaturesEmbedding(nn.Module):
     `forward` gives [B, F_cat + F_num, dim]. `last_rows` holds the [B, F_cat, dim] rows looked up
     by the latest forward in training mode (None in eval mode) so the trainer can regularise
     exactly the rows a batch touches. Weights start as N(0, init_std^2); `sparse` tables get
-    sparse gradients, for LazyAdam's row-wise updates. Given the batch's `Lookup` while training
-    a sparse table, the U distinct rows are looked up once and the gradient is their coalesced
-    `[U, D]` block; otherwise (evaluation, dense tables, torch.func transforms, which run in
-    evaluation mode) it is a plain `nn.Embedding` lookup.
+    sparse gradients, for LazyAdam's row-wise updates. Given the batch's `Lookup` while gradients
+    are recorded for a sparse table (training, and the hypergradients' validation passes), the U
+    distinct rows are looked up once and the gradient is their coalesced `[U, D]` block;
+    otherwise (no lookup, no gradient, dense tables) it is a plain `nn.Embedding` lookup.
+    torch.func transforms cannot see through the distinct rows' autograd Function: the
+    hypergradients hand them batches without a lookup.
     """
 
     def __init__(self, schema: Schema, dim: int, sparse: bool = True, init_std: float = 0.01):
@@ -85,8 +87,7 @@ class FeaturesEmbedding(nn.Module):
 
     def _rows(self, x_cat: torch.Tensor, lookup: Lookup | None) -> torch.Tensor:
         """The [B, F_cat, dim] table rows of `x_cat`."""
-        distinct = self.table.sparse and self.training and torch.is_grad_enabled()
-        if lookup is None or not distinct:
+        if lookup is None or not (self.table.sparse and torch.is_grad_enabled()):
             return self.table(x_cat + self.offsets)
         return _DistinctRows.apply(self.table.weight, self.table_rows(lookup), lookup.inverse)
 

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from recloss.data.schema import Batch
 from recloss.errors import ConfigError
 from recloss.losses import cross_entropy, loss_matrix
 from recloss.search.stepsize import corrected, logit_gradients, reference_total
@@ -75,6 +76,14 @@ class ModelCall(nn.Module):
 def flat(logits: torch.Tensor) -> torch.Tensor:
     """Binary logits may come as `[B, 1]`; everything here uses `[B]`."""
     return logits.squeeze(1) if logits.dim() == 2 and logits.shape[1] == 1 else logits
+
+
+def for_transforms(inputs: Any) -> Any:
+    """`inputs` for a torch.func transform: a `Batch` without its lookup, whose distinct-row
+    autograd Function the transforms cannot see through (plain embedding lookups instead)."""
+    if isinstance(inputs, Batch) and inputs.lookup is not None:
+        return Batch(inputs.x_cat, inputs.x_num, inputs.y)  # (`_replace` trips on Batch's len)
+    return inputs
 
 
 def task_loss(logits: torch.Tensor, y: torch.Tensor, objective: str = "logloss") -> torch.Tensor:
@@ -225,8 +234,10 @@ def jvp_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
             primals[f"model.{name}"] = p.detach()
             tangents[f"model.{name}"] = t.to_dense() if t.is_sparse else t
 
+    inputs = for_transforms(u.train[0])
+
     def logits_of(ps: dict[str, torch.Tensor]) -> torch.Tensor:
-        return functional_call(call, ps, (u.train[0],))
+        return functional_call(call, ps, (inputs,))
 
     _, directional = torch.func.jvp(logits_of, (primals,), (tangents,))
     return _weight_grad(u, directional), val_loss
@@ -242,7 +253,8 @@ def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
     call = ModelCall(u.model, u.forward)
     names, params = _trainable(u.model)
     primals = {f"model.{n}": p.detach() for n, p in zip(names, params, strict=True)}
-    x, y = u.train
+    (x, y), val_x = u.train, for_transforms(u.val[0])
+    x = for_transforms(x)
     if u.reference is not None:  # c(p) from the training logits' detached gradients
         z0 = flat(u.logits).detach()
         dz = logit_gradients(list(u.candidates), z0, y)
@@ -257,7 +269,7 @@ def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
 
         grads = torch.func.grad(train_loss)(primals)
         stepped = {k: w - u.lr * grads[k] for k, w in primals.items()}
-        loss = task_loss(functional_call(call, stepped, (u.val[0],)), u.val[1], u.objective)
+        loss = task_loss(functional_call(call, stepped, (val_x,)), u.val[1], u.objective)
         return loss, loss.detach()
 
     grad, val_loss = torch.func.grad(val_loss_of, has_aux=True)(u.weights.detach())

@@ -47,8 +47,8 @@ class ValidationStream:
         world: int,
         device: torch.device,
     ) -> None:
-        self.loader = BatchLoader(
-            split, batch_size, shuffle=True, seed=seed, rank=rank, world_size=world
+        self.loader = BatchLoader(  # with lookups: the hypergradients back-propagate through it
+            split, batch_size, shuffle=True, seed=seed, rank=rank, world_size=world, dedup=True
         )
         self.device = device
         self.cycle = 0
