@@ -341,6 +341,25 @@ def test_fm_layer_equals_brute_force_pairwise_sum():
     assert torch.allclose(multi(x), multi.proj(bi))
 
 
+def test_fm_term_is_differentiable_twice_and_in_forward_mode():
+    """The hypergradients differentiate through it: torch.func's jvp and nested grad."""
+    x = torch.randn(4, 5, 3, dtype=torch.float64, requires_grad=True)
+    fm = FactorizationMachine(3)
+    assert torch.autograd.gradgradcheck(fm, (x,))
+
+    def formula(v: torch.Tensor) -> torch.Tensor:
+        return BiInteraction()(v).sum(1, keepdim=True)
+
+    tangent = torch.randn_like(x)
+    jvp = [torch.func.jvp(f, (x.detach(),), (tangent,))[1] for f in (fm, formula)]
+    assert torch.allclose(*jvp)
+
+    def second(f):
+        return torch.func.grad(lambda v: torch.func.grad(lambda w: f(w).pow(2).sum())(v).sum())
+
+    assert torch.allclose(second(fm)(x.detach()), second(formula)(x.detach()))
+
+
 def test_inner_product_layer_equals_brute_force():
     x = torch.randn(4, 6, 3)
     layer = InnerProduct(6)

@@ -188,22 +188,34 @@ class _PairwiseSum(torch.autograd.Function):
 
     Its gradient `g * (sum_f x - x_f)` is one fused pass over [B, F, D]; autograd of the
     formula makes four (two products, the sum of its two branches, the square's backward).
+    The backward is itself differentiable and `jvp` is defined, so torch.func's transforms (the
+    hypergradients' `jvp` and `unrolled`) see through it.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        total = x.sum(dim=1)
-        ctx.save_for_backward(x, total)
+    def forward(x: torch.Tensor) -> torch.Tensor:
         norm = torch.linalg.vector_norm  # one reduction pass, where `vecdot` writes the products
-        squares = norm(x.flatten(1), dim=1).square_() - norm(total, dim=1).square_()
+        squares = norm(x.flatten(1), dim=1).square_() - norm(x.sum(dim=1), dim=1).square_()
         return squares.mul_(-0.5).unsqueeze(1)
 
     @staticmethod
-    @once_differentiable
+    def setup_context(ctx, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+        (x,) = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+
+    @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        x, total = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         g = grad.reshape(-1, 1, 1)
-        return torch.addcmul(g * total.unsqueeze(1), x, g, value=-1)
+        return torch.addcmul(g * x.sum(dim=1, keepdim=True), x, g, value=-1)
+
+    @staticmethod
+    def jvp(ctx, tangent: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        dot = torch.linalg.vecdot
+        pairs = dot(x.sum(dim=1), tangent.sum(dim=1)) - dot(x.flatten(1), tangent.flatten(1))
+        return pairs.unsqueeze(1)
 
 
 class FactorizationMachine(nn.Module):
@@ -219,10 +231,9 @@ class FactorizationMachine(nn.Module):
         self.proj = nn.Linear(embed_dim, n_outputs, bias=False) if n_outputs > 1 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.proj is None and self.training and torch.is_grad_enabled():
-            return _PairwiseSum.apply(x)  # evaluation mode keeps plain autograd for torch.func
-        pooled = self.pool(x)
-        return pooled.sum(dim=1, keepdim=True) if self.proj is None else self.proj(pooled)
+        if self.proj is None:
+            return _PairwiseSum.apply(x)
+        return self.proj(self.pool(x))
 
 
 class InnerProduct(nn.Module):
