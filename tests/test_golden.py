@@ -1,7 +1,7 @@
 """Golden metrics: 11 (model, strategy) runs of 2 epochs give exactly the recorded numbers.
 
 The values in `golden/two_epochs.json` were re-recorded when recloss's own `Dropout` replaced
-`nn.Dropout` (other masks), DeepFM + AutoLoss's when CE's share of the prior became 0.97, and
+`nn.Dropout` (other masks), DeepFM + AutoLoss's when CE's share of the prior became 0.97,
 DeepFM's and FM's when the FM term became one Function in every mode (squared norms), and DeepFM +
 AutoLoss's when validation passes began to look up distinct rows (both: last bits);
 they were first recorded on commit 1ee4e4a's code, before the package's restructuring into
