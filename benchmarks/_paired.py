@@ -63,6 +63,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         **LR,
     },  # fmt: skip
     "autoloss+gce": {"candidates": ["focal", "kl", "hinge", "ce", "gce"]},
+    "window": {"horizon": "window"},
+    "window-pairwise-lr1e-2": {
+        "variant": "normalised",
+        "objective": "pairwise",
+        "horizon": "window",
+        **LR,
+    },  # fmt: skip
 }
 
 
@@ -211,6 +218,8 @@ def autoloss_settings(data: str, method: str) -> dict[str, Any]:
     remedies = asdict(resolve(variant_for(params.pop("variant", "auto"), task), **given))
     if remedies["prior"] == "uniform":
         del remedies["prior_weight"]  # unused
+    if remedies["horizon"] == "step":
+        del remedies["horizon"]  # keys of runs from before the option stay valid
     return {**params, "remedies": remedies}
 
 

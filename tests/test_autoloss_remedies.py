@@ -15,10 +15,14 @@ from recloss.search.autoloss import AutoLoss, effective_weights
 from recloss.search.base import OptionError
 from recloss.search.controller import load_controller
 from recloss.search.hypergrad import (
+    Earlier,
+    Unroll,
     finite_diff_hypergradient,
     jvp_hypergradient,
     pairwise_loss,
+    task_loss,
     unrolled_hypergradient,
+    window_hypergradients,
 )
 from recloss.search.remedies import PRESETS, controller_steps_now
 
@@ -222,8 +226,62 @@ def test_paper_variant_keeps_the_plain_mixture():
     ({"min_controller_steps": -1}, "min_controller_steps"),
     ({"objective": "auc"}, "objective"),
     ({"prior_weight": 1.0}, "prior_weight"),
+    ({"horizon": "epoch"}, "horizon"),
+    ({"horizon": "window", "hypergrad": "unrolled"}, "horizon"),
 ])  # fmt: skip
 def test_bad_remedy_options_name_the_key(params, key):
     schema = Schema("binary", 2, ("a",), (10,))
     with pytest.raises(ConfigError, match=f"loss.params.{key}"):
         build_strategy(LossConfig(name="autoloss", params=params), schema)
+
+
+def test_window_hypergradients_match_the_exact_unroll_of_the_window_to_first_order():
+    """Three SGD steps with their own loss weights: each step's hypergradient, all along the last
+    step's validation gradient, against autograd through all three steps (error O(xi))."""
+    torch.manual_seed(0)
+    model, xi, candidates = TinyNet(), 0.01, ["focal", "kl", "hinge", "ce"]
+    steps = [batch(32, 2, seed) for seed in (1, 2, 3)]
+    val = batch(64, 2, 9)
+    weights = tuple(torch.softmax(torch.randn(32, 4), 1) for _ in steps)
+    start = {k: p.detach().clone() for k, p in model.named_parameters()}
+
+    def train_loss(params, x, y, w):
+        logits = torch.func.functional_call(model, params, (x,))
+        return (loss_matrix(candidates, logits, y) * w).sum(1).mean()
+
+    def val_after_the_window(ws):
+        params = start
+        for (x, y), w in zip(steps, ws, strict=True):
+            grads = torch.func.grad(train_loss)(params, x, y, w)
+            params = {k: params[k] - xi * grads[k] for k in params}
+        return task_loss(torch.func.functional_call(model, params, (val[0],)), val[1])
+
+    exact = torch.func.grad(val_after_the_window)(weights)
+    earlier = []
+    for (x, y), w in zip(steps, weights, strict=True):  # the same three steps, one by one
+        logits = model(x)
+        model.zero_grad()
+        (loss_matrix(candidates, logits, y) * w).sum(1).mean().backward()
+        if len(earlier) < 2:
+            earlier.append(Earlier((x, y), logits.detach(), w))
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(p.grad, alpha=-xi)
+    u = Unroll(model, model, candidates, steps[-1], val, logits.detach(), weights[-1], xi)
+    for method in ("finite_diff", "jvp"):
+        grads, _ = window_hypergradients(u, earlier, method)
+        for got, want in zip(grads, exact, strict=True):
+            assert float((got - want).norm() / want.norm()) < 0.02
+    assert torch.equal(grads[-1], jvp_hypergradient(u)[0])  # the last step's, as without one
+
+
+def test_window_holds_the_steps_since_the_last_controller_step():
+    torch.manual_seed(0)
+    model, autoloss = TinyNet(), make(controller_every=3, horizon="window")
+    val = batch(64, 2, 9)
+    sizes = []
+    for seed in range(7):
+        train_step(model, autoloss, batch(32, 2, seed), val)
+        sizes.append(len(autoloss._window.steps))
+    assert sizes == [0, 1, 2, 0, 1, 2, 0]  # controller steps at 0, 3 and 6
+    assert autoloss.controller_steps == 3

@@ -139,12 +139,15 @@ class InterruptAtStep(Callback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize("loss", ["ce", "autoloss", "dwa"])
-def test_a_run_killed_inside_its_first_epoch_resumes_exactly(tmp_path, loss):
+@pytest.mark.parametrize(("loss", "params"), [
+    ("ce", {}), ("autoloss", {}), ("autoloss", {"horizon": "window"}), ("dwa", {}),
+])  # fmt: skip
+def test_a_run_killed_inside_its_first_epoch_resumes_exactly(tmp_path, loss, params):
     """Checkpoints every 4 steps; killed at step 6 of 19, the run resumes from step 4 and ends
-    exactly as an uninterrupted one: metrics, losses and the strategy's figures."""
+    exactly as an uninterrupted one: metrics, losses and the strategy's figures (with AutoLoss's
+    window, the steps since its last controller step)."""
     cfg = small_config(tmp_path, **{"train.epochs": 2, "train.checkpoint_every_steps": 4})
-    cfg.loss.name = loss
+    cfg.loss.name, cfg.loss.params = loss, params
     full = train(cfg, run_dir=tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
         train(cfg, run_dir=tmp_path / "cut", callbacks=[InterruptAtStep(6)])

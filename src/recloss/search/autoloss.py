@@ -8,7 +8,7 @@ with the one-step-unrolled hypergradient of the validation loss (`recloss.search
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from recloss.search.hypergrad import (
     evaluation,
     flat,
     hypergradient,
+    window_hypergradients,
 )
 from recloss.search.remedies import (
     Remedies,
@@ -54,23 +55,12 @@ from recloss.search.remedies import (
     variant_for,
 )
 from recloss.search.stepsize import global_scale, logit_gradients, reference_total
+from recloss.search.window import Selection, Window
 
 DEFAULT_CANDIDATES = ("focal", "kl", "hinge", "ce")
 NOISE_SEED_OFFSET = 0x5EED
 CONTROLLER_FILE = "controller.safetensors"
 FIRST_ORDER = "first_order"  # the p-weighted validation loss: degenerate, for ablations only
-
-
-@dataclass
-class _Selection:
-    """What the last `loss()` call used, so the controller step can recompute the same `p`."""
-
-    features: torch.Tensor
-    noise: torch.Tensor
-    tau: float
-    logits: torch.Tensor  # detached training logits
-    y: torch.Tensor
-    weights: torch.Tensor  # detached p
 
 
 class AutoLoss(SelectionStats, LossStrategy):
@@ -94,7 +84,8 @@ class AutoLoss(SelectionStats, LossStrategy):
     (per epoch), `warmup_steps` (controller steps with the prior mixture), `prior` ("uniform" or a
     candidate, e.g. "ce"), `prior_weight` (that candidate's share, 0.97), `example_weight` (a
     per-example weight output beside the mixture), `objective` (the validation objective:
-    "logloss", or "pairwise" on binary tasks).
+    "logloss", or "pairwise" on binary tasks), `horizon` ("step", or "window": every model step
+    since the last controller step).
     """
 
     name = "autoloss"
@@ -133,6 +124,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         prior: str | None = None,
         prior_weight: float | None = None,
         objective: str | None = None,
+        horizon: str | None = None,
     ) -> None:
         num_classes = 2 if num_classes is None and task == "binary" else num_classes
         if num_classes is None:
@@ -164,9 +156,14 @@ class AutoLoss(SelectionStats, LossStrategy):
             prior=prior,
             prior_weight=prior_weight,
             objective=objective,
+            horizon=horizon,
         )
         if self.remedies.objective == "pairwise" and task != "binary":
             raise OptionError("objective", "'pairwise' is for binary tasks")
+        if self.remedies.horizon == "window" and hypergrad not in ("finite_diff", "jvp"):
+            raise OptionError(
+                "horizon", f"'window' needs hypergrad finite_diff or jvp, not {hypergrad!r}"
+            )
         self.variant = variant
         arch = {"hidden": hidden, "activation": activation, "use_logit": use_logit,
                 "example_weight": example_weight}  # fmt: skip
@@ -195,7 +192,10 @@ class AutoLoss(SelectionStats, LossStrategy):
             self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=controller_lr)
         self.calls = self.updates = self.controller_steps = 0
         self.epoch_length = self._epoch_updates = 0  # model steps of the last whole epoch
-        self._last: _Selection | None = None
+        self._last: Selection | None = None
+        self._window = (
+            Window()
+        )  # with horizon "window": the model steps since the last controller step
         self._last_selection: dict[str, float] | None = None
         self._tau = self.schedule[0]  # of the last loss() call
         self._generator: torch.Generator | None = None
@@ -225,7 +225,7 @@ class AutoLoss(SelectionStats, LossStrategy):
             if self._warming_up():
                 weights = self._prior.to(weights).expand_as(weights).clone()
         self._record(log_alpha.exp(), y, step)
-        self._last = _Selection(features, noise, tau, logits.detach(), y, weights)
+        self._last = Selection(features, noise, tau, logits.detach(), y, weights)
         self._tau = tau
         self.calls += 1
         mixture = (loss_matrix(self.candidates, logits, y) * weights.to(logits.dtype)).sum(1)
@@ -242,13 +242,14 @@ class AutoLoss(SelectionStats, LossStrategy):
         return self._generator
 
     def get_extra_state(self) -> dict[str, Any]:
-        state = super().get_extra_state()
+        state = {**super().get_extra_state(), "window": self._window.state()}
         if self._generator is not None:
             state["noise"] = (str(self._generator.device), self._generator.get_state())
         return state
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         super().set_extra_state(state)
+        self._window.load(state.get("window", []))
         if "noise" in state:
             device, noise = state["noise"]
             self._noise(torch.device(device)).set_state(noise)
@@ -278,6 +279,8 @@ class AutoLoss(SelectionStats, LossStrategy):
                                    r.min_controller_steps)  # fmt: skip
         if self.frozen or due == 0:
             self.updates += 1
+            if self.remedies.horizon == "window" and self._last is not None:
+                self._window.add(train, self._last)
             return False
         if self._last is None or len(self._last.y) != len(train[1]):
             raise RecLossError("AutoLoss.update: call loss() on the same training batch first")
@@ -286,30 +289,29 @@ class AutoLoss(SelectionStats, LossStrategy):
         self.updates += 1
         for _ in range(due):
             self._controller_step(model, train, val() if callable(val) else val, lr, forward)
+        self._window.clear()
         return True
 
     def _controller_step(
         self, model: nn.Module, train: Pair, val_pair: Pair, lr: float, forward: Forward | None
     ) -> None:
         """One Adam step of the controller along the hypergradient on `val_pair`."""
-        u = Unroll(
-            model,
-            self._checked_forward(forward or model, val_pair),
-            self.candidates,
-            train,
-            val_pair,
-            self._last.logits,
-            self._last.weights,
-            lr,
-            self.remedies.normalise,
-            self.remedies.objective,
-        )
+        r, checked = self.remedies, self._checked_forward(forward or model, val_pair)
+        u = Unroll(model, checked, self.candidates, train, val_pair, self._last.logits,
+                   self._last.weights, lr, r.normalise, r.objective)  # fmt: skip
         self.optimizer.zero_grad(set_to_none=True)
         if self.hypergrad == FIRST_ORDER:
             objective = self._first_order_backward(u)
+        elif r.horizon == "window":
+            earlier = self._window.earlier()
+            grads, objective = window_hypergradients(u, earlier, self.hypergrad, self.fd_eps)
+            for selection, grad in zip(
+                [*self._window.selections(), self._last], grads, strict=True
+            ):
+                self._weights_with_grad(selection).backward(grad.to(torch.float32))
         else:
             grad, objective = hypergradient(u, self.hypergrad, self.fd_eps)
-            self._weights_with_grad().backward(grad.to(torch.float32))
+            self._weights_with_grad(self._last).backward(grad.to(torch.float32))
         self.optimizer.step()
         self.controller_steps += 1
         self._val_sum += objective
@@ -352,12 +354,11 @@ class AutoLoss(SelectionStats, LossStrategy):
 
         self.update(ctx.model, (ctx.batch, ctx.batch.y), next_val, ctx.lr)
 
-    def _weights_with_grad(self) -> torch.Tensor:
-        """The last loss call's `p`, recomputed with its Gumbel noise, as a function of V."""
-        last = self._last
-        log_alpha, log_weight = self.controller.outputs(last.features)
-        selection = select(log_alpha, last.noise, last.tau, self.hard)
-        return effective_weights(selection, log_weight, last.y, self.num_classes)
+    def _weights_with_grad(self, used: Selection) -> torch.Tensor:
+        """A loss call's `p`, recomputed with its Gumbel noise, as a function of V."""
+        log_alpha, log_weight = self.controller.outputs(used.features)
+        selection = select(log_alpha, used.noise, used.tau, self.hard)
+        return effective_weights(selection, log_weight, used.y, self.num_classes)
 
     def _first_order_backward(self, u: Unroll) -> float:
         """Degenerate ablation: back-propagate the p-weighted validation loss into V."""

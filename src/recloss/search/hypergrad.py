@@ -59,6 +59,16 @@ class Unroll:
     objective: str = "logloss"  # the validation objective: one of OBJECTIVES
 
 
+@dataclass(frozen=True)
+class Earlier:
+    """A training batch trained on since the last controller step, for a hypergradient over the
+    window of steps (`window_hypergradients`): its inputs, labels, logits and loss weights."""
+
+    train: Pair
+    logits: torch.Tensor
+    weights: torch.Tensor
+
+
 class ModelCall(nn.Module):
     """Wraps `forward` (which may close over `model`) so that torch.func can swap its parameters."""
 
@@ -185,30 +195,24 @@ def _val_grad_at_unrolled(u: Unroll, call: ModelCall) -> tuple[list[torch.Tensor
     return coalesced, float(val_loss.detach())
 
 
-def _weight_grad(u: Unroll, directional: torch.Tensor) -> torch.Tensor:
-    """`dL_val/dp = -(xi/B) <dloss_i/dz_b, J_b g'>` from the directional derivative `J g'`.
-
-    With step-size normalisation, plus the term of `c(p)` (`stepsize.corrected`).
-    """
-    z = flat(u.logits).detach()
-    dz = logit_gradients(list(u.candidates), z, u.train[1])
+def _weight_grad(u: Unroll, batch: Earlier, directional: torch.Tensor) -> torch.Tensor:
+    """`dL_val/dp = -(xi/B) <dloss_i/dz_b, J_b g'>` of `batch` from the directional derivative
+    `J g'` of its logits. With step-size normalisation, plus the term of `c(p)`
+    (`stepsize.corrected`)."""
+    z, y = flat(batch.logits).detach(), batch.train[1]
+    dz = logit_gradients(list(u.candidates), z, y)
     jg = directional.detach().reshape(len(z), 1, -1)
     h = -(u.lr / len(z)) * (dz * jg).sum(dim=2)
     if u.reference is None:
         return h
-    total = reference_total(u.reference, z, u.train[1], dz)
-    return corrected(h, u.weights, dz, total)
+    return corrected(h, batch.weights, dz, reference_total(u.reference, z, y, dz))
 
 
-@_in_evaluation
-def finite_diff_hypergradient(u: Unroll, eps: float = 0.01) -> tuple[torch.Tensor, float]:
-    """Hypergradient with `J g'` as a central difference at `W +- e g'`, `e = eps / ||g'||`."""
-    call = ModelCall(u.model, u.forward)
-    g, val_loss = _val_grad_at_unrolled(u, call)
-    norm = float(_norm(g)) if any(t is not None for t in g) else 0.0
-    if norm == 0.0:
-        return torch.zeros_like(u.weights), val_loss
-    e = eps / norm
+def _central_differences(
+    u: Unroll, call: ModelCall, g: list[torch.Tensor | None], inputs: list[Any], e: float
+) -> list[torch.Tensor]:
+    """`J g'` of each of `inputs`' logits as a central difference at `W +- e g'` (two shifts of
+    the weights, however many batches)."""
     _, params = _trainable(u.model)
     shift = _Shift(params, g)
     outputs = []
@@ -216,31 +220,69 @@ def finite_diff_hypergradient(u: Unroll, eps: float = 0.01) -> tuple[torch.Tenso
         for scale in (e, -e):
             shift.apply(scale)
             try:
-                outputs.append(call(u.train[0]))
+                outputs.append([call(x) for x in inputs])
             finally:
                 shift.restore()
-    return _weight_grad(u, (outputs[0] - outputs[1]) / (2 * e)), val_loss
+    return [(plus - minus) / (2 * e) for plus, minus in zip(*outputs, strict=True)]
 
 
-@_in_evaluation
-def jvp_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
-    """Hypergradient with `J g'` as a forward-mode Jacobian-vector product (`torch.func.jvp`)."""
-    call = ModelCall(u.model, u.forward)
-    g, val_loss = _val_grad_at_unrolled(u, call)
+def _forward_mode(
+    u: Unroll, call: ModelCall, g: list[torch.Tensor | None], inputs: list[Any]
+) -> list[torch.Tensor]:
+    """`J g'` of each of `inputs`' logits by forward-mode Jacobian-vector products."""
     names, params = _trainable(u.model)
     primals, tangents = {}, {}
     for name, p, t in zip(names, params, g, strict=True):
         if t is not None:  # parameters without a direction keep their values and a zero tangent
             primals[f"model.{name}"] = p.detach()
             tangents[f"model.{name}"] = t.to_dense() if t.is_sparse else t
+    directions = []
+    for x in map(for_transforms, inputs):
 
-    inputs = for_transforms(u.train[0])
+        def logits_of(ps: dict[str, torch.Tensor], x: Any = x) -> torch.Tensor:
+            return functional_call(call, ps, (x,))
 
-    def logits_of(ps: dict[str, torch.Tensor]) -> torch.Tensor:
-        return functional_call(call, ps, (inputs,))
+        directions.append(torch.func.jvp(logits_of, (primals,), (tangents,))[1])
+    return directions
 
-    _, directional = torch.func.jvp(logits_of, (primals,), (tangents,))
-    return _weight_grad(u, directional), val_loss
+
+@_in_evaluation
+def window_hypergradients(
+    u: Unroll, earlier: Sequence[Earlier] = (), method: str = "finite_diff", eps: float = 0.01
+) -> tuple[list[torch.Tensor], float]:
+    """`dL_val/dp` of each batch of `earlier` and of `u`'s own (last), all along the one `g'`.
+
+    A horizon of the steps since the last controller step (against the short-horizon bias, Wu
+    et al., ICLR 2018) for the price of `J g'` per batch: the earlier steps' weights are
+    differentiated as if their gradients had been taken at today's weights, and the Jacobian of
+    the later steps with respect to them is taken as the identity (first order in `xi`).
+    """
+    call = ModelCall(u.model, u.forward)
+    g, val_loss = _val_grad_at_unrolled(u, call)
+    batches = [*earlier, Earlier(u.train, u.logits, u.weights)]
+    norm = float(_norm(g)) if any(t is not None for t in g) else 0.0
+    if norm == 0.0:
+        return [torch.zeros_like(b.weights) for b in batches], val_loss
+    inputs = [b.train[0] for b in batches]
+    if method == "finite_diff":  # at W +- e g', e = eps / ||g'||
+        directions = _central_differences(u, call, g, inputs, eps / norm)
+    elif method == "jvp":
+        directions = _forward_mode(u, call, g, inputs)
+    else:
+        raise ConfigError(f"hypergrad: a window needs finite_diff or jvp, not {method!r}")
+    return [_weight_grad(u, b, d) for b, d in zip(batches, directions, strict=True)], val_loss
+
+
+def finite_diff_hypergradient(u: Unroll, eps: float = 0.01) -> tuple[torch.Tensor, float]:
+    """Hypergradient with `J g'` as a central difference at `W +- e g'`, `e = eps / ||g'||`."""
+    grads, val_loss = window_hypergradients(u, (), "finite_diff", eps)
+    return grads[0], val_loss
+
+
+def jvp_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
+    """Hypergradient with `J g'` as a forward-mode Jacobian-vector product (`torch.func.jvp`)."""
+    grads, val_loss = window_hypergradients(u, (), "jvp")
+    return grads[0], val_loss
 
 
 @_in_evaluation
@@ -293,6 +335,7 @@ __all__ = [
     "HYPERGRADS",
     "OBJECTIVES",
     "ModelCall",
+    "Earlier",
     "Unroll",
     "evaluation",
     "finite_diff_hypergradient",
@@ -302,4 +345,5 @@ __all__ = [
     "pairwise_loss",
     "task_loss",
     "unrolled_hypergradient",
+    "window_hypergradients",
 ]

@@ -15,6 +15,10 @@
   (example weights 1) while the controller takes its first steps;
 - the validation objective (`objective`): the logloss, or on binary tasks `pairwise`, a smooth
   surrogate of AUC (`hypergrad.pairwise_loss`) that no shift of the class prior can lower.
+- the horizon (`horizon`): `step`, the one step about to be taken, or `window`, every model step
+  since the last controller step, all along the one validation gradient
+  (`hypergrad.window_hypergradients`): a longer horizon against the short-horizon bias (Wu et al.,
+  ICLR 2018) for the price of one more `J g'` per model step; not in either preset.
 `example_weight` (off in both variants) adds a per-example weight output beside the mixture, in
 (0, 2); with normalisation only its relative values matter, so it can move an example's share of the
 step towards zero, as learning-to-reweight's weights can. Each explicit option overrides the
@@ -44,12 +48,14 @@ class Remedies:
     prior: str = "uniform"  # or a candidate that starts with `prior_weight` of the mixture
     prior_weight: float = 0.97
     objective: str = "logloss"  # the validation objective (`hypergrad.OBJECTIVES`)
+    horizon: str = "step"  # the model steps a controller step differentiates: HORIZONS
 
 
 PRESETS = {
     "paper": Remedies(),
     "normalised": Remedies(normalise="ce", min_controller_steps=8, warmup_steps=8, prior="ce"),
 }
+HORIZONS = ("step", "window")
 VARIANTS = ("auto", *PRESETS)  # auto: normalised for binary tasks, paper for multi-class ones
 
 
@@ -89,6 +95,9 @@ def resolve(variant: str, **given: object) -> Remedies:
     if remedies.objective not in OBJECTIVES:
         choices = ", ".join(OBJECTIVES)
         raise OptionError("objective", f"unknown {remedies.objective!r}; choose one of: {choices}")
+    if remedies.horizon not in HORIZONS:
+        choices = ", ".join(HORIZONS)
+        raise OptionError("horizon", f"unknown {remedies.horizon!r}; choose one of: {choices}")
     weight = remedies.prior_weight
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < 1:
         raise OptionError("prior_weight", f"must be a number in (0, 1), got {weight!r}")
@@ -117,6 +126,7 @@ def controller_steps_now(update: int, every: int, epoch_length: int, minimum: in
 
 
 __all__ = [
+    "HORIZONS",
     "PRESETS",
     "VARIANTS",
     "prior_logits",
