@@ -1,11 +1,12 @@
 """The embedding backward's duplicates sum: `index_add_` (recloss) against the alternatives.
 
 The gradient of a DeepFM batch's `[4096 * 39, D]` looked-up rows is summed into its U distinct
-rows. Compared, interleaved (A B C A B C ...): `index_add_` in the batch's order (what recloss
-does), `scatter_add_`, and a stable sort of the positions (computable in the loader, not timed)
-followed by `torch.segment_reduce`, for uniform and power-law ids at 10k and 100k values per
-field, D 16 (the table) and 1 (the first-order weights). Medians in ms, and whether each result
-equals `index_add_`'s bit for bit.
+rows. Compared, interleaved (A B C A B C ...): `index_add_` in the batch's order with an int64
+index (what recloss does) and with an int32 one (what the loader gave until this benchmark
+found it 4-17x slower), `scatter_add_`, and a stable sort of the positions (computable in the
+loader, not timed) followed by `torch.segment_reduce`, for uniform and power-law ids at 10k and
+100k values per field, D 16 (the table) and 1 (the first-order weights). Medians in ms, and
+whether each result equals `index_add_`'s bit for bit.
 
     python benchmarks/gradient_sum.py [--rounds 7]
 """
@@ -39,8 +40,10 @@ def methods(inverse: np.ndarray, grad: torch.Tensor) -> dict[str, Callable[[], t
     order = torch.from_numpy(np.argsort(inverse.ravel(), kind="stable"))
     lengths = torch.from_numpy(np.bincount(inverse.ravel(), minlength=distinct))
     scatter_index = flat.unsqueeze(1).expand(-1, width)
+    flat32 = flat.to(torch.int32)
     return {
         "index_add_": lambda: grad.new_zeros(distinct, width).index_add_(0, flat, grad),
+        "index_add_ int32": lambda: grad.new_zeros(distinct, width).index_add_(0, flat32, grad),
         "scatter_add_": lambda: grad.new_zeros(distinct, width).scatter_add_(
             0, scatter_index, grad
         ),
