@@ -79,8 +79,10 @@ def main() -> None:
         print_table(cells)
         tables += cells
     print_markdown(tables)
-    plot_weights(tables, rows, all_jobs, RESULTS / "autoloss_noisy_weights.png")
-    report("autoloss_noisy", {"settings": vars(args), "cells": tables})
+    # named by the data sets, so that a run on other ones keeps Adult's figures
+    suffix = "" if args.datasets == ["adult"] else "_" + "_".join(args.datasets)
+    plot_weights(tables, rows, all_jobs, RESULTS / f"autoloss_noisy_weights{suffix}.png")
+    report(f"autoloss_noisy{suffix}", {"settings": vars(args), "cells": tables})
 
 
 if __name__ == "__main__":

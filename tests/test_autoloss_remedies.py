@@ -15,7 +15,7 @@ from recloss.search.autoloss import AutoLoss, effective_weights
 from recloss.search.base import OptionError
 from recloss.search.controller import load_controller
 from recloss.search.hypergrad import (
-    Earlier,
+    TrainingStep,
     Unroll,
     finite_diff_hypergradient,
     jvp_hypergradient,
@@ -263,7 +263,7 @@ def test_window_hypergradients_match_the_exact_unroll_of_the_window_to_first_ord
         model.zero_grad()
         (loss_matrix(candidates, logits, y) * w).sum(1).mean().backward()
         if len(earlier) < 2:
-            earlier.append(Earlier((x, y), logits.detach(), w))
+            earlier.append(TrainingStep((x, y), logits.detach(), w))
             with torch.no_grad():
                 for p in model.parameters():
                     p.add_(p.grad, alpha=-xi)
@@ -285,3 +285,7 @@ def test_window_holds_the_steps_since_the_last_controller_step():
         sizes.append(len(autoloss._window.steps))
     assert sizes == [0, 1, 2, 0, 1, 2, 0]  # controller steps at 0, 3 and 6
     assert autoloss.controller_steps == 3
+    autoloss.frozen = True  # a frozen controller keeps no window
+    for seed in range(4):
+        train_step(model, autoloss, batch(32, 2, seed), val)
+    assert not autoloss._window.steps

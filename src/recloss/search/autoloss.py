@@ -193,9 +193,8 @@ class AutoLoss(SelectionStats, LossStrategy):
         self.calls = self.updates = self.controller_steps = 0
         self.epoch_length = self._epoch_updates = 0  # model steps of the last whole epoch
         self._last: Selection | None = None
-        self._window = (
-            Window()
-        )  # with horizon "window": the model steps since the last controller step
+        # with horizon "window": the model steps since the last controller step
+        self._window = Window()
         self._last_selection: dict[str, float] | None = None
         self._tau = self.schedule[0]  # of the last loss() call
         self._generator: torch.Generator | None = None
@@ -279,7 +278,7 @@ class AutoLoss(SelectionStats, LossStrategy):
                                    r.min_controller_steps)  # fmt: skip
         if self.frozen or due == 0:
             self.updates += 1
-            if self.remedies.horizon == "window" and self._last is not None:
+            if self.remedies.horizon == "window" and not self.frozen and self._last is not None:
                 self._window.add(train, self._last)
             return False
         if self._last is None or len(self._last.y) != len(train[1]):
@@ -305,9 +304,8 @@ class AutoLoss(SelectionStats, LossStrategy):
         elif r.horizon == "window":
             earlier = self._window.earlier()
             grads, objective = window_hypergradients(u, earlier, self.hypergrad, self.fd_eps)
-            for selection, grad in zip(
-                [*self._window.selections(), self._last], grads, strict=True
-            ):
+            used = [*self._window.selections(), self._last]
+            for selection, grad in zip(used, grads, strict=True):
                 self._weights_with_grad(selection).backward(grad.to(torch.float32))
         else:
             grad, objective = hypergradient(u, self.hypergrad, self.fd_eps)

@@ -8,11 +8,12 @@ of candidate i on training example b and `xi` the model's learning rate:
 
 `J g'` comes from a central difference (`finite_diff`), a forward-mode Jacobian-vector product
 (`jvp`), or autograd through the whole unrolled step (`unrolled`, exact, for tests and small
-models). The passes run in evaluation mode: the validation loss is that of the network as
-deployed (no dropout, batch-norm running statistics), the passes it compares are deterministic and
-identical in everything but the weights, batch-norm statistics are never updated by them, and no
-dropout masks are drawn (much of a CPU forward pass). `J g'` is thus taken on the deterministic
-network, while the training gradient in `.grad` came from a dropout-sampled one.
+models). `window_hypergradients` takes the model steps since the last controller step along the
+one `g'`, to first order in `xi`. The passes run in evaluation mode: the validation loss is that of
+the network as deployed (no dropout, batch-norm running statistics), the passes it compares are
+deterministic and identical in everything but the weights, batch-norm statistics are never updated
+by them, and no dropout masks are drawn (much of a CPU forward pass). `J g'` is thus taken on the
+deterministic network, while the training gradient in `.grad` came from a dropout-sampled one.
 """
 
 from __future__ import annotations
@@ -60,9 +61,9 @@ class Unroll:
 
 
 @dataclass(frozen=True)
-class Earlier:
-    """A training batch trained on since the last controller step, for a hypergradient over the
-    window of steps (`window_hypergradients`): its inputs, labels, logits and loss weights."""
+class TrainingStep:
+    """A model step's batch as a hypergradient over a window of steps takes it
+    (`window_hypergradients`): its inputs and labels, its logits and its loss weights."""
 
     train: Pair
     logits: torch.Tensor
@@ -195,7 +196,7 @@ def _val_grad_at_unrolled(u: Unroll, call: ModelCall) -> tuple[list[torch.Tensor
     return coalesced, float(val_loss.detach())
 
 
-def _weight_grad(u: Unroll, batch: Earlier, directional: torch.Tensor) -> torch.Tensor:
+def _weight_grad(u: Unroll, batch: TrainingStep, directional: torch.Tensor) -> torch.Tensor:
     """`dL_val/dp = -(xi/B) <dloss_i/dz_b, J_b g'>` of `batch` from the directional derivative
     `J g'` of its logits. With step-size normalisation, plus the term of `c(p)`
     (`stepsize.corrected`)."""
@@ -248,7 +249,7 @@ def _forward_mode(
 
 @_in_evaluation
 def window_hypergradients(
-    u: Unroll, earlier: Sequence[Earlier] = (), method: str = "finite_diff", eps: float = 0.01
+    u: Unroll, earlier: Sequence[TrainingStep] = (), method: str = "finite_diff", eps: float = 0.01
 ) -> tuple[list[torch.Tensor], float]:
     """`dL_val/dp` of each batch of `earlier` and of `u`'s own (last), all along the one `g'`.
 
@@ -259,7 +260,7 @@ def window_hypergradients(
     """
     call = ModelCall(u.model, u.forward)
     g, val_loss = _val_grad_at_unrolled(u, call)
-    batches = [*earlier, Earlier(u.train, u.logits, u.weights)]
+    batches = [*earlier, TrainingStep(u.train, u.logits, u.weights)]
     norm = float(_norm(g)) if any(t is not None for t in g) else 0.0
     if norm == 0.0:
         return [torch.zeros_like(b.weights) for b in batches], val_loss
@@ -295,8 +296,7 @@ def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
     call = ModelCall(u.model, u.forward)
     names, params = _trainable(u.model)
     primals = {f"model.{n}": p.detach() for n, p in zip(names, params, strict=True)}
-    (x, y), val_x = u.train, for_transforms(u.val[0])
-    x = for_transforms(x)
+    x, y, val_x = for_transforms(u.train[0]), u.train[1], for_transforms(u.val[0])
     if u.reference is not None:  # c(p) from the training logits' detached gradients
         z0 = flat(u.logits).detach()
         dz = logit_gradients(list(u.candidates), z0, y)
@@ -335,7 +335,7 @@ __all__ = [
     "HYPERGRADS",
     "OBJECTIVES",
     "ModelCall",
-    "Earlier",
+    "TrainingStep",
     "Unroll",
     "evaluation",
     "finite_diff_hypergradient",

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from recloss.data.schema import Batch, Lookup
-from recloss.search.hypergrad import Earlier, Pair
+from recloss.search.hypergrad import Pair, TrainingStep
 
 
 @dataclass
@@ -33,9 +33,9 @@ class Window:
     def add(self, train: Pair, selection: Selection) -> None:
         self.steps.append((train[0], selection))
 
-    def earlier(self) -> list[Earlier]:
-        """The steps as the hypergradient takes them."""
-        return [Earlier((x, s.y), s.logits, s.weights) for x, s in self.steps]
+    def earlier(self) -> list[TrainingStep]:
+        """The steps as the window's hypergradient takes them."""
+        return [TrainingStep((x, s.y), s.logits, s.weights) for x, s in self.steps]
 
     def selections(self) -> list[Selection]:
         return [s for _, s in self.steps]
