@@ -197,7 +197,8 @@ def main() -> None:
             ce = step_seconds(cfg, "ce", args.compare_steps, str(work / "runs"))
             auto = step_seconds(cfg, "autoloss", args.compare_steps, str(work / "runs"))
             ratios.append(auto / ce)
-        figures["autoloss_over_ce"] = {"rounds": ratios, "median": statistics.median(ratios)}
+        if ratios:  # --rounds 0: the epoch alone
+            figures["autoloss_over_ce"] = {"rounds": ratios, "median": statistics.median(ratios)}
     finally:
         figures["load_after"] = load()
         if not args.keep:
