@@ -141,7 +141,7 @@ class InterruptAtStep(Callback):
 
 @pytest.mark.parametrize(("loss", "params"), [
     ("ce", {}), ("autoloss", {}), ("autoloss", {"horizon": "window"}), ("dwa", {}),
-])  # fmt: skip
+], ids=["ce", "autoloss", "autoloss-window", "dwa"])  # fmt: skip
 def test_a_run_killed_inside_its_first_epoch_resumes_exactly(tmp_path, loss, params):
     """Checkpoints every 4 steps; killed at step 6 of 19, the run resumes from step 4 and ends
     exactly as an uninterrupted one: metrics, losses and the strategy's figures (with AutoLoss's

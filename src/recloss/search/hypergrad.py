@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.func import functional_call
+from torch.profiler import record_function
 
 from recloss.data.schema import Batch
 from recloss.errors import ConfigError
@@ -187,8 +188,9 @@ def _val_grad_at_unrolled(u: Unroll, call: ModelCall) -> tuple[list[torch.Tensor
     step = _Shift(params, [p.grad for p in params])
     step.apply(-u.lr)
     try:
-        val_loss = task_loss(call(u.val[0]), u.val[1], u.objective)
-        grads = torch.autograd.grad(val_loss, params, allow_unused=True)
+        with record_function("hypergrad: validation pass"):  # for benchmarks/autoloss_overhead.py
+            val_loss = task_loss(call(u.val[0]), u.val[1], u.objective)
+            grads = torch.autograd.grad(val_loss, params, allow_unused=True)
     finally:
         step.restore()
     # coalesced once here, not again by each use (the norm, every shift): a sort per table
@@ -265,12 +267,13 @@ def window_hypergradients(
     if norm == 0.0:
         return [torch.zeros_like(b.weights) for b in batches], val_loss
     inputs = [b.train[0] for b in batches]
-    if method == "finite_diff":  # at W +- e g', e = eps / ||g'||
-        directions = _central_differences(u, call, g, inputs, eps / norm)
-    elif method == "jvp":
-        directions = _forward_mode(u, call, g, inputs)
-    else:
-        raise ConfigError(f"hypergrad: a window needs finite_diff or jvp, not {method!r}")
+    with record_function("hypergrad: J g'"):
+        if method == "finite_diff":  # at W +- e g', e = eps / ||g'||
+            directions = _central_differences(u, call, g, inputs, eps / norm)
+        elif method == "jvp":
+            directions = _forward_mode(u, call, g, inputs)
+        else:
+            raise ConfigError(f"hypergrad: a window needs finite_diff or jvp, not {method!r}")
     return [_weight_grad(u, b, d) for b, d in zip(batches, directions, strict=True)], val_loss
 
 
