@@ -57,6 +57,26 @@ def test_normalised_closed_forms_match_exact_unroll_only_with_the_scale_term(tas
     assert cosine(c * plain, exact) < 0.99
 
 
+@pytest.mark.parametrize(("task", "shape"), [("binary", (64,)), ("multiclass", (64, 5))])
+def test_logit_gradients_are_each_candidates_own_and_keep_the_callers_graph(task, shape):
+    torch.manual_seed(0)
+    candidates = ["focal", "kl", "hinge", "ce"]
+    logits = (3 * torch.randn(shape)).requires_grad_()
+    y = torch.randint(0, 2 if task == "binary" else 5, shape[:1])
+    want = torch.stack(
+        [
+            torch.autograd.grad(loss_matrix(candidates, logits, y)[:, i].sum(), logits)[0]
+            for i in range(len(candidates))
+        ],
+        dim=1,
+    ).reshape(len(y), len(candidates), -1)
+    assert torch.equal(stepsize.logit_gradients(candidates, logits, y), want)
+    losses = loss_matrix(candidates, logits, y)
+    assert torch.equal(stepsize.logit_gradients(candidates, logits, y, losses), want)
+    (again,) = torch.autograd.grad(losses[:, 3].sum(), logits)  # the caller's graph is intact
+    assert torch.equal(again.reshape(len(y), -1), want[:, 3])
+
+
 def test_normalised_hypergradient_cannot_scale_all_weights_together():
     u = normalised_unroll("binary")
     grad, _ = jvp_hypergradient(u)

@@ -227,10 +227,11 @@ class AutoLoss(SelectionStats, LossStrategy):
         self._last = Selection(features, noise, tau, logits.detach(), y, weights)
         self._tau = tau
         self.calls += 1
-        mixture = (loss_matrix(self.candidates, logits, y) * weights.to(logits.dtype)).sum(1)
+        losses = loss_matrix(self.candidates, logits, y)
+        mixture = (losses * weights.to(logits.dtype)).sum(1)
         if self.remedies.normalise is None:
             return mixture.mean()
-        grads = logit_gradients(self.candidates, logits, y)
+        grads = logit_gradients(self.candidates, logits, y, losses)
         total = reference_total(self.remedies.normalise, logits, y, grads)
         return global_scale(weights, grads, total).to(logits.dtype) * mixture.mean()
 

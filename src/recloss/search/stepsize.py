@@ -37,16 +37,28 @@ REFERENCES = ("ce", "mean")
 _TINY = 1e-12
 
 
-def logit_gradients(candidates: list[str], logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Detached `dloss_i/dz_b` of every candidate, `[B, n, C']` (`C' = 1` binary)."""
-    z = logits.detach().requires_grad_()
-    with torch.enable_grad():
-        losses = loss_matrix(candidates, z, y)
-        grads = [
-            torch.autograd.grad(losses[:, i].sum(), z, retain_graph=i + 1 < losses.shape[1])[0]
-            for i in range(losses.shape[1])
-        ]
-    return torch.stack(grads, dim=1).reshape(len(z), len(grads), -1)
+def logit_gradients(
+    candidates: list[str],
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    losses: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Detached `dloss_i/dz_b` of every candidate, `[B, n, C']` (`C' = 1` binary).
+
+    One backward pass batched over the candidates (each example's losses depend on its own
+    logits only). `losses`: the caller's loss matrix of `logits`, whose graph is then reused
+    and kept for the caller's own backward.
+    """
+    if losses is None or not losses.requires_grad:
+        logits = logits.detach().requires_grad_()
+        with torch.enable_grad():
+            losses = loss_matrix(candidates, logits, y)
+    n = losses.shape[1]
+    one_hot = torch.eye(n, dtype=losses.dtype, device=losses.device)[:, None, :]
+    (grads,) = torch.autograd.grad(
+        losses, logits, one_hot.expand(n, *losses.shape), retain_graph=True, is_grads_batched=True
+    )
+    return grads.detach().movedim(0, 1).reshape(len(logits), n, -1)
 
 
 def reference_total(
