@@ -74,9 +74,13 @@ class LazyL2Optimizer(torch.optim.Optimizer):
     ) -> None:
         """Decay `weights` (the rows `rows` of `param`) in place by the steps they missed."""
         missed = now - self.state[param]["decayed_at"].index_select(0, rows).to(weights.dtype)
+        if missed.device.type == "cpu" and not bool(missed.gt(0).any()):
+            return  # caught up before the forward pass (a GPU would wait for this answer)
         shape = (-1,) + (1,) * (weights.dim() - 1)
         rate = self._missed_rate(param, group, weights, moments)
-        weights.mul_((1 - rate).clamp_(min=0).pow(missed.view(shape)))
+        # the exponent at the weights' shape: pow's broadcasting path takes twice as long
+        exponent = missed.view(shape).expand_as(weights).contiguous()
+        weights.mul_((1 - rate).clamp_(min=0).pow(exponent))
 
     def _mark(self, param: torch.Tensor, rows: torch.Tensor, step: float) -> None:
         self.state[param]["decayed_at"].index_fill_(0, rows, int(step))
