@@ -2,9 +2,11 @@
 train_throughput.py (39 fields, embedding 16, DNN 400-400-400, batch 4096).
 
     python benchmarks/profile_step.py [--cardinality 100000] [--steps 10] [--precision bf16]
+        [--embedding-regularizer 1e-5]
 
 Prints the operators by self CPU time and the share of the step's phases (forward, backward,
-optimiser, waiting for the next batch), and writes them to benchmarks/results/profile_step.json.
+optimiser, waiting for the next batch), and writes them to benchmarks/results/profile_step.json
+(`profile_step_l2.json` with the L2).
 """
 
 from __future__ import annotations
@@ -51,12 +53,15 @@ def main() -> None:
     parser.add_argument("--cardinality", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--embedding-regularizer", type=float, default=0.0,
+                        help="the lazy whole-table L2 (Criteo's default: 1e-5)")  # fmt: skip
     args = parser.parse_args()
     print(f"load before: {load()}")
     with tempfile.TemporaryDirectory() as cache:
         rows = (args.steps + 3) * BATCH * 10 // 8 + BATCH
         cfg = config_from_dict(make_config(cache, args.cardinality, rows))
         cfg.train.precision = args.precision
+        cfg.train.embedding_regularizer = args.embedding_regularizer
         trainer = build_trainer(cfg, prepare_dataset(cfg.data, progress=False), run_dir=None)
         batches = iter(trainer.train_loader)
         for _ in range(3):  # warm-up
@@ -81,10 +86,11 @@ def main() -> None:
     print(f"{args.steps * BATCH / seconds:,.0f} samples/s under the profiler")
     print(f"load after: {load()}")
     report(
-        "profile_step",
+        "profile_step_l2" if args.embedding_regularizer else "profile_step",
         {
             "values_per_field": args.cardinality,
             "precision": args.precision,
+            "embedding_regularizer": args.embedding_regularizer,
             "ms_per_step": {k: v / args.steps * 1e3 for k, v in phases.items()},
             "top_ops_self_ms_per_step": {
                 e.key: e.self_cpu_time_total / 1e3 / args.steps for e in ops
