@@ -94,6 +94,10 @@ class LazyL2Optimizer(torch.optim.Optimizer):
         if group is None or group["weight_decay"] <= 0 or "decayed_at" not in state:
             return
         now = float(state["step"])
+        if rows.device.type == "cpu":  # only the rows that missed a step (a GPU would wait)
+            rows = rows[state["decayed_at"].index_select(0, rows) < now]
+            if len(rows) == 0:
+                return
         moments = self._moments(param)
         weights = param.index_select(0, rows)
         rows_moments = None if moments is None else moments.index_select(0, rows)
