@@ -76,6 +76,17 @@ class LazyL2Optimizer(torch.optim.Optimizer):
         missed = now - self.state[param]["decayed_at"].index_select(0, rows).to(weights.dtype)
         if missed.device.type == "cpu" and not bool(missed.gt(0).any()):
             return  # caught up before the forward pass (a GPU would wait for this answer)
+        self._decay(param, group, weights, moments, missed)
+
+    def _decay(
+        self,
+        param: torch.Tensor,
+        group: dict,
+        weights: torch.Tensor,
+        moments: torch.Tensor | None,
+        missed: torch.Tensor,
+    ) -> None:
+        """Decay `weights` in place by `missed` steps each (a float per row)."""
         shape = (-1,) + (1,) * (weights.dim() - 1)
         rate = self._missed_rate(param, group, weights, moments)
         # the exponent at the weights' shape: pow's broadcasting path takes twice as long
@@ -94,14 +105,16 @@ class LazyL2Optimizer(torch.optim.Optimizer):
         if group is None or group["weight_decay"] <= 0 or "decayed_at" not in state:
             return
         now = float(state["step"])
+        missed = now - state["decayed_at"].index_select(0, rows).to(param.dtype)
         if rows.device.type == "cpu":  # only the rows that missed a step (a GPU would wait)
-            rows = rows[state["decayed_at"].index_select(0, rows) < now]
+            late = missed > 0
+            rows, missed = rows[late], missed[late]
             if len(rows) == 0:
                 return
         moments = self._moments(param)
         weights = param.index_select(0, rows)
         rows_moments = None if moments is None else moments.index_select(0, rows)
-        self._catch_up(param, group, rows, weights, rows_moments, now)
+        self._decay(param, group, weights, rows_moments, missed)
         param.index_copy_(0, rows, weights)
         self._mark(param, rows, now)
 
