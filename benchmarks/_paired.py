@@ -28,6 +28,7 @@ from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
 from recloss.data.noise import NoisyTraining
 from recloss.runs import train
+from recloss.search.autoloss import HYPERGRAD_ROWS
 from recloss.search.remedies import Remedies, resolve, variant_for
 
 SYNTHETIC = {"rows": 100_000, "fields": 20, "cardinality": 500, "seed": 0}
@@ -62,6 +63,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "example_weight": True,
         **LR,
     },  # fmt: skip
+    "calibrated": {"objective": "calibrated"},
+    "calibrated-lr1e-2": {"objective": "calibrated", **LR},
+    "adam-unroll": {"unroll": "adam"},
+    "adam-unroll-lr1e-2": {"unroll": "adam", **LR},
+    "adam-calibrated-lr1e-2": {"unroll": "adam", "objective": "calibrated", **LR},
+    "all-rows": {"hypergrad_rows": None},
+    "lr1e-2": LR,
+    "all-rows-lr1e-2": {"hypergrad_rows": None, **LR},
     "autoloss+gce": {"candidates": ["focal", "kl", "hinge", "ce", "gce"]},
     "window": {"horizon": "window"},
     "window-pairwise-lr1e-2": {
@@ -218,8 +227,9 @@ def autoloss_settings(data: str, method: str) -> dict[str, Any]:
     remedies = asdict(resolve(variant_for(params.pop("variant", "auto"), task), **given))
     if remedies["prior"] == "uniform":
         del remedies["prior_weight"]  # unused
-    if remedies["horizon"] == "step":
-        del remedies["horizon"]  # keys of runs from before the option stay valid
+    for option, default in (("horizon", "step"), ("unroll", "sgd")):
+        if remedies[option] == default:
+            del remedies[option]  # keys of runs from before the option stay valid
     return {**params, "remedies": remedies}
 
 
@@ -227,6 +237,9 @@ def key_of(args: argparse.Namespace, data: str, model: str, method: str, seed: i
     """The run's key: what its result depends on, so that runs are reused exactly when valid."""
     name = "autoloss" if method in VARIANTS else method
     options = autoloss_settings(data, method) if method in VARIANTS else {}
+    rows = options.pop("hypergrad_rows", HYPERGRAD_ROWS)
+    if method in VARIANTS and rows is not None and rows < args.batch_size:
+        options["hypergrad_rows"] = rows  # a cap that cuts this batch size changes the runs
     settings = [RUNS_VERSION, args.epochs, args.batch_size, options]
     return f"{fingerprint(settings)}/{data}/{model}/{name}/{seed}"
 

@@ -8,7 +8,11 @@ with only the CE-centred prior (`prior`); step-size normalisation alone at contr
 rate 1e-2 (`norm-lr1e-2`); `normalised` at 1e-2 with an example-weight output
 (`normalised-ew-lr1e-2`), with the pairwise validation objective (`pairwise-lr1e-2`), and with both
 (`pairwise-ew-lr1e-2`); the default and `pairwise-lr1e-2` with the hypergradient taken over the
-window of model steps since the last controller step (`window`, `window-pairwise-lr1e-2`). Runs
+window of model steps since the last controller step (`window`, `window-pairwise-lr1e-2`); the
+default with the calibrated validation objective (`calibrated`, `calibrated-lr1e-2`) and with the
+Adam-preconditioned unroll (`adam-unroll`, `adam-unroll-lr1e-2`); the default on all rows of a
+batch instead of the first 1024 (`all-rows`; the same below batch 1024) and both at controller
+learning rate 1e-2 (`lr1e-2`, `all-rows-lr1e-2`). Runs
 share the settings and the runs file of `autoloss_quality.py` (10 epochs, batch 512, patience 2).
 Every method trains on the same splits with the same seeds; per cell the table gives each
 variant's mean test AUC and logloss and its paired per-seed difference to CE and to the best

@@ -1,6 +1,7 @@
 """Wall time per training epoch of AutoLoss against plain CE: DeepFM (DNN 400-400-400, dropout
 0.5, embedding 16, sparse embeddings) on synthetic Criteo-shaped data (39 fields), controller
-updated every K = 7 and every K = 1 steps, all strategies measured interleaved in one run.
+updated every K = 7 and every K = 1 steps, and K = 7 without the cap on a controller step's rows
+(`hypergrad_rows`), all strategies measured interleaved in one run.
 
 `--profile` instead runs one epoch of CE and one of AutoLoss with K = 1 under torch.profiler and
 splits a controller step into the hypergradient's validation pass, its `J g'` passes and the rest.
@@ -27,6 +28,10 @@ STRATEGIES = {
     "autoloss_k7": {"name": "autoloss", "params": {"controller_every": 7}},
     "autoloss_k1": {"name": "autoloss", "params": {"controller_every": 1}},
     "autoloss_k7_jvp": {"name": "autoloss", "params": {"controller_every": 7, "hypergrad": "jvp"}},
+    "autoloss_k7_all_rows": {  # without the default cap on a controller step's rows
+        "name": "autoloss",
+        "params": {"controller_every": 7, "hypergrad_rows": None},
+    },
 }
 TARGET_K7 = 1.3
 

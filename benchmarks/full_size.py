@@ -14,6 +14,7 @@ planted logistic model, so that test AUC means something). Then, each step timed
 Everything it writes lives under --work and is removed at the end (unless --keep).
 
     python benchmarks/full_size.py [--rows 45840617] [--work /tmp/recloss-full] [--precision bf16]
+        [--keep] [--autoloss-only]
 """
 
 from __future__ import annotations
@@ -131,12 +132,39 @@ def loader_rate(split, batch_size: int, batches: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def step_seconds(cfg: dict[str, Any], loss: str, steps: int, out: str) -> float:
+# AutoLoss with its defaults, and without the cap on a controller step's rows (`hypergrad_rows`)
+AUTOLOSS = {
+    "autoloss": {"name": "autoloss"},
+    "autoloss_all_rows": {"name": "autoloss", "params": {"hypergrad_rows": None}},
+}
+
+
+def step_seconds(cfg: dict[str, Any], loss: dict[str, Any], steps: int, out: str) -> float:
     """Seconds per training step over `steps` steps of one epoch with `loss`."""
-    run = {**cfg, "loss": {"name": loss}, "out": out,
+    run = {**cfg, "loss": loss, "out": out,
            "train": {**cfg["train"], "epochs": 1, "max_steps_per_epoch": steps}}  # fmt: skip
     record = train(run)
     return record.train_seconds / record.steps
+
+
+def one_epoch(cfg: dict[str, Any], train_split, args: argparse.Namespace, work: Path) -> dict:
+    """The loader alone, then one epoch of training (or its first --train-steps) and the test."""
+    figures: dict[str, Any] = {}
+    figures["loader_samples_per_s"] = round(loader_rate(train_split, args.batch_size, 300))
+    print(f"loader alone: {figures['loader_samples_per_s']:,} samples/s", flush=True)
+    epoch = {**cfg["train"], "epochs": 1, "max_steps_per_epoch": args.train_steps}
+    record, seconds = timed("one epoch", train, {**cfg, "out": str(work / "runs"),
+                                                 "train": epoch})  # fmt: skip
+    steps_per_epoch = len(train_split) // args.batch_size + 1
+    figures |= {"trained_steps": record.steps, "steps_per_epoch": steps_per_epoch,
+                "epoch_s": round(record.train_seconds / record.steps * steps_per_epoch, 1),
+                "wall_s": round(seconds, 1),
+                "train_samples_per_s": round(record.samples_per_second),
+                "test": record.test}  # fmt: skip
+    figures["loader_over_training"] = round(
+        figures["loader_samples_per_s"] / figures["train_samples_per_s"], 2
+    )
+    return figures
 
 
 def main() -> None:
@@ -154,6 +182,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="AutoLoss/CE interleaved rounds")
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--autoloss-only", action="store_true", help="only the AutoLoss/CE rounds (a kept --work)"
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="recloss-full-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -165,10 +196,11 @@ def main() -> None:
             _, figures["generate_s"] = timed("generate", generate, source, args.rows)
         figures["file_gb"] = round(source.stat().st_size / 1e9, 2)
         data = {"dataset": "criteo", "path": str(source), "cache_dir": str(cache)}
-        rss, seconds = timed("prepare", prepare_in_child, data)
-        figures |= {"prepare_s": round(seconds, 1),
-                    "prepare_rows_per_s": round(args.rows / seconds),
-                    "prepare_peak_rss_gb": round(rss, 2)}  # fmt: skip
+        if not args.autoloss_only:
+            rss, seconds = timed("prepare", prepare_in_child, data)
+            figures |= {"prepare_s": round(seconds, 1),
+                        "prepare_rows_per_s": round(args.rows / seconds),
+                        "prepare_peak_rss_gb": round(rss, 2)}  # fmt: skip
         cfg = {"data": data, "model": {"name": "deepfm", "embed_dim": 16,
                                        "params": {"hidden_dims": [400, 400, 400]}},
                "loss": {"name": "ce"},
@@ -178,34 +210,25 @@ def main() -> None:
         train_split = dataset.split("train")
         figures["train_rows"] = len(train_split)
         figures["vocabulary"] = int(sum(dataset.schema.cardinalities))
-        figures["loader_samples_per_s"] = round(loader_rate(train_split, args.batch_size, 300))
-        print(f"loader alone: {figures['loader_samples_per_s']:,} samples/s", flush=True)
-        epoch = {**cfg["train"], "epochs": 1, "max_steps_per_epoch": args.train_steps}
-        record, seconds = timed("one epoch", train, {**cfg, "out": str(work / "runs"),
-                                                     "train": epoch})  # fmt: skip
-        steps_per_epoch = len(train_split) // args.batch_size + 1
-        figures |= {"trained_steps": record.steps, "steps_per_epoch": steps_per_epoch,
-                    "epoch_s": round(record.train_seconds / record.steps * steps_per_epoch, 1),
-                    "wall_s": round(seconds, 1),
-                    "train_samples_per_s": round(record.samples_per_second),
-                    "test": record.test}  # fmt: skip
-        figures["loader_over_training"] = round(
-            figures["loader_samples_per_s"] / figures["train_samples_per_s"], 2
-        )
-        ratios = []
-        for _ in range(args.rounds):  # interleaved, so that load changes hit both alike
-            ce = step_seconds(cfg, "ce", args.compare_steps, str(work / "runs"))
-            auto = step_seconds(cfg, "autoloss", args.compare_steps, str(work / "runs"))
-            ratios.append(auto / ce)
-        if ratios:  # --rounds 0: the epoch alone
-            figures["autoloss_over_ce"] = {"rounds": ratios, "median": statistics.median(ratios)}
+        if not args.autoloss_only:
+            figures |= one_epoch(cfg, train_split, args, work)
+        ratios: dict[str, list[float]] = {name: [] for name in AUTOLOSS}
+        for _ in range(args.rounds):  # interleaved, so that load changes hit all alike
+            ce = step_seconds(cfg, {"name": "ce"}, args.compare_steps, str(work / "runs"))
+            for name, loss in AUTOLOSS.items():
+                seconds = step_seconds(cfg, loss, args.compare_steps, str(work / "runs"))
+                ratios[name].append(seconds / ce)
+        if args.rounds:  # --rounds 0: the epoch alone
+            figures |= {f"{name}_over_ce": {"rounds": r, "median": statistics.median(r)}
+                        for name, r in ratios.items()}  # fmt: skip
     finally:
         figures["load_after"] = load()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     for key, value in figures.items():
         print(f"{key}: {value}")
-    report("full_size" if args.precision == "fp32" else f"full_size_{args.precision}", figures)
+    name = "full_size" if args.precision == "fp32" else f"full_size_{args.precision}"
+    report(f"{name}_autoloss" if args.autoloss_only else name, figures)
 
 
 if __name__ == "__main__":

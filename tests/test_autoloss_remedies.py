@@ -4,7 +4,15 @@ import dataclasses
 
 import pytest
 import torch
-from test_autoloss import TinyNet, batch, cosine, make, train_step, unroll_after_training_pass
+from test_autoloss import (
+    TinyNet,
+    batch,
+    cosine,
+    make,
+    same,
+    train_step,
+    unroll_after_training_pass,
+)
 
 from recloss.config import LossConfig
 from recloss.data.schema import Schema
@@ -17,6 +25,7 @@ from recloss.search.controller import load_controller
 from recloss.search.hypergrad import (
     TrainingStep,
     Unroll,
+    cut,
     finite_diff_hypergradient,
     jvp_hypergradient,
     pairwise_loss,
@@ -40,15 +49,21 @@ def normalised_unroll(task):
     return dataclasses.replace(u, reference="ce")
 
 
-@pytest.mark.parametrize("task", ["binary", "multiclass"])
-def test_normalised_closed_forms_match_exact_unroll_only_with_the_scale_term(task):
-    u = normalised_unroll(task)
+def exact_checked(u):
+    """The exact hypergradient of `u`, after checking the jvp and finite-difference forms on it."""
     exact, _ = unrolled_hypergradient(u)
     jvp, _ = jvp_hypergradient(u)
     fd, _ = finite_diff_hypergradient(u)
     assert exact.abs().max() > 1e-6
     assert float((jvp - exact).norm() / exact.norm()) < 1e-4
     assert cosine(fd, exact) > 0.9999
+    return exact
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_normalised_closed_forms_match_exact_unroll_only_with_the_scale_term(task):
+    u = normalised_unroll(task)
+    exact = exact_checked(u)
     # without the term of c(p): c * h, the plain hypergradient at the normalised step
     plain, _ = jvp_hypergradient(dataclasses.replace(u, reference=None))
     z, y = u.logits, u.train[1]
@@ -185,12 +200,13 @@ def test_example_weight_is_normalised_within_each_label_and_never_overflows():
     assert torch.allclose(totals, torch.tensor([0.0, 2.0, 0.0, 0.0, 3.0]))  # mean 1 per label
 
 
-def test_pairwise_objective_closed_forms_match_exact_unroll():
+@pytest.mark.parametrize("objective", ["pairwise", "calibrated"])
+def test_objectives_closed_forms_match_exact_unroll(objective):
     torch.manual_seed(0)
     model = TinyNet(1)
-    autoloss = make(variant="normalised", prior="uniform", objective="pairwise")
+    autoloss = make(variant="normalised", prior="uniform", objective=objective)
     u = unroll_after_training_pass(model, autoloss, 2, True)
-    u = dataclasses.replace(u, reference="ce", objective="pairwise")
+    u = dataclasses.replace(u, reference="ce", objective=objective)
     exact, _ = unrolled_hypergradient(u)
     jvp, _ = jvp_hypergradient(u)
     assert exact.abs().max() > 1e-6
@@ -309,3 +325,51 @@ def test_window_holds_the_steps_since_the_last_controller_step():
     for seed in range(4):
         train_step(model, autoloss, batch(32, 2, seed), val)
     assert not autoloss._window.steps
+
+
+def diagonal_preconditioner(model, seed=3):
+    """A fixed positive diagonal `P` per parameter, as `Unroll.precondition` takes it."""
+    g = torch.Generator().manual_seed(seed)
+    diagonals = {id(p): torch.rand(p.shape, generator=g) + 0.5 for p in model.parameters()}
+
+    def precondition(params, directions):
+        return [
+            d if d is None else d * diagonals[id(p)]
+            for p, d in zip(params, directions, strict=True)
+        ]
+
+    return precondition
+
+
+@pytest.mark.parametrize(("variant", "reference"), [("paper", None), ("normalised", "ce")])
+def test_preconditioned_closed_forms_match_the_exact_preconditioned_unroll(variant, reference):
+    torch.manual_seed(0)
+    model = TinyNet(1)
+    autoloss = make(variant=variant, prior="uniform")
+    u = unroll_after_training_pass(model, autoloss, 2, True)
+    u = dataclasses.replace(u, reference=reference, precondition=diagonal_preconditioner(model))
+    exact = exact_checked(u)
+    sgd, _ = unrolled_hypergradient(dataclasses.replace(u, precondition=None))
+    assert cosine(sgd, exact) < 0.999  # the preconditioner changes the direction
+
+
+def test_hypergrad_rows_takes_the_first_rows_of_the_training_and_validation_batches():
+    """A capped controller step is the uncapped one on the batches' first `rows` examples
+    (the model's gradient, and so `W'`, still that of the whole training batch)."""
+    torch.manual_seed(0)
+    model = TinyNet(1)
+    (x, y), (vx, vy) = batch(32, 2, 1), batch(64, 2, 2)
+    capped, whole, start = (make(hypergrad_rows=rows) for rows in (16, None, None))
+    assert capped.val_batch_rows(4096) == 16 and whole.val_batch_rows(4096) == 4096
+    assert make().val_batch_rows(4096) == 1024 and make().val_batch_rows(512) == 512  # default
+    logits = model(x)
+    model.zero_grad()
+    capped.loss(logits, y).backward()
+    whole.loss(logits[:16].detach(), y[:16])  # the same Gumbel noise on the first 16
+    assert capped.update(model, (x, y), (vx, vy), 0.05)
+    assert whole.update(model, (x[:16], y[:16]), (vx[:16], vy[:16]), 0.05)
+    capped_params, whole_params = capped.controller.parameters(), whole.controller.parameters()
+    assert all(torch.allclose(a, b) for a, b in zip(capped_params, whole_params, strict=True))
+    assert not same(capped.controller.parameters(), start.controller.parameters())
+    assert cut((x, y), 32) == ((x, y), None) and cut((x, y), 16)[1] == 16  # as many: not cut
+    assert cut(({"x": x}, y), 16)[1] is None  # inputs it cannot cut: all rows

@@ -224,3 +224,19 @@ def test_compile_trains_the_dense_blocks_compiled_to_the_same_metrics(tmp_path):
     record = train(cfg)
     assert record.test["auc"] == pytest.approx(eager.test["auc"], abs=1e-4)
     assert record.test["logloss"] == pytest.approx(eager.test["logloss"], abs=1e-4)
+
+
+def test_autoloss_hypergrad_rows_sizes_the_validation_batches_and_adam_unroll_trains(tmp_path):
+    from recloss.runs.online import build_trainer
+
+    params = {"hypergrad_rows": 64, "unroll": "adam"}
+    cfg = small_config(tmp_path, **{"loss.name": "autoloss", "loss.params": params})
+    dataset = recloss.prepare_dataset(cfg.data, progress=False)
+    trainer = build_trainer(cfg, dataset, run_dir=None)
+    assert len(trainer.val_stream()) == 64 and len(next(iter(trainer.train_loader))) == 256
+    before = [p.detach().clone() for p in trainer.strategy.controller.parameters()]
+    for batch, _ in zip(trainer.train_loader, range(8), strict=False):
+        trainer.step(batch)
+    moved = trainer.strategy.controller.parameters()
+    assert trainer.strategy.controller_steps > 0
+    assert not all(torch.equal(a, b) for a, b in zip(before, moved, strict=True))

@@ -23,6 +23,9 @@ from torch import nn
 from recloss.data.schema import Batch, Task
 from recloss.errors import ConfigError
 
+# (parameters, a direction for each) -> the optimiser's preconditioned directions `P d`
+Precondition = Callable[[Sequence[torch.Tensor], Sequence[torch.Tensor | None]], list[Any]]
+
 
 @dataclass
 class StepContext:
@@ -33,6 +36,8 @@ class StepContext:
     step: int  # global optimiser step, starting at 0
     lr: float  # learning rate of the model's dense parameters (xi of the one-step unroll)
     next_val_batch: Callable[[], Batch]  # cycles through the validation split, never the test split
+    # the model optimiser's preconditioner of a step (`recloss.training.AdamPreconditioner`)
+    precondition: Precondition | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,10 @@ class LossStrategy(nn.Module):
 
     def after_backward(self, ctx: StepContext) -> None:
         """Update the strategy's own parameters after the training backward; default: nothing."""
+
+    def val_batch_rows(self, batch_size: int) -> int:
+        """Rows of the validation batches it asks for, given the training batch size."""
+        return batch_size
 
     def on_epoch_end(self) -> dict[str, Any]:
         """Close the epoch; its JSON-ready figures (e.g. mean selection probabilities)."""

@@ -9,10 +9,13 @@ of candidate i on training example b and `xi` the model's learning rate:
 `J g'` comes from a central difference (`finite_diff`), a forward-mode Jacobian-vector product
 (`jvp`), or autograd through the whole unrolled step (`unrolled`, exact, for tests and small
 models). `window_hypergradients` takes the model steps since the last controller step along the
-one `g'`, to first order in `xi`. The passes run in evaluation mode: the validation loss is that of
-the network as deployed (no dropout, batch-norm running statistics), the passes it compares are
-deterministic and identical in everything but the weights, batch-norm statistics are never updated
-by them, and no dropout masks are drawn (much of a CPU forward pass). `J g'` is thus taken on the
+one `g'`, to first order in `xi`. With the model optimiser's diagonal preconditioner `P`
+(`Unroll.precondition`), the unrolled step is `W - xi * P grad` and `J` is taken along `P g'`.
+
+The passes run in evaluation mode: the validation loss is that of the network as deployed (no
+dropout, batch-norm running statistics), the passes it compares are deterministic and identical in
+everything but the weights, batch-norm statistics are never updated by them, and no dropout masks
+are drawn (much of a CPU forward pass). `J g'` is thus taken on the
 deterministic network, while the training gradient in `.grad` came from a dropout-sampled one.
 """
 
@@ -29,14 +32,16 @@ from torch import nn
 from torch.func import functional_call
 from torch.profiler import record_function
 
+from recloss.calibration import calibrated_logloss
 from recloss.data.schema import Batch
 from recloss.errors import ConfigError
 from recloss.losses import cross_entropy, loss_matrix
+from recloss.search.base import Precondition
 from recloss.search.stepsize import corrected, logit_gradients, reference_total
 from recloss.search.stepsize import scale as step_scale
 
 HYPERGRADS = ("finite_diff", "jvp", "unrolled")
-OBJECTIVES = ("logloss", "pairwise")
+OBJECTIVES = ("logloss", "pairwise", "calibrated")
 PAIRWISE_ROWS = 4096  # validation rows the pairwise objective compares at most (pairs: rows^2)
 
 Pair = tuple[Any, torch.Tensor]  # (model inputs, labels)
@@ -59,6 +64,9 @@ class Unroll:
     # loss, or None for the plain mixture
     reference: str | None = None
     objective: str = "logloss"  # the validation objective: one of OBJECTIVES
+    # the optimiser's diagonal preconditioner P: the unrolled step is `xi * P grad` and `J` is
+    # taken along `P g'` (None: plain SGD, the paper's unroll)
+    precondition: Precondition | None = None
 
 
 @dataclass(frozen=True)
@@ -98,11 +106,36 @@ def for_transforms(inputs: Any) -> Any:
     return inputs
 
 
+def head(inputs: Any, rows: int | None) -> Any:
+    """The first `rows` examples of model inputs (a `Batch`, without its lookup, or a tensor)."""
+    if rows is None:
+        return inputs
+    if isinstance(inputs, Batch):
+        x_num = None if inputs.x_num is None else inputs.x_num[:rows]
+        return Batch(inputs.x_cat[:rows], x_num, inputs.y[:rows])
+    return inputs[:rows]
+
+
+def cut(pair: Pair, rows: int | None) -> tuple[Pair, int | None]:
+    """`pair`'s first `rows` examples if it has more and its inputs can be cut (a `Batch` or a
+    tensor), and the number taken (None: all of them)."""
+    inputs, y = pair
+    if rows is None or rows >= len(y) or not isinstance(inputs, Batch | torch.Tensor):
+        return pair, None
+    return (head(inputs, rows), y[:rows]), rows
+
+
 def task_loss(logits: torch.Tensor, y: torch.Tensor, objective: str = "logloss") -> torch.Tensor:
     """The validation objective: mean logloss (binary) or cross-entropy (multi-class), or for a
-    binary task `pairwise`, the logistic pairwise loss of AUC (see `pairwise_loss`)."""
+    binary task `pairwise`, the logistic pairwise loss of AUC (see `pairwise_loss`), or
+    `calibrated`, the logloss after the Platt map fitted to these logits
+    (`recloss.calibration.calibrated_logloss`): blind to every shift and scale of the logits, it
+    judges how a step ranks the examples, not how it calibrates them.
+    """
     if objective == "pairwise":
         return pairwise_loss(flat(logits), y)
+    if objective == "calibrated":
+        return calibrated_logloss(flat(logits), y)
     return cross_entropy(flat(logits), y).mean()
 
 
@@ -185,7 +218,7 @@ def _trainable(model: nn.Module) -> tuple[list[str], list[nn.Parameter]]:
 def _val_grad_at_unrolled(u: Unroll, call: ModelCall) -> tuple[list[torch.Tensor | None], float]:
     """`g' = grad_W L_val(W')` and `L_val(W')` at `W' = W - xi * grad` (grad: in `.grad`)."""
     _, params = _trainable(u.model)
-    step = _Shift(params, [p.grad for p in params])
+    step = _Shift(params, _preconditioned(u, params, [p.grad for p in params]))
     step.apply(-u.lr)
     try:
         with record_function("hypergrad: validation pass"):  # for benchmarks/autoloss_overhead.py
@@ -196,6 +229,12 @@ def _val_grad_at_unrolled(u: Unroll, call: ModelCall) -> tuple[list[torch.Tensor
     # coalesced once here, not again by each use (the norm, every shift): a sort per table
     coalesced = [g.coalesce() if g is not None and g.is_sparse else g for g in grads]
     return coalesced, float(val_loss.detach())
+
+
+def _preconditioned(
+    u: Unroll, params: list[nn.Parameter], directions: list[torch.Tensor | None]
+) -> list[torch.Tensor | None]:
+    return directions if u.precondition is None else u.precondition(params, directions)
 
 
 def _weight_grad(u: Unroll, batch: TrainingStep, directional: torch.Tensor) -> torch.Tensor:
@@ -262,6 +301,7 @@ def window_hypergradients(
     """
     call = ModelCall(u.model, u.forward)
     g, val_loss = _val_grad_at_unrolled(u, call)
+    g = _preconditioned(u, _trainable(u.model)[1], g)
     batches = [*earlier, TrainingStep(u.train, u.logits, u.weights)]
     norm = float(_norm(g)) if any(t is not None for t in g) else 0.0
     if norm == 0.0:
@@ -294,7 +334,8 @@ def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
     """Exact `dL_val(W - xi * grad_W L_train(W; p)) / dp` through one SGD step (torch.func).
 
     Recomputes the training gradient from `p` alone (anything else the caller added to `.grad`,
-    such as an L2 penalty, is left out). Costs a second-order pass: for tests and small models.
+    such as an L2 penalty, is left out); with `u.precondition`, the step is `xi * P grad` with
+    `P` held constant. Costs a second-order pass: for tests and small models.
     """
     call = ModelCall(u.model, u.forward)
     names, params = _trainable(u.model)
@@ -312,8 +353,10 @@ def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
             z = functional_call(call, ps, (x,))
             return c * (loss_matrix(u.candidates, z, y) * weights).sum(dim=1).mean()
 
-        grads = torch.func.grad(train_loss)(primals)
-        stepped = {k: w - u.lr * grads[k] for k, w in primals.items()}
+        grads = list(torch.func.grad(train_loss)(primals).values())
+        if u.precondition is not None:
+            grads = u.precondition(params, grads)
+        stepped = {k: w - u.lr * d for (k, w), d in zip(primals.items(), grads, strict=True)}
         loss = task_loss(functional_call(call, stepped, (val_x,)), u.val[1], u.objective)
         return loss, loss.detach()
 
@@ -340,9 +383,11 @@ __all__ = [
     "ModelCall",
     "TrainingStep",
     "Unroll",
+    "cut",
     "evaluation",
     "finite_diff_hypergradient",
     "flat",
+    "head",
     "hypergradient",
     "jvp_hypergradient",
     "pairwise_loss",

@@ -14,7 +14,11 @@
 - a warm-up (`warmup_steps`, in controller steps): the training loss uses the prior mixture
   (example weights 1) while the controller takes its first steps;
 - the validation objective (`objective`): the logloss, or on binary tasks `pairwise`, a smooth
-  surrogate of AUC (`hypergrad.pairwise_loss`) that no shift of the class prior can lower.
+  surrogate of AUC (`hypergrad.pairwise_loss`) that no shift of the class prior can lower, or
+  `calibrated`, the logloss after a Platt map fitted to the validation batch (blind to
+  calibration; `recloss.calibration`);
+- the unrolled step (`unroll`): `sgd`, the paper's, or `adam`, preconditioned by the model
+  optimiser's second moments as its Adam steps (`recloss.training.precondition`);
 - the horizon (`horizon`): `step`, the one step about to be taken, or `window`, every model step
   since the last controller step, all along the one validation gradient
   (`hypergrad.window_hypergradients`): a longer horizon against the short-horizon bias (Wu et al.,
@@ -49,6 +53,7 @@ class Remedies:
     prior_weight: float = 0.97
     objective: str = "logloss"  # the validation objective (`hypergrad.OBJECTIVES`)
     horizon: str = "step"  # the model steps a controller step differentiates: HORIZONS
+    unroll: str = "sgd"  # the unrolled model step: UNROLLS
 
 
 PRESETS = {
@@ -56,6 +61,7 @@ PRESETS = {
     "normalised": Remedies(normalise="ce", min_controller_steps=8, warmup_steps=8, prior="ce"),
 }
 HORIZONS = ("step", "window")
+UNROLLS = ("sgd", "adam")  # adam: preconditioned by the optimiser's second moments
 VARIANTS = ("auto", *PRESETS)  # auto: normalised for binary tasks, paper for multi-class ones
 
 
@@ -98,6 +104,9 @@ def resolve(variant: str, **given: object) -> Remedies:
     if remedies.horizon not in HORIZONS:
         choices = ", ".join(HORIZONS)
         raise OptionError("horizon", f"unknown {remedies.horizon!r}; choose one of: {choices}")
+    if remedies.unroll not in UNROLLS:
+        choices = ", ".join(UNROLLS)
+        raise OptionError("unroll", f"unknown {remedies.unroll!r}; choose one of: {choices}")
     weight = remedies.prior_weight
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < 1:
         raise OptionError("prior_weight", f"must be a number in (0, 1), got {weight!r}")

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from recloss.data.schema import Batch, Lookup
-from recloss.search.hypergrad import Pair, TrainingStep
+from recloss.search.hypergrad import Pair, TrainingStep, head
 
 
 @dataclass
@@ -23,6 +23,11 @@ class Selection:
     y: torch.Tensor
     weights: torch.Tensor  # detached p
 
+    def head(self, rows: int) -> Selection:
+        """The first `rows` examples' selection."""
+        return Selection(self.features[:rows], self.noise[:rows], self.tau, self.logits[:rows],
+                         self.y[:rows], self.weights[:rows])  # fmt: skip
+
 
 class Window:
     """The model steps since the last controller step: each one's inputs and selection."""
@@ -33,12 +38,15 @@ class Window:
     def add(self, train: Pair, selection: Selection) -> None:
         self.steps.append((train[0], selection))
 
-    def earlier(self) -> list[TrainingStep]:
-        """The steps as the window's hypergradient takes them."""
-        return [TrainingStep((x, s.y), s.logits, s.weights) for x, s in self.steps]
+    def earlier(self, rows: int | None = None) -> list[TrainingStep]:
+        """The steps as the window's hypergradient takes them (their first `rows` examples)."""
+        return [
+            TrainingStep((head(x, rows), s.y[:rows]), s.logits[:rows], s.weights[:rows])
+            for x, s in self.steps
+        ]
 
-    def selections(self) -> list[Selection]:
-        return [s for _, s in self.steps]
+    def selections(self, rows: int | None = None) -> list[Selection]:
+        return [s.head(rows) for _, s in self.steps]
 
     def clear(self) -> None:
         self.steps = []

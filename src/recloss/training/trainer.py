@@ -29,6 +29,7 @@ from recloss.training.devices import distributed_rank, uses_bf16
 from recloss.training.distributed import Replicas
 from recloss.training.evaluate import evaluate_split
 from recloss.training.optim import catch_up_lookups, flush_regularization
+from recloss.training.precondition import AdamPreconditioner
 from recloss.training.state import TrainerState
 from recloss.training.streams import ValidationStream, staged
 
@@ -57,6 +58,7 @@ class Trainer:
         device: torch.device | None = None,
     ) -> None:
         self.model, self.strategy, self.optimizers = model, strategy, list(optimizers)
+        self.precondition = AdamPreconditioner(self.optimizers)  # for `unroll: adam`
         self.data, self.cfg, self.callbacks = data, cfg, list(callbacks)
         self.device = device or next(model.parameters()).device
         self.rank, self.world = distributed_rank()
@@ -76,8 +78,9 @@ class Trainer:
             dedup=True,  # each batch's distinct embedding rows, found in the prefetch thread
         )
         self.val_stream = ValidationStream(
-            data.valid, local_batch, cfg.seed + 1, self.rank, self.world, self.device
-        )
+            data.valid, strategy.val_batch_rows(local_batch), cfg.seed + 1, self.rank,
+            self.world, self.device,
+        )  # fmt: skip
         self.state = TrainerState()
         self.should_stop = False
 
@@ -167,7 +170,9 @@ class Trainer:
         self.replicas.sync_sparse_grads()
         with self.replicas.averaging():
             self.strategy.after_backward(
-                StepContext(self.model, batch, s.step, self.lr, self.val_stream)
+                StepContext(
+                    self.model, batch, s.step, self.lr, self.val_stream, self.precondition
+                )  # fmt: skip
             )
         for opt in self.optimizers:
             opt.step()
