@@ -19,6 +19,7 @@ variant's mean test AUC and logloss and its paired per-seed difference to CE and
 fixed loss.
 
     python benchmarks/autoloss_ablation.py [--seeds 5] [--jobs 2] [--datasets ml100k-binary]
+        [--report autoloss_ablation]
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ RUNS_FILE = RESULTS / "autoloss_runs.jsonl"
 
 def main() -> None:
     methods = [*FIXED, *VARIANTS]
-    args = parser(__doc__, ["ml100k-binary", "synthetic"], methods).parse_args()
+    p = parser(__doc__, ["ml100k-binary", "synthetic"], methods)
+    p.add_argument("--report", default="autoloss_ablation", help="the results file's name")
+    args = p.parse_args()
     cells = paired_table(args, RUNS_FILE)
-    report("autoloss_ablation", {"settings": vars(args), "cells": cells})
+    report(args.report, {"settings": vars(args), "cells": cells})
 
 
 if __name__ == "__main__":
