@@ -82,3 +82,5 @@ def test_adam_preconditioner_gives_adams_step_without_its_momentum():
             torch.testing.assert_close(moved, 0.01 * p_grad.to_dense()[rows])
             torch.testing.assert_close(p_val.values(), p_grad.values()[1:] / g_rows[1:])
     assert precondition([dense], [None]) == [None]
+    table.grad = sparse_grad(torch.tensor([], dtype=torch.long), torch.zeros(0, 2), (10, 2))
+    assert precondition([table], [val])[0]._nnz() == 0  # a step that touched no row

@@ -15,8 +15,8 @@ one `g'`, to first order in `xi`. With the model optimiser's diagonal preconditi
 The passes run in evaluation mode: the validation loss is that of the network as deployed (no
 dropout, batch-norm running statistics), the passes it compares are deterministic and identical in
 everything but the weights, batch-norm statistics are never updated by them, and no dropout masks
-are drawn (much of a CPU forward pass). `J g'` is thus taken on the
-deterministic network, while the training gradient in `.grad` came from a dropout-sampled one.
+are drawn (much of a CPU forward pass). `J g'` is thus taken on the deterministic network, while
+the training gradient in `.grad` came from a dropout-sampled one.
 """
 
 from __future__ import annotations

@@ -57,8 +57,8 @@ class AdamPreconditioner:
         d = d.coalesce()
         rows, values = d.indices()[0], d.values()
         grad_rows, grad = rows_and_grad(param.grad)
-        at = torch.searchsorted(grad_rows, rows).clamp_max(len(grad_rows) - 1)
-        touched = grad_rows[at] == rows
+        at = torch.searchsorted(grad_rows, rows).clamp_max(max(len(grad_rows) - 1, 0))
+        touched = grad_rows[at] == rows if len(grad_rows) else torch.zeros_like(rows, dtype=bool)
         rows, values, grad = rows[touched], values[touched], grad[at[touched]]
         v = state.get("exp_avg_sq")
         v = grad.pow(2) * (1 - beta2) + (beta2 * v.index_select(0, rows) if v is not None else 0)
