@@ -12,11 +12,13 @@ from recloss.training.callbacks import (
 from recloss.training.devices import distributed_rank, resolve_device
 from recloss.training.evaluate import evaluate_split, predict_split
 from recloss.training.optim import LazyAdam, make_optimizers
+from recloss.training.precondition import AdamPreconditioner
 from recloss.training.schedule import LRSchedule
 from recloss.training.state import TrainerState
 from recloss.training.trainer import TrainData, Trainer
 
 __all__ = [
+    "AdamPreconditioner",
     "BestCheckpoint",
     "Callback",
     "EarlyStopping",
