@@ -67,7 +67,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "calibrated-lr1e-2": {"objective": "calibrated", **LR},
     "adam-unroll": {"unroll": "adam"},
     "adam-unroll-lr1e-2": {"unroll": "adam", **LR},
-    "adam-calibrated-lr1e-2": {"unroll": "adam", "objective": "calibrated", **LR},
     "all-rows": {"hypergrad_rows": None},
     "lr1e-2": LR,
     "all-rows-lr1e-2": {"hypergrad_rows": None, **LR},

@@ -19,13 +19,13 @@ variant's mean test AUC and logloss and its paired per-seed difference to CE and
 fixed loss.
 
     python benchmarks/autoloss_ablation.py [--seeds 5] [--jobs 2] [--datasets ml100k-binary]
-        [--report autoloss_ablation]
+        [--report autoloss_ablation] [--pairs autoloss:all-rows ...]
 """
 
 from __future__ import annotations
 
 from _machine import RESULTS, report
-from _paired import FIXED, VARIANTS, paired_table, parser
+from _paired import FIXED, VARIANTS, compare, fmt_diff, paired_table, parser
 
 RUNS_FILE = RESULTS / "autoloss_runs.jsonl"
 
@@ -34,9 +34,22 @@ def main() -> None:
     methods = [*FIXED, *VARIANTS]
     p = parser(__doc__, ["ml100k-binary", "synthetic"], methods)
     p.add_argument("--report", default="autoloss_ablation", help="the results file's name")
+    p.add_argument("--pairs", nargs="*", default=[], metavar="A:B",
+                   help="also give method A minus method B, paired, in every cell")  # fmt: skip
     args = p.parse_args()
     cells = paired_table(args, RUNS_FILE)
+    for cell in cells:
+        cell["pairs"] = {pair: paired_pair(cell, *pair.split(":")) for pair in args.pairs}
     report(args.report, {"settings": vars(args), "cells": cells})
+
+
+def paired_pair(cell: dict, a: str, b: str) -> dict | None:
+    """`a - b` in one cell (AUC and logloss, paired per seed), printed; None without the runs."""
+    versus = compare(cell["methods"], a, [b]).get(b)
+    if versus is not None:
+        print(f"{cell['data']} {cell['model']} {a} - {b}: "
+              f"AUC {fmt_diff(versus['auc'])}, logloss {fmt_diff(versus['logloss'])}")  # fmt: skip
+    return versus
 
 
 if __name__ == "__main__":

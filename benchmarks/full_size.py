@@ -10,7 +10,8 @@ planted logistic model, so that test AUC means something). Then, each step timed
 - one training epoch of DeepFM with CE from the memory-mapped cache (or its first
   --train-steps steps, the epoch's time extrapolated from them), and the evaluation;
 - AutoLoss against CE over the same number of steps on the full-size tables, interleaved,
-  for the ratio of their time per epoch.
+  for the ratio of their time per epoch, with its defaults and on all rows of a batch
+  (`--autoloss-only`: these rounds alone, on a --work folder kept by an earlier run).
 Everything it writes lives under --work and is removed at the end (unless --keep).
 
     python benchmarks/full_size.py [--rows 45840617] [--work /tmp/recloss-full] [--precision bf16]

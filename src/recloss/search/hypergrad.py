@@ -216,7 +216,8 @@ def _trainable(model: nn.Module) -> tuple[list[str], list[nn.Parameter]]:
 
 
 def _val_grad_at_unrolled(u: Unroll, call: ModelCall) -> tuple[list[torch.Tensor | None], float]:
-    """`g' = grad_W L_val(W')` and `L_val(W')` at `W' = W - xi * grad` (grad: in `.grad`)."""
+    """`g' = grad_W L_val(W')` and `L_val(W')` at `W' = W - xi * grad` (grad: in `.grad`;
+    `P grad` with `u.precondition`)."""
     _, params = _trainable(u.model)
     step = _Shift(params, _preconditioned(u, params, [p.grad for p in params]))
     step.apply(-u.lr)

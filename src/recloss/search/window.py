@@ -23,8 +23,8 @@ class Selection:
     y: torch.Tensor
     weights: torch.Tensor  # detached p
 
-    def head(self, rows: int) -> Selection:
-        """The first `rows` examples' selection."""
+    def head(self, rows: int | None) -> Selection:
+        """The first `rows` examples' selection (None: all)."""
         return Selection(self.features[:rows], self.noise[:rows], self.tau, self.logits[:rows],
                          self.y[:rows], self.weights[:rows])  # fmt: skip
 
