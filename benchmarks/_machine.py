@@ -16,6 +16,8 @@ RESULTS = Path(__file__).parent / "results"
 def machine() -> dict[str, Any]:
     info = {
         "cpu": _cpu_model(),
+        # AVX2 or AVX512: the matmuls' speed, and whether bf16 has hardware support, hang on it
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "ram_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
