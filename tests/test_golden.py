@@ -7,8 +7,10 @@ AutoLoss's when validation passes began to look up distinct rows (both: last bit
 they were first recorded on commit 1ee4e4a's code, before the package's restructuring into
 runs/, training/, bench/ and report/, by `golden/record.py` through the old API
 `recloss.train.train`; the run API `recloss.train` reproduced the file byte for
-byte. A refactoring is meant to be bit-identical on the CPU, so the test metrics, best
-validation metrics and per-epoch training losses are compared with `==`, not approximately. The
+byte. A refactoring is meant to be bit-identical on the CPU, so the per-epoch training losses
+and the test and best validation AUC are compared with `==`, not approximately; the loglosses to
+a relative 1e-8, because numpy's float64 `log` differs in its last bits between CPUs with and
+without AVX-512 (up to 9e-10 relative, with every training loss and AUC equal). The
 configurations (synthetic data of 4000 rows, 6 fields, cardinality 40, data seed 5; embed_dim
 8; 2 epochs of batch 256, patience 5, seed 11; CPU) live in `golden/record.py` and are shared
 with this test.
@@ -60,5 +62,12 @@ def test_metrics_equal_the_recorded_ones(tmp_path, cache_dir, model, loss, param
     record = train(cfg, run_dir=tmp_path / f"{model}-{loss}")
     expected = EXPECTED[f"{model}/{loss}"]
     assert [e.train_loss for e in record.history] == expected["train_loss"]
-    assert record.best_valid == expected["best_valid"]
-    assert record.test == expected["test"]
+    for found, recorded in (
+        (record.best_valid, expected["best_valid"]),
+        (record.test, expected["test"]),
+    ):
+        assert found.keys() == recorded.keys()
+        assert found["auc"] == recorded["auc"]
+        # numpy's float64 `log` has a kernel per instruction set (AVX-512 or AVX2), whose last
+        # bits differ; the model's outputs are the same bits, as the losses and AUC show
+        assert found["logloss"] == pytest.approx(recorded["logloss"], rel=1e-8, abs=0)
