@@ -45,7 +45,7 @@ DATASETS: dict[str, dict[str, Any]] = {
 }
 FIXED = ["focal", "kl", "hinge", "ce"]
 CACHE = str(Path(tempfile.gettempdir()) / "recloss-bench-cache")
-RUNS_VERSION = 3  # part of every run's key: raise it when the code changes what a run computes
+RUNS_VERSION = 4  # part of every run's key: raise it when the code changes what a run computes
 LR = {"controller_lr": 1e-2}
 # AutoLoss methods by name: their `loss.params` (and `candidates`); `autoloss` is the default
 VARIANTS: dict[str, dict[str, Any]] = {
