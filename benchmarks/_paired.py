@@ -182,12 +182,21 @@ def paired(a: list[float], b: list[float]) -> dict[str, float]:
 
 def method_stats(rows: Iterable[dict | None]) -> dict[str, Any]:
     """Per metric: samples (in seed order), mean and std; runs found."""
-    tests = [r["test"] for r in rows if r is not None]
-    out: dict[str, Any] = {"runs": len(tests)}
+    found = [r for r in rows if r is not None]
+    out: dict[str, Any] = {"runs": len(found), "seconds": [r["seconds"] for r in found]}
     for metric in ("auc", "logloss"):
-        samples = [t[metric] for t in tests]
+        samples = [r["test"][metric] for r in found]
         out[metric] = {**mean_std(samples), "samples": samples}
     return out
+
+
+def seconds_over_ce(stats: dict[str, dict], method: str) -> dict[str, float] | None:
+    """Wall time per run over CE's on the same seed: min, median, max (None: unpaired)."""
+    ce = stats.get("ce")
+    if ce is None or ce["runs"] != stats[method]["runs"] or not ce["runs"]:
+        return None
+    ratios = [a / b for a, b in zip(stats[method]["seconds"], ce["seconds"], strict=True)]
+    return {"min": min(ratios), "median": statistics.median(ratios), "max": max(ratios)}
 
 
 def compare(stats: dict[str, dict], method: str, others: Iterable[str]) -> dict[str, dict]:
@@ -290,6 +299,7 @@ def summarise(job_list: list[dict], done: dict[str, dict], methods: list[str]) -
             "versus": {m: compare(stats, m, fixed) for m in others},
             "goals": {m: goals(stats, m, best) for m in others if best and "ce" in fixed},
             "weights": {m: _mean_weights(rows[m]) for m in others},
+            "seconds_over_ce": {m: seconds_over_ce(stats, m) for m in others},
         })  # fmt: skip
     return out
 
@@ -321,10 +331,12 @@ def print_table(cells: list[dict]) -> None:
             met = cell["goals"].get(method, {})
             marks = "/".join("met" if v else "NOT" for v in met.values())
             w = ", ".join(f"{k} {v:.2f}" for k, v in cell["weights"].get(method, {}).items())
+            t = cell["seconds_over_ce"].get(method)
+            cost = f"; time/CE {t['min']:.1f}-{t['max']:.1f}x" if t else ""
             print(f"{method:<22} {s['runs']:>4} {s['auc']['mean']:.4f} {s['logloss']['mean']:.4f}"
                   f"  {fmt_diff(ce['auc']) if ce else '':>26}"
                   f"  {fmt_diff(top['auc']) if top else '':>26}"
-                  f"  {fmt_diff(ce['logloss']) if ce else '':>26}  {marks}; {w}")  # fmt: skip
+                  f"  {fmt_diff(ce['logloss']) if ce else '':>26}  {marks}; {w}{cost}")  # fmt: skip
 
 
 def print_markdown(cells: list[dict]) -> None:

@@ -354,9 +354,7 @@ def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
             z = functional_call(call, ps, (x,))
             return c * (loss_matrix(u.candidates, z, y) * weights).sum(dim=1).mean()
 
-        grads = list(torch.func.grad(train_loss)(primals).values())
-        if u.precondition is not None:
-            grads = u.precondition(params, grads)
+        grads = _preconditioned(u, params, list(torch.func.grad(train_loss)(primals).values()))
         stepped = {k: w - u.lr * d for (k, w), d in zip(primals.items(), grads, strict=True)}
         loss = task_loss(functional_call(call, stepped, (val_x,)), u.val[1], u.objective)
         return loss, loss.detach()
