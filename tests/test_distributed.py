@@ -45,6 +45,7 @@ def _config(cache: Path, loss: str) -> dict:
             "patience": 5,
             "seed": 11,
             "device": "cpu",
+            "calibration": "platt",  # fitted on the validation logits the ranks gather
         },
     }
 
@@ -75,6 +76,7 @@ def _train(cfg: dict, run_dir: str) -> dict:
     record = train(cfg, run_dir=run_dir, callbacks=[first])
     return {
         "test": record.test,
+        "calibration": record.calibration,
         "losses": [e.train_loss for e in record.history],
         "steps": record.steps,
         "world": (record.world_size, record.backend),
@@ -117,6 +119,8 @@ def test_two_ranks_take_the_steps_of_one_process_with_the_global_batch(runs, los
         np.testing.assert_allclose(two["first_step"][key], value, rtol=1e-4, atol=1e-6, err_msg=key)
     assert abs(one["test"]["auc"] - two["test"]["auc"]) < 1e-3
     assert abs(one["test"]["logloss"] - two["test"]["logloss"]) < 1e-3
+    assert two["calibration"].scale == pytest.approx(one["calibration"].scale, rel=1e-3)
+    assert two["calibration"].bias == pytest.approx(one["calibration"].bias, abs=1e-3)
     # the epochs' training loss is that of the global batches, not rank 0's share
     np.testing.assert_allclose(two["losses"], one["losses"], rtol=1e-4)
 

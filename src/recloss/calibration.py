@@ -1,7 +1,11 @@
-"""Platt scaling (Platt, 1999): `q = sigmoid(scale * z + bias)` fitted to binary labels.
+"""Post-hoc calibration of logits: Platt scaling and temperature scaling.
 
-A monotone map of the logits: it changes the logloss, never the ranking (AUC). AutoLoss's
-`calibrated` validation objective judges a step by the logloss it allows after this map.
+Platt scaling (Platt, 1999): `q = sigmoid(scale * z + bias)` fitted to binary labels. Temperature
+scaling (Guo et al., ICML 2017, "On Calibration of Modern Neural Networks"): `softmax(z / T)`, one
+scale for every class (binary: `sigmoid(z / T)`). Both are monotone maps of the logits when the
+scale is positive: they change the logloss, never a binary model's ranking (AUC). AutoLoss's
+`calibrated` validation objective judges a step by the logloss it allows after the Platt map;
+`train.calibration` fits either map on the validation split after training (`Calibration`).
 
 The fit uses Platt's smoothed targets, `(N+ + 1) / (N+ + 2)` for positives and `1 / (N- + 2)` for
 negatives, so that it stays finite on separable data or a handful of positives, and Newton's
@@ -10,10 +14,14 @@ method with step halving: plain tensor operations, usable inside torch.func tran
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict
 
 NEWTON_STEPS = 50
+METHODS = ("none", "platt", "temperature")
 
 
 def platt_targets(y: torch.Tensor) -> torch.Tensor:
@@ -53,6 +61,65 @@ def fit_platt(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     return scale, bias
 
 
+def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """The scale `1 / T` minimising the logloss of `softmax(logits / T)` (binary: `sigmoid`)
+    on `y`: Newton's method on the one scale, with step halving."""
+    z, y = logits.detach().double(), y.detach().long().flatten()
+
+    def loss(scale: torch.Tensor) -> torch.Tensor:
+        if z.dim() == 1:
+            return F.binary_cross_entropy_with_logits(scale * z, y.double())
+        return F.cross_entropy(scale * z, y)
+
+    scale = torch.tensor(1.0, dtype=torch.float64)
+    current = loss(scale)
+    for _ in range(NEWTON_STEPS):
+        gradient, hessian = _derivatives(loss, scale)
+        step = gradient / max(float(hessian), 1e-12)
+        size = 1.0
+        while size > 1e-4 and not bool(loss(scale - size * step) <= current):
+            size /= 2
+        if size <= 1e-4:
+            break
+        scale = scale - size * step
+        current, previous = loss(scale), current
+        if bool(previous - current < 1e-12):
+            break
+    return float(scale)
+
+
+def _derivatives(loss, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first and second derivative of a scalar function of one scalar."""
+    gradient = torch.func.grad(loss)
+    return gradient(scale), torch.func.grad(gradient)(scale)
+
+
+class Calibration(BaseModel):
+    """A fitted map of a model's logits, `scale * z + bias`, applied before the sigmoid or
+    softmax (temperature scaling: `scale = 1 / T`, `bias = 0`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["platt", "temperature"]
+    scale: float
+    bias: float = 0.0
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits * self.scale + self.bias
+
+
+def fit_calibration(method: str, logits: torch.Tensor, y: torch.Tensor) -> Calibration | None:
+    """The `method` map (`none`: None) fitted to `logits` `[N]` or `[N, C]` and labels `y`."""
+    if method == "none":
+        return None
+    if method == "platt":
+        if logits.dim() != 1:
+            raise ValueError("Platt scaling is for binary logits [N]; use temperature")
+        scale, bias = fit_platt(logits, y)
+        return Calibration(method="platt", scale=scale, bias=bias)
+    return Calibration(method="temperature", scale=fit_temperature(logits, y))
+
+
 def calibrated_logloss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The fit's own objective at its optimum, `min_(a, b)` of the logloss of
     `sigmoid(a * logits + b)` against Platt's targets, differentiable in `logits`.
@@ -65,4 +132,12 @@ def calibrated_logloss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits * scale + bias, targets)
 
 
-__all__ = ["calibrated_logloss", "fit_platt", "platt_targets"]
+__all__ = [
+    "METHODS",
+    "Calibration",
+    "calibrated_logloss",
+    "fit_calibration",
+    "fit_platt",
+    "fit_temperature",
+    "platt_targets",
+]

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from recloss.calibration import Calibration
 from recloss.config import RunConfig, load_config
 from recloss.errors import CompatibilityError, ConfigError
 
@@ -78,6 +79,8 @@ class RunRecord(_Record):
     backend: str | None = None  # their torch.distributed backend (gloo, nccl); None alone
     search: SearchRecord | None = None  # two-stage methods
     retrain_seconds: float | None = None  # two-stage methods: `wall_seconds` of the retrain
+    calibration: Calibration | None = None  # `train.calibration`'s map, fitted on validation
+    test_uncalibrated: dict[str, float] | None = None  # `test` without it (when calibrated)
     _run_dir: Path | None = PrivateAttr(None)
 
     @property

@@ -89,6 +89,11 @@ def metric_name(key: str, task: str | None) -> str:
 def print_record(record: RunRecord) -> None:
     task = record.dataset.task
     rows = [("test " + metric_name(k, task), v) for k, v in record.test.items()]
+    if record.calibration is not None:
+        uncalibrated = record.test_uncalibrated or {}
+        rows += [(f"test {metric_name(k, task)} uncalibrated", v) for k, v in uncalibrated.items()]
+        c = record.calibration
+        rows += [(f"calibration ({c.method})", f"scale {c.scale:.4f}, bias {c.bias:.4f}")]
     rows += [("best valid " + metric_name(k, task), v) for k, v in record.best_valid.items()]
     rows += [(f"learned weight {c}", v) for c, v in record.weights.items()]
     rows += [

@@ -99,10 +99,13 @@ def fit_run(
     if state is not None:
         trainer.load_state_dict(state)
     trainer.fit()
-    test = trainer.test(dataset.split("test"))
+    calibration = trainer.calibrate()
+    test = trainer.test(dataset.split("test"), calibration)
     s = trainer.state
     record = RunRecord(
         test=test,
+        calibration=calibration,
+        test_uncalibrated=None if calibration is None else trainer.evaluate(dataset.split("test")),
         best_valid=s.history[s.best_epoch - 1].valid,
         best_epoch=s.best_epoch,
         epochs=s.epoch,

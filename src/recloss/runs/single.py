@@ -17,11 +17,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+import torch
 
+from recloss.calibration import Calibration
 from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
 from recloss.data import PreparedDataset, SplitArrays, prepare_dataset, prepare_frame
 from recloss.data.rows import FRAME
+from recloss.data.schema import Schema
 from recloss.errors import ConfigError, DataError
+from recloss.metrics import evaluate as metrics_of
+from recloss.models import RecModel
 from recloss.rundir import RunDir, RunRecord
 from recloss.runs.methods import SEARCHES, check_method
 from recloss.runs.online import make_model, run_online
@@ -30,7 +35,6 @@ from recloss.training import (
     Callback,
     checkpoint,
     distributed,
-    evaluate_split,
     predict_split,
     resolve_device,
 )
@@ -71,6 +75,16 @@ def _new_folder(cfg: RunConfig, run_dir: str | Path | None) -> RunDir:
     return folder
 
 
+def _check(cfg: RunConfig, schema: Schema) -> None:
+    """ConfigError naming the key, before any training, for a run that cannot be built."""
+    check_method(cfg.loss, schema)
+    if cfg.train.calibration == "platt" and schema.task != "binary":
+        raise ConfigError(
+            "train.calibration: platt is for binary tasks; use temperature for "
+            f"{schema.n_outputs} classes"
+        )
+
+
 def _run(
     cfg: RunConfig,
     dataset: PreparedDataset,
@@ -102,7 +116,7 @@ def train(
         cfg.data = cfg.data.model_copy(update={"dataset": FRAME, "path": None})
     dataset = _prepare(cfg, data)
     resolve_device(cfg.train.device)  # before the folder exists: a failed setup leaves none
-    check_method(cfg.loss, dataset.schema)
+    _check(cfg, dataset.schema)
     folder = _new_folder(cfg, run_dir)
     return _run(cfg, dataset, folder, resume=False, callbacks=callbacks)
 
@@ -121,7 +135,7 @@ def resume(
     cfg = folder.read_config()
     distributed.init_process_group(cfg.train.device)  # when torchrun started this process
     dataset = _prepare(cfg, data)
-    check_method(cfg.loss, dataset.schema)
+    _check(cfg, dataset.schema)
     return _run(cfg, dataset, folder, resume=True, callbacks=callbacks)
 
 
@@ -139,13 +153,27 @@ def _rows(
     return dataset.encode_frame(data, labeled=labeled)
 
 
-def _best_model(folder: RunDir, train_data: Rows | None):
+@dataclass(frozen=True)
+class _BestModel:
+    cfg: RunConfig
+    dataset: PreparedDataset
+    model: RecModel
+    device: torch.device
+    calibration: Calibration | None  # a finished run's fitted map, if it has one
+
+    def scores(self, split: SplitArrays) -> np.ndarray:
+        batch_size = self.cfg.train.eval_batch_size
+        return predict_split(self.model, split, batch_size, self.device, self.calibration)
+
+
+def _best_model(folder: RunDir, train_data: Rows | None) -> _BestModel:
     cfg = folder.read_config()
     dataset = _prepare(cfg, train_data)
     device = resolve_device(cfg.train.device)
     model = make_model(cfg, dataset, device)
     model.load_state_dict(checkpoint.load(folder.best, device))
-    return cfg, dataset, model, device
+    calibration = folder.read_record().calibration if folder.is_finished() else None
+    return _BestModel(cfg, dataset, model, device, calibration)
 
 
 def evaluate(
@@ -155,11 +183,11 @@ def evaluate(
 
     `train_data`: the rows an in-memory run was trained on (its vocabularies come from them).
     """
-    cfg, dataset, model, device = _best_model(RunDir(run_dir), train_data)
-    split = _rows(dataset, data)
+    best = _best_model(RunDir(run_dir), train_data)
+    split = _rows(best.dataset, data)
     if not split.labeled:  # refused before any scoring
         raise DataError(f"{split.source or 'frame'} has no label column: use recloss predict")
-    return evaluate_split(model, dataset.schema.task, split, cfg.train.eval_batch_size, device)
+    return metrics_of(best.dataset.schema.task, np.asarray(split.y, np.int64), best.scores(split))
 
 
 def _predict_rows(
@@ -168,9 +196,9 @@ def _predict_rows(
     train_data: Rows | None,
     labeled: bool | None,
 ) -> tuple[np.ndarray, SplitArrays]:
-    cfg, dataset, model, device = _best_model(RunDir(run_dir), train_data)
-    rows = _rows(dataset, data, labeled)
-    return predict_split(model, rows, cfg.train.eval_batch_size, device), rows
+    best = _best_model(RunDir(run_dir), train_data)
+    rows = _rows(best.dataset, data, labeled)
+    return best.scores(rows), rows
 
 
 def predict(

@@ -10,7 +10,7 @@ from recloss.training.callbacks import (
     TensorBoard,
 )
 from recloss.training.devices import distributed_rank, resolve_device
-from recloss.training.evaluate import evaluate_split, predict_split
+from recloss.training.evaluate import calibrate_on_split, evaluate_split, predict_split
 from recloss.training.optim import LazyAdam, make_optimizers
 from recloss.training.precondition import AdamPreconditioner
 from recloss.training.schedule import LRSchedule
@@ -31,6 +31,7 @@ __all__ = [
     "TrainData",
     "Trainer",
     "TrainerState",
+    "calibrate_on_split",
     "distributed_rank",
     "evaluate_split",
     "make_optimizers",

@@ -1,4 +1,5 @@
-"""Scoring a split with a model: probabilities in row order, and the task's metrics.
+"""Scoring a split with a model: probabilities in row order, and the task's metrics, with an
+optional calibration map of the logits; and fitting that map on a split.
 
 Across ranks (`sharded=True` under a process group) every rank scores a contiguous block of
 the rows, the blocks are gathered in row order, and rank 0 computes the metrics over all rows
@@ -8,10 +9,14 @@ best-epoch decisions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 import torch
 from torch import nn
 
+from recloss.calibration import Calibration, fit_calibration
 from recloss.data import BatchLoader, SplitArrays
 from recloss.data.schema import Task
 from recloss.metrics import evaluate, probabilities
@@ -19,22 +24,33 @@ from recloss.training import distributed
 from recloss.training.devices import distributed_rank
 from recloss.training.streams import staged
 
+T = TypeVar("T")
+
 
 @torch.no_grad()
-def _scores(
+def _logits(
     model: nn.Module, split: SplitArrays, batch_size: int, device: torch.device
 ) -> torch.Tensor:
     model.eval()
     batches = staged(BatchLoader(split, batch_size, shuffle=False), device)  # pinned for CUDA
-    outputs = [probabilities(model(b.to(device, non_blocking=True)).float()) for b in batches]
+    outputs = [model(b.to(device, non_blocking=True)).float() for b in batches]
     return torch.cat(outputs) if outputs else torch.empty(0, device=device)
 
 
+def _probabilities(logits: torch.Tensor, calibration: Calibration | None) -> np.ndarray:
+    return probabilities(logits if calibration is None else calibration.apply(logits)).cpu().numpy()
+
+
 def predict_split(
-    model: nn.Module, split: SplitArrays, batch_size: int, device: torch.device
+    model: nn.Module,
+    split: SplitArrays,
+    batch_size: int,
+    device: torch.device,
+    calibration: Calibration | None = None,
 ) -> np.ndarray:
-    """Class-1 probabilities [N] (binary) or class probabilities [N, C] of every row, in order."""
-    return _scores(model, split, batch_size, device).cpu().numpy()
+    """Class-1 probabilities [N] (binary) or class probabilities [N, C] of every row, in order,
+    after `calibration`'s map of the logits, if any."""
+    return _probabilities(_logits(model, split, batch_size, device), calibration)
 
 
 def _rows(split: SplitArrays, lo: int, hi: int) -> SplitArrays:
@@ -42,6 +58,26 @@ def _rows(split: SplitArrays, lo: int, hi: int) -> SplitArrays:
     x_num = None if split.x_num is None else split.x_num[lo:hi]
     y = split.y[lo:hi] if split.labeled else None
     return SplitArrays(split.x_cat[lo:hi], x_num, y, source=split.source)
+
+
+def _all_logits(
+    model: nn.Module, split: SplitArrays, batch_size: int, device: torch.device, sharded: bool
+) -> torch.Tensor:
+    """The logits of every row; sharded, each rank scores its block and every rank gets all."""
+    rank, world = distributed_rank()
+    if not sharded or world == 1:
+        return _logits(model, split, batch_size, device)
+    lo, hi = distributed.shard_bounds(len(split), rank, world)
+    local = _logits(model, _rows(split, lo, hi), batch_size, device)
+    return distributed.gather_rows(local, len(split))
+
+
+def _on_main(compute: Callable[[], T], sharded: bool) -> T:
+    """`compute()` on rank 0, handed to every rank (alone: just `compute()`)."""
+    rank, world = distributed_rank()
+    if not sharded or world == 1:
+        return compute()
+    return distributed.broadcast_object(compute() if rank == 0 else None)
 
 
 def evaluate_split(
@@ -52,17 +88,31 @@ def evaluate_split(
     device: torch.device,
     *,
     sharded: bool = False,
+    calibration: Calibration | None = None,
 ) -> dict[str, float]:
-    """The task's metrics (AUC, logloss, ...) of `model` on every row of `split`.
+    """The task's metrics (AUC, logloss, ...) of `model` on every row of `split`, after
+    `calibration`'s map of the logits, if any.
 
     `sharded`: every rank of the process group scores its block of rows (all ranks must call).
     """
-    rank, world = distributed_rank()
-    if not sharded or world == 1:
-        scores = predict_split(model, split, batch_size, device)
-        return evaluate(task, np.asarray(split.y, dtype=np.int64), scores)
-    lo, hi = distributed.shard_bounds(len(split), rank, world)
-    local = _scores(model, _rows(split, lo, hi), batch_size, device)
-    scores = distributed.gather_rows(local, len(split)).cpu().numpy()
-    metrics = evaluate(task, np.asarray(split.y, dtype=np.int64), scores) if rank == 0 else None
-    return distributed.broadcast_object(metrics)
+    logits = _all_logits(model, split, batch_size, device, sharded)
+    labels = np.asarray(split.y, dtype=np.int64)
+    return _on_main(lambda: evaluate(task, labels, _probabilities(logits, calibration)), sharded)
+
+
+def calibrate_on_split(
+    model: nn.Module,
+    method: str,
+    split: SplitArrays,
+    batch_size: int,
+    device: torch.device,
+    *,
+    sharded: bool = False,
+) -> Calibration | None:
+    """The `method` map (`recloss.calibration.METHODS`) fitted to `model`'s logits on `split`;
+    None for `none`. Sharded: every rank scores its block, rank 0 fits, every rank gets the map."""
+    if method == "none":
+        return None
+    logits = _all_logits(model, split, batch_size, device, sharded).cpu()
+    labels = torch.from_numpy(np.asarray(split.y, dtype=np.int64))
+    return _on_main(lambda: fit_calibration(method, logits, labels), sharded)

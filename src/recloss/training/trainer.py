@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from recloss.calibration import Calibration
 from recloss.config import TrainConfig
 from recloss.data import BatchLoader, SplitArrays
 from recloss.data.schema import Batch, Task
@@ -27,7 +28,7 @@ from recloss.search.base import LossStrategy, StepContext
 from recloss.training.callbacks import Callback
 from recloss.training.devices import distributed_rank, uses_bf16
 from recloss.training.distributed import Replicas
-from recloss.training.evaluate import evaluate_split
+from recloss.training.evaluate import calibrate_on_split, evaluate_split
 from recloss.training.optim import catch_up_lookups, flush_regularization
 from recloss.training.precondition import AdamPreconditioner
 from recloss.training.state import TrainerState
@@ -180,16 +181,38 @@ class Trainer:
         return float(loss.detach())
 
     # -- evaluation -------------------------------------------------------------------------------
-    def evaluate(self, split: SplitArrays) -> dict[str, float]:
-        """The task's metrics of the model as it is now on every row of `split`."""
+    def evaluate(
+        self, split: SplitArrays, calibration: Calibration | None = None
+    ) -> dict[str, float]:
+        """The task's metrics of the model as it is now on every row of `split` (its logits
+        mapped by `calibration`, if any)."""
         flush_regularization(self.optimizers)  # every row with its pending L2 decay
         return evaluate_split(
-            self.model, self.data.task, split, self.cfg.eval_batch_size, self.device, sharded=True
+            self.model,
+            self.data.task,
+            split,
+            self.cfg.eval_batch_size,
+            self.device,
+            sharded=True,
+            calibration=calibration,
         )
 
-    def test(self, split: SplitArrays) -> dict[str, float]:
-        """`evaluate(split)`, then the callbacks' `on_test_end` (after `fit`: the best model)."""
-        metrics = self.evaluate(split)
+    def calibrate(self) -> Calibration | None:
+        """`cfg.calibration`'s map fitted to the model's logits on the validation split."""
+        flush_regularization(self.optimizers)
+        return calibrate_on_split(
+            self.model,
+            self.cfg.calibration,
+            self.data.valid,
+            self.cfg.eval_batch_size,
+            self.device,
+            sharded=True,
+        )
+
+    def test(self, split: SplitArrays, calibration: Calibration | None = None) -> dict[str, float]:
+        """`evaluate(split, calibration)`, then the callbacks' `on_test_end` (after `fit`: the
+        best model)."""
+        metrics = self.evaluate(split, calibration)
         self._call("on_test_end", metrics)
         return metrics
 
