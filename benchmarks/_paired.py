@@ -104,6 +104,8 @@ def run_one(cfg: dict, run_dir: Path, noise: dict | None) -> dict:
         single.prepare_dataset = prepare
     row = {"test": record.test, "best_epoch": record.best_epoch, "epochs": record.epochs,
            "seconds": time.perf_counter() - started, "weights": record.weights}  # fmt: skip
+    if record.calibration is not None:
+        row["test_uncalibrated"] = record.test_uncalibrated
     controller = Path(run_dir) / "controller.safetensors"
     if controller.is_file():
         row["curve"] = controller_curve(controller)
@@ -187,6 +189,9 @@ def method_stats(rows: Iterable[dict | None]) -> dict[str, Any]:
     for metric in ("auc", "logloss"):
         samples = [r["test"][metric] for r in found]
         out[metric] = {**mean_std(samples), "samples": samples}
+    if found and all("test_uncalibrated" in r for r in found):  # `--calibration`: the map's effect
+        raw = [r["test_uncalibrated"]["logloss"] for r in found]
+        out["calibration_logloss"] = paired(out["logloss"]["samples"], raw) | {"raw": mean_std(raw)}
     return out
 
 
@@ -249,12 +254,14 @@ def key_of(args: argparse.Namespace, data: str, model: str, method: str, seed: i
     if method in VARIANTS and rows is not None and rows < args.batch_size:
         options["hypergrad_rows"] = rows  # a cap that cuts this batch size changes the runs
     settings = [RUNS_VERSION, args.epochs, args.batch_size, options]
+    if args.calibration != "none":  # keys of runs from before the option stay valid
+        settings.append({"calibration": args.calibration})
     return f"{fingerprint(settings)}/{data}/{model}/{name}/{seed}"
 
 
 def jobs(args: argparse.Namespace, methods: list[str], noise: dict | None = None) -> list[dict]:
     """Every run of the benchmark, seed-major so that partial results stay paired."""
-    opts = {"epochs": args.epochs, "batch_size": args.batch_size}
+    opts = {"epochs": args.epochs, "batch_size": args.batch_size, "calibration": args.calibration}
     out = []
     for seed in range(args.seeds):
         for data in args.datasets:
@@ -333,6 +340,9 @@ def print_table(cells: list[dict]) -> None:
             w = ", ".join(f"{k} {v:.2f}" for k, v in cell["weights"].get(method, {}).items())
             t = cell["seconds_over_ce"].get(method)
             cost = f"; time/CE {t['min']:.1f}-{t['max']:.1f}x" if t else ""
+            if "calibration_logloss" in s:
+                c = s["calibration_logloss"]
+                cost += f"; uncalibrated logloss {c['raw']['mean']:.4f} ({c['mean']:+.4f})"
             print(f"{method:<22} {s['runs']:>4} {s['auc']['mean']:.4f} {s['logloss']['mean']:.4f}"
                   f"  {fmt_diff(ce['auc']) if ce else '':>26}"
                   f"  {fmt_diff(top['auc']) if top else '':>26}"
@@ -388,4 +398,7 @@ def parser(doc: str, datasets: list[str], methods: list[str]) -> argparse.Argume
     p.add_argument("--datasets", nargs="+", default=datasets, choices=list(DATASETS))
     p.add_argument("--models", nargs="+", default=["deepfm"])
     p.add_argument("--methods", nargs="+", default=methods)
+    p.add_argument("--calibration", choices=["none", "platt"], default="none",
+                   help="every run's train.calibration: test metrics after the map fitted on "
+                        "validation (the uncalibrated logloss beside them)")  # fmt: skip
     return p
