@@ -80,6 +80,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     },  # fmt: skip
 }
 
+# two-stage methods that retrain with AutoLoss (its defaults) from the searched mixture
+SEARCHED_PRIOR = {"bohb-autoloss": "bohb", "darts-autoloss": "darts"}
+
 
 def run_config(data: str, model: str, loss: dict, seed: int, train_opts: dict) -> dict:
     """The run's configuration dictionary."""
@@ -228,6 +231,8 @@ def loss_of(method: str) -> dict[str, Any]:
         if "candidates" in params:
             loss["candidates"] = params.pop("candidates")
         return loss
+    if method in SEARCHED_PRIOR:
+        return {"name": SEARCHED_PRIOR[method], "params": {"retrain": "autoloss"}}
     return {"name": method}
 
 
@@ -250,6 +255,8 @@ def key_of(args: argparse.Namespace, data: str, model: str, method: str, seed: i
     """The run's key: what its result depends on, so that runs are reused exactly when valid."""
     name = "autoloss" if method in VARIANTS else method
     options = autoloss_settings(data, method) if method in VARIANTS else {}
+    if method in SEARCHED_PRIOR:  # the retrain's AutoLoss defaults are part of its result
+        options = autoloss_settings(data, "autoloss")
     rows = options.pop("hypergrad_rows", HYPERGRAD_ROWS)
     if method in VARIANTS and rows is not None and rows < args.batch_size:
         options["hypergrad_rows"] = rows  # a cap that cuts this batch size changes the runs

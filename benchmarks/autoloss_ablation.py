@@ -12,14 +12,18 @@ window of model steps since the last controller step (`window`, `window-pairwise
 default with the calibrated validation objective (`calibrated`, `calibrated-lr1e-2`) and with the
 Adam-preconditioned unroll (`adam-unroll`, `adam-unroll-lr1e-2`); the default on all rows of a
 batch instead of the first 1024 (`all-rows`; the same below batch 1024) and both at controller
-learning rate 1e-2 (`lr1e-2`, `all-rows-lr1e-2`). Runs
+learning rate 1e-2 (`lr1e-2`, `all-rows-lr1e-2`). The two-stage baselines (`bohb`, `darts`) and the
+same searches retrained with AutoLoss starting at the searched mixture (`bohb-autoloss`,
+`darts-autoloss`: `loss.params.retrain: autoloss`) can join too. `--calibration platt` trains every
+run with `train.calibration: platt` (the map fitted on validation) and reports its uncalibrated
+logloss beside. Runs
 share the settings and the runs file of `autoloss_quality.py` (10 epochs, batch 512, patience 2).
 Every method trains on the same splits with the same seeds; per cell the table gives each
 variant's mean test AUC and logloss and its paired per-seed difference to CE and to the best
 fixed loss.
 
     python benchmarks/autoloss_ablation.py [--seeds 5] [--jobs 2] [--datasets ml100k-binary]
-        [--report autoloss_ablation] [--pairs autoloss:all-rows ...]
+        [--report autoloss_ablation] [--pairs autoloss:all-rows ...] [--calibration platt]
 """
 
 from __future__ import annotations

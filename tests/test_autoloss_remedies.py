@@ -240,6 +240,14 @@ def test_prior_sets_the_starting_mixture():
     assert torch.allclose(tight[0], torch.tensor([0.01, 0.01, 0.01, 0.97]))
     with pytest.raises(OptionError, match="prior"):
         make(candidates=["focal", "hinge"], prior="ce")
+    searched = make(variant="normalised", prior=[6, 3, 1, 0]).controller.alpha(
+        torch.zeros(4), torch.ones(4, dtype=torch.long)
+    )  # a mixture: normalised, every share at least 0.001
+    expected = torch.tensor([0.6, 0.3, 0.1, 1e-3])
+    assert torch.allclose(searched[0], expected / expected.sum(), atol=1e-6)
+    for bad in ([1, 2], [1, -1, 1, 1], [0, 0, 0, 0], 3):
+        with pytest.raises(OptionError, match="prior: give 4 non-negative weights"):
+            make(prior=bad)
 
 
 def test_default_variant_is_normalised_for_binary_and_paper_for_multiclass():

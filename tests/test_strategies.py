@@ -109,6 +109,21 @@ def test_retrain_starts_from_scratch_like_a_weighted_run(config, name):
     assert two_stage.test == plain.test
 
 
+def test_retrain_autoloss_starts_the_controller_at_the_searched_mixture(config):
+    cfg = config("darts", params={**QUICK_PARAMS["darts"], "retrain": "autoloss"}, epochs=2)
+    record = train(cfg)
+    searched = record.search.weights
+    controller = record.run_dir / "controller.safetensors"  # the retrain is an AutoLoss run
+    assert controller.is_file() and record.weights != pytest.approx(searched)
+    retrain = twostage.weighted_config(cfg, searched, "autoloss")
+    assert retrain.loss.name == "autoloss"
+    strategy = build_strategy(retrain.loss, Schema("binary", 2, ("a",), (10,)))
+    expected = torch.tensor([searched[c] for c in CANDIDATES]).clamp(min=1e-3)
+    torch.testing.assert_close(strategy._prior, expected / expected.sum())
+    with pytest.raises(ConfigError, match=r"loss\.params\.retrain: unknown 'frozen'"):
+        train(config("darts", params={"retrain": "frozen"}))
+
+
 def test_bohb_respects_trials_and_budgets(config):
     params = {"trials": 5, "min_budget": 0.2, "max_budget": 0.6, "eta": 3}
     search = train(config("bohb", params=params, epochs=1)).search

@@ -8,13 +8,13 @@ module learns them from the registries.
 
 from __future__ import annotations
 
-from recloss.config import LossConfig
+from recloss.config import LossConfig, RunConfig
 from recloss.data.schema import Schema
 from recloss.errors import ConfigError
 from recloss.losses import LOSSES
 from recloss.registry import Registry
 from recloss.runs.bohb import BohbSearch
-from recloss.runs.twostage import OnlineSearch, Search
+from recloss.runs.twostage import OnlineSearch, Search, split_retrain, weighted_config
 from recloss.search import STRATEGIES, Artifact, OptionError, build_strategy
 
 SEARCHES: Registry[Search] = Registry("two-stage method")
@@ -61,7 +61,11 @@ def check_method(loss: LossConfig, schema: Schema) -> None:
     """ConfigError naming the key, before any training, for a method that cannot be built."""
     try:
         if loss.name in SEARCHES:
-            SEARCHES.get(loss.name).check(loss, schema)
+            retrain, search_loss = split_retrain(loss)
+            SEARCHES.get(loss.name).check(search_loss, schema)
+            if retrain == "autoloss":
+                uniform = dict.fromkeys(loss.candidates, 1.0)
+                build_strategy(weighted_config(RunConfig(loss=loss), uniform, retrain).loss, schema)
         else:
             build_strategy(loss, schema)
     except OptionError as err:

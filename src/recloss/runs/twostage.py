@@ -9,6 +9,11 @@ then retrained from freshly initialised weights with the found weights frozen, e
     run_dir/metrics.json  the retrained model's record, with `search` and `retrain_seconds`,
                           written once, when the retrain has finished
 
+`loss.params.retrain` (`weighted`, the default, or `autoloss`): with `autoloss` the retrain is an
+AutoLoss run with its defaults whose controller starts at the searched mixture (AutoLoss's `prior`)
+instead of a run with the mixture frozen: the search's horizon of epochs picks the mixture, the
+controller adapts it per example.
+
 Resuming a run skips a finished search and continues the retrain from its last checkpoint; an
 interrupted DARTS or meta search continues from the search stage's checkpoint, an interrupted
 BOHB search starts again.
@@ -27,7 +32,7 @@ from recloss.errors import CompatibilityError
 from recloss.rundir import RunDir, RunRecord, SearchRecord
 from recloss.runs.online import fit_run, run_online, save_run
 from recloss.search import STRATEGIES, build_strategy
-from recloss.search.base import check_options, positive_int
+from recloss.search.base import OptionError, check_options, positive_int
 from recloss.training import Callback, distributed_rank
 
 
@@ -85,11 +90,28 @@ class OnlineSearch:
         )  # fmt: skip
 
 
-def weighted_config(cfg: RunConfig, weights: dict[str, float]) -> RunConfig:
-    """`cfg` with its loss replaced by `weighted` with these weights (the retrain, a trial)."""
-    params = {"weights": [weights[c] for c in cfg.loss.candidates]}
-    loss = LossConfig(name="weighted", candidates=list(cfg.loss.candidates), params=params)
+RETRAINS = ("weighted", "autoloss")
+
+
+def weighted_config(
+    cfg: RunConfig, weights: dict[str, float], retrain: str = "weighted"
+) -> RunConfig:
+    """`cfg` with its loss replaced by `weighted` with these weights (the retrain, a trial), or
+    by AutoLoss starting at them (`retrain: autoloss`)."""
+    mixture = [weights[c] for c in cfg.loss.candidates]
+    params = {"weights": mixture} if retrain == "weighted" else {"prior": mixture}
+    loss = LossConfig(name=retrain, candidates=list(cfg.loss.candidates), params=params)
     return cfg.model_copy(update={"loss": loss})
+
+
+def split_retrain(loss: LossConfig) -> tuple[str, LossConfig]:
+    """`loss.params.retrain` and the loss config the search stage sees without it."""
+    params = dict(loss.params)
+    retrain = params.pop("retrain", "weighted")
+    if retrain not in RETRAINS:
+        choices = ", ".join(RETRAINS)
+        raise OptionError("retrain", f"unknown {retrain!r}; choose one of: {choices}")
+    return retrain, loss.model_copy(update={"params": params})
 
 
 def run_two_stage(
@@ -105,13 +127,16 @@ def run_two_stage(
 
     `callbacks` join the retrain's trainer.
     """
+    retrain, search_loss = split_retrain(cfg.loss)
     found = _saved_search(run_dir, cfg) if resume else None
     if found is None:
-        found = search.search(cfg, dataset, run_dir, resume)
+        found = search.search(
+            cfg.model_copy(update={"loss": search_loss}), dataset, run_dir, resume
+        )
         if distributed_rank()[0] == 0:
             run_dir.write_search(found)
     trainer, record = fit_run(
-        weighted_config(cfg, found.weights),
+        weighted_config(cfg, found.weights, retrain),
         dataset,
         run_dir,
         resume=resume,
@@ -132,4 +157,11 @@ def _saved_search(run_dir: RunDir, cfg: RunConfig) -> SearchRecord | None:
     return found
 
 
-__all__ = ["OnlineSearch", "Search", "run_two_stage", "weighted_config"]
+__all__ = [
+    "RETRAINS",
+    "OnlineSearch",
+    "Search",
+    "run_two_stage",
+    "split_retrain",
+    "weighted_config",
+]

@@ -87,8 +87,9 @@ class AutoLoss(SelectionStats, LossStrategy):
     binary tasks, "paper" for multi-class ones; "paper", the method as published; "normalised")
     presets the remedies of `recloss.search.remedies`, which each option overrides: `normalise`
     (step-size normalisation to a reference loss: "ce", "mean" or "none"), `min_controller_steps`
-    (per epoch), `warmup_steps` (controller steps with the prior mixture), `prior` ("uniform" or a
-    candidate, e.g. "ce"), `prior_weight` (that candidate's share, 0.97), `example_weight` (a
+    (per epoch), `warmup_steps` (controller steps with the prior mixture), `prior` ("uniform", a
+    candidate, e.g. "ce", or one weight per candidate), `prior_weight` (that candidate's share,
+    0.97), `example_weight` (a
     per-example weight output beside the mixture), `objective` (the validation objective:
     "logloss", or on binary tasks "pairwise" or "calibrated"), `horizon` ("step", or "window":
     every model step since the last controller step), `unroll` ("sgd", the paper's one-step
@@ -131,7 +132,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         example_weight: bool | None = None,
         min_controller_steps: int | None = None,
         warmup_steps: int | None = None,
-        prior: str | None = None,
+        prior: str | Sequence[float] | None = None,
         prior_weight: float | None = None,
         objective: str | None = None,
         horizon: str | None = None,

@@ -32,6 +32,7 @@ variant's preset.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -49,7 +50,9 @@ class Remedies:
     example_weight: bool = False
     min_controller_steps: int = 0  # per epoch; 0: every K model steps only
     warmup_steps: int = 0  # controller steps taken with the mixture at its prior
-    prior: str = "uniform"  # or a candidate that starts with `prior_weight` of the mixture
+    # "uniform", a candidate that starts with `prior_weight` of the mixture, or one weight per
+    # candidate (a searched mixture: `loss.params.retrain: autoloss` of a two-stage method)
+    prior: str | tuple[float, ...] = "uniform"
     prior_weight: float = 0.97
     objective: str = "logloss"  # the validation objective (`hypergrad.OBJECTIVES`)
     horizon: str = "step"  # the model steps a controller step differentiates: HORIZONS
@@ -65,16 +68,35 @@ UNROLLS = ("sgd", "adam")  # adam: preconditioned by the optimiser's second mome
 VARIANTS = ("auto", *PRESETS)  # auto: normalised for binary tasks, paper for multi-class ones
 
 
-def prior_logits(prior: str, candidates: list[str], weight: float = 0.97) -> torch.Tensor:
-    """Output-layer biases whose softmax is the prior mixture (`weight` on the `prior` candidate,
-    the rest shared by the others); OptionError for an absent one."""
+PRIOR_FLOOR = 1e-3  # the least share of a given mixture: every candidate stays reachable
+
+
+def prior_logits(
+    prior: str | Sequence[float], candidates: list[str], weight: float = 0.97
+) -> torch.Tensor:
+    """Output-layer biases whose softmax is the prior mixture: `weight` on the `prior` candidate
+    and the rest shared by the others, or the given weights (normalised; each at least
+    `PRIOR_FLOOR` of the mixture). OptionError for an absent candidate or bad weights."""
     n = len(candidates)
+    if not isinstance(prior, str):
+        return _mixture_logits(prior, n)
     if prior == "uniform" or n == 1:
         return torch.zeros(n)
     if prior not in candidates:
         raise OptionError("prior", f"{prior!r} is not a candidate ({', '.join(candidates)})")
     others = (1.0 - weight) / (n - 1)
     return torch.tensor([math.log(weight if c == prior else others) for c in candidates])
+
+
+def _mixture_logits(weights: Sequence[float], n: int) -> torch.Tensor:
+    numbers = isinstance(weights, list | tuple) and all(
+        isinstance(w, int | float) and not isinstance(w, bool) for w in weights
+    )
+    if not numbers or len(weights) != n or min(weights) < 0 or sum(weights) <= 0:
+        raise OptionError("prior", f"give {n} non-negative weights, one per candidate")
+    shares = torch.tensor([float(w) for w in weights], dtype=torch.float64)
+    shares = (shares / shares.sum()).clamp(min=PRIOR_FLOOR)
+    return (shares / shares.sum()).log().float()
 
 
 def variant_for(variant: str, task: str) -> str:
@@ -94,6 +116,8 @@ def resolve(variant: str, **given: object) -> Remedies:
     """The preset `variant` with every option given (not None) in its place; OptionError if bad."""
     if variant not in PRESETS:
         raise OptionError("variant", f"unknown {variant!r}; choose one of: {', '.join(VARIANTS)}")
+    if isinstance(given.get("prior"), list):  # a mixture from a config file: hashable
+        given = {**given, "prior": tuple(given["prior"])}
     remedies = replace(PRESETS[variant], **{k: v for k, v in given.items() if v is not None})
     if remedies.normalise not in (None, "none", *REFERENCES):
         choices = ", ".join(("none", *REFERENCES))
