@@ -115,7 +115,7 @@ def test_retrain_autoloss_starts_the_controller_at_the_searched_mixture(config):
     searched = record.search.weights
     controller = record.run_dir / "controller.safetensors"  # the retrain is an AutoLoss run
     assert controller.is_file() and record.weights != pytest.approx(searched)
-    retrain = twostage.weighted_config(cfg, searched, "autoloss")
+    retrain = twostage.mixture_config(cfg, searched, "autoloss")
     assert retrain.loss.name == "autoloss"
     strategy = build_strategy(retrain.loss, Schema("binary", 2, ("a",), (10,)))
     expected = torch.tensor([searched[c] for c in CANDIDATES]).clamp(min=1e-3)

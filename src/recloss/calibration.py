@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 
 NEWTON_STEPS = 50
-METHODS = ("none", "platt", "temperature")
 
 
 def platt_targets(y: torch.Tensor) -> torch.Tensor:
@@ -133,7 +132,6 @@ def calibrated_logloss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = [
-    "METHODS",
     "Calibration",
     "calibrated_logloss",
     "fit_calibration",

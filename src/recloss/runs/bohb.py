@@ -32,7 +32,7 @@ from recloss.errors import ConfigError, RecLossError
 from recloss.params import check_params
 from recloss.rundir import RunDir, SearchRecord
 from recloss.runs.online import build_trainer
-from recloss.runs.twostage import weighted_config
+from recloss.runs.twostage import mixture_config
 from recloss.search.base import check_options, positive_int
 from recloss.training import Trainer
 
@@ -161,7 +161,7 @@ def run_trial(
     """Train with the trial's weights up to each budget; report validation AUC; prune or finish."""
     weights = suggest_weights(trial, cfg.loss.candidates)
     trial.set_user_attr("weights", weights)
-    trainer = build_trainer(weighted_config(cfg, weights), dataset, run_dir=None)
+    trainer = build_trainer(mixture_config(cfg, weights), dataset, run_dir=None)
     try:
         return train_to_budgets(trainer, trial, budgets, per_epoch)
     finally:

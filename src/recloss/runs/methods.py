@@ -14,7 +14,7 @@ from recloss.errors import ConfigError
 from recloss.losses import LOSSES
 from recloss.registry import Registry
 from recloss.runs.bohb import BohbSearch
-from recloss.runs.twostage import OnlineSearch, Search, split_retrain, weighted_config
+from recloss.runs.twostage import OnlineSearch, Search, mixture_config, split_retrain
 from recloss.search import STRATEGIES, Artifact, OptionError, build_strategy
 
 SEARCHES: Registry[Search] = Registry("two-stage method")
@@ -65,7 +65,7 @@ def check_method(loss: LossConfig, schema: Schema) -> None:
             SEARCHES.get(loss.name).check(search_loss, schema)
             if retrain == "autoloss":
                 uniform = dict.fromkeys(loss.candidates, 1.0)
-                build_strategy(weighted_config(RunConfig(loss=loss), uniform, retrain).loss, schema)
+                build_strategy(mixture_config(RunConfig(loss=loss), uniform, retrain).loss, schema)
         else:
             build_strategy(loss, schema)
     except OptionError as err:

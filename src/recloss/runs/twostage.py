@@ -93,7 +93,7 @@ class OnlineSearch:
 RETRAINS = ("weighted", "autoloss")
 
 
-def weighted_config(
+def mixture_config(
     cfg: RunConfig, weights: dict[str, float], retrain: str = "weighted"
 ) -> RunConfig:
     """`cfg` with its loss replaced by `weighted` with these weights (the retrain, a trial), or
@@ -136,7 +136,7 @@ def run_two_stage(
         if distributed_rank()[0] == 0:
             run_dir.write_search(found)
     trainer, record = fit_run(
-        weighted_config(cfg, found.weights, retrain),
+        mixture_config(cfg, found.weights, retrain),
         dataset,
         run_dir,
         resume=resume,
@@ -163,5 +163,5 @@ __all__ = [
     "Search",
     "run_two_stage",
     "split_retrain",
-    "weighted_config",
+    "mixture_config",
 ]
