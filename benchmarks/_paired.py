@@ -405,7 +405,8 @@ def parser(doc: str, datasets: list[str], methods: list[str]) -> argparse.Argume
     p.add_argument("--datasets", nargs="+", default=datasets, choices=list(DATASETS))
     p.add_argument("--models", nargs="+", default=["deepfm"])
     p.add_argument("--methods", nargs="+", default=methods)
-    p.add_argument("--calibration", choices=["none", "platt"], default="none",
+    p.add_argument("--calibration", default="none",
+                   choices=["none", "platt", "temperature", "auto"],
                    help="every run's train.calibration: test metrics after the map fitted on "
                         "validation (the uncalibrated logloss beside them)")  # fmt: skip
     return p

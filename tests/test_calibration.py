@@ -67,6 +67,7 @@ def test_fit_calibration_gives_a_map_of_the_logits_and_refuses_platt_for_classes
     platt = fit_calibration("platt", z, y)
     assert (platt.scale, platt.bias) == fit_platt(z, y)
     torch.testing.assert_close(platt.apply(z), z * platt.scale + platt.bias)
+    assert fit_calibration("auto", z, y) == platt
     temperature = fit_calibration("temperature", z, y)
     assert temperature.method == "temperature" and temperature.bias == 0.0
     with pytest.raises(ValueError, match="binary"):

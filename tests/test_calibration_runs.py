@@ -92,3 +92,5 @@ def test_platt_on_a_multiclass_task_is_refused_and_temperature_scales(tmp_path):
     assert record.calibration.method == "temperature" and record.calibration.bias == 0.0
     assert record.test["accuracy"] == record.test_uncalibrated["accuracy"]  # argmax is kept
     assert recloss.evaluate(record.run_dir, train_data=rows) == record.test
+    cfg, rows = _three_classes(tmp_path, "auto")  # auto: temperature scaling for classes
+    assert recloss.train(cfg, tmp_path / "auto", data=rows).calibration == record.calibration

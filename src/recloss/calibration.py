@@ -108,9 +108,12 @@ class Calibration(BaseModel):
 
 
 def fit_calibration(method: str, logits: torch.Tensor, y: torch.Tensor) -> Calibration | None:
-    """The `method` map (`none`: None) fitted to `logits` `[N]` or `[N, C]` and labels `y`."""
+    """The `method` map (`none`: None) fitted to `logits` `[N]` or `[N, C]` and labels `y`;
+    `auto` is Platt scaling for binary logits and temperature scaling for classes."""
     if method == "none":
         return None
+    if method == "auto":
+        method = "platt" if logits.dim() == 1 else "temperature"
     if method == "platt":
         if logits.dim() != 1:
             raise ValueError("Platt scaling is for binary logits [N]; use temperature")

@@ -131,8 +131,9 @@ class TrainConfig(_Section):
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
     compile: bool = False  # torch.compile the models' dense blocks (MLP, cross, attention)
     # a map of the best model's logits fitted on the validation split after training, applied to
-    # its test metrics and predictions: platt (binary: sigmoid(a z + b)) or temperature (z / T)
-    calibration: Literal["none", "platt", "temperature"] = "none"
+    # its test metrics and predictions: platt (binary: sigmoid(a z + b)) or temperature (z / T);
+    # auto: platt for binary tasks, temperature for multi-class ones
+    calibration: Literal["none", "platt", "temperature", "auto"] = "none"
     seed: int = 42
     progress: bool = True
     lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)
