@@ -109,7 +109,7 @@ def calibrate_on_split(
     *,
     sharded: bool = False,
 ) -> Calibration | None:
-    """The `method` map (`platt`, `temperature`) fitted to `model`'s logits on `split`;
+    """The `method` map (`platt`, `temperature`, `auto`) fitted to `model`'s logits on `split`;
     None for `none`. Sharded: every rank scores its block, rank 0 fits, every rank gets the map."""
     if method == "none":
         return None
