@@ -1,4 +1,4 @@
-"""Golden metrics: 11 (model, strategy) runs of 2 epochs give exactly the recorded numbers.
+"""Golden metrics: 11 (model, strategy) runs of 2 epochs give the recorded numbers.
 
 The values in `golden/two_epochs.json` were re-recorded when recloss's own `Dropout` replaced
 `nn.Dropout` (other masks), DeepFM + AutoLoss's when CE's share of the prior became 0.97,
@@ -7,10 +7,13 @@ AutoLoss's when validation passes began to look up distinct rows (both: last bit
 they were first recorded on commit 1ee4e4a's code, before the package's restructuring into
 runs/, training/, bench/ and report/, by `golden/record.py` through the old API
 `recloss.train.train`; the run API `recloss.train` reproduced the file byte for
-byte. A refactoring is meant to be bit-identical on the CPU, so the per-epoch training losses
-and the test and best validation AUC are compared with `==`, not approximately; the loglosses to
-a relative 1e-8, because numpy's float64 `log` differs in its last bits between CPUs with and
-without AVX-512 (up to 9e-10 relative, with every training loss and AUC equal). The
+byte. A refactoring is meant to be bit-identical on one CPU, but float32 kernels round differently
+between CPU models (an Intel Xeon with AVX-512 and AMX gives every training loss within 4e-8
+relative of the values recorded on an AMD EPYC, and one AUC 1.6e-5 off: a reordered pair of
+the 400 test rows; numpy's float64 `log` also has a kernel per instruction set). So the
+per-epoch training losses and the loglosses are compared to a relative 1e-6 and the AUCs to
+1e-4: 25 and 6 times those differences, and far below what a change of the computation moves
+(another dropout mask, loss or initialisation). The
 configurations (synthetic data of 4000 rows, 6 fields, cardinality 40, data seed 5; embed_dim
 8; 2 epochs of batch 256, patience 5, seed 11; CPU) live in `golden/record.py` and are shared
 with this test.
@@ -31,6 +34,8 @@ import pytest
 from recloss import train
 
 GOLDEN = Path(__file__).parent / "golden"
+LOSS_REL = 1e-6  # training losses and loglosses, relative: other CPUs round float32 otherwise
+AUC_ABS = 1e-4  # a few reordered pairs of the test rows
 
 
 def _load_recorder():
@@ -61,13 +66,13 @@ def test_metrics_equal_the_recorded_ones(tmp_path, cache_dir, model, loss, param
     cfg = recorder.config(cache_dir, tmp_path / "runs", model, loss, params)
     record = train(cfg, run_dir=tmp_path / f"{model}-{loss}")
     expected = EXPECTED[f"{model}/{loss}"]
-    assert [e.train_loss for e in record.history] == expected["train_loss"]
+    assert [e.train_loss for e in record.history] == pytest.approx(
+        expected["train_loss"], rel=LOSS_REL, abs=0
+    )
     for found, recorded in (
         (record.best_valid, expected["best_valid"]),
         (record.test, expected["test"]),
     ):
         assert found.keys() == recorded.keys()
-        assert found["auc"] == recorded["auc"]
-        # numpy's float64 `log` has a kernel per instruction set (AVX-512 or AVX2), whose last
-        # bits differ; the model's outputs are the same bits, as the losses and AUC show
-        assert found["logloss"] == pytest.approx(recorded["logloss"], rel=1e-8, abs=0)
+        assert found["auc"] == pytest.approx(recorded["auc"], rel=0, abs=AUC_ABS)
+        assert found["logloss"] == pytest.approx(recorded["logloss"], rel=LOSS_REL, abs=0)
