@@ -2,13 +2,15 @@
 
 Synthetic Criteo-shaped data (39 fields, embedding 16, DNN 400-400-400, dropout 0.5, batch 4096)
 with 10k and 100k values per field. Measured interleaved in one run, round by round: recloss's
-trainer (LazyAdam on the touched rows), a bare loop over the same DeepFM module with dense Adam
-over every parameter, a bare loop with `torch.optim.SparseAdam` on sparse embedding tables, and the
-400x3 MLP alone (its Linear, ReLU and dropout layers as the models have them, forward, backward
-and fused Adam as recloss's dense parameters have it, on a `[4096, 624]` input): the compute bound
-of the dense part. The same MLP whose input also takes a gradient, as an embedding model's must
-(one more `[4096, 400] x [400, 624]` product in the backward pass), is that bound for any model that
-trains its embeddings through the MLP.
+trainer (LazyAdam on the touched rows); the same trainer stepping through the same batches held in
+memory (no loader and no prefetch thread beside the step: what the input pipeline costs); a bare
+loop over the same DeepFM module with dense Adam over every parameter; a bare loop with
+`torch.optim.SparseAdam` on sparse embedding tables; and the 400x3 MLP alone (its Linear, ReLU
+and dropout layers as the models have them, forward, backward and fused Adam as recloss's dense
+parameters have it, on a `[4096, 624]` input): the compute bound of the dense part. The same MLP
+whose input also takes a gradient, as an embedding model's must (one more `[4096, 400] x
+[400, 624]` product in the backward pass), is that bound for any model that trains its embeddings
+through the MLP.
 
     python benchmarks/train_throughput.py [--steps 20] [--rounds 3]
     python benchmarks/train_throughput.py --threads 1 2   # recloss at 1 and 2 intra-op threads
@@ -65,6 +67,14 @@ def recloss_round(trainer: Trainer, epoch: int) -> float:
     return samples / seconds
 
 
+def in_memory_round(trainer: Trainer, batches: list[Batch]) -> float:
+    """recloss's `Trainer.step` over batches the loader made beforehand."""
+    started = time.perf_counter()
+    for batch in batches:
+        trainer.step(batch)
+    return len(batches) * BATCH / (time.perf_counter() - started)
+
+
 def bare_round(model, optimizers, x_cat: torch.Tensor, y: torch.Tensor, steps: int, epoch: int):
     """The loop most people write: in-memory tensors, a shuffled index, one BCE step per batch."""
     model.train()
@@ -107,6 +117,8 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     cfg.train.max_steps_per_epoch = steps
     dataset = prepare_dataset(cfg.data, progress=False)
     trainer = build_trainer(cfg, dataset, run_dir=None)
+    trainer.train_loader.set_epoch(0)
+    batches = list(trainer.train_loader)[:steps]  # with their distinct rows, as the loader gives
     train = dataset.split("train")
     x_cat = torch.from_numpy(np.array(train.x_cat))  # a writable copy in memory
     y = torch.from_numpy(np.asarray(train.y, dtype=np.int64))
@@ -125,6 +137,7 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     mlp_opt = torch.optim.Adam(mlp.parameters(), fused=True)  # as recloss's dense parameters
     loops: dict[str, Callable[[int, int], float]] = {
         "recloss": lambda n, e: recloss_round(trainer, e),
+        "recloss_in_memory": lambda n, e: in_memory_round(trainer, batches[:n]),
         "bare_dense_adam": lambda n, e: bare_round(dense, dense_opt, x_cat, y, n, e),
         "bare_sparse_adam": lambda n, e: bare_round(sparse, sparse_opts, x_cat, y, n, e),
         "mlp_alone": lambda n, e: mlp_round(mlp, mlp_opt, mlp_x, mlp_y, n),
@@ -142,6 +155,8 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
         "embedding_rows": int(sum(schema.cardinalities)),
         "samples_per_s": median,
         "samples_per_s_all": rates,
+        "loader_share": 1 - median["recloss"] / median["recloss_in_memory"],
+        "in_memory_share_of_mlp_bound": median["recloss_in_memory"] / median["mlp_alone"],
         "vs_bare_dense_adam": median["recloss"] / median["bare_dense_adam"],
         "vs_bare_sparse_adam": median["recloss"] / median["bare_sparse_adam"],
         "share_of_mlp_bound": median["recloss"] / median["mlp_alone"],
@@ -296,6 +311,10 @@ def main() -> None:
                   f"{r['vs_bare_sparse_adam']:.2f}x, {r['share_of_mlp_bound']:.0%} of the MLP "
                   f"bound, {r['share_of_mlp_input_grad_bound']:.0%} of the MLP-with-input-"
                   "gradient bound")  # fmt: skip
+            print(
+                f"{'':>21}the loader costs {r['loader_share']:.0%} of recloss's rate; from "
+                f"memory recloss is at {r['in_memory_share_of_mlp_bound']:.0%} of the MLP bound"
+            )
     print(f"load after: {load()}")
     report("train_throughput", {"deepfm_batch4096": results, "load": load()})
 
