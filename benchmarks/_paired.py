@@ -72,6 +72,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "all-rows-lr1e-2": {"hypergrad_rows": None, **LR},
     "autoloss+gce": {"candidates": ["focal", "kl", "hinge", "ce", "gce"]},
     "window": {"horizon": "window"},
+    "prior-no-hinge": {"prior": [1, 1, 0, 1]},  # focal, KL, CE a third each, hinge at the floor
     "window-pairwise-lr1e-2": {
         "variant": "normalised",
         "objective": "pairwise",
