@@ -8,6 +8,7 @@ import torch
 from test_models import ALL, SMALL, make_batch, make_schema
 
 from recloss.data import BatchLoader, SplitArrays
+from recloss.data import dedup as dedup_module
 from recloss.data.dedup import Deduplicator, lookup_of
 from recloss.data.schema import Batch
 from recloss.models import build_model
@@ -18,16 +19,27 @@ from recloss.training import LazyAdam
 def test_distinct_values_and_inverse_agree_with_np_unique():
     rng = np.random.default_rng(0)
     dedup = Deduplicator()
-    for width in (50, 7, 300):  # buffers reused across batches of other shapes and ranges
+    # buffers reused across batches of other shapes and ranges; the widest is sorted, not marked
+    for width in (50, 7, 300, 5000):
         x = rng.integers(0, width, size=(64, 4)).astype(np.int32)
         lookup = dedup(x)
-        keys = x.astype(np.int64) + np.arange(4) * 1000
+        keys = x.astype(np.int64) + np.arange(4) * 10_000
         distinct, inverse = np.unique(keys, return_inverse=True)
-        got = lookup.fields.numpy().astype(np.int64) * 1000 + lookup.values.numpy()
+        got = lookup.fields.numpy().astype(np.int64) * 10_000 + lookup.values.numpy()
         assert got.tolist() == distinct.tolist()
         assert np.array_equal(lookup.inverse.numpy(), inverse.reshape(x.shape))
         assert lookup.values.dtype == torch.int32
         assert lookup.inverse.dtype == torch.int64  # index_add_'s fast path
+
+
+def test_marking_and_sorting_find_the_same_lookup(monkeypatch):
+    x = np.random.default_rng(1).integers(0, 400, size=(128, 5)).astype(np.int32)
+    found = []
+    for sort_above in (10**9, 0):  # always mark, always sort
+        monkeypatch.setattr(dedup_module, "SORT_ABOVE", sort_above)
+        found.append(Deduplicator()(x))
+    for marked, ordered in zip(*found, strict=True):
+        assert torch.equal(marked, ordered)
 
 
 def test_an_empty_categorical_block_has_an_empty_lookup():

@@ -10,14 +10,19 @@ import torch
 
 from recloss.data.schema import Lookup
 
+# The mark scan costs about one sixth of what sorting costs per entry (measured with NumPy 2.4's
+# vectorised sort of 32-bit keys); past this ratio of key range to entries, sorting is cheaper.
+SORT_ABOVE = 6
+
 
 class Deduplicator:
     """Turns `x_cat [B, F]` into its `Lookup`; keeps its scratch buffers between batches.
 
-    A mark per possible (field, value) instead of a sort: each field gets a range as wide as
-    its largest value in the batch, the batch's values are marked, the marks scanned in order.
-    That is O(B * F + sum of per-field maxima), about three times faster than `np.unique` on
-    Criteo-shaped batches. One instance per thread: the buffers are not shared.
+    Each field gets a key range as wide as its largest value in the batch. The sorted distinct
+    keys come from a mark per possible key, scanned in order (O(B * F + range), about three
+    times faster than `np.unique` on Criteo-shaped batches), or, when the range is more than
+    `SORT_ABOVE` times the batch's entries (wide tables), from a sort of the batch's keys. One
+    instance per thread: the buffers are not shared.
     """
 
     def __init__(self) -> None:
@@ -32,20 +37,38 @@ class Deduplicator:
         widths = x_cat.max(axis=0).astype(np.int64) + 1
         starts = np.zeros(len(widths), dtype=np.int64)
         np.cumsum(widths[:-1], out=starts[1:])
-        keys = (x_cat + starts).ravel()
         total = int(starts[-1] + widths[-1])
-        if len(self._marks) < total:
-            self._marks = np.zeros(total, dtype=bool)
+        if total < 2**31:
+            starts = starts.astype(np.int32)  # sorts twice as fast as 64-bit keys
+        keys = (x_cat + starts).ravel()
+        if len(self._positions) < total:
             self._positions = np.zeros(total, dtype=np.int64)
-        marks = self._marks[:total]
-        marks[keys] = True
-        distinct = np.flatnonzero(marks)
-        marks[distinct] = False  # clean for the next batch, in O(U) rather than O(total)
+        if total > SORT_ABOVE * keys.size:
+            distinct = _sorted_distinct(keys)
+        else:
+            distinct = self._marked_distinct(keys, total)
         self._positions[distinct] = np.arange(len(distinct))
         inverse = self._positions[keys].reshape(x_cat.shape)
         fields = (np.searchsorted(starts, distinct, side="right") - 1).astype(np.int32)
         values = (distinct - starts[fields]).astype(np.int32)
         return Lookup(torch.from_numpy(fields), torch.from_numpy(values), torch.from_numpy(inverse))
+
+    def _marked_distinct(self, keys: np.ndarray, total: int) -> np.ndarray:
+        if len(self._marks) < total:
+            self._marks = np.zeros(total, dtype=bool)
+        marks = self._marks[:total]
+        marks[keys] = True
+        distinct = np.flatnonzero(marks)
+        marks[distinct] = False  # clean for the next batch, in O(U) rather than O(total)
+        return distinct
+
+
+def _sorted_distinct(keys: np.ndarray) -> np.ndarray:
+    ordered = np.sort(keys)
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
 
 
 def lookup_of(x_cat: np.ndarray) -> Lookup:
