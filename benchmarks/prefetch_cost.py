@@ -1,0 +1,117 @@
+"""What the prefetch thread's work costs the training step, and how much of that is the GIL.
+
+recloss's `Trainer.step` over batches held in memory (DeepFM as in `train_throughput.py`), alone
+and with each batch's distinct values (the `Deduplicator`, the prefetch thread's main job)
+computed beside it at one batch per step: in a thread of the same process, as the loader does,
+and in a separate process, which shares the cores but not the GIL. Then the trainer through its
+loader with the distinct values found as it finds them (marks, or a sort of the keys for wide
+batches) and by marks only. Each comparison interleaved round by round.
+
+    python benchmarks/prefetch_cost.py [--cardinality 100000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import threading
+import time
+
+import torch
+from _machine import report
+from train_throughput import BATCH, in_memory_round, load, make_config, recloss_round
+
+from recloss.config import config_from_dict
+from recloss.data import dedup as dedup_module
+from recloss.data import prepare_dataset
+from recloss.data.dedup import Deduplicator
+from recloss.runs.online import build_trainer
+
+
+def find_distinct(stop, seconds_per_batch: float, batches: list) -> None:
+    """The distinct values of `batches`, round and round, one per `seconds_per_batch`."""
+    torch.set_num_threads(1)
+    dedup, i = Deduplicator(), 0
+    while not stop.is_set():
+        started = time.perf_counter()
+        dedup(batches[i % len(batches)])
+        i += 1
+        time.sleep(max(0.0, seconds_per_batch - (time.perf_counter() - started)))
+
+
+def beside(where: str, round_, seconds_per_batch: float, batches: list) -> float:
+    """`round_()` while `find_distinct` runs in a thread or a process (or nowhere)."""
+    if where == "alone":
+        return round_()
+    if where == "thread":
+        stop = threading.Event()
+        worker = threading.Thread(target=find_distinct, args=(stop, seconds_per_batch, batches))
+    else:
+        context = mp.get_context("spawn")  # a fork would make every table write copy its page
+        stop = context.Event()
+        worker = context.Process(target=find_distinct, args=(stop, seconds_per_batch, batches))
+    worker.start()
+    if where == "process":
+        time.sleep(3)  # its interpreter starting
+    try:
+        return round_()
+    finally:
+        stop.set()
+        worker.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cardinality", type=int, default=100_000)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cache", default=None, help="where the synthetic data set is prepared")
+    args = parser.parse_args()
+    rows = args.steps * BATCH * 10 // 8 + BATCH
+    cache = args.cache or f"/tmp/recloss-prefetch-cost-{args.cardinality}"
+    cfg = config_from_dict(make_config(cache, args.cardinality, rows))
+    cfg.train.max_steps_per_epoch = args.steps
+    trainer = build_trainer(cfg, prepare_dataset(cfg.data, progress=False), run_dir=None)
+    trainer.train_loader.set_epoch(0)
+    batches = list(trainer.train_loader)[: args.steps]
+    x_cats = [batch.x_cat.numpy() for batch in batches]
+    seconds_per_step = BATCH / in_memory_round(trainer, batches)  # also the warm-up
+    print(f"load before: {load()}")
+    rates: dict[str, list[float]] = {"alone": [], "thread": [], "process": []}
+    for _ in range(args.rounds):
+        for where in rates:
+            round_ = lambda: in_memory_round(trainer, batches)  # noqa: E731
+            rates[where].append(beside(where, round_, seconds_per_step, x_cats))
+    median = {where: statistics.median(r) for where, r in rates.items()}
+    cost = {where: 1 - median[where] / median["alone"] for where in ("thread", "process")}
+    print(f"{args.cardinality} values/field, in-memory samples/s: "
+          + "  ".join(f"{w} {r:,.0f}" for w, r in median.items()))  # fmt: skip
+    print(f"the distinct values beside the step cost {cost['thread']:.1%} of its rate in a "
+          f"thread, {cost['process']:.1%} in a process")  # fmt: skip
+    sorted_keys = sort_against_marks(trainer, args.rounds)
+    print(f"load after: {load()}")
+    report("prefetch_cost", {"values_per_field": args.cardinality, "samples_per_s": rates,
+                             "median": median, "cost": cost, "sort_against_marks": sorted_keys,
+                             "load": load()})  # fmt: skip
+
+
+def sort_against_marks(trainer, rounds: int) -> dict:
+    """recloss through its loader, distinct values as the loader finds them against marks only."""
+    default, ratios = dedup_module.SORT_ABOVE, []
+    for r in range(rounds):
+        found = {}
+        for name, sort_above in (("marks", 2**62), ("default", default)):
+            dedup_module.SORT_ABOVE = sort_above
+            found[name] = recloss_round(trainer, r + 1)
+        ratios.append(found["default"] / found["marks"])
+    dedup_module.SORT_ABOVE = default
+    print(
+        f"through the loader, the default distinct values against marks only: "
+        f"{statistics.median(ratios):.3f}x (rounds {', '.join(f'{x:.3f}' for x in ratios)})"
+    )
+    return {"median_ratio": statistics.median(ratios), "ratios": ratios}
+
+
+if __name__ == "__main__":
+    main()
