@@ -73,6 +73,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "autoloss+gce": {"candidates": ["focal", "kl", "hinge", "ce", "gce"]},
     "window": {"horizon": "window"},
     "prior-no-hinge": {"prior": [1, 1, 0, 1]},  # focal, KL, CE a third each, hinge at the floor
+    # one candidate at CE's step size: the default's normalisation, the controller held at a
+    # one-candidate prior (a learning rate too small to move it)
+    "focal-at-ce-step": {"prior": [1, 0, 0, 0], "controller_lr": 1e-9},
+    "kl-at-ce-step": {"prior": [0, 1, 0, 0], "controller_lr": 1e-9},
     "window-pairwise-lr1e-2": {
         "variant": "normalised",
         "objective": "pairwise",
