@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import statistics
+import tempfile
 import threading
 import time
 
@@ -61,39 +62,43 @@ def beside(where: str, round_, seconds_per_batch: float, batches: list) -> float
         worker.join()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cardinality", type=int, default=100_000)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--cache", default=None, help="where the synthetic data set is prepared")
-    args = parser.parse_args()
-    rows = args.steps * BATCH * 10 // 8 + BATCH
-    cache = args.cache or f"/tmp/recloss-prefetch-cost-{args.cardinality}"
-    cfg = config_from_dict(make_config(cache, args.cardinality, rows))
-    cfg.train.max_steps_per_epoch = args.steps
-    trainer = build_trainer(cfg, prepare_dataset(cfg.data, progress=False), run_dir=None)
-    trainer.train_loader.set_epoch(0)
-    batches = list(trainer.train_loader)[: args.steps]
+def thread_against_process(trainer, batches: list, rounds: int) -> dict:
+    """The in-memory step alone, and with the distinct values found beside it in a thread and
+    in a process, interleaved; each one's cost as a share of the rate alone."""
     x_cats = [batch.x_cat.numpy() for batch in batches]
     seconds_per_step = BATCH / in_memory_round(trainer, batches)  # also the warm-up
-    print(f"load before: {load()}")
     rates: dict[str, list[float]] = {"alone": [], "thread": [], "process": []}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for where in rates:
             round_ = lambda: in_memory_round(trainer, batches)  # noqa: E731
             rates[where].append(beside(where, round_, seconds_per_step, x_cats))
     median = {where: statistics.median(r) for where, r in rates.items()}
     cost = {where: 1 - median[where] / median["alone"] for where in ("thread", "process")}
-    print(f"{args.cardinality} values/field, in-memory samples/s: "
-          + "  ".join(f"{w} {r:,.0f}" for w, r in median.items()))  # fmt: skip
+    print("in-memory samples/s: " + "  ".join(f"{w} {r:,.0f}" for w, r in median.items()))
     print(f"the distinct values beside the step cost {cost['thread']:.1%} of its rate in a "
           f"thread, {cost['process']:.1%} in a process")  # fmt: skip
-    sorted_keys = sort_against_marks(trainer, args.rounds)
+    return {"samples_per_s": rates, "median": median, "cost": cost}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cardinality", type=int, default=100_000)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    rows = args.steps * BATCH * 10 // 8 + BATCH
+    print(f"load before: {load()}")
+    with tempfile.TemporaryDirectory() as cache:
+        cfg = config_from_dict(make_config(cache, args.cardinality, rows))
+        cfg.train.max_steps_per_epoch = args.steps
+        trainer = build_trainer(cfg, prepare_dataset(cfg.data, progress=False), run_dir=None)
+        trainer.train_loader.set_epoch(0)
+        batches = list(trainer.train_loader)[: args.steps]
+        print(f"{args.cardinality} values per field")
+        found = thread_against_process(trainer, batches, args.rounds)
+        found["sort_against_marks"] = sort_against_marks(trainer, args.rounds)
     print(f"load after: {load()}")
-    report("prefetch_cost", {"values_per_field": args.cardinality, "samples_per_s": rates,
-                             "median": median, "cost": cost, "sort_against_marks": sorted_keys,
-                             "load": load()})  # fmt: skip
+    report("prefetch_cost", {"values_per_field": args.cardinality, **found, "load": load()})
 
 
 def sort_against_marks(trainer, rounds: int) -> dict:
