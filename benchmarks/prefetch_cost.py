@@ -32,13 +32,17 @@ from recloss.runs.online import build_trainer
 
 def find_distinct(stop, seconds_per_batch: float, batches: list) -> None:
     """The distinct values of `batches`, round and round, one per `seconds_per_batch`."""
-    torch.set_num_threads(1)
     dedup, i = Deduplicator(), 0
     while not stop.is_set():
         started = time.perf_counter()
         dedup(batches[i % len(batches)])
         i += 1
         time.sleep(max(0.0, seconds_per_batch - (time.perf_counter() - started)))
+
+
+def find_distinct_in_process(stop, seconds_per_batch: float, batches: list) -> None:
+    torch.set_num_threads(1)  # NumPy's work only; in a thread this would touch the step's pool
+    find_distinct(stop, seconds_per_batch, batches)
 
 
 def beside(where: str, round_, seconds_per_batch: float, batches: list) -> float:
@@ -51,7 +55,9 @@ def beside(where: str, round_, seconds_per_batch: float, batches: list) -> float
     else:
         context = mp.get_context("spawn")  # a fork would make every table write copy its page
         stop = context.Event()
-        worker = context.Process(target=find_distinct, args=(stop, seconds_per_batch, batches))
+        worker = context.Process(
+            target=find_distinct_in_process, args=(stop, seconds_per_batch, batches)
+        )
     worker.start()
     if where == "process":
         time.sleep(3)  # its interpreter starting
