@@ -4,8 +4,9 @@ recloss's `Trainer.step` over batches held in memory (DeepFM as in `train_throug
 and with each batch's distinct values (the `Deduplicator`, the prefetch thread's main job)
 computed beside it at one batch per step: in a thread of the same process, as the loader does,
 and in a separate process, which shares the cores but not the GIL. Then the trainer through its
-loader with the distinct values found as it finds them (marks, or a sort of the keys for wide
-batches) and by marks only. Each comparison interleaved round by round.
+loader, and the distinct values alone per batch, with the distinct values found as the loader
+finds them (marks, or a sort of the keys for wide batches) and by marks only. Each comparison
+interleaved round by round.
 
     python benchmarks/prefetch_cost.py [--cardinality 100000] [--rounds 5]
 """
@@ -76,8 +77,9 @@ def thread_against_process(trainer, batches: list, rounds: int) -> dict:
     rates: dict[str, list[float]] = {"alone": [], "thread": [], "process": []}
     for _ in range(rounds):
         for where in rates:
-            round_ = lambda: in_memory_round(trainer, batches)  # noqa: E731
-            rates[where].append(beside(where, round_, seconds_per_step, x_cats))
+            rates[where].append(
+                beside(where, lambda: in_memory_round(trainer, batches), seconds_per_step, x_cats)
+            )
     median = {where: statistics.median(r) for where, r in rates.items()}
     cost = {where: 1 - median[where] / median["alone"] for where in ("thread", "process")}
     print("in-memory samples/s: " + "  ".join(f"{w} {r:,.0f}" for w, r in median.items()))
@@ -102,26 +104,41 @@ def main() -> None:
         batches = list(trainer.train_loader)[: args.steps]
         print(f"{args.cardinality} values per field")
         found = thread_against_process(trainer, batches, args.rounds)
-        found["sort_against_marks"] = sort_against_marks(trainer, args.rounds)
+        found["sort_against_marks"] = sort_against_marks(trainer, batches, args.rounds)
     print(f"load after: {load()}")
     report("prefetch_cost", {"values_per_field": args.cardinality, **found, "load": load()})
 
 
-def sort_against_marks(trainer, rounds: int) -> dict:
-    """recloss through its loader, distinct values as the loader finds them against marks only."""
+def sort_against_marks(trainer, batches: list, rounds: int) -> dict:
+    """The distinct values as the loader finds them (`default`) against marks only: ms per
+    batch found alone, and recloss's rate through its loader, interleaved."""
     default, ratios = dedup_module.SORT_ABOVE, []
+    ms: dict[str, list[float]] = {"marks": [], "default": []}
+    x_cats = [batch.x_cat.numpy() for batch in batches]
     for r in range(rounds):
         found = {}
         for name, sort_above in (("marks", 2**62), ("default", default)):
             dedup_module.SORT_ABOVE = sort_above
+            ms[name].append(ms_per_batch(x_cats))
             found[name] = recloss_round(trainer, r + 1)
         ratios.append(found["default"] / found["marks"])
     dedup_module.SORT_ABOVE = default
-    print(
-        f"through the loader, the default distinct values against marks only: "
-        f"{statistics.median(ratios):.3f}x (rounds {', '.join(f'{x:.3f}' for x in ratios)})"
-    )
-    return {"median_ratio": statistics.median(ratios), "ratios": ratios}
+    per_batch = {name: statistics.median(v) for name, v in ms.items()}
+    rounds_text = ", ".join(f"{x:.3f}" for x in ratios)
+    print(f"distinct values per batch: default {per_batch['default']:.2f} ms, marks only "
+          f"{per_batch['marks']:.2f} ms; through the loader, default against marks only: "
+          f"{statistics.median(ratios):.3f}x (rounds {rounds_text})")  # fmt: skip
+    return {"ms_per_batch": per_batch, "median_ratio": statistics.median(ratios), "ratios": ratios}
+
+
+def ms_per_batch(x_cats: list) -> float:
+    """Median ms of one `Deduplicator` call over the batches, alone in this thread."""
+    dedup, seconds = Deduplicator(), []
+    for x_cat in x_cats:
+        started = time.perf_counter()
+        dedup(x_cat)
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds) * 1e3
 
 
 if __name__ == "__main__":
