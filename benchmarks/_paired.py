@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _machine import RESULTS
 from scipy.stats import ttest_rel
 
 import recloss.runs.single as single
@@ -45,6 +46,7 @@ DATASETS: dict[str, dict[str, Any]] = {
 }
 FIXED = ["focal", "kl", "hinge", "ce"]
 CACHE = str(Path(tempfile.gettempdir()) / "recloss-bench-cache")
+RUNS_FILE = RESULTS / "autoloss_runs.jsonl"  # finished runs, shared by the paired benchmarks
 RUNS_VERSION = 4  # part of every run's key: raise it when the code changes what a run computes
 LR = {"controller_lr": 1e-2}
 # AutoLoss methods by name: their `loss.params` (and `candidates`); `autoloss` is the default
@@ -293,10 +295,10 @@ def jobs(args: argparse.Namespace, methods: list[str], noise: dict | None = None
     return out
 
 
-def paired_table(args: argparse.Namespace, runs_file: Path) -> list[dict]:
+def paired_table(args: argparse.Namespace) -> list[dict]:
     """Run (or reuse) every run of `args`, print the per-cell tables, return the cells."""
     job_list = jobs(args, args.methods)
-    cells = summarise(job_list, run_all(job_list, runs_file, args.jobs), args.methods)
+    cells = summarise(job_list, run_all(job_list, args.runs_file, args.jobs), args.methods)
     print_table(cells)
     print_markdown(cells)
     return cells
@@ -414,4 +416,7 @@ def parser(doc: str, datasets: list[str], methods: list[str]) -> argparse.Argume
                    choices=["none", "platt", "temperature", "auto"],
                    help="every run's train.calibration: test metrics after the map fitted on "
                         "validation (the uncalibrated logloss beside them)")  # fmt: skip
+    p.add_argument("--runs-file", type=Path, default=RUNS_FILE,
+                   help="the JSON-lines file of finished runs, reused and appended to; one per "
+                        "machine keeps each cell's runs from one machine")  # fmt: skip
     return p

@@ -28,10 +28,8 @@ fixed loss.
 
 from __future__ import annotations
 
-from _machine import RESULTS, report
+from _machine import report
 from _paired import FIXED, VARIANTS, compare, fmt_diff, paired_table, parser
-
-RUNS_FILE = RESULTS / "autoloss_runs.jsonl"
 
 
 def main() -> None:
@@ -41,7 +39,7 @@ def main() -> None:
     p.add_argument("--pairs", nargs="*", default=[], metavar="A:B",
                    help="also give method A minus method B, paired, in every cell")  # fmt: skip
     args = p.parse_args()
-    cells = paired_table(args, RUNS_FILE)
+    cells = paired_table(args)
     for cell in cells:
         cell["pairs"] = {pair: paired_pair(cell, *pair.split(":")) for pair in args.pairs}
     report(args.report, {"settings": vars(args), "cells": cells})

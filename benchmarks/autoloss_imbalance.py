@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from _machine import report
 from _paired import FIXED, paired_table, parser
-from autoloss_ablation import RUNS_FILE
 
 METHODS = [*FIXED, "darts", "slf", "autoloss"]
 
@@ -21,7 +20,7 @@ def main() -> None:
     p = parser(__doc__, ["synthetic-imbalanced", "obd"], METHODS)
     p.set_defaults(models=["deepfm", "ipnn"])
     args = p.parse_args()
-    cells = paired_table(args, RUNS_FILE)
+    cells = paired_table(args)
     report("autoloss_imbalance", {"settings": vars(args), "cells": cells})
 
 

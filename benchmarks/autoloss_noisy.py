@@ -59,8 +59,9 @@ def main() -> None:
         nargs="+",
         default=["uniform:0.2", "uniform:0.4", "positives:0.2", "positives:0.4"],
     )
+    p.set_defaults(runs_file=RESULTS / "autoloss_noisy_runs.jsonl")
     args = p.parse_args()
-    runs_file = RESULTS / "autoloss_noisy_runs.jsonl"
+    runs_file = args.runs_file
     all_jobs, tables = [], []
     for setting in args.noise:
         mode, rate = setting.split(":")

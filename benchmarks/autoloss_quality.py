@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from _machine import report
 from _paired import DATASETS, FIXED, paired_table, parser, print_goals_markdown
-from autoloss_ablation import RUNS_FILE
 
 METHODS = ["autoloss", *FIXED]
 
@@ -25,7 +24,7 @@ def main() -> None:
     p = parser(__doc__, list(DATASETS), METHODS)
     p.set_defaults(models=["deepfm", "ipnn"])
     args = p.parse_args()
-    cells = paired_table(args, RUNS_FILE)
+    cells = paired_table(args)
     print_goals_markdown(cells)
     report("autoloss_quality", {"settings": vars(args), "cells": cells})
 

@@ -28,11 +28,12 @@ from recloss.training import Callback
 
 CANDIDATES = ["focal", "kl", "hinge", "ce"]
 ONLINE = ["slf", "uncertainty", "gradnorm", "dwa"]
-TWO_STAGE = ["darts", "meta", "bohb"]
+TWO_STAGE = ["darts", "meta", "bohb", "race"]
 QUICK_PARAMS = {  # small searches; the defaults are sized for real data sets
     "darts": {"lr": 0.05, "update_every": 1},
     "meta": {"lr": 0.05},
     "bohb": {"trials": 4, "min_budget": 0.25, "max_budget": 0.75},
+    "race": {"budget": 0.5},
 }
 STEPS_PER_EPOCH = 19  # 4800 training rows in batches of 256
 
@@ -100,7 +101,7 @@ def test_bilevel_search_moves_weight_off_a_harmful_candidate(config, name):
     assert weights["flipped"] < 0.2 < 0.8 < weights["ce"]
 
 
-@pytest.mark.parametrize("name", ["darts", "bohb"])
+@pytest.mark.parametrize("name", ["darts", "bohb", "race"])
 def test_retrain_starts_from_scratch_like_a_weighted_run(config, name):
     two_stage = train(config(name, params=QUICK_PARAMS[name], epochs=2))
     weights = [two_stage.search.weights[c] for c in CANDIDATES]
@@ -122,6 +123,21 @@ def test_retrain_autoloss_starts_the_controller_at_the_searched_mixture(config):
     torch.testing.assert_close(strategy._prior, expected / expected.sum())
     with pytest.raises(ConfigError, match=r"loss\.params\.retrain: unknown 'frozen'"):
         train(config("darts", params={"retrain": "frozen"}))
+
+
+def test_race_retrains_with_the_candidate_of_the_best_validation_auc(config):
+    search = train(config("race", candidates=["flipped", "ce"], epochs=1)).search
+    aucs = search.details["valid_auc"]
+    assert search.details == {"winner": "ce", "valid_auc": aucs, "steps": STEPS_PER_EPOCH}
+    assert aucs["ce"] > 0.6 > aucs["flipped"]
+    assert search.weights == {"flipped": 0.0, "ce": 1.0}
+
+
+def test_race_budget_counts_steps_and_its_trials_match_a_fixed_run(config):
+    search = train(config("race", params={"budget": 0.5}, epochs=1)).search
+    assert search.details["steps"] == 10  # half of 19 steps, rounded
+    alone = train(config("focal", epochs=1, max_steps_per_epoch=10))
+    assert search.details["valid_auc"]["focal"] == pytest.approx(alone.history[0].valid["auc"])
 
 
 def test_bohb_respects_trials_and_budgets(config):
@@ -220,6 +236,7 @@ def test_strategy_options_are_checked_with_the_key_named(config):
         ("darts", {"hypergrad": "first_order"}, "hypergrad"),
         ("bohb", {"max_budget": 0.05}, "max_budget"),
         ("bohb", {"eta": 1}, "eta"),
+        ("race", {"budget": 0}, "budget"),
         ("slf", {"tau_min": 2.0}, "tau_min"),
         ("slf", {"hidden": [0]}, "hidden"),
         ("dwa", {"temperature": 0}, "temperature"),

@@ -1,8 +1,8 @@
 """Runs: the only code that builds Trainers and writes run folders.
 
 `single` is the public run API (train, resume, evaluate, predict), `online` one training run of an
-online strategy, `twostage` search-then-retrain, `bohb` its Optuna search, `methods` what a method
-name stands for.
+online strategy, `twostage` search-then-retrain, `bohb` its Optuna search, `race` a race of the
+candidates, `trials` what the searches share, `methods` what a method name stands for.
 """
 
 from recloss.runs.methods import (

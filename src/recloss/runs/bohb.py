@@ -17,7 +17,6 @@ reached (epochs), value (its last validation AUC), pruned, state (complete, prun
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -27,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from recloss.config import LossConfig, RunConfig
 from recloss.data import PreparedDataset
-from recloss.data.schema import Batch, Schema
+from recloss.data.schema import Schema
 from recloss.errors import ConfigError, RecLossError
 from recloss.params import check_params
 from recloss.rundir import RunDir, SearchRecord
 from recloss.runs.online import build_trainer
+from recloss.runs.trials import train_to, training_batches
 from recloss.runs.twostage import mixture_config
 from recloss.search.base import check_options, positive_int
 from recloss.training import Trainer
@@ -176,24 +176,12 @@ def train_to_budgets(
     auc = float("nan")
     with closing(training_batches(trainer, per_epoch)) as batches:
         for budget in budgets:
-            while trainer.state.step < budget:
-                trainer.step(next(batches).to(trainer.device))
+            train_to(trainer, batches, budget)
             auc = trainer.evaluate(trainer.data.valid)["auc"]
             trial.report(auc, budget)
             if trial.should_prune():
                 raise optuna.TrialPruned()
     return auc
-
-
-def training_batches(trainer: Trainer, per_epoch: int) -> Iterator[Batch]:
-    """The trainer's shuffled training batches, epoch after epoch, `per_epoch` from each."""
-    for epoch in itertools.count():
-        trainer.train_loader.set_epoch(epoch)
-        batches = iter(trainer.train_loader)
-        try:
-            yield from itertools.islice(batches, per_epoch)
-        finally:
-            batches.close()  # stops the loader's prefetch thread
 
 
 def trial_record(trial: optuna.trial.FrozenTrial, per_epoch: int) -> dict[str, Any]:

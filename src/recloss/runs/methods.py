@@ -14,6 +14,7 @@ from recloss.errors import ConfigError
 from recloss.losses import LOSSES
 from recloss.registry import Registry
 from recloss.runs.bohb import BohbSearch
+from recloss.runs.race import RaceSearch
 from recloss.runs.twostage import OnlineSearch, Search, mixture_config, split_retrain
 from recloss.search import STRATEGIES, Artifact, OptionError, build_strategy
 
@@ -21,6 +22,7 @@ SEARCHES: Registry[Search] = Registry("two-stage method")
 SEARCHES.add("darts", OnlineSearch("darts", STRATEGIES.get("darts").label))
 SEARCHES.add("meta", OnlineSearch("meta", STRATEGIES.get("meta").label))
 SEARCHES.add("bohb", BohbSearch())
+SEARCHES.add("race", RaceSearch())
 
 
 def is_single_loss(name: str) -> bool:
