@@ -46,6 +46,6 @@ def report(name: str, figures: dict[str, Any]) -> Path:
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": info, "figures": figures}, indent=2))
+    path.write_text(json.dumps({"machine": info, "figures": figures}, indent=2, default=str))
     print(f"wrote {path}")
     return path

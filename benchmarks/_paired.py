@@ -89,6 +89,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 # two-stage methods that retrain with AutoLoss (its defaults) from the searched mixture
 SEARCHED_PRIOR = {"bohb-autoloss": "bohb", "darts-autoloss": "darts"}
+# two-stage methods with other options than their defaults
+SEARCH_VARIANTS = {"race-0.25": {"name": "race", "params": {"budget": 0.25}}}
 
 
 def run_config(data: str, model: str, loss: dict, seed: int, train_opts: dict) -> dict:
@@ -240,6 +242,8 @@ def loss_of(method: str) -> dict[str, Any]:
         return loss
     if method in SEARCHED_PRIOR:
         return {"name": SEARCHED_PRIOR[method], "params": {"retrain": "autoloss"}}
+    if method in SEARCH_VARIANTS:
+        return SEARCH_VARIANTS[method]
     return {"name": method}
 
 

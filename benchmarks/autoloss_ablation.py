@@ -14,10 +14,11 @@ Adam-preconditioned unroll (`adam-unroll`, `adam-unroll-lr1e-2`); the default on
 batch instead of the first 1024 (`all-rows`; the same below batch 1024) and both at controller
 learning rate 1e-2 (`lr1e-2`, `all-rows-lr1e-2`). The two-stage baselines (`bohb`, `darts`) and the
 same searches retrained with AutoLoss starting at the searched mixture (`bohb-autoloss`,
-`darts-autoloss`: `loss.params.retrain: autoloss`) can join too. `--calibration platt` trains every
+`darts-autoloss`: `loss.params.retrain: autoloss`) can join too, and so can the race of the
+candidates (`race`: one epoch each; `race-0.25`: a quarter). `--calibration platt` trains every
 run with `train.calibration: platt` (the map fitted on validation) and reports its uncalibrated
-logloss beside. Runs
-share the settings and the runs file of `autoloss_quality.py` (10 epochs, batch 512, patience 2).
+logloss beside. Runs share the settings and the runs file of `autoloss_quality.py` (10 epochs,
+batch 512, patience 2; `--runs-file` another).
 Every method trains on the same splits with the same seeds; per cell the table gives each
 variant's mean test AUC and logloss and its paired per-seed difference to CE and to the best
 fixed loss.

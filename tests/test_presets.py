@@ -68,7 +68,7 @@ def test_kind_is_told_by_content_not_folder():
 
 def test_the_demo_has_the_cells_the_docs_count():
     cells = len(bench.expand(bench.load_grid(presets.resolve("demo", "grid")), Path("/b")))
-    assert cells == 189 and f"`demo`, {cells} cells" in (REPO / "docs" / "bench.md").read_text()
+    assert cells == 201 and f"`demo`, {cells} cells" in (REPO / "docs" / "bench.md").read_text()
 
 
 def test_names_resolve_with_or_without_yaml(monkeypatch, tmp_path):
@@ -129,7 +129,7 @@ def test_cli_lists_configs(capsys):
 def test_cli_bench_takes_a_grid_name(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "bench", "demo", "--out", str(tmp_path), "--list")
-    assert code == 0 and len(out.splitlines()) == 189
+    assert code == 0 and len(out.splitlines()) == 201
     assert out.splitlines()[0].startswith("pending  ml100k/deepfm/focal/seed1")
     code, out, _ = run(capsys, "bench", "paper/criteo.yaml", "--out", str(tmp_path), "--list")
     assert code == 0 and "criteo/ipnn/autoloss/seed5" in out
