@@ -383,26 +383,37 @@ def print_markdown(cells: list[dict]) -> None:
                   f"| {_md(ce, 'auc')} | {_md(top, 'auc')} | {_md(ce, 'logloss')} |")  # fmt: skip
 
 
-def print_goals_markdown(cells: list[dict], method: str = "autoloss") -> None:
-    """One row per cell: `method` against the best fixed loss (AUC) and CE (logloss), the goals."""
+def print_goals_markdown(
+    cells: list[dict], method: str = "autoloss", details: bool = False
+) -> None:
+    """One row per cell: `method` against the best fixed loss (AUC) and CE (logloss), the goals;
+    with `details` also its mean weights (a two-stage pick: the share of seeds) and time/CE."""
+    extra = " | weights (focal/KL/hinge/CE) | time / CE's" if details else ""
     print(f"\n| data | model | {method} AUC | best fixed AUC | AUC - best (p) | {method} logloss "
-          "| CE logloss | logloss - CE (p) | goals (AUC, logloss) |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          f"| CE logloss | logloss - CE (p) | goals (AUC, logloss){extra} |")  # fmt: skip
+    print("| --- " * (11 if details else 9) + "|")
     for cell in cells:
         best, s = cell["best_fixed"], cell["methods"][method]
         vs, met = cell["versus"].get(method, {}), cell["goals"].get(method, {})
         top, auc = cell["methods"][best], s["auc"]
         marks = ", ".join("met" if v else "**not met**" for v in met.values())
-        print(f"| {cell['data']} | {cell['model']} | {auc['mean']:.4f} ± {auc['std']:.4f} "
-              f"| {best} {top['auc']['mean']:.4f} | {_md(vs.get(best), 'auc')} "
-              f"| {s['logloss']['mean']:.4f} | {cell['methods']['ce']['logloss']['mean']:.4f} "
-              f"| {_md(vs.get('ce'), 'logloss')} | {marks} |")  # fmt: skip
+        row = (f"| {cell['data']} | {cell['model']} | {auc['mean']:.4f} ± {auc['std']:.4f} "
+               f"| {best} {top['auc']['mean']:.4f} | {_md(vs.get(best), 'auc')} "
+               f"| {s['logloss']['mean']:.4f} | {cell['methods']['ce']['logloss']['mean']:.4f} "
+               f"| {_md(vs.get('ce'), 'logloss')} | {marks} |")  # fmt: skip
+        if details:
+            weights = "/".join(f"{w:.2f}" for w in cell["weights"].get(method, {}).values())
+            t = cell["seconds_over_ce"].get(method)
+            row += f" {weights} | {t['min']:.1f}-{t['max']:.1f}x |" if t else f" {weights} | |"
+        print(row)
 
 
 def _md(diff: dict | None, metric: str) -> str:
     if not diff:
         return ""
     d = diff[metric]
+    if d["p"] != d["p"]:  # every seed the same difference (a two-stage method's identical pick)
+        return f"{d['mean']:+.4f}"
     return f"{d['mean']:+.4f} ({d['p']:.3f})"
 
 

@@ -25,12 +25,13 @@ fixed loss.
 
     python benchmarks/autoloss_ablation.py [--seeds 5] [--jobs 2] [--datasets ml100k-binary]
         [--report autoloss_ablation] [--pairs autoloss:all-rows ...] [--calibration platt]
+        [--goals race ...]
 """
 
 from __future__ import annotations
 
 from _machine import report
-from _paired import FIXED, VARIANTS, compare, fmt_diff, paired_table, parser
+from _paired import FIXED, VARIANTS, compare, fmt_diff, paired_table, parser, print_goals_markdown
 
 
 def main() -> None:
@@ -39,8 +40,13 @@ def main() -> None:
     p.add_argument("--report", default="autoloss_ablation", help="the results file's name")
     p.add_argument("--pairs", nargs="*", default=[], metavar="A:B",
                    help="also give method A minus method B, paired, in every cell")  # fmt: skip
+    p.add_argument("--goals", nargs="*", default=[], metavar="METHOD",
+                   help="also a row per cell for each METHOD against the goals, with its mean "
+                        "weights and its time over CE's")  # fmt: skip
     args = p.parse_args()
     cells = paired_table(args)
+    for method in args.goals:
+        print_goals_markdown(cells, method, details=True)
     for cell in cells:
         cell["pairs"] = {pair: paired_pair(cell, *pair.split(":")) for pair in args.pairs}
     report(args.report, {"settings": vars(args), "cells": cells})

@@ -61,7 +61,6 @@ def main() -> None:
     )
     p.set_defaults(runs_file=RESULTS / "autoloss_noisy_runs.jsonl")
     args = p.parse_args()
-    runs_file = args.runs_file
     all_jobs, tables = [], []
     for setting in args.noise:
         mode, rate = setting.split(":")
@@ -70,7 +69,7 @@ def main() -> None:
             j["setting"] = setting
         all_jobs += setting_jobs
     all_jobs.sort(key=lambda j: j["seed"])  # seed-major: partial results stay paired
-    rows = run_all(all_jobs, runs_file, args.jobs) if all_jobs else load_done(runs_file)
+    rows = run_all(all_jobs, args.runs_file, args.jobs) if all_jobs else load_done(args.runs_file)
     for setting in args.noise:
         setting_jobs = [j for j in all_jobs if j["setting"] == setting]
         cells = summarise(setting_jobs, rows, args.methods)

@@ -115,14 +115,16 @@ def sort_against_marks(trainer, batches: list, rounds: int) -> dict:
     default, ratios = dedup_module.SORT_ABOVE, []
     ms: dict[str, list[float]] = {"marks": [], "default": []}
     x_cats = [batch.x_cat.numpy() for batch in batches]
-    for r in range(rounds):
-        found = {}
-        for name, sort_above in (("marks", 2**62), ("default", default)):
-            dedup_module.SORT_ABOVE = sort_above
-            ms[name].append(ms_per_batch(x_cats))
-            found[name] = recloss_round(trainer, r + 1)
-        ratios.append(found["default"] / found["marks"])
-    dedup_module.SORT_ABOVE = default
+    try:
+        for r in range(rounds):
+            found = {}
+            for name, sort_above in (("marks", 2**62), ("default", default)):
+                dedup_module.SORT_ABOVE = sort_above
+                ms[name].append(ms_per_batch(x_cats))
+                found[name] = recloss_round(trainer, r + 1)
+            ratios.append(found["default"] / found["marks"])
+    finally:
+        dedup_module.SORT_ABOVE = default
     per_batch = {name: statistics.median(v) for name, v in ms.items()}
     rounds_text = ", ".join(f"{x:.3f}" for x in ratios)
     print(f"distinct values per batch: default {per_batch['default']:.2f} ms, marks only "
