@@ -113,5 +113,8 @@ def test_building_blocks_make_a_loop_of_ones_own(tmp_path):
     assert state.epoch == 2 and len(state.history) == 2
     assert strategy.controller_steps > 0  # the controller learned on validation batches
     assert set(strategy.weights()) == {"focal", "ce"}
-    assert trainer.evaluate(dataset.split("test"))["auc"] > 0.5
+    test = dataset.split("test")
+    metrics = trainer.evaluate(test)
+    assert metrics["auc"] > 0.5
+    assert recloss.metrics.evaluate("binary", test.y, trainer.predict(test)) == metrics
     assert not any(tmp_path.glob("**/metrics.json"))  # the trainer writes no run folder

@@ -32,6 +32,7 @@ from recloss.runs.online import build_trainer
 from recloss.runs.trials import train_to, training_batches
 from recloss.runs.twostage import mixture_config
 from recloss.search.base import check_options
+from recloss.training import Trainer
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class RaceOptions:
 
 
 class RaceSearch:
-    """Race: each candidate alone for a short budget; the best validation AUC retrains (two-stage)."""
+    """Race: each candidate alone for a short budget; the best validation AUC retrains."""
 
     label = "Race"
 
@@ -63,7 +64,9 @@ class RaceSearch:
         started = time.perf_counter()
         aucs, steps = {}, 0
         for candidate in cfg.loss.candidates:
-            aucs[candidate], steps = race_one(cfg, dataset, candidate, budget)
+            trainer = trial(cfg, dataset, candidate, budget)
+            aucs[candidate] = float(trainer.evaluate(trainer.data.valid)["auc"])
+            steps = trainer.state.step
         scored = {c: auc for c, auc in aucs.items() if math.isfinite(auc)}
         if not scored:
             raise RecLossError(
@@ -78,18 +81,14 @@ class RaceSearch:
         )
 
 
-def race_one(
-    cfg: RunConfig, dataset: PreparedDataset, candidate: str, budget: float
-) -> tuple[float, int]:
-    """One candidate alone from the run's initialisation: its validation AUC after `budget`
-    epochs, and the steps that took."""
+def trial(cfg: RunConfig, dataset: PreparedDataset, candidate: str, budget: float) -> Trainer:
+    """A trainer of `candidate` alone from the run's initialisation, trained for `budget` epochs."""
     onehot = {c: float(c == candidate) for c in cfg.loss.candidates}
     trainer = build_trainer(mixture_config(cfg, onehot), dataset, run_dir=None)
     per_epoch = trainer.steps_per_epoch()
-    steps = max(1, round(budget * per_epoch))
     with closing(training_batches(trainer, per_epoch)) as batches:
-        train_to(trainer, batches, steps)
-    return float(trainer.evaluate(trainer.data.valid)["auc"]), steps
+        train_to(trainer, batches, max(1, round(budget * per_epoch)))
+    return trainer
 
 
-__all__ = ["RaceOptions", "RaceSearch"]
+__all__ = ["RaceOptions", "RaceSearch", "trial"]

@@ -2,10 +2,10 @@
 
 `Trainer(model, strategy, optimizers, data, cfg, callbacks)`: `fit()` trains epoch by epoch until
 `cfg.epochs` or a callback sets `should_stop`; `step(batch)` is one optimiser step, public for
-loops of one's own (BOHB's budgets); `evaluate(split)` scores a split; `state_dict()` is the whole
-training state (model, optimisers, strategy, progress, validation stream, RNG, callbacks), which
-`load_state_dict` restores for an exact resume. It knows no data pipeline and no run folder:
-callbacks write files.
+loops of one's own (BOHB's budgets); `evaluate(split)` scores a split and `predict(split)` gives
+its probabilities; `state_dict()` is the whole training state (model, optimisers, strategy,
+progress, validation stream, RNG, callbacks), which `load_state_dict` restores for an exact resume.
+It knows no data pipeline and no run folder: callbacks write files.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,7 +29,7 @@ from recloss.search.base import LossStrategy, StepContext
 from recloss.training.callbacks import Callback
 from recloss.training.devices import distributed_rank, uses_bf16
 from recloss.training.distributed import Replicas
-from recloss.training.evaluate import calibrate_on_split, evaluate_split
+from recloss.training.evaluate import calibrate_on_split, evaluate_split, predict_split
 from recloss.training.optim import catch_up_lookups, flush_regularization
 from recloss.training.precondition import AdamPreconditioner
 from recloss.training.state import TrainerState
@@ -196,6 +197,11 @@ class Trainer:
             sharded=True,
             calibration=calibration,
         )
+
+    def predict(self, split: SplitArrays, calibration: Calibration | None = None) -> np.ndarray:
+        """The model's probabilities on every row of `split`, in order (one process)."""
+        flush_regularization(self.optimizers)
+        return predict_split(self.model, split, self.cfg.eval_batch_size, self.device, calibration)
 
     def calibrate(self) -> Calibration | None:
         """`cfg.calibration`'s map fitted to the model's logits on the validation split."""
