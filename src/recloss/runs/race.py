@@ -9,6 +9,8 @@ It is model selection with a horizon of epochs where AutoLoss's hypergradient lo
 ahead: on binary tasks the best fixed loss's lead over CE builds up over epochs and the one-step
 signal does not see it (the README's AutoLoss benchmarks). The winner is often a loss that ranks
 well and calibrates badly (focal, KL): pair a race with `train.calibration` to meet CE's logloss.
+Picking by calibrated validation logloss, or keeping CE unless the leader's validation lead is
+significant, did no better (`benchmarks/race_selection.py`).
 
 Options (`loss.params`): `budget` (1.0 epoch). The search record's details give every
 candidate's validation AUC, the steps each trained and the winner.
