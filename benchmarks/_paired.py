@@ -88,7 +88,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 # two-stage methods that retrain with AutoLoss (its defaults) from the searched mixture
-SEARCHED_PRIOR = {"bohb-autoloss": "bohb", "darts-autoloss": "darts"}
+SEARCHED_PRIOR = {"bohb-autoloss": "bohb", "darts-autoloss": "darts", "race-autoloss": "race"}
 # two-stage methods with other options than their defaults
 SEARCH_VARIANTS = {"race-0.25": {"name": "race", "params": {"budget": 0.25}}}
 
