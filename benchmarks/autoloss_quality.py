@@ -15,13 +15,13 @@ Runs go to parallel single-threaded worker processes; finished runs are kept in 
 from __future__ import annotations
 
 from _machine import report
-from _paired import DATASETS, FIXED, paired_table, parser, print_goals_markdown
+from _paired import FIXED, STANDARD, paired_table, parser, print_goals_markdown
 
 METHODS = ["autoloss", *FIXED]
 
 
 def main() -> None:
-    p = parser(__doc__, list(DATASETS), METHODS)
+    p = parser(__doc__, STANDARD, METHODS)
     p.set_defaults(models=["deepfm", "ipnn"])
     args = p.parse_args()
     cells = paired_table(args)

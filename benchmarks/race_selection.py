@@ -11,7 +11,7 @@ mean logloss <= CE's + 0.002). Rules:
   over the validation rows, 5%): then CE;
 - `logloss`: the best validation logloss after the run's calibration map, fitted on validation.
 
-    python benchmarks/race_selection.py [--seeds 5] [--budget 1.0] [--datasets ...]
+    python benchmarks/race_selection.py [--seeds 5] [--budget 1.0] [--datasets ...] [--report NAME]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from _paired import (
     DATASETS,
     FIXED,
     RUNS_VERSION,
+    STANDARD,
     fingerprint,
     jobs,
     key_of,
@@ -139,9 +140,10 @@ def print_markdown(cells: dict[str, dict]) -> None:
 
 
 def main() -> None:
-    p = parser(__doc__, [d for d in DATASETS if d != "obd"], FIXED)
+    p = parser(__doc__, [d for d in STANDARD if d != "obd"], FIXED)
     p.set_defaults(models=["deepfm", "ipnn"], calibration="auto")
     p.add_argument("--budget", type=float, default=1.0, help="epochs of each candidate's trial")
+    p.add_argument("--report", default="race_selection", help="benchmarks/results/REPORT.json")
     args = p.parse_args()
     done = run_all(jobs(args, FIXED), args.runs_file, args.jobs)
     trials_dir = (
@@ -168,7 +170,7 @@ def main() -> None:
             seeds = [chosen[(d, m, s)] for s in range(args.seeds)]
             cells[f"{d}/{m}"] = cell_table(seeds, test)
     print_markdown(cells)
-    report("race_selection", {"settings": vars(args), "cells": cells})
+    report(args.report, {"settings": vars(args), "cells": cells})
 
 
 if __name__ == "__main__":
