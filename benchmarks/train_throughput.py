@@ -17,15 +17,23 @@ through the MLP.
     python benchmarks/train_throughput.py --precision     # recloss with fp32 and with bf16
     python benchmarks/train_throughput.py --compile       # recloss eager and with train.compile
     python benchmarks/train_throughput.py --compile --compile-precision bf16   # the same in bf16
+    python benchmarks/train_throughput.py --headroom      # what a faster embedding optimiser gains
+
+`--headroom` bounds what a faster embedding optimiser could give: recloss's step from memory as it
+is, with LazyAdam's row update fused into one generated kernel (gather, Adam and write-back of the
+weights and both moments, by `torch.compile`), and with the embedding tables' optimiser step
+skipped altogether (no kernel can do better), beside the MLP bounds and recloss with its loader.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import subprocess
 import tempfile
 import time
+import types
 from collections.abc import Callable
 
 import numpy as np
@@ -42,6 +50,7 @@ from recloss.models import build_model
 from recloss.models.layers import Dropout
 from recloss.runs.online import build_trainer
 from recloss.training import Trainer
+from recloss.training.optim import LazyAdam, rows_and_grad
 
 BATCH = 4096
 HIDDEN = [400, 400, 400]
@@ -111,6 +120,38 @@ def sparse_adam(model: nn.Module) -> list[torch.optim.Optimizer]:
     return [torch.optim.Adam(dense, lr=1e-3), torch.optim.SparseAdam(tables, lr=1e-3)]
 
 
+def mlp_loops() -> dict[str, Callable[[int, int], float]]:
+    """The 400x3 MLP alone (the models' dropout, fused Adam as recloss's dense parameters have
+    it) on a `[4096, 624]` input, and the same whose input also takes a gradient."""
+    layers: list[nn.Module] = []
+    width = 39 * 16
+    for h in HIDDEN:
+        layers += [nn.Linear(width, h), nn.ReLU(), Dropout(0.5)]
+        width = h
+    mlp = nn.Sequential(*layers, nn.Linear(width, 1))
+    opt = torch.optim.Adam(mlp.parameters(), fused=True)
+    x, y = torch.randn(BATCH, 39 * 16), torch.randint(0, 2, (BATCH,)).float()
+    x_grad = x.clone().requires_grad_()
+    return {
+        "mlp_alone": lambda n, e: mlp_round(mlp, opt, x, y, n),
+        "mlp_input_grad": lambda n, e: mlp_round(mlp, opt, x_grad, y, n),
+    }
+
+
+def interleaved(
+    loops: dict[str, Callable[[int, int], float]], steps: int, rounds: int
+) -> dict[str, list[float]]:
+    """Each loop's samples/s per round, the loops taking turns within a round (drifting machine
+    load hits every loop alike) after a short warm-up (allocator, page cache, optimiser state)."""
+    for loop in loops.values():
+        loop(2, 0)
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    for r in range(rounds):
+        for name, loop in loops.items():
+            rates[name].append(loop(steps, r + 1))
+    return rates
+
+
 def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     rows = steps * BATCH * 10 // 8 + BATCH  # the training split holds `steps` full batches
     cfg = config_from_dict(make_config(cache, cardinality, rows))
@@ -126,29 +167,15 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     torch.manual_seed(0)
     dense = build_model("deepfm", schema, 16, sparse=False, **params)
     sparse = build_model("deepfm", schema, 16, sparse=True, **params)
-    mlp_layers, width = [], 39 * 16
-    for h in HIDDEN:
-        mlp_layers += [nn.Linear(width, h), nn.ReLU(), Dropout(0.5)]  # the models' dropout
-        width = h
-    mlp = nn.Sequential(*mlp_layers, nn.Linear(width, 1))
-    mlp_x, mlp_y = torch.randn(BATCH, 39 * 16), torch.randint(0, 2, (BATCH,)).float()
-    mlp_x_grad = mlp_x.clone().requires_grad_()
     dense_opt, sparse_opts = [torch.optim.Adam(dense.parameters())], sparse_adam(sparse)
-    mlp_opt = torch.optim.Adam(mlp.parameters(), fused=True)  # as recloss's dense parameters
     loops: dict[str, Callable[[int, int], float]] = {
         "recloss": lambda n, e: recloss_round(trainer, e),
         "recloss_in_memory": lambda n, e: in_memory_round(trainer, batches[:n]),
         "bare_dense_adam": lambda n, e: bare_round(dense, dense_opt, x_cat, y, n, e),
         "bare_sparse_adam": lambda n, e: bare_round(sparse, sparse_opts, x_cat, y, n, e),
-        "mlp_alone": lambda n, e: mlp_round(mlp, mlp_opt, mlp_x, mlp_y, n),
-        "mlp_input_grad": lambda n, e: mlp_round(mlp, mlp_opt, mlp_x_grad, mlp_y, n),
+        **mlp_loops(),
     }
-    for loop in loops.values():  # warm-up: allocator, page cache, optimiser state
-        loop(2, 0)
-    rates: dict[str, list[float]] = {name: [] for name in loops}
-    for r in range(rounds):  # interleaved, so drifting machine load hits every loop alike
-        for name, loop in loops.items():
-            rates[name].append(loop(steps, r + 1))
+    rates = interleaved(loops, steps, rounds)
     median = {name: statistics.median(v) for name, v in rates.items()}
     return {
         "values_per_field": cardinality,
@@ -249,8 +276,94 @@ def print_options(found: list[dict], base: str, other: str) -> None:
               f"warm-up round {warm[base]:.1f} s / {warm[other]:.1f} s")  # fmt: skip
 
 
+def _rows_adam(w, m, v, rows, g, bias1, bias2_sqrt, lr: float, beta1: float, beta2: float,
+               eps: float) -> None:  # fmt: skip
+    """Adam on rows `rows` of `w` and its moments, written back in place: one kernel compiled."""
+    m_rows = m[rows].mul(beta1).add(g, alpha=1 - beta1)
+    v_rows = v[rows].mul(beta2).addcmul(g, g, value=1 - beta2)
+    w_rows = w[rows] - (lr / bias1) * m_rows / (v_rows.sqrt() / bias2_sqrt + eps)
+    w.index_put_((rows,), w_rows)
+    m.index_put_((rows,), m_rows)
+    v.index_put_((rows,), v_rows)
+
+
+def fuse_rows(opt: LazyAdam) -> None:
+    """Make `opt` update its rows with `_rows_adam` compiled (no L2, as this benchmark's runs)."""
+    rows_adam = torch.compile(_rows_adam, dynamic=True)
+
+    def update(self: LazyAdam, param: torch.Tensor, group: dict) -> None:
+        beta1, beta2 = group["betas"]
+        state = self.state[param]
+        if "exp_avg" not in state:
+            state.update(step=torch.zeros(()), exp_avg=torch.zeros_like(param),
+                         exp_avg_sq=torch.zeros_like(param))  # fmt: skip
+        state["step"] += 1
+        t = float(state["step"])
+        rows, grad = rows_and_grad(param.grad)
+        rows_adam(param.data, state["exp_avg"], state["exp_avg_sq"], rows, grad,
+                  torch.tensor(1 - beta1**t), torch.tensor(math.sqrt(1 - beta2**t)),
+                  group["lr"], beta1, beta2, group["eps"])  # fmt: skip
+
+    opt._update = types.MethodType(update, opt)
+
+
+def skip_table_step(opt: LazyAdam) -> None:
+    """Make `opt.step` leave the tables as they are: the bound of any embedding optimiser."""
+    opt.step = lambda closure=None: None
+
+
+def headroom(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
+    """Samples/s of recloss's step from memory as it is, with fused row updates, and with no
+    table step, beside recloss with its loader and the MLP bounds, interleaved round by round."""
+    rows = steps * BATCH * 10 // 8 + BATCH
+    cfg = config_from_dict(make_config(cache, cardinality, rows))
+    cfg.train.max_steps_per_epoch = steps
+    dataset = prepare_dataset(cfg.data, progress=False)
+    trainers = {name: build_trainer(cfg, dataset, run_dir=None)
+                for name in ("as_is", "fused_rows", "no_table_step")}  # fmt: skip
+    fuse_rows(trainers["fused_rows"].optimizers[-1])
+    skip_table_step(trainers["no_table_step"].optimizers[-1])
+    loader = trainers["as_is"].train_loader
+    loader.set_epoch(0)
+    batches = list(loader)[:steps]
+    loops: dict[str, Callable[[int, int], float]] = {
+        "recloss": lambda n, e: recloss_round(trainers["as_is"], e),
+        **{f"in_memory_{name}": lambda n, e, t=t: in_memory_round(t, batches[:n])
+           for name, t in trainers.items()},
+        **mlp_loops(),
+    }  # fmt: skip
+    median = {name: statistics.median(v) for name, v in interleaved(loops, steps, rounds).items()}
+    loader_share = 1 - median["recloss"] / median["in_memory_as_is"]
+    return {
+        "values_per_field": cardinality,
+        "samples_per_s": median,
+        "share_of_mlp_bound": {name: rate / median["mlp_alone"] for name, rate in median.items()},
+        "loader_share": loader_share,
+        "fused_rows_gain": median["in_memory_fused_rows"] / median["in_memory_as_is"],
+        "rounds": rounds,
+        "steps_per_round": steps,
+    }
+
+
 def load() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def print_headroom(args: argparse.Namespace) -> None:
+    print(f"load before: {load()}")
+    with tempfile.TemporaryDirectory() as cache:
+        found = [headroom(c, args.steps, args.rounds, cache) for c in args.cardinalities]
+    for r in found:
+        rates = "  ".join(f"{k} {v:,.0f}" for k, v in r["samples_per_s"].items())
+        shares = r["share_of_mlp_bound"]
+        print(f"{r['values_per_field']:>7} values/field, samples/s: {rates}")
+        print(f"{'':>21}share of the MLP bound: recloss {shares['recloss']:.0%}; from memory "
+              f"{shares['in_memory_as_is']:.0%}, fused rows {shares['in_memory_fused_rows']:.0%}"
+              f" ({r['fused_rows_gain']:.3f}x), no table step "
+              f"{shares['in_memory_no_table_step']:.0%}; the loader costs "
+              f"{r['loader_share']:.0%}")  # fmt: skip
+    print(f"load after: {load()}")
+    report("train_headroom", {"deepfm_batch4096": found, "load": load()})
 
 
 def main() -> None:
@@ -264,7 +377,13 @@ def main() -> None:
     parser.add_argument("--precision", action="store_true", help="instead: fp32 against bf16")
     parser.add_argument("--compile", action="store_true", help="instead: eager against compiled")
     parser.add_argument("--compile-precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument(
+        "--headroom", action="store_true", help="instead: faster and no embedding optimiser steps"
+    )
     args = parser.parse_args()
+    if args.headroom:
+        print_headroom(args)
+        return
     precision = {"precision": args.compile_precision}
     compiled = {**precision, "compile": True}
     compile_report = "train_compile" + ("_bf16" if args.compile_precision == "bf16" else "")
