@@ -1,13 +1,15 @@
 """Noisy training labels: CE, the fixed candidates, DARTS, SLF and AutoLoss variants, paired seeds.
 
 A share of the TRAINING labels is flipped (`uniform`: either class, `positives`: positives to
-negatives only; `recloss.data.noise`), validation and test stay clean. Same settings as
+negatives only, `feature`: either class, in the rows of half the values of the widest field only;
+`recloss.data.noise`), validation and test stay clean. Same settings as
 `autoloss_quality.py` (10 epochs, batch 512), the same splits and seeds for every method; per
 cell each method's mean test AUC and logloss and its paired difference to CE and to the best fixed
 loss. Also plots the per-example weight the controller learned as a function of `(y, q)`
 (variants with an example-weight output), averaged over seeds.
 
     python benchmarks/autoloss_noisy.py [--seeds 5] [--datasets adult ml100k-binary]
+    python benchmarks/autoloss_noisy.py --noise feature:0.2   # flips that depend on a feature
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from _paired import FIXED, jobs, load_done, parser, print_markdown, print_table,
 
 METHODS = [*FIXED, "gce", "darts", "slf", "autoloss", "autoloss+gce", "normalised-ew-lr1e-2",
            "pairwise-ew-lr1e-2"]  # fmt: skip
+NOISE = ["uniform:0.2", "uniform:0.4", "positives:0.2", "positives:0.4"]
 
 
 def plot_weights(
@@ -54,11 +57,7 @@ def plot_weights(
 
 def main() -> None:
     p = parser(__doc__, ["adult"], METHODS)
-    p.add_argument(
-        "--noise",
-        nargs="+",
-        default=["uniform:0.2", "uniform:0.4", "positives:0.2", "positives:0.4"],
-    )
+    p.add_argument("--noise", nargs="+", default=NOISE)
     p.set_defaults(runs_file=RESULTS / "autoloss_noisy_runs.jsonl")
     args = p.parse_args()
     all_jobs, tables = [], []
@@ -79,8 +78,10 @@ def main() -> None:
         print_table(cells)
         tables += cells
     print_markdown(tables)
-    # named by the data sets, so that a run on other ones keeps Adult's figures
+    # named by the data sets and settings, so that other runs keep Adult's default figures
     suffix = "" if args.datasets == ["adult"] else "_" + "_".join(args.datasets)
+    if args.noise != NOISE:
+        suffix += "_" + "_".join(s.replace(":", "") for s in args.noise)
     plot_weights(tables, rows, all_jobs, RESULTS / f"autoloss_noisy_weights{suffix}.png")
     report(f"autoloss_noisy{suffix}", {"settings": vars(args), "cells": tables})
 

@@ -40,6 +40,21 @@ def test_positive_noise_turns_positives_into_negatives_only():
     assert flipped[clean.y == 1].mean() == pytest.approx(0.4, abs=0.02)
 
 
+def test_feature_noise_flips_half_the_values_of_the_widest_field_at_twice_the_rate():
+    rng = np.random.default_rng(0)
+    n = 40_000
+    x = np.stack([rng.integers(0, 3, n), rng.integers(0, 50, n)], axis=1).astype(np.int32)
+    clean = SplitArrays(x, None, (rng.random(n) < 0.3).astype(np.int8))
+    flipped = flip_labels(clean, 0.2, "feature", seed=1).y != clean.y
+    rate_by_value = np.array([flipped[x[:, 1] == v].mean() for v in range(50)])
+    noisy = rate_by_value > 0.2  # field 1 (50 values) decides, each value all or nothing
+    assert 15 <= noisy.sum() <= 35
+    assert rate_by_value[noisy] == pytest.approx(0.4, abs=0.08)
+    assert (rate_by_value[~noisy] == 0).all()
+    assert flipped.mean() == pytest.approx(0.4 * noisy[x[:, 1]].mean(), abs=0.01)
+    assert (clean.y[flipped] == 1).any() and (clean.y[flipped] == 0).any()
+
+
 def test_only_the_training_split_is_noisy():
     data = Prepared()
     noisy = NoisyTraining(data, 0.4, "uniform", seed=3)
@@ -49,7 +64,7 @@ def test_only_the_training_split_is_noisy():
     assert noisy.schema == "schema"
 
 
-@pytest.mark.parametrize(("rate", "mode"), [(1.5, "uniform"), (0.2, "swap")])
+@pytest.mark.parametrize(("rate", "mode"), [(1.5, "uniform"), (0.2, "swap"), (0.3, "feature")])
 def test_bad_noise_settings_are_refused(rate, mode):
     with pytest.raises(ConfigError):
         flip_labels(split(100), rate, mode, seed=0)

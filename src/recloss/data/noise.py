@@ -1,9 +1,14 @@
 """Label noise for robustness benchmarks: flip a share of the TRAINING labels, never the others.
 
 `flip_labels` returns a copy of a split with labels flipped uniformly (`uniform`: each row with
-probability `rate` gets another class, uniformly among the others) or class-dependently
-(`positives`: binary positives become negatives with probability `rate`). `NoisyTraining` wraps a
-prepared data set so that only its `train` split is noisy; validation and test stay clean.
+probability `rate` gets another class, uniformly among the others), class-dependently
+(`positives`: binary positives become negatives with probability `rate`), or feature-dependently
+(`feature`: the rows of a random half of the values of the categorical field with the most values,
+such as an item id, flip as `uniform` does at twice the rate, the other rows not at all; so
+`rate` <= 0.25). Flips that ignore the features keep the noisy labels' positive rate an increasing
+function of the clean one, and with it the ranking the labels call for; `feature` flips do not:
+they pull the noisy values' rows towards the middle. `NoisyTraining` wraps a prepared data set so
+that only its `train` split is noisy; validation and test stay clean.
 """
 
 from __future__ import annotations
@@ -15,19 +20,20 @@ import numpy as np
 from recloss.data.batches import SplitArrays
 from recloss.errors import ConfigError
 
-NOISE_MODES = ("uniform", "positives")
+NOISE_MODES = ("uniform", "positives", "feature")
 
 
 def flip_labels(split: SplitArrays, rate: float, mode: str, seed: int) -> SplitArrays:
-    """A copy of `split` with noisy labels (`mode` uniform or positives); the rest shared."""
-    if not 0.0 <= rate <= 1.0:
-        raise ConfigError(f"noise rate: must be in [0, 1], got {rate!r}")
+    """A copy of `split` with noisy labels (`mode`: one of NOISE_MODES); the rest shared."""
     if mode not in NOISE_MODES:
         raise ConfigError(f"noise mode: unknown {mode!r}; choose one of: {', '.join(NOISE_MODES)}")
+    highest = 0.25 if mode == "feature" else 1.0  # feature: half the values at twice the rate
+    if not 0.0 <= rate <= highest:
+        raise ConfigError(f"noise rate: must be in [0, {highest}] for {mode!r}, got {rate!r}")
     y = np.array(split.y, copy=True)
     classes = int(y.max()) + 1 if len(y) else 2
     rng = np.random.default_rng(seed)
-    hit = rng.random(len(y)) < rate
+    hit = rng.random(len(y)) < (2 * rate * _noisy_rows(split, rng) if mode == "feature" else rate)
     if mode == "positives":
         if classes > 2:
             raise ConfigError("noise mode: 'positives' is for binary labels")
@@ -36,6 +42,18 @@ def flip_labels(split: SplitArrays, rate: float, mode: str, seed: int) -> SplitA
         shift = rng.integers(1, max(classes, 2), size=len(y))
         y[hit] = ((y.astype(np.int64) + shift) % max(classes, 2))[hit].astype(y.dtype)
     return SplitArrays(split.x_cat, split.x_num, y, dict(split.extra), source=split.source)
+
+
+def _noisy_rows(split: SplitArrays, rng: np.random.Generator) -> np.ndarray:
+    """Whether each row's value of the categorical field with the most values is among a random
+    half of that field's values."""
+    if split.x_cat is None or split.x_cat.shape[1] == 0:
+        raise ConfigError("noise mode: 'feature' needs a categorical field")
+    x_cat = np.asarray(split.x_cat)
+    sizes = x_cat.max(axis=0).astype(np.int64) + 1
+    field = int(np.argmax(sizes))
+    noisy_values = rng.random(int(sizes[field])) < 0.5
+    return noisy_values[x_cat[:, field]]
 
 
 class NoisyTraining:
