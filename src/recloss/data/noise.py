@@ -33,7 +33,8 @@ def flip_labels(split: SplitArrays, rate: float, mode: str, seed: int) -> SplitA
     y = np.array(split.y, copy=True)
     classes = int(y.max()) + 1 if len(y) else 2
     rng = np.random.default_rng(seed)
-    hit = rng.random(len(y)) < (2 * rate * _noisy_rows(split, rng) if mode == "feature" else rate)
+    draws = rng.random(len(y))
+    hit = draws < (2 * rate * _noisy_rows(split, rng) if mode == "feature" else rate)
     if mode == "positives":
         if classes > 2:
             raise ConfigError("noise mode: 'positives' is for binary labels")
