@@ -61,6 +61,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "autoloss": {},
     "paper": {"variant": "paper"},
     "normalised": {"variant": "normalised"},
+    "normalised-uniform": {"variant": "normalised", "prior": "uniform"},  # the paper's prior
     "prior": {"variant": "paper", "prior": "ce"},
     "prior-0.9": {"prior_weight": 0.9},
     "norm-lr1e-2": {"variant": "paper", "normalise": "ce", **LR},
