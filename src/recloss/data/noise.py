@@ -51,6 +51,8 @@ def _noisy_rows(split: SplitArrays, rng: np.random.Generator) -> np.ndarray:
     if split.x_cat is None or split.x_cat.shape[1] == 0:
         raise ConfigError("noise mode: 'feature' needs a categorical field")
     x_cat = np.asarray(split.x_cat)
+    if len(x_cat) == 0:
+        return np.zeros(0, dtype=bool)
     sizes = x_cat.max(axis=0).astype(np.int64) + 1
     field = int(np.argmax(sizes))
     noisy_values = rng.random(int(sizes[field])) < 0.5
