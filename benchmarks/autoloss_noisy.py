@@ -78,8 +78,10 @@ def main() -> None:
         print_table(cells)
         tables += cells
     print_markdown(tables)
-    # named by the data sets and settings, so that other runs keep Adult's default figures
+    # named by what differs from the defaults, so that other runs keep the default figures
     suffix = "" if args.datasets == ["adult"] else "_" + "_".join(args.datasets)
+    if args.models != ["deepfm"]:
+        suffix += "_" + "_".join(args.models)
     if args.noise != NOISE:
         suffix += "_" + "_".join(s.replace(":", "") for s in args.noise)
     plot_weights(tables, rows, all_jobs, RESULTS / f"autoloss_noisy_weights{suffix}.png")
