@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from _machine import report
 from torch import nn
 
-from recloss.config import config_from_dict
+from recloss.config import RunConfig, config_from_dict
 from recloss.data import prepare_dataset
 from recloss.data.dedup import Deduplicator
 from recloss.data.schema import Batch
@@ -68,6 +68,13 @@ def make_config(cache: str, cardinality: int, rows: int) -> dict:
         "loss": {"name": "ce"},
         "train": {"batch_size": BATCH, "progress": False, "epochs": 1},
     }  # fmt: skip
+
+
+def epoch_config(cache: str, cardinality: int, steps: int) -> RunConfig:
+    """The run of `make_config` whose training split holds `steps` full batches, one epoch each."""
+    cfg = config_from_dict(make_config(cache, cardinality, steps * BATCH * 10 // 8 + BATCH))
+    cfg.train.max_steps_per_epoch = steps
+    return cfg
 
 
 def recloss_round(trainer: Trainer, epoch: int) -> float:
@@ -153,9 +160,7 @@ def interleaved(
 
 
 def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
-    rows = steps * BATCH * 10 // 8 + BATCH  # the training split holds `steps` full batches
-    cfg = config_from_dict(make_config(cache, cardinality, rows))
-    cfg.train.max_steps_per_epoch = steps
+    cfg = epoch_config(cache, cardinality, steps)
     dataset = prepare_dataset(cfg.data, progress=False)
     trainer = build_trainer(cfg, dataset, run_dir=None)
     trainer.train_loader.set_epoch(0)
@@ -197,9 +202,7 @@ def measure(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
 def compare_threads(cardinality: int, steps: int, rounds: int, cache: str, counts: list[int]):
     """recloss's samples/s at each intra-op thread count, interleaved round by round, and the
     prefetch thread's work per batch (gathering rows, finding the distinct values)."""
-    rows = steps * BATCH * 10 // 8 + BATCH
-    cfg = config_from_dict(make_config(cache, cardinality, rows))
-    cfg.train.max_steps_per_epoch = steps
+    cfg = epoch_config(cache, cardinality, steps)
     trainer = build_trainer(cfg, prepare_dataset(cfg.data, progress=False), run_dir=None)
     recloss_round(trainer, 0)
     rates: dict[int, list[float]] = {n: [] for n in counts}
@@ -234,11 +237,9 @@ def compare_options(
 ) -> dict:
     """recloss's samples/s under each set of `train` options and the bare fp32 SparseAdam loop,
     interleaved round by round; the first (warm-up) round's seconds, which include compiling."""
-    rows = steps * BATCH * 10 // 8 + BATCH
     loops: dict[str, Callable[[int, int], float]] = {}
     for name, train_options in options.items():
-        cfg = config_from_dict(make_config(cache, cardinality, rows))
-        cfg.train.max_steps_per_epoch = steps
+        cfg = epoch_config(cache, cardinality, steps)
         for key, value in train_options.items():
             setattr(cfg.train, key, value)
         dataset = prepare_dataset(cfg.data, progress=False)
@@ -315,9 +316,7 @@ def skip_table_step(opt: LazyAdam) -> None:
 def headroom(cardinality: int, steps: int, rounds: int, cache: str) -> dict:
     """Samples/s of recloss's step from memory as it is, with fused row updates, and with no
     table step, beside recloss with its loader and the MLP bounds, interleaved round by round."""
-    rows = steps * BATCH * 10 // 8 + BATCH
-    cfg = config_from_dict(make_config(cache, cardinality, rows))
-    cfg.train.max_steps_per_epoch = steps
+    cfg = epoch_config(cache, cardinality, steps)
     dataset = prepare_dataset(cfg.data, progress=False)
     trainers = {name: build_trainer(cfg, dataset, run_dir=None)
                 for name in ("as_is", "fused_rows", "no_table_step")}  # fmt: skip
