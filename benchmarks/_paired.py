@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from _machine import RESULTS
+from _noise_oracle import ORACLE, ThroughChannel
 from scipy.stats import ttest_rel
 
 import recloss.runs.single as single
@@ -115,11 +116,21 @@ def run_one(cfg: dict, run_dir: Path, noise: dict | None) -> dict:
     """One training run in a worker process: test metrics, learned weights, controller curve."""
     torch.set_num_threads(1)  # one core per worker: faster than sharing two on small batches
     prepare = single.prepare_dataset
+    noisy: list[NoisyTraining] = []  # the data set this run prepared, for the oracle's channel
+    callbacks = []
     if noise is not None:  # this run only: the data set it prepares has noisy training labels
-        single.prepare_dataset = lambda *a, **k: NoisyTraining(prepare(*a, **k), **noise)
+        flips = {k: v for k, v in noise.items() if k != ORACLE}
+
+        def prepare_noisy(*args: Any, **kwargs: Any) -> NoisyTraining:
+            noisy.append(NoisyTraining(prepare(*args, **kwargs), **flips))
+            return noisy[-1]
+
+        single.prepare_dataset = prepare_noisy
+        if noise.get(ORACLE):
+            callbacks.append(ThroughChannel(lambda: noisy[-1].channel()))
     started = time.perf_counter()
     try:
-        record = train(config_from_dict(cfg), run_dir=run_dir)
+        record = train(config_from_dict(cfg), run_dir=run_dir, callbacks=callbacks)
     finally:
         single.prepare_dataset = prepare
     row = {"test": record.test, "best_epoch": record.best_epoch, "epochs": record.epochs,
@@ -252,7 +263,7 @@ def loss_of(method: str) -> dict[str, Any]:
         return {"name": SEARCHED_PRIOR[method], "params": {"retrain": "autoloss"}}
     if method in SEARCH_VARIANTS:
         return SEARCH_VARIANTS[method]
-    return {"name": method}
+    return {"name": "ce" if method == ORACLE else method}
 
 
 def autoloss_settings(data: str, method: str) -> dict[str, Any]:
@@ -297,7 +308,7 @@ def jobs(args: argparse.Namespace, methods: list[str], noise: dict | None = None
                     run_noise = None
                     if noise is not None:
                         key = f"{fingerprint(noise)}-{key}"
-                        run_noise = {**noise, "seed": seed}
+                        run_noise = {**noise, "seed": seed, ORACLE: method == ORACLE}
                     out.append({
                         "key": key,
                         "cfg": run_config(data, model, loss_of(method), seed, opts),

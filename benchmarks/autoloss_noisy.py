@@ -5,8 +5,9 @@ negatives only, `feature`: either class, in the rows of half the values of the w
 `recloss.data.noise`), validation and test stay clean. Same settings as
 `autoloss_quality.py` (10 epochs, batch 512), the same splits and seeds for every method; per
 cell each method's mean test AUC and logloss and its paired difference to CE and to the best fixed
-loss. Also plots the per-example weight the controller learned as a function of `(y, q)`
-(variants with an example-weight output), averaged over seeds.
+loss. `ce-oracle` is a ceiling, not a method: CE trained through each row's true flip rates
+(`_noise_oracle.py`), which no method knows. Also plots the per-example weight the controller
+learned as a function of `(y, q)` (variants with an example-weight output), averaged over seeds.
 
     python benchmarks/autoloss_noisy.py [--seeds 5] [--datasets adult ml100k-binary]
     python benchmarks/autoloss_noisy.py --noise feature:0.2   # flips that depend on a feature
@@ -17,10 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from _machine import RESULTS, report
+from _noise_oracle import ORACLE
 from _paired import FIXED, jobs, load_done, parser, print_markdown, print_table, run_all, summarise
 
 METHODS = [*FIXED, "gce", "darts", "slf", "autoloss", "autoloss+gce", "normalised-ew-lr1e-2",
-           "pairwise-ew-lr1e-2"]  # fmt: skip
+           "pairwise-ew-lr1e-2", ORACLE]  # fmt: skip
 NOISE = ["uniform:0.2", "uniform:0.4", "positives:0.2", "positives:0.4"]
 
 

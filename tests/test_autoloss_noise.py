@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from recloss.data.batches import SplitArrays
-from recloss.data.noise import NoisyTraining, flip_labels
+from recloss.data.noise import NoisyTraining, flip_channel, flip_labels
 from recloss.errors import ConfigError
 
 
@@ -55,6 +55,22 @@ def test_feature_noise_flips_half_the_values_of_the_widest_field_at_twice_the_ra
     assert (clean.y[flipped] == 1).any() and (clean.y[flipped] == 0).any()
 
 
+@pytest.mark.parametrize("mode", ["uniform", "positives", "feature"])
+def test_the_channel_describes_the_flips_drawn(mode):
+    rng = np.random.default_rng(0)
+    n = 60_000
+    x = np.stack([rng.integers(0, 3, n), rng.integers(0, 40, n)], axis=1).astype(np.int32)
+    clean = SplitArrays(x, None, (rng.random(n) < 0.3).astype(np.int8))
+    noisy = flip_labels(clean, 0.2, mode, seed=4).y
+    a, b = flip_channel(clean, 0.2, mode, seed=4).coefficients(x)
+    for coefficients in set(zip(a.tolist(), b.tolist(), strict=True)):  # rows alike in the channel
+        rows = (a == coefficients[0]) & (b == coefficients[1])
+        for label in (0, 1):  # P(noisy = 1 | clean = label) = a + b * label
+            among = rows & (clean.y == label)
+            expected = coefficients[0] + coefficients[1] * label
+            assert noisy[among].mean() == pytest.approx(expected, abs=0.02)
+
+
 def test_only_the_training_split_is_noisy():
     data = Prepared()
     noisy = NoisyTraining(data, 0.4, "uniform", seed=3)
@@ -62,6 +78,7 @@ def test_only_the_training_split_is_noisy():
     for name in ("valid", "test"):
         assert np.array_equal(noisy.split(name).y, data.split(name).y)
     assert noisy.schema == "schema"
+    assert noisy.channel().flip_rates(data.split("train").x_cat).tolist() == [0.4] * 20_000
 
 
 @pytest.mark.parametrize(("rate", "mode"), [(1.5, "uniform"), (0.2, "swap"), (0.3, "feature")])

@@ -13,6 +13,7 @@ that only its `train` split is noisy; validation and test stay clean.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,21 +24,44 @@ from recloss.errors import ConfigError
 NOISE_MODES = ("uniform", "positives", "feature")
 
 
+@dataclass(frozen=True)
+class FlipChannel:
+    """How a mode flips labels: each row's flip probability, a function of its features and its
+    clean label. For binary labels, `P(noisy = 1) = a + b * P(clean = 1)` (`coefficients`)."""
+
+    mode: str
+    rate: float
+    field: int = 0  # `feature`: the categorical field whose values decide
+    noisy_values: np.ndarray | None = None  # `feature`: whether each of its values is noisy
+
+    def flip_rates(self, x_cat: np.ndarray) -> np.ndarray:
+        """Per row, the probability that its label flips (`positives`: if it is a positive)."""
+        if self.noisy_values is None:
+            return np.full(len(x_cat), self.rate)
+        values = np.asarray(x_cat)[:, self.field]
+        seen = values < len(self.noisy_values)  # values after the training split's: clean
+        noisy = np.zeros(len(values), dtype=bool)
+        noisy[seen] = self.noisy_values[values[seen]]
+        return 2 * self.rate * noisy
+
+    def coefficients(self, x_cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row `(a, b)` of a binary label: `P(noisy = 1) = a + b * P(clean = 1)`."""
+        r = self.flip_rates(x_cat)
+        if self.mode == "positives":
+            return np.zeros_like(r), 1.0 - r
+        return r, 1.0 - 2.0 * r
+
+
 def flip_labels(split: SplitArrays, rate: float, mode: str, seed: int) -> SplitArrays:
     """A copy of `split` with noisy labels (`mode`: one of NOISE_MODES); the rest shared."""
-    if mode not in NOISE_MODES:
-        raise ConfigError(f"noise mode: unknown {mode!r}; choose one of: {', '.join(NOISE_MODES)}")
-    highest = 0.25 if mode == "feature" else 1.0  # feature: half the values at twice the rate
-    if not 0.0 <= rate <= highest:
-        raise ConfigError(f"noise rate: must be in [0, {highest}] for {mode!r}, got {rate!r}")
     y = np.array(split.y, copy=True)
     classes = int(y.max()) + 1 if len(y) else 2
+    if mode == "positives" and classes > 2:
+        raise ConfigError("noise mode: 'positives' is for binary labels")
     rng = np.random.default_rng(seed)
     draws = rng.random(len(y))
-    hit = draws < (2 * rate * _noisy_rows(split, rng) if mode == "feature" else rate)
+    hit = draws < _channel(split, rate, mode, rng).flip_rates(split.x_cat)
     if mode == "positives":
-        if classes > 2:
-            raise ConfigError("noise mode: 'positives' is for binary labels")
         y[hit & (y == 1)] = 0
     else:
         shift = rng.integers(1, max(classes, 2), size=len(y))
@@ -45,18 +69,35 @@ def flip_labels(split: SplitArrays, rate: float, mode: str, seed: int) -> SplitA
     return SplitArrays(split.x_cat, split.x_num, y, dict(split.extra), source=split.source)
 
 
-def _noisy_rows(split: SplitArrays, rng: np.random.Generator) -> np.ndarray:
-    """Whether each row's value of the categorical field with the most values is among a random
-    half of that field's values."""
+def flip_channel(split: SplitArrays, rate: float, mode: str, seed: int) -> FlipChannel:
+    """The channel `flip_labels(split, rate, mode, seed)` draws its flips from."""
+    rng = np.random.default_rng(seed)
+    rng.random(len(split))  # the flips' draws come first, as in flip_labels
+    return _channel(split, rate, mode, rng)
+
+
+def _channel(split: SplitArrays, rate: float, mode: str, rng: np.random.Generator) -> FlipChannel:
+    if mode not in NOISE_MODES:
+        raise ConfigError(f"noise mode: unknown {mode!r}; choose one of: {', '.join(NOISE_MODES)}")
+    highest = 0.25 if mode == "feature" else 1.0  # feature: half the values at twice the rate
+    if not 0.0 <= rate <= highest:
+        raise ConfigError(f"noise rate: must be in [0, {highest}] for {mode!r}, got {rate!r}")
+    if mode != "feature":
+        return FlipChannel(mode, rate)
+    return FlipChannel(mode, rate, *_noisy_values(split, rng))
+
+
+def _noisy_values(split: SplitArrays, rng: np.random.Generator) -> tuple[int, np.ndarray]:
+    """The categorical field with the most values, and whether each of its values is among a
+    random half of them."""
     if split.x_cat is None or split.x_cat.shape[1] == 0:
         raise ConfigError("noise mode: 'feature' needs a categorical field")
     x_cat = np.asarray(split.x_cat)
     if len(x_cat) == 0:
-        return np.zeros(0, dtype=bool)
+        return 0, np.zeros(0, dtype=bool)
     sizes = x_cat.max(axis=0).astype(np.int64) + 1
     field = int(np.argmax(sizes))
-    noisy_values = rng.random(int(sizes[field])) < 0.5
-    return noisy_values[x_cat[:, field]]
+    return field, rng.random(int(sizes[field])) < 0.5
 
 
 class NoisyTraining:
@@ -70,8 +111,12 @@ class NoisyTraining:
         split = self._dataset.split(name)
         return flip_labels(split, self.rate, self.mode, self.seed) if name == "train" else split
 
+    def channel(self) -> FlipChannel:
+        """The channel the training labels' flips were drawn from."""
+        return flip_channel(self._dataset.split("train"), self.rate, self.mode, self.seed)
+
     def __getattr__(self, attr: str) -> Any:
         return getattr(self._dataset, attr)
 
 
-__all__ = ["NOISE_MODES", "NoisyTraining", "flip_labels"]
+__all__ = ["NOISE_MODES", "FlipChannel", "NoisyTraining", "flip_channel", "flip_labels"]
