@@ -7,8 +7,10 @@ probability `rate` gets another class, uniformly among the others), class-depend
 such as an item id, flip as `uniform` does at twice the rate, the other rows not at all; so
 `rate` <= 0.25). Flips that ignore the features keep the noisy labels' positive rate an increasing
 function of the clean one, and with it the ranking the labels call for; `feature` flips do not:
-they pull the noisy values' rows towards the middle. `NoisyTraining` wraps a prepared data set so
-that only its `train` split is noisy; validation and test stay clean.
+they pull the noisy values' rows towards the middle. `flip_channel` describes the flips drawn,
+each row's flip probability (`FlipChannel`), for a benchmark's ceiling that knows them.
+`NoisyTraining` wraps a prepared data set so that only its `train` split is noisy; validation and
+test stay clean.
 """
 
 from __future__ import annotations
