@@ -134,6 +134,9 @@ class TrainConfig(_Section):
     # its test metrics and predictions: platt (binary: sigmoid(a z + b)) or temperature (z / T);
     # auto: platt for binary tasks, temperature for multi-class ones
     calibration: Literal["none", "platt", "temperature", "auto"] = "none"
+    # channel: train through label flips estimated per categorical value against the validation
+    # split, taken as clean (binary tasks, one fixed loss; `recloss.training.label_noise`)
+    label_noise: Literal["none", "channel"] = "none"
     seed: int = 42
     progress: bool = True
     lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)

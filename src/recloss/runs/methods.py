@@ -59,6 +59,19 @@ def is_fixed(name: str) -> bool:
     )
 
 
+def check_label_noise(name: str, schema: Schema) -> None:
+    """ConfigError unless `train.label_noise: channel` can train method `name` on this data set:
+    binary labels and a fixed loss (a learned one's hypergradients do not model the channel)."""
+    if schema.task != "binary":
+        raise ConfigError(
+            f"train.label_noise: channel is for binary tasks, not {schema.n_outputs} classes"
+        )
+    if not is_fixed(name):
+        raise ConfigError(
+            f"train.label_noise: channel trains a fixed loss (one loss or weighted), not {name}"
+        )
+
+
 def check_method(loss: LossConfig, schema: Schema) -> None:
     """ConfigError naming the key, before any training, for a method that cannot be built."""
     try:
@@ -76,6 +89,7 @@ def check_method(loss: LossConfig, schema: Schema) -> None:
 
 __all__ = [
     "SEARCHES",
+    "check_label_noise",
     "check_method",
     "is_fixed",
     "method_artifact",

@@ -28,6 +28,7 @@ from recloss.training import (
     resolve_device,
 )
 from recloss.training.distributed import broadcast_object
+from recloss.training.label_noise import estimate_flip_rates
 
 
 def make_model(cfg: RunConfig, dataset: PreparedDataset, device: torch.device) -> RecModel:
@@ -57,11 +58,16 @@ def build_trainer(
     strategy = build_strategy(cfg.loss, dataset.schema).to(device)
     log = run_dir.log if run_dir is not None else None
     optimizers = make_optimizers(model, t)
+    data = TrainData(dataset.split("train"), dataset.split("valid"), dataset.schema.task)
+    flip_rates = estimate_flip_rates(data.train, data.valid) if t.label_noise == "channel" else None
+    header = None if flip_rates is None else flip_rates.describe(dataset.schema.cat_fields)
+    if flip_rates is not None and not flip_rates.symmetric:
+        flip_rates = None  # nothing to correct: plain training
     standard: list[Callback] = [
         EarlyStopping(t.patience),
         LRSchedule(t.lr_schedule, optimizers, t.epochs),
         Progress(t.progress),
-        EpochLog(log, t.progress),
+        EpochLog(log, t.progress, header),
     ]
     if run_dir is not None:
         steps, minutes = t.checkpoint_every_steps, t.checkpoint_every_minutes
@@ -71,7 +77,6 @@ def build_trainer(
             # the full-state checkpoint goes after every callback that keeps state of its own
             ResumeCheckpoint(run_dir.checkpoint, every_steps=steps, every_minutes=minutes),
         ]
-    data = TrainData(dataset.split("train"), dataset.split("valid"), dataset.schema.task)
     return Trainer(
         model,
         strategy,
@@ -80,6 +85,7 @@ def build_trainer(
         t,
         callbacks=[*standard, *callbacks],
         device=device,
+        flip_rates=flip_rates,
     )
 
 

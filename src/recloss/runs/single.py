@@ -28,7 +28,7 @@ from recloss.errors import ConfigError, DataError
 from recloss.metrics import evaluate as metrics_of
 from recloss.models import RecModel
 from recloss.rundir import RunDir, RunRecord
-from recloss.runs.methods import SEARCHES, check_method
+from recloss.runs.methods import SEARCHES, check_label_noise, check_method
 from recloss.runs.online import make_model, run_online
 from recloss.runs.twostage import run_two_stage
 from recloss.training import (
@@ -78,6 +78,8 @@ def _new_folder(cfg: RunConfig, run_dir: str | Path | None) -> RunDir:
 def _check(cfg: RunConfig, schema: Schema) -> None:
     """ConfigError naming the key, before any training, for a run that cannot be built."""
     check_method(cfg.loss, schema)
+    if cfg.train.label_noise == "channel":
+        check_label_noise(cfg.loss.name, schema)
     if cfg.train.calibration == "platt" and schema.task != "binary":
         raise ConfigError(
             "train.calibration: platt is for binary tasks; use temperature for "

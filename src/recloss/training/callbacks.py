@@ -173,10 +173,15 @@ class Progress(Callback):
 
 class EpochLog(Callback):
     """A line per epoch (loss, validation metrics, best so far, seconds), the early stop and the
-    test metrics: on screen when `show`, and appended to `path` (the run's `train.log`)."""
+    test metrics: on screen when `show`, and appended to `path` (the run's `train.log`); a
+    `header` line first, if given (what the run estimated before training)."""
 
-    def __init__(self, path: Path | None, show: bool = True) -> None:
-        self.path, self.show = path, show
+    def __init__(self, path: Path | None, show: bool = True, header: str | None = None) -> None:
+        self.path, self.show, self.header = path, show, header
+
+    def on_fit_start(self, trainer: TrainerLike) -> None:
+        if self.header and trainer.state.step == 0:  # not again when resumed
+            self._emit(trainer, self.header)
 
     def _emit(self, trainer: TrainerLike, line: str, screen: bool = True) -> None:
         if not trainer.is_main:

@@ -30,6 +30,7 @@ from recloss.training.callbacks import Callback
 from recloss.training.devices import distributed_rank, uses_bf16
 from recloss.training.distributed import Replicas
 from recloss.training.evaluate import calibrate_on_split, evaluate_split, predict_split
+from recloss.training.label_noise import FlipRates, noisy_logit
 from recloss.training.optim import catch_up_lookups, flush_regularization
 from recloss.training.precondition import AdamPreconditioner
 from recloss.training.state import TrainerState
@@ -58,8 +59,10 @@ class Trainer:
         cfg: TrainConfig,
         callbacks: Sequence[Callback] = (),
         device: torch.device | None = None,
+        flip_rates: FlipRates | None = None,
     ) -> None:
         self.model, self.strategy, self.optimizers = model, strategy, list(optimizers)
+        self.flip_rates = flip_rates  # label noise the training loss corrects for, if any
         self.precondition = AdamPreconditioner(self.optimizers)  # for `unroll: adam`
         self.data, self.cfg, self.callbacks = data, cfg, list(callbacks)
         self.device = device or next(model.parameters()).device
@@ -163,7 +166,10 @@ class Trainer:
         catch_up_lookups(self.optimizers, self.model, batch)  # lazy whole-table L2, if any
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = self.replicas.forward(batch)
-        loss = self.strategy.loss(logits.float(), batch.y, s.step)  # fp32: a no-op
+        logits = logits.float()  # fp32: a no-op
+        if self.flip_rates is not None:  # the probability of the batch's (noisy) labels
+            logits = noisy_logit(logits, self.flip_rates(batch.x_cat))
+        loss = self.strategy.loss(logits, batch.y, s.step)
         objective = loss
         if cfg.lookup_l2 > 0:  # embedding_regularizer is the optimisers' (lazy) weight decay
             rows = self.model.embedding.last_rows

@@ -1,0 +1,178 @@
+"""Training through a label-flip channel estimated on the validation split (binary tasks).
+
+`train.label_noise: channel` assumes the training labels may be flipped, at a rate that may
+depend on the row's categorical values, and that the validation labels are clean and drawn like
+the training rows. Each categorical value's flip rate is estimated by counting: flips at rate
+`r` pull a value's positive rate `m` to `m + r (1 - 2m)`, so `r = (m_train - m_valid) /
+(1 - 2 m_valid)`. A row's rate is the overall rate plus, per field, its value's deviation from it,
+shrunk by empirical Bayes: each field's spread of true deviations (DerSimonian and Laird's
+random-effects estimate, counted where Cochran's test finds one) against each value's sampling
+variance; the overall rate likewise against its own. The idea of a clean "trusted" split for
+estimating the corruption is Hendrycks et al.'s (NeurIPS 2018). The model is then trained with
+forward correction (Patrini et al., CVPR 2017): its probability `q` becomes `r + (1 - 2r) q`, the
+probability of the noisy label, before the loss; validation, test and predictions use `q`.
+
+What it cannot see: flips of one class only (they move a rate the way symmetric flips of another
+size would, or past 1/2, which is read as no flips), flips where a value's positive rate is near
+1/2 (they hardly move it), values the validation split has few rows of (their deviations shrink
+to none), and splits drawn unlike each other (a shift in time reads as flips).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import chi2
+
+from recloss.data.batches import SplitArrays
+
+MAX_FLIP_RATE = 0.45  # a rate of 1/2 would leave no signal in the label at all
+MIN_CONTRAST = 0.1  # the least |1 - 2m| divided by: values near m = 1/2 say little of flips
+
+SPREAD_LEVEL = 0.01  # the test's false-alarm rate per field on clean labels
+Counts = np.ndarray | float  # positives or rows, of one value or of a whole split
+
+
+@dataclass(frozen=True)
+class FlipRates:
+    """Per-row flip rates: `overall` plus each categorical value's deviation, clipped."""
+
+    overall: float
+    deviations: torch.Tensor  # [sum of the fields' sizes], every field's values one after another
+    offsets: torch.Tensor  # [F] where each field's values start in `deviations`
+    spreads: tuple[float, ...]  # per field, the standard deviation of its true deviations
+    symmetric: bool = True  # False: the labels' shift contradicts flips of both classes alike
+
+    @classmethod
+    def contradicted(cls, fields: int) -> FlipRates:
+        """No flips: the labels' shift is not one flips of both classes alike make."""
+        nothing = torch.zeros(0)
+        return cls(0.0, nothing, nothing.long(), (0.0,) * fields, symmetric=False)
+
+    def __call__(self, x_cat: torch.Tensor) -> torch.Tensor:
+        """The flip rate of each row of a batch's categorical indices `[B, F]`, as `[B]`."""
+        if not self.symmetric:
+            return torch.zeros(len(x_cat), device=x_cat.device)
+        offsets = self.offsets.to(x_cat.device)
+        per_value = self.deviations.to(x_cat.device)[x_cat.long() + offsets].sum(dim=1)
+        return (self.overall + per_value).clamp(0.0, MAX_FLIP_RATE)
+
+    def describe(self, fields: tuple[str, ...]) -> str:
+        """One line: the overall rate and the fields whose values' rates differ."""
+        if not self.symmetric:
+            return (
+                "label noise: the training labels' positive rate moved from the validation "
+                "labels' as flips of both classes alike cannot move it; no correction"
+            )
+        varied = [f"{f} {s:.2f}" for f, s in zip(fields, self.spreads, strict=True) if s > 0]
+        by_field = f"; spread by value: {', '.join(varied)}" if varied else ""
+        return f"label noise: estimated flip rate {self.overall:.3f}{by_field}"
+
+
+def estimate_flip_rates(train: SplitArrays, valid: SplitArrays) -> FlipRates:
+    """The flip rates of `train`'s labels, judged against `valid`'s (taken as clean)."""
+    y_train, y_valid = np.asarray(train.y, np.float64), np.asarray(valid.y, np.float64)
+    counts = (y_train.sum(), len(y_train), y_valid.sum(), len(y_valid))
+    rate, variance = float(_flip_rate(*counts)), float(_sampling_variance(*counts, y_valid.mean()))
+    fields = train.x_cat.shape[1]
+    if rate >= 0.5 or rate < -2 * variance**0.5:  # a shift no flips of both classes alike make
+        return FlipRates.contradicted(fields)
+    # kept in the share its square exceeds its sampling variance (none when within the noise)
+    overall = float(_feasible(rate * max(0.0, 1.0 - variance / max(rate**2, 1e-12)))) + 0.0
+    tables, spreads = [], []
+    for f in range(fields):  # a field at a time: the table may be memory-mapped
+        deviation, spread = _value_deviations(
+            (np.asarray(train.x_cat[:, f]), y_train),
+            (np.asarray(valid.x_cat[:, f]), y_valid),
+            overall,
+        )
+        tables.append(deviation)
+        spreads.append(spread)
+    sizes = [len(t) for t in tables]
+    offsets = np.concatenate(([0], np.cumsum(sizes)))[: len(sizes)].astype(np.int64)
+    return FlipRates(
+        overall,
+        torch.from_numpy(np.concatenate(tables)).float() if tables else torch.zeros(0),
+        torch.from_numpy(offsets),
+        tuple(spreads),
+    )
+
+
+def _contrast(m: np.ndarray | float) -> np.ndarray:
+    """`1 - 2m`, kept at least MIN_CONTRAST from 0 with its sign."""
+    c = 1.0 - 2.0 * np.asarray(m, np.float64)
+    return np.where(c < 0, np.minimum(c, -MIN_CONTRAST), np.maximum(c, MIN_CONTRAST))
+
+
+def _flip_rate(s_t: Counts, n_t: Counts, s_v: Counts, n_v: Counts) -> np.ndarray:
+    """The symmetric flip rate that moves the clean (validation) positive rate `s_v / n_v` to
+    the noisy (training) one `s_t / n_t`."""
+    m_v = np.asarray(s_v) / n_v
+    return (np.asarray(s_t) / n_t - m_v) / _contrast(m_v)
+
+
+def _sampling_variance(
+    s_t: Counts, n_t: Counts, s_v: Counts, n_v: Counts, prior: float
+) -> np.ndarray:
+    """`_flip_rate`'s variance were the labels alike in both splits (their pooled rate, with two
+    rows at the `prior` rate: no variance of 0 where a few labels agree)."""
+    pooled = (np.asarray(s_t) + s_v + 2 * prior) / (np.asarray(n_t) + n_v + 2)
+    m_v = np.asarray(s_v) / n_v
+    return pooled * (1 - pooled) * (1 / np.asarray(n_t) + 1 / np.asarray(n_v)) / _contrast(m_v) ** 2
+
+
+def _feasible(rate: np.ndarray) -> np.ndarray:
+    """The rate capped, or 0 where flips of either class alike cannot explain the shift: they
+    pull a positive rate towards 1/2, never past it (one-sided flips, or unlike splits)."""
+    return np.where(rate < 0.5, np.clip(rate, 0.0, MAX_FLIP_RATE), 0.0)
+
+
+def _value_deviations(
+    train: tuple[np.ndarray, np.ndarray], valid: tuple[np.ndarray, np.ndarray], overall: float
+) -> tuple[np.ndarray, float]:
+    """One field's per-value deviations from the overall rate, shrunk, and their spread."""
+    (x_t, y_t), (x_v, y_v) = train, valid
+    size = int(max(x_t.max(initial=0), x_v.max(initial=0))) + 1
+    n_t, n_v = np.bincount(x_t, minlength=size), np.bincount(x_v, minlength=size)
+    both = (n_t > 0) & (n_v > 0)
+    if not both.any():
+        return np.zeros(size), 0.0
+    counts = (
+        np.bincount(x_t, y_t, size)[both],
+        n_t[both],
+        np.bincount(x_v, y_v, size)[both],
+        n_v[both],
+    )
+    rate, variance = _flip_rate(*counts), _sampling_variance(*counts, y_v.mean())
+    raw = np.where(rate < 0.5, rate - overall, 0.0)  # shifts no symmetric flips explain: none
+    spread2 = _true_spread2(raw, variance)
+    deviations = np.zeros(size)
+    deviations[both] = raw * spread2 / (spread2 + variance)
+    return deviations, spread2**0.5
+
+
+def _true_spread2(raw: np.ndarray, variance: np.ndarray) -> float:
+    """The variance of a field's true deviations from its values' raw ones and their sampling
+    variances: DerSimonian and Laird's random-effects estimate (Controlled Clinical Trials, 1986),
+    counted only where Cochran's test finds a spread beyond chance (at SPREAD_LEVEL)."""
+    if len(raw) < 2:
+        return 0.0
+    w = 1.0 / variance
+    q = float(np.sum(w * (raw - np.average(raw, weights=w)) ** 2))
+    if q <= chi2.isf(SPREAD_LEVEL, len(raw) - 1):
+        return 0.0
+    return (q - (len(raw) - 1)) / float(w.sum() - (w**2).sum() / w.sum())
+
+
+def noisy_logit(z: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+    """The logit of `rate + (1 - 2 rate) * sigmoid(z)`, in log space (`z` at rate 0)."""
+    log_rate, log_kept = torch.log(rate), torch.log1p(-2.0 * rate)
+    positive = torch.logaddexp(log_rate, log_kept + F.logsigmoid(z))
+    negative = torch.logaddexp(log_rate, log_kept + F.logsigmoid(-z))
+    return positive - negative
+
+
+__all__ = ["MAX_FLIP_RATE", "FlipRates", "estimate_flip_rates", "noisy_logit"]

@@ -1,0 +1,135 @@
+"""`train.label_noise: channel`: flip rates estimated against the validation split, and training
+through them (forward correction)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import recloss
+from recloss.config import config_from_dict
+from recloss.data import SplitArrays, prepare_dataset
+from recloss.data.noise import NoisyTraining, flip_channel, flip_labels
+from recloss.errors import ConfigError
+from recloss.runs.online import build_trainer
+from recloss.training.label_noise import MAX_FLIP_RATE, estimate_flip_rates, noisy_logit
+
+
+def clean_split(n: int, seed: int, base: float = -1.0) -> SplitArrays:
+    """Three fields; the label's log-odds add up per-value effects of two of them."""
+    rng = np.random.default_rng(seed)
+    x = np.stack([rng.integers(0, k, n) for k in (4, 40, 60)], axis=1).astype(np.int32)
+    effects = np.random.default_rng(99).normal(0, 1, size=(2, 60))  # the same in every split
+    logit = base + effects[0][x[:, 0]] + effects[1][x[:, 1]]
+    return SplitArrays(x, None, (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8))
+
+
+def rates_of(train: SplitArrays, valid: SplitArrays) -> np.ndarray:
+    return estimate_flip_rates(train, valid)(torch.from_numpy(train.x_cat)).numpy()
+
+
+def test_uniform_flips_are_estimated_at_their_rate():
+    train, valid = clean_split(60_000, 0), clean_split(20_000, 1)
+    rates = rates_of(flip_labels(train, 0.2, "uniform", seed=2), valid)
+    assert rates.mean() == pytest.approx(0.2, abs=0.03)
+    assert rates.std() < 0.03
+
+
+def test_flips_that_depend_on_a_value_are_found_per_row():
+    train, valid = clean_split(60_000, 0), clean_split(20_000, 1)
+    rates = rates_of(flip_labels(train, 0.2, "feature", seed=2), valid)
+    true = flip_channel(train, 0.2, "feature", seed=2).flip_rates(train.x_cat)
+    assert np.corrcoef(rates, true)[0, 1] > 0.8
+    assert rates[true > 0].mean() == pytest.approx(0.4, abs=0.08)
+    assert rates[true == 0].mean() < 0.08
+
+
+def test_clean_labels_get_rates_near_zero():
+    rates = rates_of(clean_split(60_000, 0), clean_split(20_000, 1))
+    assert rates.mean() < 0.02 and rates.max() <= MAX_FLIP_RATE
+
+
+def test_a_shift_past_one_half_is_not_read_as_symmetric_flips():
+    train, valid = clean_split(60_000, 0, base=1.5), clean_split(20_000, 1, base=1.5)
+    assert valid.y.mean() > 0.6  # positives turned negatives at 40% take the rate below 1/2
+    noisy = flip_labels(train, 0.4, "positives", seed=2)
+    assert noisy.y.mean() < 0.5
+    rates = estimate_flip_rates(noisy, valid)
+    assert not rates.symmetric and rates(torch.from_numpy(train.x_cat)).abs().max() == 0
+
+
+def test_one_sided_flips_that_move_a_rate_away_from_one_half_are_no_flips():
+    train, valid = clean_split(60_000, 0), clean_split(20_000, 1)
+    assert valid.y.mean() < 0.4  # positives turned negatives move the rate away from 1/2
+    rates = estimate_flip_rates(flip_labels(train, 0.2, "positives", seed=2), valid)
+    assert not rates.symmetric and "no correction" in rates.describe(("a", "b", "c"))
+
+
+def test_the_noisy_logit_is_that_of_the_flipped_probability():
+    z = torch.linspace(-20, 20, 41, dtype=torch.float64)
+    for r in (0.0, 0.1, 0.3, MAX_FLIP_RATE):
+        rate = torch.full_like(z, r)
+        q = r + (1 - 2 * r) * torch.sigmoid(z)
+        torch.testing.assert_close(noisy_logit(z, rate), torch.log(q) - torch.log1p(-q))
+    torch.testing.assert_close(noisy_logit(z, torch.zeros_like(z)), z)
+    far = torch.tensor([-1e4, 1e4], requires_grad=True)
+    noisy_logit(far, torch.full((2,), 0.2)).sum().backward()
+    assert torch.isfinite(far.grad).all()
+
+
+def _config(tmp_path, label_noise: str = "channel", loss: str = "ce") -> dict:
+    return {
+        "data": {
+            "dataset": "synthetic",
+            "cache_dir": str(tmp_path / "cache"),
+            "synthetic": {"rows": 6000, "fields": 5, "cardinality": 20},
+        },
+        "model": {"name": "deepfm", "embed_dim": 8, "params": {"hidden_dims": [16]}},
+        "loss": {"name": loss},
+        "train": {"epochs": 3, "batch_size": 256, "progress": False, "label_noise": label_noise},
+    }
+
+
+def test_training_through_the_channel_predicts_the_clean_labels(tmp_path):
+    """Flipped training labels pull CE's probabilities towards 1/2; through the estimated
+    channel the model's probabilities match the clean validation labels' rate again."""
+    means = {}
+    for option in ("none", "channel"):
+        cfg = _config(tmp_path, option)
+        cfg["train"].update(lr=0.01, batch_size=128)  # long enough to fit the class prior
+        cfg = config_from_dict(cfg)
+        dataset = NoisyTraining(prepare_dataset(cfg.data), 0.3, "uniform", seed=0)
+        trainer = build_trainer(cfg, dataset, None)
+        trainer.fit()
+        means[option] = trainer.predict(dataset.split("valid")).mean()
+    clean = dataset.split("valid").y.mean()
+    assert abs(means["channel"] - clean) < 0.5 * abs(means["none"] - clean)
+
+
+def test_a_run_logs_the_estimate(tmp_path):
+    record = recloss.train(_config(tmp_path), run_dir=tmp_path / "run")
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert log.startswith("label noise: estimated flip rate 0.000")
+    assert 0.5 < record.test["auc"] <= 1.0
+
+
+def test_a_learned_loss_is_refused_before_training(tmp_path):
+    with pytest.raises(ConfigError, match=r"label_noise: channel trains a fixed loss .* autoloss"):
+        recloss.train(_config(tmp_path, loss="autoloss"), run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_multiclass_task_is_refused_before_training(tmp_path):
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 6, 600), rng.integers(0, 6, 600)
+    rows = {"a": a.astype(str), "b": b.astype(str), "y": (a + b) % 3}
+    cfg = _config(tmp_path)
+    cfg["data"] = {
+        "cache_dir": str(tmp_path / "cache"),
+        "task": "multiclass",
+        "table": {"label": "y", "categorical": ["a", "b"]},
+    }
+    with pytest.raises(ConfigError, match=r"label_noise: channel is for binary tasks, not 3 class"):
+        recloss.train(cfg, run_dir=tmp_path / "run", data=rows)
+    assert not (tmp_path / "run").exists()
