@@ -100,6 +100,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 SEARCHED_PRIOR = {"bohb-autoloss": "bohb", "darts-autoloss": "darts", "race-autoloss": "race"}
 # two-stage methods with other options than their defaults
 SEARCH_VARIANTS = {"race-0.25": {"name": "race", "params": {"budget": 0.25}}}
+# a fixed loss with `train` options of its own: (loss, options)
+TRAIN_VARIANTS = {"ce-channel": ("ce", {"label_noise": "channel"})}
 
 
 def run_config(data: str, model: str, loss: dict, seed: int, train_opts: dict) -> dict:
@@ -263,6 +265,8 @@ def loss_of(method: str) -> dict[str, Any]:
         return {"name": SEARCHED_PRIOR[method], "params": {"retrain": "autoloss"}}
     if method in SEARCH_VARIANTS:
         return SEARCH_VARIANTS[method]
+    if method in TRAIN_VARIANTS:
+        return {"name": TRAIN_VARIANTS[method][0]}
     return {"name": "ce" if method == ORACLE else method}
 
 
@@ -305,13 +309,14 @@ def jobs(args: argparse.Namespace, methods: list[str], noise: dict | None = None
             for model in args.models:
                 for method in methods:
                     key = key_of(args, data, model, method, seed)
+                    train_opts = {**opts, **TRAIN_VARIANTS.get(method, (None, {}))[1]}
                     run_noise = None
                     if noise is not None:
                         key = f"{fingerprint(noise)}-{key}"
                         run_noise = {**noise, "seed": seed, ORACLE: method == ORACLE}
                     out.append({
                         "key": key,
-                        "cfg": run_config(data, model, loss_of(method), seed, opts),
+                        "cfg": run_config(data, model, loss_of(method), seed, train_opts),
                         "noise": run_noise,
                         "cell": (data, model), "method": method, "seed": seed,
                     })  # fmt: skip
