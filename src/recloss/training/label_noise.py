@@ -33,6 +33,7 @@ MAX_FLIP_RATE = 0.45  # a rate of 1/2 would leave no signal in the label at all
 MIN_CONTRAST = 0.1  # the least |1 - 2m| divided by: values near m = 1/2 say little of flips
 
 SPREAD_LEVEL = 0.01  # the test's false-alarm rate per field on clean labels
+COUNT_BLOCK = 1 << 20  # rows counted at a time
 Counts = np.ndarray | float  # positives or rows, of one value or of a whole split
 
 
@@ -82,12 +83,13 @@ def estimate_flip_rates(train: SplitArrays, valid: SplitArrays) -> FlipRates:
         return FlipRates.contradicted(fields)
     # kept in the share its square exceeds its sampling variance (none when within the noise)
     overall = float(_feasible(rate * max(0.0, 1.0 - variance / max(rate**2, 1e-12)))) + 0.0
+    per_field = zip(
+        _value_counts(train.x_cat, y_train), _value_counts(valid.x_cat, y_valid), strict=True
+    )
     tables, spreads = [], []
-    for f in range(fields):  # a field at a time: the table may be memory-mapped
+    for (positives_t, rows_t), (positives_v, rows_v) in per_field:
         deviation, spread = _value_deviations(
-            (np.asarray(train.x_cat[:, f]), y_train),
-            (np.asarray(valid.x_cat[:, f]), y_valid),
-            overall,
+            _padded(positives_t, rows_t, positives_v, rows_v), overall, y_valid.mean()
         )
         tables.append(deviation)
         spreads.append(spread)
@@ -99,6 +101,36 @@ def estimate_flip_rates(train: SplitArrays, valid: SplitArrays) -> FlipRates:
         torch.from_numpy(offsets),
         tuple(spreads),
     )
+
+
+def _value_counts(x_cat: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per field, each value's positives and rows, in one pass over blocks of rows (a
+    memory-mapped table is read once, never copied whole)."""
+    found = [(np.zeros(0), np.zeros(0, np.int64)) for _ in range(x_cat.shape[1])]
+    for lo in range(0, len(x_cat), COUNT_BLOCK):
+        block, labels = np.asarray(x_cat[lo : lo + COUNT_BLOCK]), y[lo : lo + COUNT_BLOCK]
+        for f, (positives, rows) in enumerate(found):
+            values = block[:, f]
+            found[f] = (
+                _added(positives, np.bincount(values, labels)),
+                _added(rows, np.bincount(values)),
+            )
+    return found
+
+
+def _added(total: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """`total + more`, the shorter one read as zeros past its end."""
+    if len(more) > len(total):
+        total, more = more, total
+    total = total.copy()
+    total[: len(more)] += more
+    return total
+
+
+def _padded(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arrays zero-padded to the longest one's length."""
+    size = max(len(a) for a in arrays)
+    return tuple(np.pad(a, (0, size - len(a))) for a in arrays)
 
 
 def _contrast(m: np.ndarray | float) -> np.ndarray:
@@ -131,25 +163,18 @@ def _feasible(rate: np.ndarray) -> np.ndarray:
 
 
 def _value_deviations(
-    train: tuple[np.ndarray, np.ndarray], valid: tuple[np.ndarray, np.ndarray], overall: float
+    counts: tuple[np.ndarray, ...], overall: float, prior: float
 ) -> tuple[np.ndarray, float]:
-    """One field's per-value deviations from the overall rate, shrunk, and their spread."""
-    (x_t, y_t), (x_v, y_v) = train, valid
-    size = int(max(x_t.max(initial=0), x_v.max(initial=0))) + 1
-    n_t, n_v = np.bincount(x_t, minlength=size), np.bincount(x_v, minlength=size)
-    both = (n_t > 0) & (n_v > 0)
+    """One field's per-value deviations from the overall rate, shrunk, and their spread, from
+    each value's `(positives, rows)` in the training split and then the validation split."""
+    both = (counts[1] > 0) & (counts[3] > 0)
+    deviations = np.zeros(len(both))
     if not both.any():
-        return np.zeros(size), 0.0
-    counts = (
-        np.bincount(x_t, y_t, size)[both],
-        n_t[both],
-        np.bincount(x_v, y_v, size)[both],
-        n_v[both],
-    )
-    rate, variance = _flip_rate(*counts), _sampling_variance(*counts, y_v.mean())
+        return deviations, 0.0
+    seen = tuple(c[both] for c in counts)
+    rate, variance = _flip_rate(*seen), _sampling_variance(*seen, prior)
     raw = np.where(rate < 0.5, rate - overall, 0.0)  # shifts no symmetric flips explain: none
     spread2 = _true_spread2(raw, variance)
-    deviations = np.zeros(size)
     deviations[both] = raw * spread2 / (spread2 + variance)
     return deviations, spread2**0.5
 
