@@ -101,7 +101,10 @@ SEARCHED_PRIOR = {"bohb-autoloss": "bohb", "darts-autoloss": "darts", "race-auto
 # two-stage methods with other options than their defaults
 SEARCH_VARIANTS = {"race-0.25": {"name": "race", "params": {"budget": 0.25}}}
 # a fixed loss with `train` options of its own: (loss, options)
-TRAIN_VARIANTS = {"ce-channel": ("ce", {"label_noise": "channel"})}
+TRAIN_VARIANTS = {
+    "ce-channel": ("ce", {"label_noise": "channel"}),
+    "autoloss-channel": ("autoloss", {"label_noise": "channel"}),
+}
 
 
 def run_config(data: str, model: str, loss: dict, seed: int, train_opts: dict) -> dict:
@@ -266,7 +269,7 @@ def loss_of(method: str) -> dict[str, Any]:
     if method in SEARCH_VARIANTS:
         return SEARCH_VARIANTS[method]
     if method in TRAIN_VARIANTS:
-        return {"name": TRAIN_VARIANTS[method][0]}
+        return loss_of(TRAIN_VARIANTS[method][0])
     return {"name": "ce" if method == ORACLE else method}
 
 
@@ -288,11 +291,12 @@ def autoloss_settings(data: str, method: str) -> dict[str, Any]:
 def key_of(args: argparse.Namespace, data: str, model: str, method: str, seed: int) -> str:
     """The run's key: what its result depends on, so that runs are reused exactly when valid."""
     name = "autoloss" if method in VARIANTS else method
-    options = autoloss_settings(data, method) if method in VARIANTS else {}
+    base = TRAIN_VARIANTS.get(method, (method, {}))[0]  # the loss of a method with train options
+    options = autoloss_settings(data, base) if base in VARIANTS else {}
     if method in SEARCHED_PRIOR:  # the retrain's AutoLoss defaults are part of its result
         options = autoloss_settings(data, "autoloss")
     rows = options.pop("hypergrad_rows", HYPERGRAD_ROWS)
-    if method in VARIANTS and rows is not None and rows < args.batch_size:
+    if base in VARIANTS and rows is not None and rows < args.batch_size:
         options["hypergrad_rows"] = rows  # a cap that cuts this batch size changes the runs
     settings = [RUNS_VERSION, args.epochs, args.batch_size, options]
     if args.calibration != "none":  # keys of runs from before the option stay valid

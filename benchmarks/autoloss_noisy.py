@@ -22,7 +22,7 @@ from _noise_oracle import ORACLE
 from _paired import FIXED, jobs, load_done, parser, print_markdown, print_table, run_all, summarise
 
 METHODS = [*FIXED, "gce", "darts", "slf", "autoloss", "autoloss+gce", "normalised-ew-lr1e-2",
-           "pairwise-ew-lr1e-2", "ce-channel", ORACLE]  # fmt: skip
+           "pairwise-ew-lr1e-2", "ce-channel", "autoloss-channel", ORACLE]  # fmt: skip
 NOISE = ["uniform:0.2", "uniform:0.4", "positives:0.2", "positives:0.4"]
 
 

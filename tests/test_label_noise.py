@@ -114,9 +114,19 @@ def test_a_run_logs_the_estimate(tmp_path):
     assert 0.5 < record.test["auc"] <= 1.0
 
 
-def test_a_learned_loss_is_refused_before_training(tmp_path):
-    with pytest.raises(ConfigError, match=r"label_noise: channel trains a fixed loss .* autoloss"):
-        recloss.train(_config(tmp_path, loss="autoloss"), run_dir=tmp_path / "run")
+def test_autoloss_trains_through_the_channel(tmp_path):
+    cfg = _config(tmp_path, loss="autoloss")
+    record = recloss.train(cfg, run_dir=tmp_path / "run")
+    assert (tmp_path / "run" / "train.log").read_text().startswith("label noise: estimated")
+    assert 0.5 < record.test["auc"] <= 1.0 and record.weights
+
+
+@pytest.mark.parametrize("loss", ["slf", "race"])
+def test_a_strategy_blind_to_the_channel_is_refused_before_training(tmp_path, loss):
+    with pytest.raises(
+        ConfigError, match=rf"label_noise: channel trains a single loss or .*autoloss.*, not {loss}"
+    ):
+        recloss.train(_config(tmp_path, loss=loss), run_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 

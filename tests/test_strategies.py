@@ -25,6 +25,7 @@ from recloss.search import STRATEGIES, StepContext, build_strategy
 from recloss.search.gradnorm import logit_grad_norms
 from recloss.search.hypergrad import task_loss
 from recloss.training import Callback
+from recloss.training.label_noise import noisy_logit
 
 CANDIDATES = ["focal", "kl", "hinge", "ce"]
 ONLINE = ["slf", "uncertainty", "gradnorm", "dwa"]
@@ -337,9 +338,11 @@ def test_slf_loss_normalises_by_open_gates():
         assert torch.allclose(slf.loss(logits, y, step=0), expected)
 
 
+@pytest.mark.parametrize("channel", [False, True])
 @pytest.mark.parametrize("hypergrad", ["jvp", "finite_diff"])
-def test_darts_gradient_is_the_exact_unrolled_hypergradient(hypergrad):
-    """beta's gradient equals d L_val(W - xi * grad_W L_train(W; softmax(beta))) / d beta."""
+def test_darts_gradient_is_the_exact_unrolled_hypergradient(hypergrad, channel):
+    """beta's gradient equals d L_val(W - xi * grad_W L_train(W; softmax(beta))) / d beta, the
+    training loss through a label-noise channel where there is one."""
     torch.manual_seed(0)
     model, xi = TinyNet(), 0.1
     train_batch, val_batch = tiny_batch(32, 2, 1), tiny_batch(32, 2, 2)
@@ -347,10 +350,14 @@ def test_darts_gradient_is_the_exact_unrolled_hypergradient(hypergrad):
     with torch.no_grad():
         darts.beta.copy_(torch.tensor([0.3, -0.2, 0.1, 0.0]))
     params = {k: p.detach() for k, p in model.named_parameters()}
+    rates = torch.linspace(0.0, 0.4, 32)
+
+    def as_trained(z):
+        return noisy_logit(z, rates) if channel else z
 
     def val_loss(beta):
         def train_loss(ps):
-            z = functional_call(model, ps, (train_batch,))
+            z = as_trained(functional_call(model, ps, (train_batch,)))
             return (loss_matrix(CANDIDATES, z, train_batch.y) @ torch.softmax(beta, 0)).mean()
 
         grads = torch.func.grad(train_loss)(params)
@@ -358,8 +365,11 @@ def test_darts_gradient_is_the_exact_unrolled_hypergradient(hypergrad):
         return task_loss(functional_call(model, stepped, (val_batch,)), val_batch.y)
 
     expected = torch.func.grad(val_loss)(darts.beta.detach().clone())
-    darts.loss(model(train_batch), train_batch.y, step=0).backward()
-    darts.after_backward(StepContext(model, train_batch, 0, xi, lambda: val_batch))
+    darts.loss(as_trained(model(train_batch)), train_batch.y, step=0).backward()
+    through = (lambda b: as_trained(model(b))) if channel else None
+    darts.after_backward(
+        StepContext(model, train_batch, 0, xi, lambda: val_batch, train_forward=through)
+    )
     assert expected.abs().sum() > 0
     assert torch.allclose(darts.beta.grad, expected, rtol=1e-3, atol=1e-6)
 

@@ -135,7 +135,8 @@ class TrainConfig(_Section):
     # auto: platt for binary tasks, temperature for multi-class ones
     calibration: Literal["none", "platt", "temperature", "auto"] = "none"
     # channel: train through label flips estimated per categorical value against the validation
-    # split, taken as clean (binary tasks, one fixed loss; `recloss.training.label_noise`)
+    # split, taken as clean (binary tasks; a single loss, weighted, autoloss, darts or meta:
+    # their hypergradients take the channel; `recloss.training.label_noise`)
     label_noise: Literal["none", "channel"] = "none"
     seed: int = 42
     progress: bool = True

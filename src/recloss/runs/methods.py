@@ -61,14 +61,16 @@ def is_fixed(name: str) -> bool:
 
 def check_label_noise(name: str, schema: Schema) -> None:
     """ConfigError unless `train.label_noise: channel` can train method `name` on this data set:
-    binary labels and a fixed loss (a learned one's hypergradients do not model the channel)."""
+    binary labels, and a single loss or a strategy whose updates see the channel."""
     if schema.task != "binary":
         raise ConfigError(
             f"train.label_noise: channel is for binary tasks, not {schema.n_outputs} classes"
         )
-    if not is_fixed(name):
+    sees = name in STRATEGIES and name not in SEARCHES and STRATEGIES.get(name).sees_train_forward
+    if not (is_single_loss(name) or sees):
+        able = [n for n in STRATEGIES.names() if STRATEGIES.get(n).sees_train_forward]
         raise ConfigError(
-            f"train.label_noise: channel trains a fixed loss (one loss or weighted), not {name}"
+            f"train.label_noise: channel trains a single loss or {', '.join(able)}, not {name}"
         )
 
 

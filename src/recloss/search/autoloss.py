@@ -100,6 +100,7 @@ class AutoLoss(SelectionStats, LossStrategy):
     """
 
     name = "autoloss"
+    sees_train_forward = True
     label = "AutoLoss"
     artifact = Artifact(CONTROLLER_FILE, lambda f: {"controller": f, "freeze_controller": True})
     # counters, and the epoch's running figures so that a resume inside an epoch reports the same
@@ -284,6 +285,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         lr: float,
         forward: Forward | None = None,
         precondition: Precondition | None = None,
+        train_forward: Forward | None = None,
     ) -> bool:
         """After `loss(...).backward()`, before the optimiser step; True if the controller stepped.
 
@@ -291,7 +293,8 @@ class AutoLoss(SelectionStats, LossStrategy):
         function returning the next one, called only on controller steps), `lr` the model's
         learning rate (xi), and `forward(inputs) -> logits` defaults to `model(inputs)`.
         `precondition` is the model optimiser's (`recloss.training.AdamPreconditioner`), which
-        `unroll: adam` needs.
+        `unroll: adam` needs; `train_forward` gives the training loss's logits where they are not
+        `forward`'s (a label-noise channel).
         """
         self._epoch_updates += 1
         r = self.remedies
@@ -312,7 +315,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         adam = precondition if r.unroll == "adam" else None
         for _ in range(due):
             pair = val() if callable(val) else val
-            self._controller_step(model, train, pair, lr, forward, adam)
+            self._controller_step(model, train, pair, lr, (forward, train_forward), adam)
         self._window.clear()
         return True
 
@@ -322,15 +325,17 @@ class AutoLoss(SelectionStats, LossStrategy):
         train: Pair,
         val_pair: Pair,
         lr: float,
-        forward: Forward | None,
+        forwards: tuple[Forward | None, Forward | None],
         precondition: Precondition | None,
     ) -> None:
-        """One Adam step of the controller along the hypergradient on `val_pair`."""
+        """One Adam step of the controller along the hypergradient on `val_pair`; `forwards`:
+        the model's and the training loss's, if other."""
         (train, rows), (val_pair, _) = cut(train, self.rows), cut(val_pair, self.rows)
         last, r = self._last.head(rows), self.remedies
+        forward, train_forward = forwards
         checked = checked_forward(self.task, self.num_classes, forward or model, val_pair)
         u = Unroll(model, checked, self.candidates, train, val_pair, last.logits, last.weights,
-                   lr, r.normalise, r.objective, precondition)  # fmt: skip
+                   lr, r.normalise, r.objective, precondition, train_forward)  # fmt: skip
         self.optimizer.zero_grad(set_to_none=True)
         if self.hypergrad == FIRST_ORDER:
             objective = self._first_order_backward(u)
@@ -357,7 +362,7 @@ class AutoLoss(SelectionStats, LossStrategy):
             return batch, batch.y
 
         self.update(ctx.model, (ctx.batch, ctx.batch.y), next_val, ctx.lr,
-                    precondition=ctx.precondition)  # fmt: skip
+                    precondition=ctx.precondition, train_forward=ctx.train_forward)  # fmt: skip
 
     def _weights_with_grad(self, used: Selection) -> torch.Tensor:
         """A loss call's `p`, recomputed with its Gumbel noise, as a function of V."""

@@ -38,6 +38,9 @@ class StepContext:
     next_val_batch: Callable[[], Batch]  # cycles through the validation split, never the test split
     # the model optimiser's preconditioner of a step (`recloss.training.AdamPreconditioner`)
     precondition: Precondition | None = None
+    # the training loss's logits of a batch where they are not the model's: through the
+    # label-noise channel (`train.label_noise`); None: the model's own
+    train_forward: Callable[[Batch], torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class LossStrategy(nn.Module):
     label: ClassVar[str] = "Strategy"  # the display name in tables
     artifact: ClassVar[Artifact | None] = None  # a transferable learned loss network
     fixed: ClassVar[bool] = False  # weights that do not depend on the data: transfer as they are
+    # whether its updates see the training loss's logits as trained on (`StepContext`'s
+    # `train_forward`), so that it can train through a label-noise channel
+    sees_train_forward: ClassVar[bool] = False
     state_attrs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, task: Task, num_classes: int, candidates: Sequence[str]) -> None:

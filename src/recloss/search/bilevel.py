@@ -48,6 +48,7 @@ class BilevelWeights(LossStrategy):
     """
 
     state_attrs = ("updates", "steps", "_val_sum", "_val_count")
+    sees_train_forward = True
 
     def __init__(
         self,
@@ -96,7 +97,8 @@ class BilevelWeights(LossStrategy):
         p = self.softmax().expand(len(y), -1)
         xi = self.inner_lr if self.inner_lr is not None else ctx.lr
         u = Unroll(ctx.model, ctx.model, self.candidates, (ctx.batch, ctx.batch.y),
-                   (val, val.y), logits, p.detach(), xi)  # fmt: skip
+                   (val, val.y), logits, p.detach(), xi,
+                   train_forward=ctx.train_forward)  # fmt: skip
         grad, val_loss = hypergradient(u, self.hypergrad, self.fd_eps)
         self.optimizer.zero_grad(set_to_none=True)
         p.backward(grad.to(p.dtype))

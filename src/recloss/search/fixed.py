@@ -17,6 +17,7 @@ class FixedWeights(LossStrategy):
     name = "weighted"
     label = "Weighted"
     fixed = True
+    sees_train_forward = True
 
     def __init__(
         self,

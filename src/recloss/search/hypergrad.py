@@ -67,6 +67,9 @@ class Unroll:
     # the optimiser's diagonal preconditioner P: the unrolled step is `xi * P grad` and `J` is
     # taken along `P g'` (None: plain SGD, the paper's unroll)
     precondition: Precondition | None = None
+    # the training loss's logits, where they are not `forward`'s: the model's through a
+    # label-noise channel (`recloss.training.label_noise`); the validation loss keeps `forward`
+    train_forward: Forward | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,11 @@ def _trainable(model: nn.Module) -> tuple[list[str], list[nn.Parameter]]:
     return [n for n, _ in named], [p for _, p in named]
 
 
+def _train_call(u: Unroll) -> ModelCall:
+    """The training batches' logits as the training loss saw them."""
+    return ModelCall(u.model, u.train_forward or u.forward)
+
+
 def _val_grad_at_unrolled(u: Unroll, call: ModelCall) -> tuple[list[torch.Tensor | None], float]:
     """`g' = grad_W L_val(W')` and `L_val(W')` at `W' = W - xi * grad` (grad: in `.grad`;
     `P grad` with `u.precondition`)."""
@@ -307,12 +315,12 @@ def window_hypergradients(
     norm = float(_norm(g)) if any(t is not None for t in g) else 0.0
     if norm == 0.0:
         return [torch.zeros_like(b.weights) for b in batches], val_loss
-    inputs = [b.train[0] for b in batches]
+    inputs, train_call = [b.train[0] for b in batches], _train_call(u)
     with record_function("hypergrad: J g'"):
         if method == "finite_diff":  # at W +- e g', e = eps / ||g'||
-            directions = _central_differences(u, call, g, inputs, eps / norm)
+            directions = _central_differences(u, train_call, g, inputs, eps / norm)
         elif method == "jvp":
-            directions = _forward_mode(u, call, g, inputs)
+            directions = _forward_mode(u, train_call, g, inputs)
         else:
             raise ConfigError(f"hypergrad: a window needs finite_diff or jvp, not {method!r}")
     return [_weight_grad(u, b, d) for b, d in zip(batches, directions, strict=True)], val_loss
@@ -338,7 +346,7 @@ def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
     such as an L2 penalty, is left out); with `u.precondition`, the step is `xi * P grad` with
     `P` held constant. Costs a second-order pass: for tests and small models.
     """
-    call = ModelCall(u.model, u.forward)
+    call, train_call = ModelCall(u.model, u.forward), _train_call(u)
     names, params = _trainable(u.model)
     primals = {f"model.{n}": p.detach() for n, p in zip(names, params, strict=True)}
     x, y, val_x = for_transforms(u.train[0]), u.train[1], for_transforms(u.val[0])
@@ -351,7 +359,7 @@ def unrolled_hypergradient(u: Unroll) -> tuple[torch.Tensor, float]:
         c = 1.0 if u.reference is None else step_scale(weights, dz, total)
 
         def train_loss(ps: dict[str, torch.Tensor]) -> torch.Tensor:
-            z = functional_call(call, ps, (x,))
+            z = functional_call(train_call, ps, (x,))
             return c * (loss_matrix(u.candidates, z, y) * weights).sum(dim=1).mean()
 
         grads = _preconditioned(u, params, list(torch.func.grad(train_loss)(primals).values()))

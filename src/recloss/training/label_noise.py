@@ -11,6 +11,9 @@ variance; the overall rate likewise against its own. The idea of a clean "truste
 estimating the corruption is Hendrycks et al.'s (NeurIPS 2018). The model is then trained with
 forward correction (Patrini et al., CVPR 2017): its probability `q` becomes `r + (1 - 2r) q`, the
 probability of the noisy label, before the loss; validation, test and predictions use `q`.
+Bi-level strategies (AutoLoss, DARTS, meta-learning) take the channel into their hypergradients
+(`StepContext.train_forward`): their training batches' logits are the channel's, their validation
+loss the model's.
 
 What it cannot see: flips of one class only (they move a rate the way symmetric flips of another
 size would, or past 1/2, which is read as no flips), flips where a value's positive rate is near

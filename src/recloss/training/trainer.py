@@ -166,9 +166,7 @@ class Trainer:
         catch_up_lookups(self.optimizers, self.model, batch)  # lazy whole-table L2, if any
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = self.replicas.forward(batch)
-        logits = logits.float()  # fp32: a no-op
-        if self.flip_rates is not None:  # the probability of the batch's (noisy) labels
-            logits = noisy_logit(logits, self.flip_rates(batch.x_cat))
+        logits = self._as_trained(logits.float(), batch)  # fp32: a no-op
         loss = self.strategy.loss(logits, batch.y, s.step)
         objective = loss
         if cfg.lookup_l2 > 0:  # embedding_regularizer is the optimisers' (lazy) weight decay
@@ -179,13 +177,30 @@ class Trainer:
         with self.replicas.averaging():
             self.strategy.after_backward(
                 StepContext(
-                    self.model, batch, s.step, self.lr, self.val_stream, self.precondition
+                    self.model,
+                    batch,
+                    s.step,
+                    self.lr,
+                    self.val_stream,
+                    self.precondition,
+                    None if self.flip_rates is None else self._channel_forward,
                 )  # fmt: skip
             )
         for opt in self.optimizers:
             opt.step()
         s.step += 1
         return float(loss.detach())
+
+    def _as_trained(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The logits the loss is taken on: through the label-noise channel, if any, the
+        probabilities of the batch's labels as they were drawn."""
+        if self.flip_rates is None:
+            return logits
+        return noisy_logit(logits, self.flip_rates(batch.x_cat))
+
+    def _channel_forward(self, batch: Batch) -> torch.Tensor:
+        """The model's logits of `batch` through the channel (for bi-level strategies' passes)."""
+        return self._as_trained(self.model(batch).float(), batch)
 
     # -- evaluation -------------------------------------------------------------------------------
     def evaluate(
