@@ -13,7 +13,7 @@ forward correction (Patrini et al., CVPR 2017): its probability `q` becomes `r +
 probability of the noisy label, before the loss; validation, test and predictions use `q`.
 Bi-level strategies (AutoLoss, DARTS, meta-learning) take the channel into their hypergradients
 (`StepContext.train_forward`): their training batches' logits are the channel's, their validation
-loss the model's.
+loss the model's; AutoLoss's controller sees the channel's probability of the label as drawn.
 
 What it cannot see: flips of one class only (they move a rate the way symmetric flips of another
 size would, or past 1/2, which is read as no flips), flips where a value's positive rate is near
@@ -23,7 +23,7 @@ to none), and splits drawn unlike each other (a shift in time reads as flips).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -56,12 +56,15 @@ class FlipRates:
         nothing = torch.zeros(0)
         return cls(0.0, nothing, nothing.long(), (0.0,) * fields, symmetric=False)
 
+    def to(self, device: torch.device | str) -> FlipRates:
+        """The same rates with their tables on `device` (the training batches')."""
+        return replace(self, deviations=self.deviations.to(device), offsets=self.offsets.to(device))
+
     def __call__(self, x_cat: torch.Tensor) -> torch.Tensor:
         """The flip rate of each row of a batch's categorical indices `[B, F]`, as `[B]`."""
         if not self.symmetric:
             return torch.zeros(len(x_cat), device=x_cat.device)
-        offsets = self.offsets.to(x_cat.device)
-        per_value = self.deviations.to(x_cat.device)[x_cat.long() + offsets].sum(dim=1)
+        per_value = self.deviations[x_cat.long() + self.offsets].sum(dim=1)
         return (self.overall + per_value).clamp(0.0, MAX_FLIP_RATE)
 
     def describe(self, fields: tuple[str, ...]) -> str:

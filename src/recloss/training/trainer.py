@@ -62,10 +62,11 @@ class Trainer:
         flip_rates: FlipRates | None = None,
     ) -> None:
         self.model, self.strategy, self.optimizers = model, strategy, list(optimizers)
-        self.flip_rates = flip_rates  # label noise the training loss corrects for, if any
         self.precondition = AdamPreconditioner(self.optimizers)  # for `unroll: adam`
         self.data, self.cfg, self.callbacks = data, cfg, list(callbacks)
         self.device = device or next(model.parameters()).device
+        # label noise the training loss corrects for, if any
+        self.flip_rates = None if flip_rates is None else flip_rates.to(self.device)
         self.rank, self.world = distributed_rank()
         # across ranks: DDP and the sparse-gradient all-reduce; cfg.batch_size is the global batch
         self.replicas = Replicas(model, strategy, self.device, cfg.seed)
