@@ -12,6 +12,7 @@ from recloss.config import config_from_dict
 from recloss.data import SplitArrays, prepare_dataset
 from recloss.data.noise import NoisyTraining, flip_channel, flip_labels
 from recloss.errors import ConfigError
+from recloss.rundir import RunDir
 from recloss.runs.online import build_trainer
 from recloss.training.label_noise import MAX_FLIP_RATE, estimate_flip_rates, noisy_logit
 
@@ -111,6 +112,8 @@ def test_a_run_logs_the_estimate(tmp_path):
     record = recloss.train(_config(tmp_path), run_dir=tmp_path / "run")
     log = (tmp_path / "run" / "train.log").read_text()
     assert log.startswith("label noise: estimated flip rate 0.000")
+    assert record.label_noise == {"overall": 0.0, "symmetric": True, "spread_by_field": {}}
+    assert RunDir(tmp_path / "run").read_record().label_noise == record.label_noise
     assert 0.5 < record.test["auc"] <= 1.0
 
 

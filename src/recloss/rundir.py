@@ -81,6 +81,8 @@ class RunRecord(_Record):
     retrain_seconds: float | None = None  # two-stage methods: `wall_seconds` of the retrain
     calibration: Calibration | None = None  # `train.calibration`'s map, fitted on validation
     test_uncalibrated: dict[str, float] | None = None  # `test` without it (when calibrated)
+    # `train.label_noise`'s estimate: overall flip rate, whether corrected, spread by field
+    label_noise: dict[str, Any] | None = None
     _run_dir: Path | None = PrivateAttr(None)
 
     @property

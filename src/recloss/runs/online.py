@@ -61,8 +61,6 @@ def build_trainer(
     data = TrainData(dataset.split("train"), dataset.split("valid"), dataset.schema.task)
     flip_rates = estimate_flip_rates(data.train, data.valid) if t.label_noise == "channel" else None
     header = None if flip_rates is None else flip_rates.describe(dataset.schema.cat_fields)
-    if flip_rates is not None and not flip_rates.symmetric:
-        flip_rates = None  # nothing to correct: plain training
     standard: list[Callback] = [
         EarlyStopping(t.patience),
         LRSchedule(t.lr_schedule, optimizers, t.epochs),
@@ -107,7 +105,7 @@ def fit_run(
     trainer.fit()
     calibration = trainer.calibrate()
     test = trainer.test(dataset.split("test"), calibration)
-    s = trainer.state
+    s, noise = trainer.state, trainer.flip_rates
     record = RunRecord(
         test=test,
         calibration=calibration,
@@ -127,6 +125,7 @@ def fit_run(
         device=str(trainer.device),
         world_size=trainer.world,
         backend=trainer.replicas.backend,
+        label_noise=None if noise is None else noise.summary(dataset.schema.cat_fields),
     )
     return trainer, record
 

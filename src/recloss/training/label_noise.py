@@ -24,6 +24,7 @@ to none), and splits drawn unlike each other (a shift in time reads as flips).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,6 +67,11 @@ class FlipRates:
             return torch.zeros(len(x_cat), device=x_cat.device)
         per_value = self.deviations[x_cat.long() + self.offsets].sum(dim=1)
         return (self.overall + per_value).clamp(0.0, MAX_FLIP_RATE)
+
+    def summary(self, fields: tuple[str, ...]) -> dict[str, Any]:
+        """JSON-ready: the overall rate, whether the correction is on, the fields' spreads."""
+        spreads = {f: s for f, s in zip(fields, self.spreads, strict=True) if s > 0}
+        return {"overall": self.overall, "symmetric": self.symmetric, "spread_by_field": spreads}
 
     def describe(self, fields: tuple[str, ...]) -> str:
         """One line: the overall rate and the fields whose values' rates differ."""

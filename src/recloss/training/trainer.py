@@ -65,7 +65,7 @@ class Trainer:
         self.precondition = AdamPreconditioner(self.optimizers)  # for `unroll: adam`
         self.data, self.cfg, self.callbacks = data, cfg, list(callbacks)
         self.device = device or next(model.parameters()).device
-        # label noise the training loss corrects for, if any
+        # the estimated label noise (`train.label_noise`), which the loss corrects if symmetric
         self.flip_rates = None if flip_rates is None else flip_rates.to(self.device)
         self.rank, self.world = distributed_rank()
         # across ranks: DDP and the sparse-gradient all-reduce; cfg.batch_size is the global batch
@@ -184,7 +184,7 @@ class Trainer:
                     self.lr,
                     self.val_stream,
                     self.precondition,
-                    None if self.flip_rates is None else self._channel_forward,
+                    self._channel_forward if self._corrects_labels else None,
                 )  # fmt: skip
             )
         for opt in self.optimizers:
@@ -192,10 +192,14 @@ class Trainer:
         s.step += 1
         return float(loss.detach())
 
+    @property
+    def _corrects_labels(self) -> bool:
+        return self.flip_rates is not None and self.flip_rates.symmetric
+
     def _as_trained(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         """The logits the loss is taken on: through the label-noise channel, if any, the
         probabilities of the batch's labels as they were drawn."""
-        if self.flip_rates is None:
+        if not self._corrects_labels:
             return logits
         return noisy_logit(logits, self.flip_rates(batch.x_cat))
 
