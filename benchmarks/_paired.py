@@ -100,7 +100,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 SEARCHED_PRIOR = {"bohb-autoloss": "bohb", "darts-autoloss": "darts", "race-autoloss": "race"}
 # two-stage methods with other options than their defaults
 SEARCH_VARIANTS = {"race-0.25": {"name": "race", "params": {"budget": 0.25}}}
-# a fixed loss with `train` options of its own: (loss, options)
+# a method with `train` options of its own: (the method it trains, the options)
 TRAIN_VARIANTS = {
     "ce-channel": ("ce", {"label_noise": "channel"}),
     "autoloss-channel": ("autoloss", {"label_noise": "channel"}),

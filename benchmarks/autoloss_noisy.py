@@ -5,8 +5,10 @@ negatives only, `feature`: either class, in the rows of half the values of the w
 `recloss.data.noise`), validation and test stay clean. Same settings as
 `autoloss_quality.py` (10 epochs, batch 512), the same splits and seeds for every method; per
 cell each method's mean test AUC and logloss and its paired difference to CE and to the best fixed
-loss. `ce-oracle` is a ceiling, not a method: CE trained through each row's true flip rates
-(`_noise_oracle.py`), which no method knows. Also plots the per-example weight the controller
+loss. `ce-channel` and `autoloss-channel`: CE and AutoLoss with `train.label_noise: channel`
+(trained through flip rates estimated against the validation split). `ce-oracle` is a ceiling,
+not a method: CE trained through each row's true flip rates (`_noise_oracle.py`), which no method
+knows. Also plots the per-example weight the controller
 learned as a function of `(y, q)` (variants with an example-weight output), averaged over seeds.
 
     python benchmarks/autoloss_noisy.py [--seeds 5] [--datasets adult ml100k-binary]
