@@ -8,8 +8,8 @@ cell each method's mean test AUC and logloss and its paired difference to CE and
 loss. `ce-channel` and `autoloss-channel`: CE and AutoLoss with `train.label_noise: channel`
 (trained through flip rates estimated against the validation split). `ce-oracle` is a ceiling,
 not a method: CE trained through each row's true flip rates (`_noise_oracle.py`), which no method
-knows. Also plots the per-example weight the controller
-learned as a function of `(y, q)` (variants with an example-weight output), averaged over seeds.
+knows. Also plots the per-example weight the controller learned as a function of `(y, q)`
+(variants with an example-weight output), averaged over seeds.
 
     python benchmarks/autoloss_noisy.py [--seeds 5] [--datasets adult ml100k-binary]
     python benchmarks/autoloss_noisy.py --noise feature:0.2   # flips that depend on a feature
