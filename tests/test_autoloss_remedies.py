@@ -28,11 +28,10 @@ from recloss.search.hypergrad import (
     cut,
     finite_diff_hypergradient,
     jvp_hypergradient,
-    pairwise_loss,
-    task_loss,
     unrolled_hypergradient,
     window_hypergradients,
 )
+from recloss.search.objectives import pairwise_loss, task_loss
 from recloss.search.remedies import PRESETS, controller_steps_now
 
 pytestmark = pytest.mark.filterwarnings(

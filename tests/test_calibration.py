@@ -11,7 +11,7 @@ from recloss.calibration import (
     fit_temperature,
     platt_targets,
 )
-from recloss.search.hypergrad import task_loss
+from recloss.search.objectives import task_loss
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:`torch.jit.script` is deprecated:DeprecationWarning"

@@ -23,7 +23,7 @@ from recloss.runs.bohb import budget_steps
 from recloss.runs.twostage import OnlineSearch
 from recloss.search import STRATEGIES, StepContext, build_strategy
 from recloss.search.gradnorm import logit_grad_norms
-from recloss.search.hypergrad import task_loss
+from recloss.search.objectives import task_loss
 from recloss.training import Callback
 from recloss.training.label_noise import noisy_logit
 

@@ -45,10 +45,10 @@ from recloss.search.hypergrad import (
     Unroll,
     cut,
     evaluation,
-    flat,
     hypergradient,
     window_hypergradients,
 )
+from recloss.search.objectives import flat
 from recloss.search.remedies import (
     Remedies,
     controller_steps_now,
@@ -85,15 +85,9 @@ class AutoLoss(SelectionStats, LossStrategy):
     `controller` (a saved controller file to start from), `freeze_controller` (never update it),
     `trace_every` (record mean weights every N loss calls, 10). `variant` ("auto": "normalised" for
     binary tasks, "paper" for multi-class ones; "paper", the method as published; "normalised")
-    presets the remedies of `recloss.search.remedies`, which each option overrides: `normalise`
-    (step-size normalisation to a reference loss: "ce", "mean" or "none"), `min_controller_steps`
-    (per epoch), `warmup_steps` (controller steps with the prior mixture), `prior` ("uniform", a
-    candidate, e.g. "ce", or one weight per candidate), `prior_weight` (that candidate's share,
-    0.97), `example_weight` (a
-    per-example weight output beside the mixture), `objective` (the validation objective:
-    "logloss", or on binary tasks "pairwise" or "calibrated"), `horizon` ("step", or "window":
-    every model step since the last controller step), `unroll` ("sgd", the paper's one-step
-    unroll, or "adam": the step preconditioned as the model's Adam takes it). `hypergrad_rows`
+    presets the remedies, which each of their options overrides (`normalise`,
+    `min_controller_steps`, `warmup_steps`, `prior`, `prior_weight`, `example_weight`,
+    `objective`, `horizon`, `unroll`: described in `recloss.search.remedies`). `hypergrad_rows`
     (1024; None: all) caps the training and validation examples a controller step takes: the
     validation stream's batches have that many rows, and the hypergradient takes the first that
     many examples of the (shuffled) training batch.
@@ -315,7 +309,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         adam = precondition if r.unroll == "adam" else None
         for _ in range(due):
             pair = val() if callable(val) else val
-            self._controller_step(model, train, pair, lr, (forward, train_forward), adam)
+            self._controller_step(model, train, pair, lr, forward, adam, train_forward)
         self._window.clear()
         return True
 
@@ -325,14 +319,13 @@ class AutoLoss(SelectionStats, LossStrategy):
         train: Pair,
         val_pair: Pair,
         lr: float,
-        forwards: tuple[Forward | None, Forward | None],
+        forward: Forward | None,
         precondition: Precondition | None,
+        train_forward: Forward | None,
     ) -> None:
-        """One Adam step of the controller along the hypergradient on `val_pair`; `forwards`:
-        the model's and the training loss's, if other."""
+        """One Adam step of the controller along the hypergradient on `val_pair`."""
         (train, rows), (val_pair, _) = cut(train, self.rows), cut(val_pair, self.rows)
         last, r = self._last.head(rows), self.remedies
-        forward, train_forward = forwards
         checked = checked_forward(self.task, self.num_classes, forward or model, val_pair)
         u = Unroll(model, checked, self.candidates, train, val_pair, last.logits, last.weights,
                    lr, r.normalise, r.objective, precondition, train_forward)  # fmt: skip

@@ -32,17 +32,15 @@ from torch import nn
 from torch.func import functional_call
 from torch.profiler import record_function
 
-from recloss.calibration import calibrated_logloss
 from recloss.data.schema import Batch
 from recloss.errors import ConfigError
-from recloss.losses import cross_entropy, loss_matrix
+from recloss.losses import loss_matrix
 from recloss.search.base import Precondition
+from recloss.search.objectives import flat, task_loss
 from recloss.search.stepsize import corrected, logit_gradients, reference_total
 from recloss.search.stepsize import scale as step_scale
 
 HYPERGRADS = ("finite_diff", "jvp", "unrolled")
-OBJECTIVES = ("logloss", "pairwise", "calibrated")
-PAIRWISE_ROWS = 4096  # validation rows the pairwise objective compares at most (pairs: rows^2)
 
 Pair = tuple[Any, torch.Tensor]  # (model inputs, labels)
 Forward = Callable[[Any], torch.Tensor]  # model inputs -> logits
@@ -96,11 +94,6 @@ class ModelCall(nn.Module):
         return flat(self.fn(inputs))
 
 
-def flat(logits: torch.Tensor) -> torch.Tensor:
-    """Binary logits may come as `[B, 1]`; everything here uses `[B]`."""
-    return logits.squeeze(1) if logits.dim() == 2 and logits.shape[1] == 1 else logits
-
-
 def for_transforms(inputs: Any) -> Any:
     """`inputs` for a torch.func transform: a `Batch` without its lookup, whose distinct-row
     autograd Function the transforms cannot see through (plain embedding lookups instead)."""
@@ -126,34 +119,6 @@ def cut(pair: Pair, rows: int | None) -> tuple[Pair, int | None]:
     if rows is None or rows >= len(y) or not isinstance(inputs, Batch | torch.Tensor):
         return pair, None
     return (head(inputs, rows), y[:rows]), rows
-
-
-def task_loss(logits: torch.Tensor, y: torch.Tensor, objective: str = "logloss") -> torch.Tensor:
-    """The validation objective: mean logloss (binary) or cross-entropy (multi-class), or for a
-    binary task `pairwise`, the logistic pairwise loss of AUC (see `pairwise_loss`), or
-    `calibrated`, the logloss after the Platt map fitted to these logits
-    (`recloss.calibration.calibrated_logloss`): blind to every shift and scale of the logits, it
-    judges how a step ranks the examples, not how it calibrates them.
-    """
-    if objective == "pairwise":
-        return pairwise_loss(flat(logits), y)
-    if objective == "calibrated":
-        return calibrated_logloss(flat(logits), y)
-    return cross_entropy(flat(logits), y).mean()
-
-
-def pairwise_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean `softplus(z_neg - z_pos)` over the batch's positive-negative pairs (0 if none).
-
-    A smooth surrogate of `1 - AUC` (the pairwise logistic loss of RankNet, Burges et al., ICML
-    2005). It is blind to a shift of every logit, so the controller judges how the step ranks
-    examples, not how it moves the class prior, which dominates the logloss's one-step signal on
-    noisy or shifted labels.
-    """
-    z, y = logits[:PAIRWISE_ROWS], y[:PAIRWISE_ROWS].to(logits.dtype)
-    pairs = y[:, None] * (1 - y[None, :])  # [pos, neg]
-    margins = torch.nn.functional.softplus(z[None, :] - z[:, None])
-    return (margins * pairs).sum() / pairs.sum().clamp_min(1)
 
 
 @contextmanager
@@ -386,19 +351,15 @@ def hypergradient(
 
 __all__ = [
     "HYPERGRADS",
-    "OBJECTIVES",
     "ModelCall",
     "TrainingStep",
     "Unroll",
     "cut",
     "evaluation",
     "finite_diff_hypergradient",
-    "flat",
     "head",
     "hypergradient",
     "jvp_hypergradient",
-    "pairwise_loss",
-    "task_loss",
     "unrolled_hypergradient",
     "window_hypergradients",
 ]

@@ -14,7 +14,7 @@
 - a warm-up (`warmup_steps`, in controller steps): the training loss uses the prior mixture
   (example weights 1) while the controller takes its first steps;
 - the validation objective (`objective`): the logloss, or on binary tasks `pairwise`, a smooth
-  surrogate of AUC (`hypergrad.pairwise_loss`) that no shift of the class prior can lower, or
+  surrogate of AUC (`objectives.pairwise_loss`) that no shift of the class prior can lower, or
   `calibrated`, the logloss after a Platt map fitted to the validation batch (blind to
   calibration; `recloss.calibration`);
 - the unrolled step (`unroll`): `sgd`, the paper's, or `adam`, preconditioned by the model
@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from recloss.search.base import OptionError
-from recloss.search.hypergrad import OBJECTIVES
+from recloss.search.objectives import OBJECTIVES
 from recloss.search.stepsize import REFERENCES
 
 
@@ -54,7 +54,7 @@ class Remedies:
     # candidate (a searched mixture: `loss.params.retrain: autoloss` of a two-stage method)
     prior: str | tuple[float, ...] = "uniform"
     prior_weight: float = 0.97
-    objective: str = "logloss"  # the validation objective (`hypergrad.OBJECTIVES`)
+    objective: str = "logloss"  # the validation objective (`objectives.OBJECTIVES`)
     horizon: str = "step"  # the model steps a controller step differentiates: HORIZONS
     unroll: str = "sgd"  # the unrolled model step: UNROLLS
 
