@@ -11,21 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
 from recloss.data.noise import FlipChannel
 from recloss.data.schema import Batch
 from recloss.training import Callback
+from recloss.training.label_noise import channel_logit
 
 ORACLE = "ce-oracle"
-
-
-def noisy_logit(z: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The logit of `a + b * sigmoid(z)`, in log space (finite where `a` or `1 - a - b` is 0)."""
-    log_b = torch.log(b)
-    log_pos = torch.logaddexp(torch.log(a), log_b + F.logsigmoid(z))
-    log_neg = torch.logaddexp(torch.log1p(-(a + b)), log_b + F.logsigmoid(-z))
-    return log_pos - log_neg
 
 
 class ThroughChannel(Callback):
@@ -45,6 +37,6 @@ class ThroughChannel(Callback):
             if z.dim() != 1:
                 raise ValueError(f"{ORACLE} is for binary tasks")
             a, b = channel.coefficients(batch.x_cat.cpu().numpy())
-            return noisy_logit(z, *(torch.as_tensor(c, dtype=z.dtype) for c in (a, b)))
+            return channel_logit(z, *(torch.as_tensor(c, dtype=z.dtype) for c in (a, b)))
 
         model.forward = forward

@@ -16,18 +16,24 @@ from recloss.rundir import RunDir
 from recloss.runs.online import build_trainer
 from recloss.training.label_noise import MAX_FLIP_RATE, estimate_flip_rates, noisy_logit
 
+CARDINALITIES = (4, 40, 60)
+
 
 def clean_split(n: int, seed: int, base: float = -1.0) -> SplitArrays:
     """Three fields; the label's log-odds add up per-value effects of two of them."""
     rng = np.random.default_rng(seed)
-    x = np.stack([rng.integers(0, k, n) for k in (4, 40, 60)], axis=1).astype(np.int32)
+    x = np.stack([rng.integers(0, k, n) for k in CARDINALITIES], axis=1).astype(np.int32)
     effects = np.random.default_rng(99).normal(0, 1, size=(2, 60))  # the same in every split
     logit = base + effects[0][x[:, 0]] + effects[1][x[:, 1]]
     return SplitArrays(x, None, (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8))
 
 
+def estimate(train: SplitArrays, valid: SplitArrays):
+    return estimate_flip_rates(train, valid, CARDINALITIES)
+
+
 def rates_of(train: SplitArrays, valid: SplitArrays) -> np.ndarray:
-    return estimate_flip_rates(train, valid)(torch.from_numpy(train.x_cat)).numpy()
+    return estimate(train, valid)(torch.from_numpy(train.x_cat)).numpy()
 
 
 def test_uniform_flips_are_estimated_at_their_rate():
@@ -56,14 +62,14 @@ def test_a_shift_past_one_half_is_not_read_as_symmetric_flips():
     assert valid.y.mean() > 0.6  # positives turned negatives at 40% take the rate below 1/2
     noisy = flip_labels(train, 0.4, "positives", seed=2)
     assert noisy.y.mean() < 0.5
-    rates = estimate_flip_rates(noisy, valid)
+    rates = estimate(noisy, valid)
     assert not rates.symmetric and rates(torch.from_numpy(train.x_cat)).abs().max() == 0
 
 
 def test_one_sided_flips_that_move_a_rate_away_from_one_half_are_no_flips():
     train, valid = clean_split(60_000, 0), clean_split(20_000, 1)
     assert valid.y.mean() < 0.4  # positives turned negatives move the rate away from 1/2
-    rates = estimate_flip_rates(flip_labels(train, 0.2, "positives", seed=2), valid)
+    rates = estimate(flip_labels(train, 0.2, "positives", seed=2), valid)
     assert not rates.symmetric and "no correction" in rates.describe(("a", "b", "c"))
 
 

@@ -59,7 +59,9 @@ def build_trainer(
     log = run_dir.log if run_dir is not None else None
     optimizers = make_optimizers(model, t)
     data = TrainData(dataset.split("train"), dataset.split("valid"), dataset.schema.task)
-    flip_rates = estimate_flip_rates(data.train, data.valid) if t.label_noise == "channel" else None
+    flip_rates = None
+    if t.label_noise == "channel":
+        flip_rates = estimate_flip_rates(data.train, data.valid, dataset.schema.cardinalities)
     header = None if flip_rates is None else flip_rates.describe(dataset.schema.cat_fields)
     standard: list[Callback] = [
         EarlyStopping(t.patience),

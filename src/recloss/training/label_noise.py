@@ -23,6 +23,7 @@ to none), and splits drawn unlike each other (a shift in time reads as flips).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -85,64 +86,49 @@ class FlipRates:
         return f"label noise: estimated flip rate {self.overall:.3f}{by_field}"
 
 
-def estimate_flip_rates(train: SplitArrays, valid: SplitArrays) -> FlipRates:
-    """The flip rates of `train`'s labels, judged against `valid`'s (taken as clean)."""
+def estimate_flip_rates(
+    train: SplitArrays, valid: SplitArrays, cardinalities: Sequence[int]
+) -> FlipRates:
+    """The flip rates of `train`'s labels, judged against `valid`'s (taken as clean);
+    `cardinalities`: the values of each categorical field (the schema's)."""
     y_train, y_valid = np.asarray(train.y, np.float64), np.asarray(valid.y, np.float64)
     counts = (y_train.sum(), len(y_train), y_valid.sum(), len(y_valid))
     rate, variance = float(_flip_rate(*counts)), float(_sampling_variance(*counts, y_valid.mean()))
-    fields = train.x_cat.shape[1]
     if rate >= 0.5 or rate < -2 * variance**0.5:  # a shift no flips of both classes alike make
-        return FlipRates.contradicted(fields)
+        return FlipRates.contradicted(len(cardinalities))
     # kept in the share its square exceeds its sampling variance (none when within the noise)
     overall = float(_feasible(rate * max(0.0, 1.0 - variance / max(rate**2, 1e-12)))) + 0.0
     per_field = zip(
-        _value_counts(train.x_cat, y_train), _value_counts(valid.x_cat, y_valid), strict=True
+        _value_counts(train.x_cat, y_train, cardinalities),
+        _value_counts(valid.x_cat, y_valid, cardinalities),
+        strict=True,
     )
     tables, spreads = [], []
-    for (positives_t, rows_t), (positives_v, rows_v) in per_field:
-        deviation, spread = _value_deviations(
-            _padded(positives_t, rows_t, positives_v, rows_v), overall, y_valid.mean()
-        )
+    for in_train, in_valid in per_field:
+        deviation, spread = _value_deviations((*in_train, *in_valid), overall, y_valid.mean())
         tables.append(deviation)
         spreads.append(spread)
-    sizes = [len(t) for t in tables]
-    offsets = np.concatenate(([0], np.cumsum(sizes)))[: len(sizes)].astype(np.int64)
+    offsets = np.concatenate(([0], np.cumsum(cardinalities)))[: len(cardinalities)]
     return FlipRates(
         overall,
         torch.from_numpy(np.concatenate(tables)).float() if tables else torch.zeros(0),
-        torch.from_numpy(offsets),
+        torch.from_numpy(offsets.astype(np.int64)),
         tuple(spreads),
     )
 
 
-def _value_counts(x_cat: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def _value_counts(
+    x_cat: np.ndarray, y: np.ndarray, cardinalities: Sequence[int]
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per field, each value's positives and rows, in one pass over blocks of rows (a
     memory-mapped table is read once, never copied whole)."""
-    found = [(np.zeros(0), np.zeros(0, np.int64)) for _ in range(x_cat.shape[1])]
+    found = [(np.zeros(size), np.zeros(size, np.int64)) for size in cardinalities]
     for lo in range(0, len(x_cat), COUNT_BLOCK):
         block, labels = np.asarray(x_cat[lo : lo + COUNT_BLOCK]), y[lo : lo + COUNT_BLOCK]
-        for f, (positives, rows) in enumerate(found):
-            values = block[:, f]
-            found[f] = (
-                _added(positives, np.bincount(values, labels)),
-                _added(rows, np.bincount(values)),
-            )
+        for (positives, rows), values in zip(found, block.T, strict=True):
+            positives += np.bincount(values, labels, len(positives))
+            rows += np.bincount(values, minlength=len(rows))
     return found
-
-
-def _added(total: np.ndarray, more: np.ndarray) -> np.ndarray:
-    """`total + more`, the shorter one read as zeros past its end."""
-    if len(more) > len(total):
-        total, more = more, total
-    total = total.copy()
-    total[: len(more)] += more
-    return total
-
-
-def _padded(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The arrays zero-padded to the longest one's length."""
-    size = max(len(a) for a in arrays)
-    return tuple(np.pad(a, (0, size - len(a))) for a in arrays)
 
 
 def _contrast(m: np.ndarray | float) -> np.ndarray:
@@ -205,11 +191,24 @@ def _true_spread2(raw: np.ndarray, variance: np.ndarray) -> float:
 
 
 def noisy_logit(z: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
-    """The logit of `rate + (1 - 2 rate) * sigmoid(z)`, in log space (`z` at rate 0)."""
-    log_rate, log_kept = torch.log(rate), torch.log1p(-2.0 * rate)
-    positive = torch.logaddexp(log_rate, log_kept + F.logsigmoid(z))
-    negative = torch.logaddexp(log_rate, log_kept + F.logsigmoid(-z))
+    """The logit of `rate + (1 - 2 rate) * sigmoid(z)`: flips of both classes at `rate`."""
+    log_rate = torch.log(rate)
+    return _mixture_logit(z, log_rate, torch.log1p(-2.0 * rate), log_rate)
+
+
+def channel_logit(z: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The logit of `a + b * sigmoid(z)` (`z` itself at `a = 0`, `b = 1`)."""
+    return _mixture_logit(z, torch.log(a), torch.log(b), torch.log1p(-(a + b)))
+
+
+def _mixture_logit(
+    z: torch.Tensor, log_a: torch.Tensor, log_b: torch.Tensor, log_rest: torch.Tensor
+) -> torch.Tensor:
+    """The logit of `a + b * sigmoid(z)` from the logs of `a`, `b` and `1 - a - b`, in log
+    space: finite where `a` or `1 - a - b` is 0."""
+    positive = torch.logaddexp(log_a, log_b + F.logsigmoid(z))
+    negative = torch.logaddexp(log_rest, log_b + F.logsigmoid(-z))
     return positive - negative
 
 
-__all__ = ["MAX_FLIP_RATE", "FlipRates", "estimate_flip_rates", "noisy_logit"]
+__all__ = ["MAX_FLIP_RATE", "FlipRates", "channel_logit", "estimate_flip_rates", "noisy_logit"]
