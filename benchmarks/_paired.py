@@ -105,6 +105,8 @@ TRAIN_VARIANTS = {
     "ce-channel": ("ce", {"label_noise": "channel"}),
     "autoloss-channel": ("autoloss", {"label_noise": "channel"}),
 }
+# raise it when the flip-rate estimate changes: part of the key of the runs that use it
+LABEL_NOISE_VERSION = 2
 
 
 def run_config(data: str, model: str, loss: dict, seed: int, train_opts: dict) -> dict:
@@ -299,6 +301,8 @@ def key_of(args: argparse.Namespace, data: str, model: str, method: str, seed: i
     if base in VARIANTS and rows is not None and rows < args.batch_size:
         options["hypergrad_rows"] = rows  # a cap that cuts this batch size changes the runs
     settings = [RUNS_VERSION, args.epochs, args.batch_size, options]
+    if TRAIN_VARIANTS.get(method, (None, {}))[1].get("label_noise"):
+        settings.append({"label_noise": LABEL_NOISE_VERSION})
     if args.calibration != "none":  # keys of runs from before the option stay valid
         settings.append({"calibration": args.calibration})
     return f"{fingerprint(settings)}/{data}/{model}/{name}/{seed}"

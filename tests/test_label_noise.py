@@ -52,6 +52,22 @@ def test_flips_that_depend_on_a_value_are_found_per_row():
     assert rates[true == 0].mean() < 0.08
 
 
+def test_flips_of_a_value_are_found_with_few_validation_rows_per_value():
+    """About 33 validation rows per value of the noisy field: a per-value rate divided by a noisy
+    `1 - 2 m_valid` would say nothing; the residual form still finds the noisy half."""
+    train, valid = clean_split(60_000, 0), clean_split(2_000, 1)
+    rates = rates_of(flip_labels(train, 0.2, "feature", seed=2), valid)
+    true = flip_channel(train, 0.2, "feature", seed=2).flip_rates(train.x_cat)
+    assert np.corrcoef(rates, true)[0, 1] > 0.8
+    assert rates[true > 0].mean() - rates[true == 0].mean() > 0.2
+
+
+def test_uniform_flips_spread_no_field():
+    train, valid = clean_split(60_000, 0), clean_split(2_000, 1)
+    for seed in range(3):
+        assert estimate(flip_labels(train, 0.3, "uniform", seed=seed), valid).spreads == (0.0,) * 3
+
+
 def test_clean_labels_get_rates_near_zero():
     rates = rates_of(clean_split(60_000, 0), clean_split(20_000, 1))
     assert rates.mean() < 0.02 and rates.max() <= MAX_FLIP_RATE

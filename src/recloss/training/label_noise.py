@@ -2,12 +2,13 @@
 
 `train.label_noise: channel` assumes the training labels may be flipped, at a rate that may
 depend on the row's categorical values, and that the validation labels are clean and drawn like
-the training rows. Each categorical value's flip rate is estimated by counting: flips at rate
-`r` pull a value's positive rate `m` to `m + r (1 - 2m)`, so `r = (m_train - m_valid) /
-(1 - 2 m_valid)`. A row's rate is the overall rate plus, per field, its value's deviation from it,
-shrunk by empirical Bayes: each field's spread of true deviations (DerSimonian and Laird's
-random-effects estimate, counted where Cochran's test finds one) against each value's sampling
-variance; the overall rate likewise against its own. The idea of a clean "trusted" split for
+the training rows. The rates are estimated by counting: flips at rate `r` pull a positive rate
+`m` to `m + r (1 - 2m)`, so the overall rate is `(m_train - m_valid) / (1 - 2 m_valid)`, shrunk
+against its sampling variance. A row's rate is the overall rate plus, per field, its value's
+deviation `d` from it, which leaves the residual `m_train - r - (1 - 2r) m_valid = d (1 - 2m)`;
+each field's spread of true deviations (a moment estimate as DerSimonian and Laird's, counted
+where Cochran's test on the residuals finds one) shrinks each value's deviation against its
+sampling variance (empirical Bayes). The idea of a clean "trusted" split for
 estimating the corruption is Hendrycks et al.'s (NeurIPS 2018). The model is then trained with
 forward correction (Patrini et al., CVPR 2017): its probability `q` becomes `r + (1 - 2r) q`, the
 probability of the noisy label, before the loss; validation, test and predictions use `q`.
@@ -37,7 +38,10 @@ from recloss.data.batches import SplitArrays
 MAX_FLIP_RATE = 0.45  # a rate of 1/2 would leave no signal in the label at all
 MIN_CONTRAST = 0.1  # the least |1 - 2m| divided by: values near m = 1/2 say little of flips
 
-SPREAD_LEVEL = 0.01  # the test's false-alarm rate per field on clean labels
+# A variance from a rare value's own few rows is often too small, and Cochran's test then finds
+# spreads that flips of both classes alike make by chance: its rate is shrunk with these many rows.
+VARIANCE_PRIOR_ROWS = 20
+SPREAD_LEVEL = 0.01  # the tests' false-alarm rate on labels flipped alike, all fields together
 COUNT_BLOCK = 1 << 20  # rows counted at a time
 Counts = np.ndarray | float  # positives or rows, of one value or of a whole split
 
@@ -103,9 +107,12 @@ def estimate_flip_rates(
         _value_counts(valid.x_cat, y_valid, cardinalities),
         strict=True,
     )
+    level = SPREAD_LEVEL / max(len(cardinalities), 1)  # Bonferroni over the fields
     tables, spreads = [], []
     for in_train, in_valid in per_field:
-        deviation, spread = _value_deviations((*in_train, *in_valid), overall, y_valid.mean())
+        deviation, spread = _value_deviations(
+            (*in_train, *in_valid), (overall, variance), y_valid.mean(), level
+        )
         tables.append(deviation)
         spreads.append(spread)
     offsets = np.concatenate(([0], np.cumsum(cardinalities)))[: len(cardinalities)]
@@ -161,33 +168,52 @@ def _feasible(rate: np.ndarray) -> np.ndarray:
 
 
 def _value_deviations(
-    counts: tuple[np.ndarray, ...], overall: float, prior: float
+    counts: tuple[np.ndarray, ...], overall: tuple[float, float], prior: float, level: float
 ) -> tuple[np.ndarray, float]:
     """One field's per-value deviations from the overall rate, shrunk, and their spread, from
-    each value's `(positives, rows)` in the training split and then the validation split."""
+    each value's `(positives, rows)` in the training split and then the validation split;
+    `overall`: the overall rate and its sampling variance, `level`: the test's.
+
+    Flips at `r + d` move a value's clean rate `m` to `r + (1 - 2r) m + d (1 - 2m)`, so the
+    residual `m_train - r - (1 - 2r) m_valid` is `d (1 - 2m)` plus sampling noise of known
+    variance. Tested and shrunk in this form, a value whose validation rows are few or whose rate
+    is near 1/2 adds noise to the test, not a division by a noisy `1 - 2 m_valid`; its deviation
+    shrinks towards none.
+    """
     both = (counts[1] > 0) & (counts[3] > 0)
     deviations = np.zeros(len(both))
-    if not both.any():
+    if both.sum() < 2:
         return deviations, 0.0
-    seen = tuple(c[both] for c in counts)
-    rate, variance = _flip_rate(*seen), _sampling_variance(*seen, prior)
-    raw = np.where(rate < 0.5, rate - overall, 0.0)  # shifts no symmetric flips explain: none
-    spread2 = _true_spread2(raw, variance)
-    deviations[both] = raw * spread2 / (spread2 + variance)
+    s_t, n_t, s_v, n_v = (np.asarray(c, np.float64)[both] for c in counts)
+    rate, rate_variance = overall
+    slope = 1.0 - 2.0 * rate
+    residual = s_t / n_t - rate - slope * s_v / n_v
+    # the residual's variance were flips at `rate` alike: the value's clean rate from both splits
+    # (the training rows' with the flips undone), shrunk towards the prior
+    from_train = np.clip((s_t / n_t - rate) / slope, 0.0, 1.0) * n_t
+    clean = (from_train + s_v + VARIANCE_PRIOR_ROWS * prior) / (n_t + n_v + VARIANCE_PRIOR_ROWS)
+    noisy = rate + slope * clean
+    variance = noisy * (1 - noisy) / n_t + slope**2 * clean * (1 - clean) / n_v
+    # the overall rate's own error moves every residual by about (r_true - r) (1 - 2 prior)
+    variance = np.maximum(variance + rate_variance * (1 - 2 * prior) ** 2, 1e-12)
+    contrast = 1.0 - 2.0 * (s_v + 2 * prior) / (n_v + 2)
+    spread2 = _true_spread2(residual, variance, contrast, level)
+    deviations[both] = contrast * spread2 * residual / (contrast**2 * spread2 + variance)
     return deviations, spread2**0.5
 
 
-def _true_spread2(raw: np.ndarray, variance: np.ndarray) -> float:
-    """The variance of a field's true deviations from its values' raw ones and their sampling
-    variances: DerSimonian and Laird's random-effects estimate (Controlled Clinical Trials, 1986),
-    counted only where Cochran's test finds a spread beyond chance (at SPREAD_LEVEL)."""
-    if len(raw) < 2:
+def _true_spread2(
+    residual: np.ndarray, variance: np.ndarray, contrast: np.ndarray, level: float
+) -> float:
+    """The variance of a field's true deviations `d` from its values' residuals `d (1 - 2m)`
+    (`contrast`) and their sampling variances, a moment estimate as DerSimonian and Laird's
+    (Controlled Clinical Trials, 1986), counted only where Cochran's test finds a spread beyond
+    chance at `level`."""
+    dof = len(residual) - 1
+    q = float(np.sum(residual**2 / variance))
+    if q <= chi2.isf(level, dof):
         return 0.0
-    w = 1.0 / variance
-    q = float(np.sum(w * (raw - np.average(raw, weights=w)) ** 2))
-    if q <= chi2.isf(SPREAD_LEVEL, len(raw) - 1):
-        return 0.0
-    return (q - (len(raw) - 1)) / float(w.sum() - (w**2).sum() / w.sum())
+    return (q - dof) / float(np.sum(contrast**2 / variance))
 
 
 def noisy_logit(z: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
