@@ -8,10 +8,10 @@ against its sampling variance. A row's rate is the overall rate plus, per field,
 deviation `d` from it, which leaves the residual `m_train - r - (1 - 2r) m_valid = d (1 - 2m)`;
 each field's spread of true deviations (a moment estimate as DerSimonian and Laird's, counted
 where Cochran's test on the residuals finds one) shrinks each value's deviation against its
-sampling variance (empirical Bayes). The idea of a clean "trusted" split for
-estimating the corruption is Hendrycks et al.'s (NeurIPS 2018). The model is then trained with
-forward correction (Patrini et al., CVPR 2017): its probability `q` becomes `r + (1 - 2r) q`, the
-probability of the noisy label, before the loss; validation, test and predictions use `q`.
+sampling variance (empirical Bayes). The idea of a clean "trusted" split for estimating the
+corruption is Hendrycks et al.'s (NeurIPS 2018). The model is then trained with forward correction
+(Patrini et al., CVPR 2017): its probability `q` becomes `r + (1 - 2r) q`, the probability of the
+noisy label, before the loss; validation, test and predictions use `q`.
 Bi-level strategies (AutoLoss, DARTS, meta-learning) take the channel into their hypergradients
 (`StepContext.train_forward`): their training batches' logits are the channel's, their validation
 loss the model's; AutoLoss's controller sees the channel's probability of the label as drawn.
