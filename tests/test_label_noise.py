@@ -89,6 +89,18 @@ def test_one_sided_flips_that_move_a_rate_away_from_one_half_are_no_flips():
     assert not rates.symmetric and "no correction" in rates.describe(("a", "b", "c"))
 
 
+def test_a_split_whose_rates_moved_away_from_one_half_is_not_read_as_flips():
+    """Training rows drawn with the second field's effects doubled, as a split in time drifts:
+    their rates sit farther from 1/2 than the validation rows', which no symmetric flips do."""
+    train, valid = clean_split(60_000, 0), clean_split(20_000, 1)
+    effects = np.random.default_rng(99).normal(0, 1, size=(2, 60))
+    logit = -1.0 + effects[0][train.x_cat[:, 0]] + 2 * effects[1][train.x_cat[:, 1]]
+    drifted = np.random.default_rng(5).random(len(logit)) < 1 / (1 + np.exp(-logit))
+    rates = estimate(SplitArrays(train.x_cat, None, drifted.astype(np.int8)), valid)
+    assert not rates.symmetric and rates.moved_field == 1
+    assert "the positive rates of b's values moved" in rates.describe(("a", "b", "c"))
+
+
 def test_the_noisy_logit_is_that_of_the_flipped_probability():
     z = torch.linspace(-20, 20, 41, dtype=torch.float64)
     for r in (0.0, 0.1, 0.3, MAX_FLIP_RATE):
@@ -134,7 +146,12 @@ def test_a_run_logs_the_estimate(tmp_path):
     record = recloss.train(_config(tmp_path), run_dir=tmp_path / "run")
     log = (tmp_path / "run" / "train.log").read_text()
     assert log.startswith("label noise: estimated flip rate 0.000")
-    assert record.label_noise == {"overall": 0.0, "symmetric": True, "spread_by_field": {}}
+    assert record.label_noise == {
+        "overall": 0.0,
+        "symmetric": True,
+        "spread_by_field": {},
+        "moved_field": None,
+    }
     assert RunDir(tmp_path / "run").read_record().label_noise == record.label_noise
     assert 0.5 < record.test["auc"] <= 1.0
 

@@ -16,10 +16,13 @@ Bi-level strategies (AutoLoss, DARTS, meta-learning) take the channel into their
 (`StepContext.train_forward`): their training batches' logits are the channel's, their validation
 loss the model's; AutoLoss's controller sees the channel's probability of the label as drawn.
 
-What it cannot see: flips of one class only (they move a rate the way symmetric flips of another
-size would, or past 1/2, which is read as no flips), flips where a value's positive rate is near
-1/2 (they hardly move it), values the validation split has few rows of (their deviations shrink
-to none), and splits drawn unlike each other (a shift in time reads as flips).
+A shift that flips of both classes alike cannot make turns the correction off: the overall rate
+moved past 1/2 or away from it, or a field's values' rates moved away from 1/2 beyond chance (as
+they do in a split in time, or under flips of one class). What it cannot see: flips of one class
+that move rates the way symmetric flips of another size would, flips where a value's positive
+rate is near 1/2 (they hardly move it), values the validation split has few rows of (their
+deviations shrink to none), and splits drawn unlike each other whose shift only pulls rates
+towards 1/2 (read as flips).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import chi2
+from scipy.stats import chi2, norm
 
 from recloss.data.batches import SplitArrays
 
@@ -55,12 +58,13 @@ class FlipRates:
     offsets: torch.Tensor  # [F] where each field's values start in `deviations`
     spreads: tuple[float, ...]  # per field, the standard deviation of its true deviations
     symmetric: bool = True  # False: the labels' shift contradicts flips of both classes alike
+    moved_field: int | None = None  # the field whose values' rates moved so, if not the overall
 
     @classmethod
-    def contradicted(cls, fields: int) -> FlipRates:
+    def contradicted(cls, fields: int, moved_field: int | None = None) -> FlipRates:
         """No flips: the labels' shift is not one flips of both classes alike make."""
         nothing = torch.zeros(0)
-        return cls(0.0, nothing, nothing.long(), (0.0,) * fields, symmetric=False)
+        return cls(0.0, nothing, nothing.long(), (0.0,) * fields, False, moved_field)
 
     def to(self, device: torch.device | str) -> FlipRates:
         """The same rates with their tables on `device` (the training batches')."""
@@ -76,14 +80,21 @@ class FlipRates:
     def summary(self, fields: tuple[str, ...]) -> dict[str, Any]:
         """JSON-ready: the overall rate, whether the correction is on, the fields' spreads."""
         spreads = {f: s for f, s in zip(fields, self.spreads, strict=True) if s > 0}
-        return {"overall": self.overall, "symmetric": self.symmetric, "spread_by_field": spreads}
+        moved = None if self.moved_field is None else fields[self.moved_field]
+        return {"overall": self.overall, "symmetric": self.symmetric, "spread_by_field": spreads,
+                "moved_field": moved}  # fmt: skip
 
     def describe(self, fields: tuple[str, ...]) -> str:
         """One line: the overall rate and the fields whose values' rates differ."""
         if not self.symmetric:
+            what = (
+                "the training labels' positive rate"
+                if self.moved_field is None
+                else f"the positive rates of {fields[self.moved_field]}'s values"
+            )
             return (
-                "label noise: the training labels' positive rate moved from the validation "
-                "labels' as flips of both classes alike cannot move it; no correction"
+                f"label noise: {what} moved from the validation labels' as flips of both "
+                "classes alike cannot move them; no correction"
             )
         varied = [f"{f} {s:.2f}" for f, s in zip(fields, self.spreads, strict=True) if s > 0]
         by_field = f"; spread by value: {', '.join(varied)}" if varied else ""
@@ -102,17 +113,22 @@ def estimate_flip_rates(
         return FlipRates.contradicted(len(cardinalities))
     # kept in the share its square exceeds its sampling variance (none when within the noise)
     overall = float(_feasible(rate * max(0.0, 1.0 - variance / max(rate**2, 1e-12)))) + 0.0
-    per_field = zip(
-        _value_counts(train.x_cat, y_train, cardinalities),
-        _value_counts(valid.x_cat, y_valid, cardinalities),
-        strict=True,
-    )
-    level = SPREAD_LEVEL / max(len(cardinalities), 1)  # Bonferroni over the fields
-    tables, spreads = [], []
-    for in_train, in_valid in per_field:
-        deviation, spread = _value_deviations(
-            (*in_train, *in_valid), (overall, variance), y_valid.mean(), level
+    per_field = [
+        (*in_train, *in_valid)
+        for in_train, in_valid in zip(
+            _value_counts(train.x_cat, y_train, cardinalities),
+            _value_counts(valid.x_cat, y_valid, cardinalities),
+            strict=True,
         )
+    ]
+    level = SPREAD_LEVEL / max(len(cardinalities), 1)  # Bonferroni over the fields
+    means = (y_train.mean(), y_valid.mean())
+    for index, counts in enumerate(per_field):
+        if _moved_away(counts, means, level):
+            return FlipRates.contradicted(len(cardinalities), moved_field=index)
+    tables, spreads = [], []
+    for counts in per_field:
+        deviation, spread = _value_deviations(counts, (overall, variance), y_valid.mean(), level)
         tables.append(deviation)
         spreads.append(spread)
     offsets = np.concatenate(([0], np.cumsum(cardinalities)))[: len(cardinalities)]
@@ -165,6 +181,26 @@ def _feasible(rate: np.ndarray) -> np.ndarray:
     """The rate capped, or 0 where flips of either class alike cannot explain the shift: they
     pull a positive rate towards 1/2, never past it (one-sided flips, or unlike splits)."""
     return np.where(rate < 0.5, np.clip(rate, 0.0, MAX_FLIP_RATE), 0.0)
+
+
+def _moved_away(counts: tuple[np.ndarray, ...], means: tuple[float, float], level: float) -> bool:
+    """Whether a field's values' positive rates moved away from 1/2 between the splits beyond
+    chance (at `level`), from each value's `(positives, rows)` in the training split and then the
+    validation split, and the two splits' positive rates. Flips of both classes alike pull every
+    rate towards 1/2, whatever their rate, so such a shift is the splits' own: drawn unlike each
+    other, as a split in time is."""
+    both = (counts[1] > 0) & (counts[3] > 0)
+    if not both.any():
+        return False
+    s_t, n_t, s_v, n_v = (np.asarray(c, np.float64)[both] for c in counts)
+    m_t = (s_t + VARIANCE_PRIOR_ROWS * means[0]) / (n_t + VARIANCE_PRIOR_ROWS)
+    m_v = (s_v + VARIANCE_PRIOR_ROWS * means[1]) / (n_v + VARIANCE_PRIOR_ROWS)
+    scale = np.sqrt(m_t * (1 - m_t) / n_t + m_v * (1 - m_v) / n_v)
+    towards_half = (s_t / n_t - s_v / n_v) * np.sign(1 - 2 * m_v) / scale
+    # with no rate moved, the squares of the negative ones sum to n/2 on average, variance 1.25 n
+    away = float(np.sum(np.minimum(towards_half, 0.0) ** 2))
+    n = len(towards_half)
+    return (away - n / 2) / np.sqrt(1.25 * n) > norm.isf(level)
 
 
 def _value_deviations(
