@@ -41,8 +41,8 @@ from recloss.data.batches import SplitArrays
 MAX_FLIP_RATE = 0.45  # a rate of 1/2 would leave no signal in the label at all
 MIN_CONTRAST = 0.1  # the least |1 - 2m| divided by: values near m = 1/2 say little of flips
 
-# A variance from a rare value's own few rows is often too small, and Cochran's test then finds
-# spreads that flips of both classes alike make by chance: its rate is shrunk with these many rows.
+# A variance from a rare value's own few rows is often too small, and the tests then find spreads
+# or shifts that are chance: a value's rate is shrunk with these many rows at its split's rate.
 VARIANCE_PRIOR_ROWS = 20
 SPREAD_LEVEL = 0.01  # the tests' false-alarm rate on labels flipped alike, all fields together
 COUNT_BLOCK = 1 << 20  # rows counted at a time
@@ -183,16 +183,21 @@ def _feasible(rate: np.ndarray) -> np.ndarray:
     return np.where(rate < 0.5, np.clip(rate, 0.0, MAX_FLIP_RATE), 0.0)
 
 
+def _in_both(counts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Which values both splits have rows of, and their `(positives, rows)` counts in each."""
+    both = (counts[1] > 0) & (counts[3] > 0)
+    return both, tuple(np.asarray(c, np.float64)[both] for c in counts)
+
+
 def _moved_away(counts: tuple[np.ndarray, ...], means: tuple[float, float], level: float) -> bool:
     """Whether a field's values' positive rates moved away from 1/2 between the splits beyond
     chance (at `level`), from each value's `(positives, rows)` in the training split and then the
     validation split, and the two splits' positive rates. Flips of both classes alike pull every
     rate towards 1/2, whatever their rate, so such a shift is the splits' own: drawn unlike each
     other, as a split in time is."""
-    both = (counts[1] > 0) & (counts[3] > 0)
+    both, (s_t, n_t, s_v, n_v) = _in_both(counts)
     if not both.any():
         return False
-    s_t, n_t, s_v, n_v = (np.asarray(c, np.float64)[both] for c in counts)
     m_t = (s_t + VARIANCE_PRIOR_ROWS * means[0]) / (n_t + VARIANCE_PRIOR_ROWS)
     m_v = (s_v + VARIANCE_PRIOR_ROWS * means[1]) / (n_v + VARIANCE_PRIOR_ROWS)
     scale = np.sqrt(m_t * (1 - m_t) / n_t + m_v * (1 - m_v) / n_v)
@@ -216,11 +221,10 @@ def _value_deviations(
     is near 1/2 adds noise to the test, not a division by a noisy `1 - 2 m_valid`; its deviation
     shrinks towards none.
     """
-    both = (counts[1] > 0) & (counts[3] > 0)
+    both, (s_t, n_t, s_v, n_v) = _in_both(counts)
     deviations = np.zeros(len(both))
     if both.sum() < 2:
         return deviations, 0.0
-    s_t, n_t, s_v, n_v = (np.asarray(c, np.float64)[both] for c in counts)
     rate, rate_variance = overall
     slope = 1.0 - 2.0 * rate
     residual = s_t / n_t - rate - slope * s_v / n_v
