@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from _machine import report
-from _paired import CACHE, DATASETS, paired
+from _paired import CACHE, DATASETS, paired, run_config
 
 import recloss.runs.single as single
 from recloss.config import config_from_dict
@@ -78,13 +78,8 @@ def timestamps() -> np.ndarray:
 
 def run(method: str, seed: int, stamps: np.ndarray) -> dict[str, float]:
     loss, label_noise = METHODS[method]
-    cfg = {
-        "data": {**DATASETS["ml100k-binary"], "cache_dir": CACHE},
-        "model": {"name": "deepfm"},
-        "loss": {"name": loss},
-        "train": {"patience": 2, "seed": seed, "progress": False, "epochs": 10,
-                  "batch_size": 512, "label_noise": label_noise},
-    }  # fmt: skip
+    options = {"epochs": 10, "batch_size": 512, "label_noise": label_noise}
+    cfg = run_config("ml100k-binary", "deepfm", {"name": loss}, seed, options)
     prepare = single.prepare_dataset
     single.prepare_dataset = lambda *a, **k: SplitInTime(prepare(*a, **k), stamps)
     try:
