@@ -14,8 +14,9 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -119,27 +120,39 @@ def run_config(data: str, model: str, loss: dict, seed: int, train_opts: dict) -
     }
 
 
+def prepared(data: str) -> Any:
+    """The prepared data set `data` (one of DATASETS), in the benchmarks' cache."""
+    return prepare_dataset(config_from_dict({"data": {**DATASETS[data], "cache_dir": CACHE}}).data)
+
+
+@contextmanager
+def wrapped_datasets(wrap: Callable[[Any], Any]) -> Iterator[None]:
+    """Runs inside train on `wrap(dataset)` of the data set they prepare."""
+    prepare = single.prepare_dataset
+    single.prepare_dataset = lambda *args, **kwargs: wrap(prepare(*args, **kwargs))
+    try:
+        yield
+    finally:
+        single.prepare_dataset = prepare
+
+
 def run_one(cfg: dict, run_dir: Path, noise: dict | None) -> dict:
     """One training run in a worker process: test metrics, learned weights, controller curve."""
     torch.set_num_threads(1)  # one core per worker: faster than sharing two on small batches
-    prepare = single.prepare_dataset
+    noise = noise or {}
+    flips = {k: v for k, v in noise.items() if k != ORACLE}
     noisy: list[NoisyTraining] = []  # the data set this run prepared, for the oracle's channel
-    callbacks = []
-    if noise is not None:  # this run only: the data set it prepares has noisy training labels
-        flips = {k: v for k, v in noise.items() if k != ORACLE}
 
-        def prepare_noisy(*args: Any, **kwargs: Any) -> NoisyTraining:
-            noisy.append(NoisyTraining(prepare(*args, **kwargs), **flips))
-            return noisy[-1]
+    def with_noise(dataset: Any) -> Any:  # this run only: noisy training labels, if any
+        if not flips:
+            return dataset
+        noisy.append(NoisyTraining(dataset, **flips))
+        return noisy[-1]
 
-        single.prepare_dataset = prepare_noisy
-        if noise.get(ORACLE):
-            callbacks.append(ThroughChannel(lambda: noisy[-1].channel()))
+    callbacks = [ThroughChannel(lambda: noisy[-1].channel())] if noise.get(ORACLE) else []
     started = time.perf_counter()
-    try:
+    with wrapped_datasets(with_noise):
         record = train(config_from_dict(cfg), run_dir=run_dir, callbacks=callbacks)
-    finally:
-        single.prepare_dataset = prepare
     row = {"test": record.test, "best_epoch": record.best_epoch, "epochs": record.epochs,
            "seconds": time.perf_counter() - started, "weights": record.weights}  # fmt: skip
     if record.calibration is not None:
@@ -293,7 +306,7 @@ def autoloss_settings(data: str, method: str) -> dict[str, Any]:
 def key_of(args: argparse.Namespace, data: str, model: str, method: str, seed: int) -> str:
     """The run's key: what its result depends on, so that runs are reused exactly when valid."""
     name = "autoloss" if method in VARIANTS else method
-    base = TRAIN_VARIANTS.get(method, (method, {}))[0]  # the loss of a method with train options
+    base, train_options = TRAIN_VARIANTS.get(method, (method, {}))  # its loss, its train options
     options = autoloss_settings(data, base) if base in VARIANTS else {}
     if method in SEARCHED_PRIOR:  # the retrain's AutoLoss defaults are part of its result
         options = autoloss_settings(data, "autoloss")
@@ -301,7 +314,7 @@ def key_of(args: argparse.Namespace, data: str, model: str, method: str, seed: i
     if base in VARIANTS and rows is not None and rows < args.batch_size:
         options["hypergrad_rows"] = rows  # a cap that cuts this batch size changes the runs
     settings = [RUNS_VERSION, args.epochs, args.batch_size, options]
-    if TRAIN_VARIANTS.get(method, (None, {}))[1].get("label_noise"):
+    if train_options.get("label_noise"):
         settings.append({"label_noise": LABEL_NOISE_VERSION})
     if args.calibration != "none":  # keys of runs from before the option stay valid
         settings.append({"calibration": args.calibration})

@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 from _machine import report
-from _paired import CACHE, DATASETS, paired, run_config
+from _paired import paired, prepared, run_config, wrapped_datasets
 
-import recloss.runs.single as single
 from recloss.config import config_from_dict
-from recloss.data import SplitArrays, prepare_dataset
+from recloss.data import SplitArrays
 from recloss.data.cache import recloss_home
 from recloss.data.splits import SPLITS, assign_splits
 from recloss.runs import train
@@ -80,13 +79,9 @@ def run(method: str, seed: int, stamps: np.ndarray) -> dict[str, float]:
     loss, label_noise = METHODS[method]
     options = {"epochs": 10, "batch_size": 512, "label_noise": label_noise}
     cfg = run_config("ml100k-binary", "deepfm", {"name": loss}, seed, options)
-    prepare = single.prepare_dataset
-    single.prepare_dataset = lambda *a, **k: SplitInTime(prepare(*a, **k), stamps)
-    try:
-        with tempfile.TemporaryDirectory() as run_dir:
-            record = train(config_from_dict(cfg), run_dir=Path(run_dir))
-    finally:
-        single.prepare_dataset = prepare
+    in_time = wrapped_datasets(lambda dataset: SplitInTime(dataset, stamps))
+    with in_time, tempfile.TemporaryDirectory() as run_dir:
+        record = train(config_from_dict(cfg), run_dir=Path(run_dir))
     return record.test
 
 
@@ -95,9 +90,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5)
     args = p.parse_args()
     stamps = timestamps()
-    base = prepare_dataset(
-        config_from_dict({"data": {**DATASETS["ml100k-binary"], "cache_dir": CACHE}}).data
-    )
+    base = prepared("ml100k-binary")
     data = SplitInTime(base, stamps)
     rates = estimate_flip_rates(data.split("train"), data.split("valid"), base.schema.cardinalities)
     rows = torch.from_numpy(np.array(data.split("train").x_cat))

@@ -14,10 +14,8 @@ import argparse
 import numpy as np
 import torch
 from _machine import report
-from _paired import CACHE, DATASETS
+from _paired import prepared
 
-from recloss.config import config_from_dict
-from recloss.data import prepare_dataset
 from recloss.data.noise import NoisyTraining
 from recloss.training.label_noise import estimate_flip_rates
 
@@ -28,7 +26,7 @@ NOISE = ["uniform:0.0", "uniform:0.2", "uniform:0.4", "positives:0.2", "positive
 
 def estimates(data: str, setting: str, seeds: int) -> dict:
     """The estimate of each seed's flips of `setting` on `data`."""
-    base = prepare_dataset(config_from_dict({"data": {**DATASETS[data], "cache_dir": CACHE}}).data)
+    base = prepared(data)
     mode, rate = setting.split(":")
     found = []
     for seed in range(seeds):

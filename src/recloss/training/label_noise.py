@@ -27,6 +27,7 @@ towards 1/2 (read as flips).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -46,7 +47,6 @@ MIN_CONTRAST = 0.1  # the least |1 - 2m| divided by: values near m = 1/2 say lit
 VARIANCE_PRIOR_ROWS = 20
 SPREAD_LEVEL = 0.01  # the tests' false-alarm rate on labels flipped alike, all fields together
 COUNT_BLOCK = 1 << 20  # rows counted at a time
-Counts = np.ndarray | float  # positives or rows, of one value or of a whole split
 
 
 @dataclass(frozen=True)
@@ -107,12 +107,13 @@ def estimate_flip_rates(
     """The flip rates of `train`'s labels, judged against `valid`'s (taken as clean);
     `cardinalities`: the values of each categorical field (the schema's)."""
     y_train, y_valid = np.asarray(train.y, np.float64), np.asarray(valid.y, np.float64)
-    counts = (y_train.sum(), len(y_train), y_valid.sum(), len(y_valid))
-    rate, variance = float(_flip_rate(*counts)), float(_sampling_variance(*counts, y_valid.mean()))
-    if rate >= 0.5 or rate < -2 * variance**0.5:  # a shift no flips of both classes alike make
+    rate, variance = _overall_rate(y_train, y_valid)
+    # flips of both classes alike pull a positive rate towards 1/2, never past or away from it
+    if rate >= 0.5 or rate < -2 * variance**0.5:
         return FlipRates.contradicted(len(cardinalities))
     # kept in the share its square exceeds its sampling variance (none when within the noise)
-    overall = float(_feasible(rate * max(0.0, 1.0 - variance / max(rate**2, 1e-12)))) + 0.0
+    shrunk = rate * max(0.0, 1.0 - variance / max(rate**2, 1e-12))
+    overall = min(max(shrunk, 0.0), MAX_FLIP_RATE) + 0.0
     per_field = [
         (*in_train, *in_valid)
         for in_train, in_valid in zip(
@@ -154,33 +155,17 @@ def _value_counts(
     return found
 
 
-def _contrast(m: np.ndarray | float) -> np.ndarray:
-    """`1 - 2m`, kept at least MIN_CONTRAST from 0 with its sign."""
-    c = 1.0 - 2.0 * np.asarray(m, np.float64)
-    return np.where(c < 0, np.minimum(c, -MIN_CONTRAST), np.maximum(c, MIN_CONTRAST))
-
-
-def _flip_rate(s_t: Counts, n_t: Counts, s_v: Counts, n_v: Counts) -> np.ndarray:
-    """The symmetric flip rate that moves the clean (validation) positive rate `s_v / n_v` to
-    the noisy (training) one `s_t / n_t`."""
-    m_v = np.asarray(s_v) / n_v
-    return (np.asarray(s_t) / n_t - m_v) / _contrast(m_v)
-
-
-def _sampling_variance(
-    s_t: Counts, n_t: Counts, s_v: Counts, n_v: Counts, prior: float
-) -> np.ndarray:
-    """`_flip_rate`'s variance were the labels alike in both splits (their pooled rate, with two
-    rows at the `prior` rate: no variance of 0 where a few labels agree)."""
-    pooled = (np.asarray(s_t) + s_v + 2 * prior) / (np.asarray(n_t) + n_v + 2)
-    m_v = np.asarray(s_v) / n_v
-    return pooled * (1 - pooled) * (1 / np.asarray(n_t) + 1 / np.asarray(n_v)) / _contrast(m_v) ** 2
-
-
-def _feasible(rate: np.ndarray) -> np.ndarray:
-    """The rate capped, or 0 where flips of either class alike cannot explain the shift: they
-    pull a positive rate towards 1/2, never past it (one-sided flips, or unlike splits)."""
-    return np.where(rate < 0.5, np.clip(rate, 0.0, MAX_FLIP_RATE), 0.0)
+def _overall_rate(y_train: np.ndarray, y_valid: np.ndarray) -> tuple[float, float]:
+    """The symmetric flip rate that moves the clean (validation) positive rate `m_v` to the noisy
+    (training) one `m_t`, `(m_t - m_v) / (1 - 2 m_v)` with `|1 - 2 m_v|` at least MIN_CONTRAST,
+    and its sampling variance were the labels alike in both splits (their pooled rate, with two
+    rows at `m_v`: no variance of 0 where a few labels agree)."""
+    s_t, n_t, s_v, n_v = y_train.sum(), len(y_train), y_valid.sum(), len(y_valid)
+    m_v = s_v / n_v
+    contrast = math.copysign(max(abs(1.0 - 2.0 * m_v), MIN_CONTRAST), 1.0 - 2.0 * m_v)
+    pooled = (s_t + s_v + 2 * m_v) / (n_t + n_v + 2)
+    variance = pooled * (1 - pooled) * (1 / n_t + 1 / n_v) / contrast**2
+    return float((s_t / n_t - m_v) / contrast), float(variance)
 
 
 def _in_both(counts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
