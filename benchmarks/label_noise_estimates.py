@@ -1,8 +1,9 @@
 """What `train.label_noise: channel` estimates on the noisy-label benchmark's data, and the truth.
 
 Per data set, noise setting and seed (the noisy-label benchmark's flips, `recloss.data.noise`):
-the estimated overall flip rate, the fields whose values' rates spread, and the correlation of the
-rows' estimated rates with their true flip probabilities (where those vary). No training.
+the estimated overall flip rate and which labels flip, the fields whose values' rates spread, and
+the correlation of the rows' estimated rates with their true flip probabilities (where those
+vary). No training.
 
     python benchmarks/label_noise_estimates.py [--seeds 5] [--datasets adult ml100k-binary]
 """
@@ -21,7 +22,7 @@ from recloss.training.label_noise import estimate_flip_rates
 
 DATASETS_MEASURED = ["adult", "ml100k-binary"]
 NOISE = ["uniform:0.0", "uniform:0.2", "uniform:0.4", "positives:0.2", "positives:0.4",
-         "feature:0.2"]  # fmt: skip
+         "feature:0.2", "feature-positives:0.2"]  # fmt: skip
 
 
 def estimates(data: str, setting: str, seeds: int) -> dict:
@@ -44,6 +45,13 @@ def estimates(data: str, setting: str, seeds: int) -> dict:
     return {"data": data, "noise": setting, "seeds": found}
 
 
+def _overall(seed: dict) -> str:
+    """A seed's overall rate, with the kind of flips where they are of one class."""
+    if seed["flips"] is None:
+        return "off"
+    return f"{seed['overall']:.3f}" + ("" if seed["flips"] == "both" else f" ({seed['flips']})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
@@ -52,7 +60,7 @@ def main() -> None:
     args = p.parse_args()
     cells = [estimates(d, s, args.seeds) for d in args.datasets for s in args.noise]
     for c in cells:
-        overall = " ".join(f"{s['overall']:.3f}" if s["symmetric"] else "off" for s in c["seeds"])
+        overall = " ".join(_overall(s) for s in c["seeds"])
         by_field: dict[str, list[float]] = {}
         for seed in c["seeds"]:
             for field, spread in seed["spread_by_field"].items():

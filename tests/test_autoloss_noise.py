@@ -14,6 +14,13 @@ def split(n=20_000, seed=0):
     return SplitArrays(x, None, (rng.random(n) < 0.3).astype(np.int8))
 
 
+def two_fields(n: int, width: int) -> SplitArrays:
+    """A field of 3 values and one of `width` values; labels positive at 0.3, by chance."""
+    rng = np.random.default_rng(0)
+    x = np.stack([rng.integers(0, 3, n), rng.integers(0, width, n)], axis=1).astype(np.int32)
+    return SplitArrays(x, None, (rng.random(n) < 0.3).astype(np.int8))
+
+
 class Prepared:
     def __init__(self):
         self.splits = {name: split(seed=i) for i, name in enumerate(("train", "valid", "test"))}
@@ -41,10 +48,8 @@ def test_positive_noise_turns_positives_into_negatives_only():
 
 
 def test_feature_noise_flips_half_the_values_of_the_widest_field_at_twice_the_rate():
-    rng = np.random.default_rng(0)
-    n = 40_000
-    x = np.stack([rng.integers(0, 3, n), rng.integers(0, 50, n)], axis=1).astype(np.int32)
-    clean = SplitArrays(x, None, (rng.random(n) < 0.3).astype(np.int8))
+    clean = two_fields(40_000, 50)
+    x = clean.x_cat
     flipped = flip_labels(clean, 0.2, "feature", seed=1).y != clean.y
     rate_by_value = np.array([flipped[x[:, 1] == v].mean() for v in range(50)])
     noisy = rate_by_value > 0.2  # field 1 (50 values) decides, each value all or nothing
@@ -55,12 +60,23 @@ def test_feature_noise_flips_half_the_values_of_the_widest_field_at_twice_the_ra
     assert (clean.y[flipped] == 1).any() and (clean.y[flipped] == 0).any()
 
 
-@pytest.mark.parametrize("mode", ["uniform", "positives", "feature"])
+def test_feature_positive_noise_turns_positives_of_half_the_values_negative():
+    clean = two_fields(40_000, 50)
+    x = clean.x_cat
+    flipped = flip_labels(clean, 0.3, "feature-positives", seed=1).y != clean.y
+    assert (clean.y[flipped] == 1).all()
+    positives = clean.y == 1
+    rate_by_value = np.array([flipped[positives & (x[:, 1] == v)].mean() for v in range(50)])
+    noisy = rate_by_value > 0.3
+    assert 15 <= noisy.sum() <= 35
+    assert rate_by_value[noisy] == pytest.approx(0.6, abs=0.15)
+    assert (rate_by_value[~noisy] == 0).all()
+
+
+@pytest.mark.parametrize("mode", ["uniform", "positives", "feature", "feature-positives"])
 def test_the_channel_describes_the_flips_drawn(mode):
-    rng = np.random.default_rng(0)
-    n = 60_000
-    x = np.stack([rng.integers(0, 3, n), rng.integers(0, 40, n)], axis=1).astype(np.int32)
-    clean = SplitArrays(x, None, (rng.random(n) < 0.3).astype(np.int8))
+    clean = two_fields(60_000, 40)
+    x = clean.x_cat
     noisy = flip_labels(clean, 0.2, mode, seed=4).y
     a, b = flip_channel(clean, 0.2, mode, seed=4).coefficients(x)
     for coefficients in set(zip(a.tolist(), b.tolist(), strict=True)):  # rows alike in the channel
@@ -81,7 +97,10 @@ def test_only_the_training_split_is_noisy():
     assert noisy.channel().flip_rates(data.split("train").x_cat).tolist() == [0.4] * 20_000
 
 
-@pytest.mark.parametrize(("rate", "mode"), [(1.5, "uniform"), (0.2, "swap"), (0.3, "feature")])
+@pytest.mark.parametrize(
+    ("rate", "mode"),
+    [(1.5, "uniform"), (0.2, "swap"), (0.3, "feature"), (0.6, "feature-positives")],
+)
 def test_bad_noise_settings_are_refused(rate, mode):
     with pytest.raises(ConfigError):
         flip_labels(split(100), rate, mode, seed=0)

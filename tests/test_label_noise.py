@@ -14,7 +14,13 @@ from recloss.data.noise import NoisyTraining, flip_channel, flip_labels
 from recloss.errors import ConfigError
 from recloss.rundir import RunDir
 from recloss.runs.online import build_trainer
-from recloss.training.label_noise import MAX_FLIP_RATE, estimate_flip_rates, noisy_logit
+from recloss.training.label_noise import (
+    MAX_FLIP_RATE,
+    NEGATIVES,
+    POSITIVES,
+    estimate_flip_rates,
+    noisy_logit,
+)
 
 CARDINALITIES = (4, 40, 60)
 
@@ -73,20 +79,40 @@ def test_clean_labels_get_rates_near_zero():
     assert rates.mean() < 0.02 and rates.max() <= MAX_FLIP_RATE
 
 
-def test_a_shift_past_one_half_is_not_read_as_symmetric_flips():
+def test_a_shift_past_one_half_is_read_as_positives_turned_negative():
     train, valid = clean_split(60_000, 0, base=1.5), clean_split(20_000, 1, base=1.5)
     assert valid.y.mean() > 0.6  # positives turned negatives at 40% take the rate below 1/2
     noisy = flip_labels(train, 0.4, "positives", seed=2)
     assert noisy.y.mean() < 0.5
     rates = estimate(noisy, valid)
-    assert not rates.symmetric and rates(torch.from_numpy(train.x_cat)).abs().max() == 0
+    assert rates.kind is POSITIVES and rates.spreads == (0.0,) * 3
+    assert rates.overall == pytest.approx(0.4, abs=0.02)
 
 
-def test_one_sided_flips_that_move_a_rate_away_from_one_half_are_no_flips():
+def test_one_sided_flips_that_move_a_rate_away_from_one_half_are_read_as_such():
     train, valid = clean_split(60_000, 0), clean_split(20_000, 1)
     assert valid.y.mean() < 0.4  # positives turned negatives move the rate away from 1/2
     rates = estimate(flip_labels(train, 0.2, "positives", seed=2), valid)
-    assert not rates.symmetric and "no correction" in rates.describe(("a", "b", "c"))
+    assert rates.kind is POSITIVES and rates.overall == pytest.approx(0.2, abs=0.03)
+    assert "rate of positives turned negative 0.2" in rates.describe(("a", "b", "c"))
+
+
+def test_negatives_turned_positive_are_read_as_such():
+    train, valid = clean_split(60_000, 0, base=1.5), clean_split(20_000, 1, base=1.5)
+    flipped = (train.y == 0) & (np.random.default_rng(3).random(len(train.y)) < 0.3)
+    noisy = SplitArrays(train.x_cat, None, np.where(flipped, 1, train.y).astype(np.int8))
+    rates = estimate(noisy, valid)
+    assert rates.kind is NEGATIVES and rates.overall == pytest.approx(0.3, abs=0.03)
+
+
+def test_positives_turned_negative_by_value_are_found_per_row():
+    train, valid = clean_split(60_000, 0), clean_split(20_000, 1)
+    noisy = flip_labels(train, 0.3, "feature-positives", seed=2)
+    rates = rates_of(noisy, valid)
+    true = flip_channel(train, 0.3, "feature-positives", seed=2).flip_rates(train.x_cat)
+    assert estimate(noisy, valid).kind is POSITIVES
+    assert np.corrcoef(rates, true)[0, 1] > 0.8
+    assert rates[true > 0].mean() - rates[true == 0].mean() > 0.4
 
 
 def test_a_split_whose_rates_moved_away_from_one_half_is_not_read_as_flips():
@@ -97,8 +123,21 @@ def test_a_split_whose_rates_moved_away_from_one_half_is_not_read_as_flips():
     logit = -1.0 + effects[0][train.x_cat[:, 0]] + 2 * effects[1][train.x_cat[:, 1]]
     drifted = np.random.default_rng(5).random(len(logit)) < 1 / (1 + np.exp(-logit))
     rates = estimate(SplitArrays(train.x_cat, None, drifted.astype(np.int8)), valid)
-    assert not rates.symmetric and rates.moved_field == 1
+    assert rates.kind is None and rates.moved_field == 1
     assert "the positive rates of b's values moved" in rates.describe(("a", "b", "c"))
+    assert rates(torch.from_numpy(train.x_cat)).abs().max() == 0
+
+
+def test_a_split_whose_rates_moved_up_under_a_lower_overall_rate_is_not_read_as_flips():
+    """A lower positive rate overall reads as positives turned negative, which pull every
+    value's rate down; the second field's effects doubled take some of its values' rates up."""
+    train, valid = clean_split(60_000, 0), clean_split(20_000, 1)
+    effects = np.random.default_rng(99).normal(0, 1, size=(2, 60))
+    logit = -1.5 + effects[0][train.x_cat[:, 0]] + 2 * effects[1][train.x_cat[:, 1]]
+    drifted = np.random.default_rng(5).random(len(logit)) < 1 / (1 + np.exp(-logit))
+    assert drifted.mean() < valid.y.mean() - 0.02
+    rates = estimate(SplitArrays(train.x_cat, None, drifted.astype(np.int8)), valid)
+    assert rates.kind is None and rates.moved_field == 1
 
 
 def test_the_noisy_logit_is_that_of_the_flipped_probability():
@@ -110,6 +149,17 @@ def test_the_noisy_logit_is_that_of_the_flipped_probability():
     torch.testing.assert_close(noisy_logit(z, torch.zeros_like(z)), z)
     far = torch.tensor([-1e4, 1e4], requires_grad=True)
     noisy_logit(far, torch.full((2,), 0.2)).sum().backward()
+    assert torch.isfinite(far.grad).all()
+
+
+def test_the_noisy_logit_of_positives_lost_is_that_of_the_scaled_probability():
+    z = torch.linspace(-20, 20, 41, dtype=torch.float64)
+    for r in (0.0, 0.2, 0.6, POSITIVES.max_rate):
+        q = (1 - r) * torch.sigmoid(z)
+        got = noisy_logit(z, torch.full_like(z, r), POSITIVES)
+        torch.testing.assert_close(got, torch.log(q) - torch.log1p(-q))
+    far = torch.tensor([-1e4, 1e4], requires_grad=True)
+    noisy_logit(far, torch.tensor([0.0, 0.3]), POSITIVES).sum().backward()
     assert torch.isfinite(far.grad).all()
 
 
@@ -148,7 +198,7 @@ def test_a_run_logs_the_estimate(tmp_path):
     assert log.startswith("label noise: estimated flip rate 0.000")
     assert record.label_noise == {
         "overall": 0.0,
-        "symmetric": True,
+        "flips": "both",
         "spread_by_field": {},
         "moved_field": None,
     }

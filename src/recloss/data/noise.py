@@ -5,10 +5,12 @@ probability `rate` gets another class, uniformly among the others), class-depend
 (`positives`: binary positives become negatives with probability `rate`), or feature-dependently
 (`feature`: the rows of a random half of the values of the categorical field with the most values,
 such as an item id, flip as `uniform` does at twice the rate, the other rows not at all; so
-`rate` <= 0.25). Flips that ignore the features keep the noisy labels' positive rate an increasing
-function of the clean one, and with it the ranking the labels call for; `feature` flips do not:
-they pull the noisy values' rows towards the middle. `flip_channel` describes the flips drawn,
-each row's flip probability (`FlipChannel`), for a benchmark's ceiling that knows them.
+`rate` <= 0.25), or both (`feature-positives`: those rows' positives become negatives at twice
+the rate, `rate` <= 0.5, as where some publishers' clicks go unrecorded). Flips that ignore the
+features keep the noisy labels' positive rate an increasing function of the clean one, and with
+it the ranking the labels call for; flips by feature do not: `feature` pulls the noisy values'
+rows towards the middle, `feature-positives` pulls them down. `flip_channel` describes the flips
+drawn, each row's flip probability (`FlipChannel`), for a benchmark's ceiling that knows them.
 `NoisyTraining` wraps a prepared data set so that only its `train` split is noisy; validation and
 test stay clean.
 """
@@ -23,7 +25,8 @@ import numpy as np
 from recloss.data.batches import SplitArrays
 from recloss.errors import ConfigError
 
-NOISE_MODES = ("uniform", "positives", "feature")
+NOISE_MODES = ("uniform", "positives", "feature", "feature-positives")
+ONE_SIDED = ("positives", "feature-positives")  # positives become negatives, never the reverse
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,11 @@ class FlipChannel:
 
     mode: str
     rate: float
-    field: int = 0  # `feature`: the categorical field whose values decide
-    noisy_values: np.ndarray | None = None  # `feature`: whether each of its values is noisy
+    field: int = 0  # `feature*`: the categorical field whose values decide
+    noisy_values: np.ndarray | None = None  # `feature*`: whether each of its values is noisy
 
     def flip_rates(self, x_cat: np.ndarray) -> np.ndarray:
-        """Per row, the probability that its label flips (`positives`: if it is a positive)."""
+        """Per row, the probability that its label flips (one-sided: if it is a positive)."""
         if self.noisy_values is None:
             return np.full(len(x_cat), self.rate)
         values = np.asarray(x_cat)[:, self.field]
@@ -49,7 +52,7 @@ class FlipChannel:
     def coefficients(self, x_cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row `(a, b)` of a binary label: `P(noisy = 1) = a + b * P(clean = 1)`."""
         r = self.flip_rates(x_cat)
-        if self.mode == "positives":
+        if self.mode in ONE_SIDED:
             return np.zeros_like(r), 1.0 - r
         return r, 1.0 - 2.0 * r
 
@@ -58,12 +61,12 @@ def flip_labels(split: SplitArrays, rate: float, mode: str, seed: int) -> SplitA
     """A copy of `split` with noisy labels (`mode`: one of NOISE_MODES); the rest shared."""
     y = np.array(split.y, copy=True)
     classes = int(y.max()) + 1 if len(y) else 2
-    if mode == "positives" and classes > 2:
-        raise ConfigError("noise mode: 'positives' is for binary labels")
+    if mode in ONE_SIDED and classes > 2:
+        raise ConfigError(f"noise mode: {mode!r} is for binary labels")
     rng = np.random.default_rng(seed)
     draws = rng.random(len(y))
     hit = draws < _channel(split, rate, mode, rng).flip_rates(split.x_cat)
-    if mode == "positives":
+    if mode in ONE_SIDED:
         y[hit & (y == 1)] = 0
     else:
         shift = rng.integers(1, max(classes, 2), size=len(y))
@@ -81,10 +84,11 @@ def flip_channel(split: SplitArrays, rate: float, mode: str, seed: int) -> FlipC
 def _channel(split: SplitArrays, rate: float, mode: str, rng: np.random.Generator) -> FlipChannel:
     if mode not in NOISE_MODES:
         raise ConfigError(f"noise mode: unknown {mode!r}; choose one of: {', '.join(NOISE_MODES)}")
-    highest = 0.25 if mode == "feature" else 1.0  # feature: half the values at twice the rate
+    by_feature = mode.startswith("feature")  # half the values at twice the rate
+    highest = {"feature": 0.25, "feature-positives": 0.5}.get(mode, 1.0)
     if not 0.0 <= rate <= highest:
         raise ConfigError(f"noise rate: must be in [0, {highest}] for {mode!r}, got {rate!r}")
-    if mode != "feature":
+    if not by_feature:
         return FlipChannel(mode, rate)
     return FlipChannel(mode, rate, *_noisy_values(split, rng))
 
@@ -93,7 +97,7 @@ def _noisy_values(split: SplitArrays, rng: np.random.Generator) -> tuple[int, np
     """The categorical field with the most values, and whether each of its values is among a
     random half of them."""
     if split.x_cat is None or split.x_cat.shape[1] == 0:
-        raise ConfigError("noise mode: 'feature' needs a categorical field")
+        raise ConfigError("noise mode: 'feature' and 'feature-positives' need a categorical field")
     x_cat = np.asarray(split.x_cat)
     if len(x_cat) == 0:
         return 0, np.zeros(0, dtype=bool)
@@ -121,4 +125,11 @@ class NoisyTraining:
         return getattr(self._dataset, attr)
 
 
-__all__ = ["NOISE_MODES", "FlipChannel", "NoisyTraining", "flip_channel", "flip_labels"]
+__all__ = [
+    "NOISE_MODES",
+    "ONE_SIDED",
+    "FlipChannel",
+    "NoisyTraining",
+    "flip_channel",
+    "flip_labels",
+]

@@ -2,27 +2,33 @@
 
 `train.label_noise: channel` assumes the training labels may be flipped, at a rate that may
 depend on the row's categorical values, and that the validation labels are clean and drawn like
-the training rows. The rates are estimated by counting: flips at rate `r` pull a positive rate
-`m` to `m + r (1 - 2m)`, so the overall rate is `(m_train - m_valid) / (1 - 2 m_valid)`, shrunk
-against its sampling variance. A row's rate is the overall rate plus, per field, its value's
-deviation `d` from it, which leaves the residual `m_train - r - (1 - 2r) m_valid = d (1 - 2m)`;
-each field's spread of true deviations (a moment estimate as DerSimonian and Laird's, counted
-where Cochran's test on the residuals finds one) shrinks each value's deviation against its
-sampling variance (empirical Bayes). The idea of a clean "trusted" split for estimating the
+the training rows. Flips of both classes alike at rate `r` pull a positive rate `m` to
+`m + r (1 - 2m)`, towards 1/2; flips of positives only (clicks or conversions not recorded, as
+with delayed feedback) to `(1 - r) m`, down; flips of negatives only to `m + r (1 - m)`, up
+(`FlipKind`: `m + r c(m)`). Which kind, and its overall rate `(m_train - m_valid) / c(m_valid)`
+shrunk against its sampling variance, come from the two splits' positive rates: a rate that moved
+towards 1/2 is read as flips of both classes, one that moved away from it or past it as flips of
+the one class that can move it so. A row's rate is the overall rate plus, per field, its value's
+deviation `d` from it, which leaves the residual `m_train - r alpha - (1 - r beta) m_valid =
+d c(m)`; each field's spread of true deviations (a moment estimate as DerSimonian and Laird's,
+counted where Cochran's test on the residuals finds one) shrinks each value's deviation against
+its sampling variance (empirical Bayes). The idea of a clean "trusted" split for estimating the
 corruption is Hendrycks et al.'s (NeurIPS 2018). The model is then trained with forward correction
-(Patrini et al., CVPR 2017): its probability `q` becomes `r + (1 - 2r) q`, the probability of the
-noisy label, before the loss; validation, test and predictions use `q`.
+(Patrini et al., CVPR 2017): its probability `q` becomes the probability of the noisy label
+(`r + (1 - 2r) q` for flips of both classes, `(1 - r) q` for positives lost) before the loss;
+validation, test and predictions use `q`.
 Bi-level strategies (AutoLoss, DARTS, meta-learning) take the channel into their hypergradients
 (`StepContext.train_forward`): their training batches' logits are the channel's, their validation
 loss the model's; AutoLoss's controller sees the channel's probability of the label as drawn.
 
-A shift that flips of both classes alike cannot make turns the correction off: the overall rate
-moved past 1/2 or away from it, or a field's values' rates moved away from 1/2 beyond chance (as
-they do in a split in time, or under flips of one class). What it cannot see: flips of one class
-that move rates the way symmetric flips of another size would, flips where a value's positive
-rate is near 1/2 (they hardly move it), values the validation split has few rows of (their
-deviations shrink to none), and splits drawn unlike each other whose shift only pulls rates
-towards 1/2 (read as flips).
+A field whose values' rates moved against the flips of the kind found beyond chance (away from
+1/2 under flips of both classes, up under flips of positives) turns the correction off: the
+splits were drawn unlike each other, as in a split in time. What it cannot see: flips whose
+overall shift another kind's would explain (flips of one class that move the rate towards 1/2 are
+read as flips of both), flips where a value's contrast is small (a rate near 1/2 under flips of
+both classes, near 0 under flips of positives), values the validation split has few rows of
+(their deviations shrink to none), and splits drawn unlike each other whose shift moves rates
+only as flips would (read as flips).
 """
 
 from __future__ import annotations
@@ -39,7 +45,6 @@ from scipy.stats import chi2, norm
 
 from recloss.data.batches import SplitArrays
 
-MAX_FLIP_RATE = 0.45  # a rate of 1/2 would leave no signal in the label at all
 MIN_CONTRAST = 0.1  # the least |1 - 2m| divided by: values near m = 1/2 say little of flips
 
 # A variance from a rare value's own few rows is often too small, and the tests then find spreads
@@ -50,6 +55,32 @@ COUNT_BLOCK = 1 << 20  # rows counted at a time
 
 
 @dataclass(frozen=True)
+class FlipKind:
+    """Which labels flip: at rate `r`, `P(noisy = 1) = alpha r + (1 - beta r) P(clean = 1)`, so a
+    value's clean positive rate `m` moves by `r (alpha - beta m)`, its contrast."""
+
+    name: str
+    alpha: float
+    beta: float
+    what: str  # for the log
+
+    @property
+    def max_rate(self) -> float:
+        """The highest rate trained through: at `1 / beta` the label says nothing of the class."""
+        return 0.9 / self.beta
+
+    def contrast(self, m: Any) -> Any:
+        """How far flips at rate 1 move a clean positive rate `m`, and which way."""
+        return self.alpha - self.beta * m
+
+
+BOTH = FlipKind("both", 1.0, 2.0, "flip rate")
+POSITIVES = FlipKind("positives", 0.0, 1.0, "rate of positives turned negative")
+NEGATIVES = FlipKind("negatives", 1.0, 1.0, "rate of negatives turned positive")
+MAX_FLIP_RATE = BOTH.max_rate
+
+
+@dataclass(frozen=True)
 class FlipRates:
     """Per-row flip rates: `overall` plus each categorical value's deviation, clipped."""
 
@@ -57,14 +88,15 @@ class FlipRates:
     deviations: torch.Tensor  # [sum of the fields' sizes], every field's values one after another
     offsets: torch.Tensor  # [F] where each field's values start in `deviations`
     spreads: tuple[float, ...]  # per field, the standard deviation of its true deviations
-    symmetric: bool = True  # False: the labels' shift contradicts flips of both classes alike
+    kind: FlipKind | None = BOTH  # None: the labels' shift contradicts flips of the kind found
     moved_field: int | None = None  # the field whose values' rates moved so, if not the overall
 
     @classmethod
-    def contradicted(cls, fields: int, moved_field: int | None = None) -> FlipRates:
-        """No flips: the labels' shift is not one flips of both classes alike make."""
+    def contradicted(cls, fields: int, moved_field: int) -> FlipRates:
+        """No flips: field `moved_field`'s values' rates moved as the flips the overall rate
+        calls for cannot move them."""
         nothing = torch.zeros(0)
-        return cls(0.0, nothing, nothing.long(), (0.0,) * fields, False, moved_field)
+        return cls(0.0, nothing, nothing.long(), (0.0,) * fields, None, moved_field)
 
     def to(self, device: torch.device | str) -> FlipRates:
         """The same rates with their tables on `device` (the training batches')."""
@@ -72,33 +104,36 @@ class FlipRates:
 
     def __call__(self, x_cat: torch.Tensor) -> torch.Tensor:
         """The flip rate of each row of a batch's categorical indices `[B, F]`, as `[B]`."""
-        if not self.symmetric:
+        if self.kind is None:
             return torch.zeros(len(x_cat), device=x_cat.device)
         per_value = self.deviations[x_cat.long() + self.offsets].sum(dim=1)
-        return (self.overall + per_value).clamp(0.0, MAX_FLIP_RATE)
+        return (self.overall + per_value).clamp(0.0, self.kind.max_rate)
+
+    def noisy_logit(self, z: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+        """The logit of the noisy label of each row given the model's logit `z` of its clean one."""
+        if self.kind is None:
+            return z
+        return noisy_logit(z, self(x_cat), self.kind)
 
     def summary(self, fields: tuple[str, ...]) -> dict[str, Any]:
-        """JSON-ready: the overall rate, whether the correction is on, the fields' spreads."""
+        """JSON-ready: the overall rate, which labels flip (None: no correction), the fields'
+        spreads."""
         spreads = {f: s for f, s in zip(fields, self.spreads, strict=True) if s > 0}
         moved = None if self.moved_field is None else fields[self.moved_field]
-        return {"overall": self.overall, "symmetric": self.symmetric, "spread_by_field": spreads,
+        flips = None if self.kind is None else self.kind.name
+        return {"overall": self.overall, "flips": flips, "spread_by_field": spreads,
                 "moved_field": moved}  # fmt: skip
 
     def describe(self, fields: tuple[str, ...]) -> str:
         """One line: the overall rate and the fields whose values' rates differ."""
-        if not self.symmetric:
-            what = (
-                "the training labels' positive rate"
-                if self.moved_field is None
-                else f"the positive rates of {fields[self.moved_field]}'s values"
-            )
+        if self.kind is None:
             return (
-                f"label noise: {what} moved from the validation labels' as flips of both "
-                "classes alike cannot move them; no correction"
+                f"label noise: the positive rates of {fields[self.moved_field]}'s values moved "
+                "from the validation labels' as no flips of one kind move them; no correction"
             )
         varied = [f"{f} {s:.2f}" for f, s in zip(fields, self.spreads, strict=True) if s > 0]
         by_field = f"; spread by value: {', '.join(varied)}" if varied else ""
-        return f"label noise: estimated flip rate {self.overall:.3f}{by_field}"
+        return f"label noise: estimated {self.kind.what} {self.overall:.3f}{by_field}"
 
 
 def estimate_flip_rates(
@@ -107,13 +142,11 @@ def estimate_flip_rates(
     """The flip rates of `train`'s labels, judged against `valid`'s (taken as clean);
     `cardinalities`: the values of each categorical field (the schema's)."""
     y_train, y_valid = np.asarray(train.y, np.float64), np.asarray(valid.y, np.float64)
-    rate, variance = _overall_rate(y_train, y_valid)
-    # flips of both classes alike pull a positive rate towards 1/2, never past or away from it
-    if rate >= 0.5 or rate < -2 * variance**0.5:
-        return FlipRates.contradicted(len(cardinalities))
+    kind = _flip_kind(y_train, y_valid)
+    rate, variance = _overall_rate(y_train, y_valid, kind)
     # kept in the share its square exceeds its sampling variance (none when within the noise)
     shrunk = rate * max(0.0, 1.0 - variance / max(rate**2, 1e-12))
-    overall = min(max(shrunk, 0.0), MAX_FLIP_RATE) + 0.0
+    overall = min(max(shrunk, 0.0), kind.max_rate) + 0.0
     per_field = [
         (*in_train, *in_valid)
         for in_train, in_valid in zip(
@@ -125,11 +158,13 @@ def estimate_flip_rates(
     level = SPREAD_LEVEL / max(len(cardinalities), 1)  # Bonferroni over the fields
     means = (y_train.mean(), y_valid.mean())
     for index, counts in enumerate(per_field):
-        if _moved_away(counts, means, level):
+        if _moved_away(counts, means, level, kind):
             return FlipRates.contradicted(len(cardinalities), moved_field=index)
     tables, spreads = [], []
     for counts in per_field:
-        deviation, spread = _value_deviations(counts, (overall, variance), y_valid.mean(), level)
+        deviation, spread = _value_deviations(
+            counts, (overall, variance), y_valid.mean(), level, kind
+        )
         tables.append(deviation)
         spreads.append(spread)
     offsets = np.concatenate(([0], np.cumsum(cardinalities)))[: len(cardinalities)]
@@ -138,7 +173,18 @@ def estimate_flip_rates(
         torch.from_numpy(np.concatenate(tables)).float() if tables else torch.zeros(0),
         torch.from_numpy(offsets.astype(np.int64)),
         tuple(spreads),
+        kind,
     )
+
+
+def _flip_kind(y_train: np.ndarray, y_valid: np.ndarray) -> FlipKind:
+    """Which labels flip, from the two splits' positive rates. Flips of both classes alike pull
+    the rate towards 1/2, never away from it or past it; a rate that moved so beyond chance moved
+    as only flips of one class move it: down, positives turned negative; up, the reverse."""
+    rate, variance = _overall_rate(y_train, y_valid, BOTH)
+    if -2 * variance**0.5 <= rate < 0.5:
+        return BOTH
+    return POSITIVES if y_train.mean() < y_valid.mean() else NEGATIVES
 
 
 def _value_counts(
@@ -155,14 +201,16 @@ def _value_counts(
     return found
 
 
-def _overall_rate(y_train: np.ndarray, y_valid: np.ndarray) -> tuple[float, float]:
-    """The symmetric flip rate that moves the clean (validation) positive rate `m_v` to the noisy
-    (training) one `m_t`, `(m_t - m_v) / (1 - 2 m_v)` with `|1 - 2 m_v|` at least MIN_CONTRAST,
-    and its sampling variance were the labels alike in both splits (their pooled rate, with two
-    rows at `m_v`: no variance of 0 where a few labels agree)."""
+def _overall_rate(y_train: np.ndarray, y_valid: np.ndarray, kind: FlipKind) -> tuple[float, float]:
+    """The rate of flips of `kind` that moves the clean (validation) positive rate `m_v` to the
+    noisy (training) one `m_t`, `(m_t - m_v) / contrast(m_v)`, and its sampling variance were the
+    labels alike in both splits (their pooled rate, with two rows at `m_v`: no variance of 0 where
+    a few labels agree). Flips of both classes: `|1 - 2 m_v|` at least MIN_CONTRAST; of one, the
+    contrast vanishes only where the validation labels are all of one class."""
     s_t, n_t, s_v, n_v = y_train.sum(), len(y_train), y_valid.sum(), len(y_valid)
     m_v = s_v / n_v
-    contrast = math.copysign(max(abs(1.0 - 2.0 * m_v), MIN_CONTRAST), 1.0 - 2.0 * m_v)
+    least = MIN_CONTRAST if kind is BOTH else 1.0 / n_v
+    contrast = math.copysign(max(abs(kind.contrast(m_v)), least), kind.contrast(m_v))
     pooled = (s_t + s_v + 2 * m_v) / (n_t + n_v + 2)
     variance = pooled * (1 - pooled) * (1 / n_t + 1 / n_v) / contrast**2
     return float((s_t / n_t - m_v) / contrast), float(variance)
@@ -174,54 +222,61 @@ def _in_both(counts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, tuple[np.ndarr
     return both, tuple(np.asarray(c, np.float64)[both] for c in counts)
 
 
-def _moved_away(counts: tuple[np.ndarray, ...], means: tuple[float, float], level: float) -> bool:
-    """Whether a field's values' positive rates moved away from 1/2 between the splits beyond
-    chance (at `level`), from each value's `(positives, rows)` in the training split and then the
-    validation split, and the two splits' positive rates. Flips of both classes alike pull every
-    rate towards 1/2, whatever their rate, so such a shift is the splits' own: drawn unlike each
-    other, as a split in time is."""
+def _moved_away(
+    counts: tuple[np.ndarray, ...], means: tuple[float, float], level: float, kind: FlipKind
+) -> bool:
+    """Whether a field's values' positive rates moved against the flips of `kind` between the
+    splits beyond chance (at `level`), from each value's `(positives, rows)` in the training split
+    and then the validation split, and the two splits' positive rates. Flips of both classes alike
+    pull every rate towards 1/2, whatever their rate, and flips of positives pull every rate down,
+    so such a shift is the splits' own: drawn unlike each other, as a split in time is."""
     both, (s_t, n_t, s_v, n_v) = _in_both(counts)
     if not both.any():
         return False
     m_t = (s_t + VARIANCE_PRIOR_ROWS * means[0]) / (n_t + VARIANCE_PRIOR_ROWS)
     m_v = (s_v + VARIANCE_PRIOR_ROWS * means[1]) / (n_v + VARIANCE_PRIOR_ROWS)
     scale = np.sqrt(m_t * (1 - m_t) / n_t + m_v * (1 - m_v) / n_v)
-    towards_half = (s_t / n_t - s_v / n_v) * np.sign(1 - 2 * m_v) / scale
+    with_flips = (s_t / n_t - s_v / n_v) * np.sign(kind.contrast(m_v)) / scale
     # with no rate moved, the squares of the negative ones sum to n/2 on average, variance 1.25 n
-    away = float(np.sum(np.minimum(towards_half, 0.0) ** 2))
-    n = len(towards_half)
+    away = float(np.sum(np.minimum(with_flips, 0.0) ** 2))
+    n = len(with_flips)
     return (away - n / 2) / np.sqrt(1.25 * n) > norm.isf(level)
 
 
 def _value_deviations(
-    counts: tuple[np.ndarray, ...], overall: tuple[float, float], prior: float, level: float
+    counts: tuple[np.ndarray, ...],
+    overall: tuple[float, float],
+    prior: float,
+    level: float,
+    kind: FlipKind,
 ) -> tuple[np.ndarray, float]:
     """One field's per-value deviations from the overall rate, shrunk, and their spread, from
     each value's `(positives, rows)` in the training split and then the validation split;
     `overall`: the overall rate and its sampling variance, `level`: the test's.
 
-    Flips at `r + d` move a value's clean rate `m` to `r + (1 - 2r) m + d (1 - 2m)`, so the
-    residual `m_train - r - (1 - 2r) m_valid` is `d (1 - 2m)` plus sampling noise of known
-    variance. Tested and shrunk in this form, a value whose validation rows are few or whose rate
-    is near 1/2 adds noise to the test, not a division by a noisy `1 - 2 m_valid`; its deviation
-    shrinks towards none.
+    Flips at `r + d` move a value's clean rate `m` to `a + b m + d c(m)` (`a = alpha r`,
+    `b = 1 - beta r`, the contrast `c(m) = alpha - beta m`; for flips of both classes
+    `r + (1 - 2r) m + d (1 - 2m)`), so the residual `m_train - a - b m_valid` is `d c(m)` plus
+    sampling noise of known variance. Tested and shrunk in this form, a value whose validation
+    rows are few or whose contrast is small adds noise to the test, not a division by a noisy
+    contrast; its deviation shrinks towards none.
     """
     both, (s_t, n_t, s_v, n_v) = _in_both(counts)
     deviations = np.zeros(len(both))
     if both.sum() < 2:
         return deviations, 0.0
     rate, rate_variance = overall
-    slope = 1.0 - 2.0 * rate
-    residual = s_t / n_t - rate - slope * s_v / n_v
+    intercept, slope = kind.alpha * rate, 1.0 - kind.beta * rate
+    residual = s_t / n_t - intercept - slope * s_v / n_v
     # the residual's variance were flips at `rate` alike: the value's clean rate from both splits
     # (the training rows' with the flips undone), shrunk towards the prior
-    from_train = np.clip((s_t / n_t - rate) / slope, 0.0, 1.0) * n_t
+    from_train = np.clip((s_t / n_t - intercept) / slope, 0.0, 1.0) * n_t
     clean = (from_train + s_v + VARIANCE_PRIOR_ROWS * prior) / (n_t + n_v + VARIANCE_PRIOR_ROWS)
-    noisy = rate + slope * clean
+    noisy = intercept + slope * clean
     variance = noisy * (1 - noisy) / n_t + slope**2 * clean * (1 - clean) / n_v
-    # the overall rate's own error moves every residual by about (r_true - r) (1 - 2 prior)
-    variance = np.maximum(variance + rate_variance * (1 - 2 * prior) ** 2, 1e-12)
-    contrast = 1.0 - 2.0 * (s_v + 2 * prior) / (n_v + 2)
+    # the overall rate's own error moves every residual by about (r_true - r) c(prior)
+    variance = np.maximum(variance + rate_variance * kind.contrast(prior) ** 2, 1e-12)
+    contrast = kind.contrast((s_v + 2 * prior) / (n_v + 2))
     spread2 = _true_spread2(residual, variance, contrast, level)
     deviations[both] = contrast * spread2 * residual / (contrast**2 * spread2 + variance)
     return deviations, spread2**0.5
@@ -241,10 +296,11 @@ def _true_spread2(
     return (q - dof) / float(np.sum(contrast**2 / variance))
 
 
-def noisy_logit(z: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
-    """The logit of `rate + (1 - 2 rate) * sigmoid(z)`: flips of both classes at `rate`."""
-    log_rate = torch.log(rate)
-    return _mixture_logit(z, log_rate, torch.log1p(-2.0 * rate), log_rate)
+def noisy_logit(z: torch.Tensor, rate: torch.Tensor, kind: FlipKind = BOTH) -> torch.Tensor:
+    """The logit of `alpha rate + (1 - beta rate) * sigmoid(z)`: flips of `kind` at `rate` (of
+    both classes: `rate + (1 - 2 rate) * sigmoid(z)`)."""
+    log_a, log_rest = torch.log(kind.alpha * rate), torch.log((kind.beta - kind.alpha) * rate)
+    return _mixture_logit(z, log_a, torch.log1p(-kind.beta * rate), log_rest)
 
 
 def channel_logit(z: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -262,4 +318,14 @@ def _mixture_logit(
     return positive - negative
 
 
-__all__ = ["MAX_FLIP_RATE", "FlipRates", "channel_logit", "estimate_flip_rates", "noisy_logit"]
+__all__ = [
+    "BOTH",
+    "MAX_FLIP_RATE",
+    "NEGATIVES",
+    "POSITIVES",
+    "FlipKind",
+    "FlipRates",
+    "channel_logit",
+    "estimate_flip_rates",
+    "noisy_logit",
+]

@@ -30,7 +30,7 @@ from recloss.training.callbacks import Callback
 from recloss.training.devices import distributed_rank, uses_bf16
 from recloss.training.distributed import Replicas
 from recloss.training.evaluate import calibrate_on_split, evaluate_split, predict_split
-from recloss.training.label_noise import FlipRates, noisy_logit
+from recloss.training.label_noise import FlipRates
 from recloss.training.optim import catch_up_lookups, flush_regularization
 from recloss.training.precondition import AdamPreconditioner
 from recloss.training.state import TrainerState
@@ -65,7 +65,7 @@ class Trainer:
         self.precondition = AdamPreconditioner(self.optimizers)  # for `unroll: adam`
         self.data, self.cfg, self.callbacks = data, cfg, list(callbacks)
         self.device = device or next(model.parameters()).device
-        # the estimated label noise (`train.label_noise`), which the loss corrects if symmetric
+        # the estimated label noise (`train.label_noise`); the loss corrects for it unless it is off
         self.flip_rates = None if flip_rates is None else flip_rates.to(self.device)
         self.rank, self.world = distributed_rank()
         # across ranks: DDP and the sparse-gradient all-reduce; cfg.batch_size is the global batch
@@ -194,14 +194,14 @@ class Trainer:
 
     @property
     def _corrects_labels(self) -> bool:
-        return self.flip_rates is not None and self.flip_rates.symmetric
+        return self.flip_rates is not None and self.flip_rates.kind is not None
 
     def _as_trained(self, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         """The logits the loss is taken on: through the label-noise channel, if any, the
         probabilities of the batch's labels as they were drawn."""
         if not self._corrects_labels:
             return logits
-        return noisy_logit(logits, self.flip_rates(batch.x_cat))
+        return self.flip_rates.noisy_logit(logits, batch.x_cat)
 
     def _channel_forward(self, batch: Batch) -> torch.Tensor:
         """The model's logits of `batch` through the channel (for bi-level strategies' passes)."""
