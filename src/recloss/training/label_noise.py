@@ -15,7 +15,8 @@ counted where Cochran's test on the residuals finds one) shrinks each value's de
 its sampling variance (empirical Bayes). The idea of a clean "trusted" split for estimating the
 corruption is Hendrycks et al.'s (NeurIPS 2018). The model is then trained with forward correction
 (Patrini et al., CVPR 2017): its probability `q` becomes the probability of the noisy label
-(`r + (1 - 2r) q` for flips of both classes, `(1 - r) q` for positives lost) before the loss;
+(`r + (1 - 2r) q` for flips of both classes, `(1 - r) q` for positives lost, the labelling
+frequency of Elkan and Noto's positive-unlabelled learning, KDD 2008) before the loss;
 validation, test and predictions use `q`.
 Bi-level strategies (AutoLoss, DARTS, meta-learning) take the channel into their hypergradients
 (`StepContext.train_forward`): their training batches' logits are the channel's, their validation
@@ -88,8 +89,8 @@ class FlipRates:
     deviations: torch.Tensor  # [sum of the fields' sizes], every field's values one after another
     offsets: torch.Tensor  # [F] where each field's values start in `deviations`
     spreads: tuple[float, ...]  # per field, the standard deviation of its true deviations
-    kind: FlipKind | None = BOTH  # None: the labels' shift contradicts flips of the kind found
-    moved_field: int | None = None  # the field whose values' rates moved so, if not the overall
+    kind: FlipKind | None = BOTH  # None: off, a field's shift contradicts the flips found
+    moved_field: int | None = None  # the field whose values' rates turned the correction off
 
     @classmethod
     def contradicted(cls, fields: int, moved_field: int) -> FlipRates:
@@ -129,7 +130,8 @@ class FlipRates:
         if self.kind is None:
             return (
                 f"label noise: the positive rates of {fields[self.moved_field]}'s values moved "
-                "from the validation labels' as no flips of one kind move them; no correction"
+                "from the validation labels' as the flips their overall rate calls for cannot "
+                "move them; no correction"
             )
         varied = [f"{f} {s:.2f}" for f, s in zip(fields, self.spreads, strict=True) if s > 0]
         by_field = f"; spread by value: {', '.join(varied)}" if varied else ""
