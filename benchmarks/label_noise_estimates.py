@@ -69,7 +69,10 @@ def main() -> None:
         corr = [s["correlation_with_true"] for s in c["seeds"] if s["correlation_with_true"]]
         print(f"{c['data']:<14} {c['noise']:<14} overall {overall}  spread in {spreads or '-'}"
               + (f"  correlation {min(corr):.2f}-{max(corr):.2f}" if corr else ""))  # fmt: skip
+    # named by what differs from the defaults, so that other runs keep the default figures
     suffix = "" if args.datasets == DATASETS_MEASURED else "_" + "_".join(args.datasets)
+    if args.noise != NOISE:
+        suffix += "_" + "_".join(s.replace(":", "") for s in args.noise)
     report(f"label_noise_estimates{suffix}", {"settings": vars(args), "cells": cells})
 
 
