@@ -23,7 +23,6 @@ from recloss.calibration import Calibration
 from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
 from recloss.data import PreparedDataset, SplitArrays, prepare_dataset, prepare_frame
 from recloss.data.rows import FRAME
-from recloss.data.schema import Schema
 from recloss.errors import ConfigError, DataError
 from recloss.metrics import evaluate as metrics_of
 from recloss.models import RecModel
@@ -75,11 +74,12 @@ def _new_folder(cfg: RunConfig, run_dir: str | Path | None) -> RunDir:
     return folder
 
 
-def _check(cfg: RunConfig, schema: Schema) -> None:
+def _check(cfg: RunConfig, dataset: PreparedDataset) -> None:
     """ConfigError naming the key, before any training, for a run that cannot be built."""
+    schema = dataset.schema
     check_method(cfg.loss, schema)
     if cfg.train.label_noise == "channel":
-        check_label_noise(cfg.loss.name, schema)
+        check_label_noise(cfg.loss.name, schema, len(dataset.split("valid")))
     if cfg.train.calibration == "platt" and schema.task != "binary":
         raise ConfigError(
             "train.calibration: platt is for binary tasks; use temperature for "
@@ -118,7 +118,7 @@ def train(
         cfg.data = cfg.data.model_copy(update={"dataset": FRAME, "path": None})
     dataset = _prepare(cfg, data)
     resolve_device(cfg.train.device)  # before the folder exists: a failed setup leaves none
-    _check(cfg, dataset.schema)
+    _check(cfg, dataset)
     folder = _new_folder(cfg, run_dir)
     return _run(cfg, dataset, folder, resume=False, callbacks=callbacks)
 
@@ -137,7 +137,7 @@ def resume(
     cfg = folder.read_config()
     distributed.init_process_group(cfg.train.device)  # when torchrun started this process
     dataset = _prepare(cfg, data)
-    _check(cfg, dataset.schema)
+    _check(cfg, dataset)
     return _run(cfg, dataset, folder, resume=True, callbacks=callbacks)
 
 
