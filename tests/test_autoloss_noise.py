@@ -73,7 +73,16 @@ def test_feature_positive_noise_turns_positives_of_half_the_values_negative():
     assert (rate_by_value[~noisy] == 0).all()
 
 
-@pytest.mark.parametrize("mode", ["uniform", "positives", "feature", "feature-positives"])
+def test_negative_noise_turns_negatives_into_positives_only():
+    clean = split()
+    flipped = flip_labels(clean, 0.1, "negatives", seed=1).y != clean.y
+    assert (clean.y[flipped] == 0).all()
+    assert flipped[clean.y == 0].mean() == pytest.approx(0.1, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "mode", ["uniform", "positives", "negatives", "feature", "feature-positives"]
+)
 def test_the_channel_describes_the_flips_drawn(mode):
     clean = two_fields(60_000, 40)
     x = clean.x_cat

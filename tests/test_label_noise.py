@@ -99,9 +99,7 @@ def test_one_sided_flips_that_move_a_rate_away_from_one_half_are_read_as_such():
 
 def test_negatives_turned_positive_are_read_as_such():
     train, valid = clean_split(60_000, 0, base=1.5), clean_split(20_000, 1, base=1.5)
-    flipped = (train.y == 0) & (np.random.default_rng(3).random(len(train.y)) < 0.3)
-    noisy = SplitArrays(train.x_cat, None, np.where(flipped, 1, train.y).astype(np.int8))
-    rates = estimate(noisy, valid)
+    rates = estimate(flip_labels(train, 0.3, "negatives", seed=3), valid)
     assert rates.kind is NEGATIVES and rates.overall == pytest.approx(0.3, abs=0.03)
 
 

@@ -2,7 +2,8 @@
 
 `flip_labels` returns a copy of a split with labels flipped uniformly (`uniform`: each row with
 probability `rate` gets another class, uniformly among the others), class-dependently
-(`positives`: binary positives become negatives with probability `rate`), or feature-dependently
+(`positives`: binary positives become negatives with probability `rate`, as unrecorded clicks do;
+`negatives`: negatives become positives, as accidental clicks do), or feature-dependently
 (`feature`: the rows of a random half of the values of the categorical field with the most values,
 such as an item id, flip as `uniform` does at twice the rate, the other rows not at all; so
 `rate` <= 0.25), or both (`feature-positives`: those rows' positives become negatives at twice
@@ -25,8 +26,9 @@ import numpy as np
 from recloss.data.batches import SplitArrays
 from recloss.errors import ConfigError
 
-NOISE_MODES = ("uniform", "positives", "feature", "feature-positives")
-ONE_SIDED = ("positives", "feature-positives")  # positives become negatives, never the reverse
+NOISE_MODES = ("uniform", "positives", "negatives", "feature", "feature-positives")
+POSITIVES_LOST = ("positives", "feature-positives")  # positives become negatives, never the reverse
+ONE_SIDED = (*POSITIVES_LOST, "negatives")
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,10 @@ class FlipChannel:
     def coefficients(self, x_cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row `(a, b)` of a binary label: `P(noisy = 1) = a + b * P(clean = 1)`."""
         r = self.flip_rates(x_cat)
-        if self.mode in ONE_SIDED:
+        if self.mode in POSITIVES_LOST:
             return np.zeros_like(r), 1.0 - r
+        if self.mode == "negatives":
+            return r, 1.0 - r
         return r, 1.0 - 2.0 * r
 
 
@@ -67,7 +71,8 @@ def flip_labels(split: SplitArrays, rate: float, mode: str, seed: int) -> SplitA
     draws = rng.random(len(y))
     hit = draws < _channel(split, rate, mode, rng).flip_rates(split.x_cat)
     if mode in ONE_SIDED:
-        y[hit & (y == 1)] = 0
+        from_class = 1 if mode in POSITIVES_LOST else 0
+        y[hit & (y == from_class)] = 1 - from_class
     else:
         shift = rng.integers(1, max(classes, 2), size=len(y))
         y[hit] = ((y.astype(np.int64) + shift) % max(classes, 2))[hit].astype(y.dtype)
@@ -128,6 +133,7 @@ class NoisyTraining:
 __all__ = [
     "NOISE_MODES",
     "ONE_SIDED",
+    "POSITIVES_LOST",
     "FlipChannel",
     "NoisyTraining",
     "flip_channel",
