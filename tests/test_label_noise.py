@@ -15,6 +15,7 @@ from recloss.errors import ConfigError
 from recloss.rundir import RunDir
 from recloss.runs.online import build_trainer
 from recloss.training.label_noise import (
+    BOTH,
     MAX_FLIP_RATE,
     NEGATIVES,
     POSITIVES,
@@ -101,6 +102,18 @@ def test_negatives_turned_positive_are_read_as_such():
     train, valid = clean_split(60_000, 0, base=1.5), clean_split(20_000, 1, base=1.5)
     rates = estimate(flip_labels(train, 0.3, "negatives", seed=3), valid)
     assert rates.kind is NEGATIVES and rates.overall == pytest.approx(0.3, abs=0.03)
+
+
+def test_negatives_turned_positive_towards_one_half_are_told_from_flips_of_both_classes():
+    """With positives the minority, accidental clicks move the rate towards 1/2 as flips of both
+    classes would; the values' rates tell the two apart (slope 1 - r, not 1 - 2r)."""
+    train, valid = clean_split(60_000, 0), clean_split(20_000, 1)
+    assert valid.y.mean() < 0.4
+    rates = estimate(flip_labels(train, 0.2, "negatives", seed=3), valid)
+    assert rates.kind is NEGATIVES and rates.overall == pytest.approx(0.2, abs=0.03)
+    for seed in range(3):  # and flips of both classes, by value or not, stay what they are
+        for mode in ("uniform", "feature"):
+            assert estimate(flip_labels(train, 0.2, mode, seed=seed), valid).kind is BOTH
 
 
 def test_positives_turned_negative_by_value_are_found_per_row():

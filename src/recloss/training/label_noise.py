@@ -144,11 +144,11 @@ def estimate_flip_rates(
     """The flip rates of `train`'s labels, judged against `valid`'s (taken as clean);
     `cardinalities`: the values of each categorical field (the schema's)."""
     y_train, y_valid = np.asarray(train.y, np.float64), np.asarray(valid.y, np.float64)
+    level = SPREAD_LEVEL / max(len(cardinalities), 1)  # Bonferroni over the fields
     kind = _flip_kind(y_train, y_valid)
-    rate, variance = _overall_rate(y_train, y_valid, kind)
-    # kept in the share its square exceeds its sampling variance (none when within the noise)
-    shrunk = rate * max(0.0, 1.0 - variance / max(rate**2, 1e-12))
-    overall = min(max(shrunk, 0.0), kind.max_rate) + 0.0
+    if kind is BOTH and _along_one_class(train, valid, cardinalities, level):
+        kind = POSITIVES if y_train.mean() < y_valid.mean() else NEGATIVES
+    overall, variance = _shrunk_rate(*_overall_rate(y_train, y_valid, kind), kind)
     per_field = [
         (*in_train, *in_valid)
         for in_train, in_valid in zip(
@@ -157,7 +157,6 @@ def estimate_flip_rates(
             strict=True,
         )
     ]
-    level = SPREAD_LEVEL / max(len(cardinalities), 1)  # Bonferroni over the fields
     means = (y_train.mean(), y_valid.mean())
     for index, counts in enumerate(per_field):
         if _moved_away(counts, means, level, kind):
@@ -189,6 +188,41 @@ def _flip_kind(y_train: np.ndarray, y_valid: np.ndarray) -> FlipKind:
     return POSITIVES if y_train.mean() < y_valid.mean() else NEGATIVES
 
 
+def _along_one_class(
+    train: SplitArrays, valid: SplitArrays, cardinalities: Sequence[int], level: float
+) -> bool:
+    """Whether a rate that moved towards 1/2 beyond chance moved as flips of one class move it.
+    Both kinds move it so, but along different lines in the values' clean rates `m` (slopes
+    `1 - 2r` and `1 - r`): read as flips of both classes, flips of one class leave residuals
+    that rise with `m` (`(2r - rho) (m - mean)`). Tested per field at `level`, with `m` from one
+    half of the validation rows and the residuals from the other, so that the two share no
+    sampling noise."""
+    y_train, y_valid = np.asarray(train.y, np.float64), np.asarray(valid.y, np.float64)
+    rate, variance = _overall_rate(y_train, y_valid, BOTH)
+    if not 2 * variance**0.5 < rate < 0.5:
+        return False
+    x_valid, first = np.asarray(valid.x_cat), np.arange(len(y_valid)) % 2 == 0
+    halves = [_value_counts(x_valid[h], y_valid[h], cardinalities) for h in (first, ~first)]
+    overall = _shrunk_rate(*_overall_rate(y_train, y_valid[first], BOTH), BOTH)
+    prior = y_valid.mean()
+    for in_train, in_first, (s_x, n_x) in zip(
+        _value_counts(train.x_cat, y_train, cardinalities), *halves, strict=True
+    ):
+        found = _residuals((*in_train, *in_first), overall, prior, BOTH)
+        if found is None:
+            continue
+        both, residual, residual_variance, contrast = found
+        m = (s_x[both] + VARIANCE_PRIOR_ROWS * prior) / (n_x[both] + VARIANCE_PRIOR_ROWS)
+        # a field's own spread of rates (flips by feature) is noise to the slope, not signal
+        spread2 = _true_spread2(residual, residual_variance, contrast, level)
+        weight = 1.0 / (residual_variance + contrast**2 * spread2)
+        centred = m - np.sum(weight * m) / np.sum(weight)
+        spread = np.sum(weight * centred**2)
+        if spread > 0 and np.sum(weight * centred * residual) / spread**0.5 > norm.isf(level):
+            return True
+    return False
+
+
 def _value_counts(
     x_cat: np.ndarray, y: np.ndarray, cardinalities: Sequence[int]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -216,6 +250,13 @@ def _overall_rate(y_train: np.ndarray, y_valid: np.ndarray, kind: FlipKind) -> t
     pooled = (s_t + s_v + 2 * m_v) / (n_t + n_v + 2)
     variance = pooled * (1 - pooled) * (1 / n_t + 1 / n_v) / contrast**2
     return float((s_t / n_t - m_v) / contrast), float(variance)
+
+
+def _shrunk_rate(rate: float, variance: float, kind: FlipKind) -> tuple[float, float]:
+    """The rate kept in the share its square exceeds its sampling variance (none when within
+    the noise), in `[0, kind.max_rate]`, and its variance."""
+    shrunk = rate * max(0.0, 1.0 - variance / max(rate**2, 1e-12))
+    return min(max(shrunk, 0.0), kind.max_rate) + 0.0, variance
 
 
 def _in_both(counts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -254,7 +295,22 @@ def _value_deviations(
 ) -> tuple[np.ndarray, float]:
     """One field's per-value deviations from the overall rate, shrunk, and their spread, from
     each value's `(positives, rows)` in the training split and then the validation split;
-    `overall`: the overall rate and its sampling variance, `level`: the test's.
+    `overall`: the overall rate and its sampling variance, `level`: the test's."""
+    deviations = np.zeros(len(counts[0]))
+    found = _residuals(counts, overall, prior, kind)
+    if found is None:
+        return deviations, 0.0
+    both, residual, variance, contrast = found
+    spread2 = _true_spread2(residual, variance, contrast, level)
+    deviations[both] = contrast * spread2 * residual / (contrast**2 * spread2 + variance)
+    return deviations, spread2**0.5
+
+
+def _residuals(
+    counts: tuple[np.ndarray, ...], overall: tuple[float, float], prior: float, kind: FlipKind
+) -> tuple[np.ndarray, ...] | None:
+    """Which values both splits have rows of, and their residuals, the residuals' variances and
+    the values' contrasts (None: fewer than two such values).
 
     Flips at `r + d` move a value's clean rate `m` to `a + b m + d c(m)` (`a = alpha r`,
     `b = 1 - beta r`, the contrast `c(m) = alpha - beta m`; for flips of both classes
@@ -264,9 +320,8 @@ def _value_deviations(
     contrast; its deviation shrinks towards none.
     """
     both, (s_t, n_t, s_v, n_v) = _in_both(counts)
-    deviations = np.zeros(len(both))
     if both.sum() < 2:
-        return deviations, 0.0
+        return None
     rate, rate_variance = overall
     intercept, slope = kind.alpha * rate, 1.0 - kind.beta * rate
     residual = s_t / n_t - intercept - slope * s_v / n_v
@@ -279,9 +334,7 @@ def _value_deviations(
     # the overall rate's own error moves every residual by about (r_true - r) c(prior)
     variance = np.maximum(variance + rate_variance * kind.contrast(prior) ** 2, 1e-12)
     contrast = kind.contrast((s_v + 2 * prior) / (n_v + 2))
-    spread2 = _true_spread2(residual, variance, contrast, level)
-    deviations[both] = contrast * spread2 * residual / (contrast**2 * spread2 + variance)
-    return deviations, spread2**0.5
+    return both, residual, variance, contrast
 
 
 def _true_spread2(
