@@ -7,8 +7,9 @@ the training rows. Flips of both classes alike at rate `r` pull a positive rate 
 with delayed feedback) to `(1 - r) m`, down; flips of negatives only to `m + r (1 - m)`, up
 (`FlipKind`: `m + r c(m)`). Which kind, and its overall rate `(m_train - m_valid) / c(m_valid)`
 shrunk against its sampling variance, come from the two splits' positive rates: a rate that moved
-towards 1/2 is read as flips of both classes, one that moved away from it or past it as flips of
-the one class that can move it so. A row's rate is the overall rate plus, per field, its value's
+away from 1/2 or past it is read as flips of the one class that can move it so; one that moved
+towards 1/2 as flips of both classes, unless the values' rates moved along the line flips of that
+one class draw (`_along_one_class`). A row's rate is the overall rate plus, per field, its value's
 deviation `d` from it, which leaves the residual `m_train - r alpha - (1 - r beta) m_valid =
 d c(m)`; each field's spread of true deviations (a moment estimate as DerSimonian and Laird's,
 counted where Cochran's test on the residuals finds one) shrinks each value's deviation against
@@ -25,8 +26,9 @@ loss the model's; AutoLoss's controller sees the channel's probability of the la
 A field whose values' rates moved against the flips of the kind found beyond chance (away from
 1/2 under flips of both classes, up under flips of positives) turns the correction off: the
 splits were drawn unlike each other, as in a split in time. What it cannot see: flips whose
-overall shift another kind's would explain (flips of one class that move the rate towards 1/2 are
-read as flips of both), flips where a value's contrast is small (a rate near 1/2 under flips of
+overall shift another kind's would explain and whose values' rates vary too little to tell the
+two lines apart (flips of one class that move the rate towards 1/2 are then read as flips of
+both), flips where a value's contrast is small (a rate near 1/2 under flips of
 both classes, near 0 under flips of positives), values the validation split has few rows of
 (their deviations shrink to none), and splits drawn unlike each other whose shift moves rates
 only as flips would (read as flips).
