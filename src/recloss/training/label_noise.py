@@ -203,8 +203,8 @@ def _along_one_class(
     rate, variance = _overall_rate(y_train, y_valid, BOTH)
     if not 2 * variance**0.5 < rate < 0.5:
         return False
-    x_valid, first = np.asarray(valid.x_cat), np.arange(len(y_valid)) % 2 == 0
-    halves = [_value_counts(x_valid[h], y_valid[h], cardinalities) for h in (first, ~first)]
+    first = np.arange(len(y_valid)) % 2 == 0  # the validation rows alternate between halves
+    halves = [_value_counts(valid.x_cat, y_valid, cardinalities, h) for h in (first, ~first)]
     overall = _shrunk_rate(*_overall_rate(y_train, y_valid[first], BOTH), BOTH)
     prior = y_valid.mean()
     for in_train, in_first, (s_x, n_x) in zip(
@@ -226,13 +226,15 @@ def _along_one_class(
 
 
 def _value_counts(
-    x_cat: np.ndarray, y: np.ndarray, cardinalities: Sequence[int]
+    x_cat: np.ndarray, y: np.ndarray, cardinalities: Sequence[int], keep: np.ndarray | None = None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per field, each value's positives and rows, in one pass over blocks of rows (a
-    memory-mapped table is read once, never copied whole)."""
+    """Per field, each value's positives and rows (those `keep` marks, if given), in one pass over
+    blocks of rows (a memory-mapped table is read once, never copied whole)."""
     found = [(np.zeros(size), np.zeros(size, np.int64)) for size in cardinalities]
     for lo in range(0, len(x_cat), COUNT_BLOCK):
         block, labels = np.asarray(x_cat[lo : lo + COUNT_BLOCK]), y[lo : lo + COUNT_BLOCK]
+        if keep is not None:
+            block, labels = block[keep[lo : lo + COUNT_BLOCK]], labels[keep[lo : lo + COUNT_BLOCK]]
         for (positives, rows), values in zip(found, block.T, strict=True):
             positives += np.bincount(values, labels, len(positives))
             rows += np.bincount(values, minlength=len(rows))
