@@ -130,12 +130,4 @@ class NoisyTraining:
         return getattr(self._dataset, attr)
 
 
-__all__ = [
-    "NOISE_MODES",
-    "ONE_SIDED",
-    "POSITIVES_LOST",
-    "FlipChannel",
-    "NoisyTraining",
-    "flip_channel",
-    "flip_labels",
-]
+__all__ = ["NOISE_MODES", "FlipChannel", "NoisyTraining", "flip_channel", "flip_labels"]

@@ -147,16 +147,13 @@ def estimate_flip_rates(
     `cardinalities`: the values of each categorical field (the schema's)."""
     y_train, y_valid = np.asarray(train.y, np.float64), np.asarray(valid.y, np.float64)
     level = SPREAD_LEVEL / max(len(cardinalities), 1)  # Bonferroni over the fields
-    kind = _flip_kind(y_train, y_valid)
-    if kind is BOTH and _along_one_class(train, valid, cardinalities, level):
-        kind = POSITIVES if y_train.mean() < y_valid.mean() else NEGATIVES
+    in_train = _value_counts(train.x_cat, y_train, cardinalities)
+    kind = _flip_kind(y_train, in_train, valid, level)
     overall, variance = _shrunk_rate(*_overall_rate(y_train, y_valid, kind), kind)
     per_field = [
-        (*in_train, *in_valid)
-        for in_train, in_valid in zip(
-            _value_counts(train.x_cat, y_train, cardinalities),
-            _value_counts(valid.x_cat, y_valid, cardinalities),
-            strict=True,
+        (*counts_train, *counts_valid)
+        for counts_train, counts_valid in zip(
+            in_train, _value_counts(valid.x_cat, y_valid, cardinalities), strict=True
         )
     ]
     means = (y_train.mean(), y_valid.mean())
@@ -180,37 +177,45 @@ def estimate_flip_rates(
     )
 
 
-def _flip_kind(y_train: np.ndarray, y_valid: np.ndarray) -> FlipKind:
-    """Which labels flip, from the two splits' positive rates. Flips of both classes alike pull
-    the rate towards 1/2, never away from it or past it; a rate that moved so beyond chance moved
-    as only flips of one class move it: down, positives turned negative; up, the reverse."""
+def _flip_kind(
+    y_train: np.ndarray,
+    in_train: list[tuple[np.ndarray, np.ndarray]],
+    valid: SplitArrays,
+    level: float,
+) -> FlipKind:
+    """Which labels flip, from the two splits' positive rates (and the training split's counts
+    per value, `in_train`). Flips of both classes alike pull the rate towards 1/2, never away
+    from it or past it; a rate that moved so beyond chance moved as only flips of one class move
+    it: down, positives turned negative; up, the reverse. A rate that moved towards 1/2 beyond
+    chance is read as flips of that one class where the values' rates moved along its line."""
+    y_valid = np.asarray(valid.y, np.float64)
     rate, variance = _overall_rate(y_train, y_valid, BOTH)
-    if -2 * variance**0.5 <= rate < 0.5:
-        return BOTH
-    return POSITIVES if y_train.mean() < y_valid.mean() else NEGATIVES
+    one_class = POSITIVES if y_train.mean() < y_valid.mean() else NEGATIVES
+    if not -2 * variance**0.5 <= rate < 0.5:
+        return one_class
+    if rate > 2 * variance**0.5 and _along_one_class(in_train, y_train, valid, level):
+        return one_class
+    return BOTH
 
 
 def _along_one_class(
-    train: SplitArrays, valid: SplitArrays, cardinalities: Sequence[int], level: float
+    in_train: list[tuple[np.ndarray, np.ndarray]],
+    y_train: np.ndarray,
+    valid: SplitArrays,
+    level: float,
 ) -> bool:
-    """Whether a rate that moved towards 1/2 beyond chance moved as flips of one class move it.
-    Both kinds move it so, but along different lines in the values' clean rates `m` (slopes
-    `1 - 2r` and `1 - r`): read as flips of both classes, flips of one class leave residuals
-    that rise with `m` (`(2r - rho) (m - mean)`). Tested per field at `level`, with `m` from one
-    half of the validation rows and the residuals from the other, so that the two share no
-    sampling noise."""
-    y_train, y_valid = np.asarray(train.y, np.float64), np.asarray(valid.y, np.float64)
-    rate, variance = _overall_rate(y_train, y_valid, BOTH)
-    if not 2 * variance**0.5 < rate < 0.5:
-        return False
+    """Whether a rate that moved towards 1/2 moved as flips of one class move it. Both kinds
+    move it so, but along different lines in the values' clean rates `m` (slopes `1 - 2r` and
+    `1 - r`): read as flips of both classes, flips of one class leave residuals that rise with
+    `m` (`(2r - rho) (m - mean)`). Tested per field at `level`, with `m` from one half of the
+    validation rows and the residuals from the other, so that the two share no sampling noise."""
+    y_valid, cardinalities = np.asarray(valid.y, np.float64), [len(c[0]) for c in in_train]
     first = np.arange(len(y_valid)) % 2 == 0  # the validation rows alternate between halves
     halves = [_value_counts(valid.x_cat, y_valid, cardinalities, h) for h in (first, ~first)]
     overall = _shrunk_rate(*_overall_rate(y_train, y_valid[first], BOTH), BOTH)
     prior = y_valid.mean()
-    for in_train, in_first, (s_x, n_x) in zip(
-        _value_counts(train.x_cat, y_train, cardinalities), *halves, strict=True
-    ):
-        found = _residuals((*in_train, *in_first), overall, prior, BOTH)
+    for counts_train, counts_first, (s_x, n_x) in zip(in_train, *halves, strict=True):
+        found = _residuals((*counts_train, *counts_first), overall, prior, BOTH)
         if found is None:
             continue
         both, residual, residual_variance, contrast = found
