@@ -15,7 +15,7 @@ import torch
 from recloss.data.noise import FlipChannel
 from recloss.data.schema import Batch
 from recloss.training import Callback
-from recloss.training.label_noise import channel_logit
+from recloss.training.flip_channel import channel_logit
 
 ORACLE = "ce-oracle"
 

@@ -22,7 +22,7 @@ from recloss.search.hypergrad import (
     jvp_hypergradient,
     unrolled_hypergradient,
 )
-from recloss.training.label_noise import noisy_logit
+from recloss.training.flip_channel import noisy_logit
 
 CARD, FIELDS = 40, 3
 

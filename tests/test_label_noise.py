@@ -14,14 +14,8 @@ from recloss.data.noise import NoisyTraining, flip_channel, flip_labels
 from recloss.errors import ConfigError
 from recloss.rundir import RunDir
 from recloss.runs.online import build_trainer
-from recloss.training.label_noise import (
-    BOTH,
-    MAX_FLIP_RATE,
-    NEGATIVES,
-    POSITIVES,
-    estimate_flip_rates,
-    noisy_logit,
-)
+from recloss.training.flip_channel import BOTH, MAX_FLIP_RATE, NEGATIVES, POSITIVES, noisy_logit
+from recloss.training.label_noise import estimate_flip_rates
 
 CARDINALITIES = (4, 40, 60)
 

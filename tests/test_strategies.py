@@ -25,7 +25,7 @@ from recloss.search import STRATEGIES, StepContext, build_strategy
 from recloss.search.gradnorm import logit_grad_norms
 from recloss.search.objectives import task_loss
 from recloss.training import Callback
-from recloss.training.label_noise import noisy_logit
+from recloss.training.flip_channel import noisy_logit
 
 CANDIDATES = ["focal", "kl", "hinge", "ce"]
 ONLINE = ["slf", "uncertainty", "gradnorm", "dwa"]

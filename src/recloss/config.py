@@ -136,7 +136,7 @@ class TrainConfig(_Section):
     calibration: Literal["none", "platt", "temperature", "auto"] = "none"
     # channel: train through label flips estimated per categorical value against the validation
     # split, taken as clean (binary tasks; a single loss, weighted, autoloss, darts or meta:
-    # their hypergradients take the channel; `recloss.training.label_noise`)
+    # their hypergradients take the channel; `recloss.training.label_noise`, `.flip_channel`)
     label_noise: Literal["none", "channel"] = "none"
     seed: int = 42
     progress: bool = True

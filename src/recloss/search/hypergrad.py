@@ -66,7 +66,7 @@ class Unroll:
     # taken along `P g'` (None: plain SGD, the paper's unroll)
     precondition: Precondition | None = None
     # the training loss's logits, where they are not `forward`'s: the model's through a
-    # label-noise channel (`recloss.training.label_noise`); the validation loss keeps `forward`
+    # label-noise channel (`recloss.training.flip_channel`); the validation loss keeps `forward`
     train_forward: Forward | None = None
 
 

@@ -30,7 +30,7 @@ from recloss.training.callbacks import Callback
 from recloss.training.devices import distributed_rank, uses_bf16
 from recloss.training.distributed import Replicas
 from recloss.training.evaluate import calibrate_on_split, evaluate_split, predict_split
-from recloss.training.label_noise import FlipRates
+from recloss.training.flip_channel import FlipRates
 from recloss.training.optim import catch_up_lookups, flush_regularization
 from recloss.training.precondition import AdamPreconditioner
 from recloss.training.state import TrainerState
