@@ -30,6 +30,7 @@ from recloss.search.base import (
     positive_int,
 )
 from recloss.search.controller import (
+    Controller,
     build_controller,
     effective_weights,
     gumbel_noise,
@@ -67,6 +68,19 @@ FIRST_ORDER = "first_order"  # the p-weighted validation loss: degenerate, for a
 # examples a controller step takes at most (None: all): its cost is nearly proportional to them,
 # and at batch 4096 a cap of 1024 changed no measured AUC by more than 0.0008 (README)
 HYPERGRAD_ROWS = 1024
+
+
+def _check_hypergradient(hypergrad: str, remedies: Remedies, task: Task) -> None:
+    """Refuse a hypergradient or a remedy that the task or the other cannot take."""
+    if hypergrad not in (*HYPERGRADS, FIRST_ORDER):
+        choices = ", ".join((*HYPERGRADS, FIRST_ORDER))
+        raise OptionError("hypergrad", f"unknown {hypergrad!r}; choose one of: {choices}")
+    if remedies.objective != "logloss" and task != "binary":
+        raise OptionError("objective", f"{remedies.objective!r} is for binary tasks")
+    if remedies.horizon == "window" and hypergrad not in ("finite_diff", "jvp"):
+        raise OptionError(
+            "horizon", f"'window' needs hypergrad finite_diff or jvp, not {hypergrad!r}"
+        )
 
 
 class AutoLoss(SelectionStats, LossStrategy):
@@ -150,15 +164,12 @@ class AutoLoss(SelectionStats, LossStrategy):
             ("hypergrad_rows", hypergrad_rows,
              hypergrad_rows is None or positive_int(hypergrad_rows), "a positive integer"),
         ])  # fmt: skip
-        if hypergrad not in (*HYPERGRADS, FIRST_ORDER):
-            choices = ", ".join((*HYPERGRADS, FIRST_ORDER))
-            raise OptionError("hypergrad", f"unknown {hypergrad!r}; choose one of: {choices}")
         if freeze_controller and controller is None:
             raise OptionError("freeze_controller", "needs `controller`, a saved controller file")
         check_candidates(self.candidates, task)
-        variant = variant_for(variant, task)
-        self.remedies: Remedies = resolve(
-            variant,
+        self.variant = variant_for(variant, task)
+        remedies = resolve(
+            self.variant,
             normalise=normalise,
             example_weight=example_weight,
             min_controller_steps=min_controller_steps,
@@ -169,30 +180,15 @@ class AutoLoss(SelectionStats, LossStrategy):
             horizon=horizon,
             unroll=unroll,
         )
-        if self.remedies.objective != "logloss" and task != "binary":
-            raise OptionError("objective", f"{self.remedies.objective!r} is for binary tasks")
-        if self.remedies.horizon == "window" and hypergrad not in ("finite_diff", "jvp"):
-            raise OptionError(
-                "horizon", f"'window' needs hypergrad finite_diff or jvp, not {hypergrad!r}"
-            )
-        self.variant = variant
+        _check_hypergradient(hypergrad, remedies, task)
         arch = {"hidden": hidden, "activation": activation, "use_logit": use_logit,
                 "example_weight": example_weight}  # fmt: skip
         if example_weight is None and controller is None:
-            arch["example_weight"] = self.remedies.example_weight
-        # the controller's initial weights and its Gumbel noise come from generators of their own:
-        # the model's random stream (dropout masks) stays that of a fixed-loss run with the same
-        # seed, so paired comparisons differ only by the loss
-        self._noise_seed = (torch.initial_seed() + NOISE_SEED_OFFSET + _rank()) % 2**63
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self._noise_seed)
-            self.controller = build_controller(task, num_classes, self.candidates, arch, controller)
-        self.remedies = replace(self.remedies, example_weight=self.controller.spec.example_weight)
-        r = self.remedies
-        self._prior = prior_logits(r.prior, self.candidates, r.prior_weight).softmax(0)
-        if controller is None:
-            with torch.no_grad():
-                self.controller.mlp[-1].bias[: len(self.candidates)] = self._prior.log()
+            arch["example_weight"] = remedies.example_weight
+        prior_mixture = prior_logits(remedies.prior, self.candidates, remedies.prior_weight)
+        self._prior = prior_mixture.softmax(0)
+        self.controller = self._new_controller(arch, controller)
+        self.remedies = replace(remedies, example_weight=self.controller.spec.example_weight)
         self.every, self.hypergrad, self.fd_eps = controller_every, hypergrad, fd_eps
         self.rows = hypergrad_rows
         self.hard = hard
@@ -211,6 +207,20 @@ class AutoLoss(SelectionStats, LossStrategy):
         self._tau = self.schedule[0]  # of the last loss() call
         self._generator: torch.Generator | None = None
         self._reset_diagnostics()
+
+    def _new_controller(self, arch: dict[str, Any], saved: str | Path | None) -> Controller:
+        """The controller loaded from `saved`, or new with `arch`, its mixture at the prior. Its
+        initial weights and its Gumbel noise come from generators of their own: the model's
+        random stream (dropout masks) stays that of a fixed-loss run with the same seed, so
+        paired comparisons differ only by the loss."""
+        self._noise_seed = (torch.initial_seed() + NOISE_SEED_OFFSET + _rank()) % 2**63
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._noise_seed)
+            controller = build_controller(self.task, self.num_classes, self.candidates, arch, saved)
+        if saved is None:
+            with torch.no_grad():
+                controller.mlp[-1].bias[: len(self.candidates)] = self._prior.log()
+        return controller
 
     # -- the training loss -----------------------------------------------------------------------
     def tau(self, step: int) -> float:
