@@ -5,8 +5,9 @@ and with each batch's distinct values (the `Deduplicator`, the prefetch thread's
 computed beside it at one batch per step: in a thread of the same process, as the loader does,
 and in a separate process, which shares the cores but not the GIL. Then the trainer through its
 loader, and the distinct values alone per batch, with the distinct values found as the loader
-finds them (marks, or a sort of the keys for wide batches) and by marks only. Each comparison
-interleaved round by round.
+finds them (marks, or a sort of the keys for wide batches) and by marks only; and the trainer
+through its loader with the prefetch thread against the loader's work done inline, between the
+steps. Each comparison interleaved round by round (the last one alternating which goes first).
 
     python benchmarks/prefetch_cost.py [--cardinality 100000] [--rounds 5]
 """
@@ -105,6 +106,7 @@ def main() -> None:
         print(f"{args.cardinality} values per field")
         found = thread_against_process(trainer, batches, args.rounds)
         found["sort_against_marks"] = sort_against_marks(trainer, batches, args.rounds)
+        found["inline_against_thread"] = inline_against_thread(trainer, args.rounds)
     print(f"load after: {load()}")
     report("prefetch_cost", {"values_per_field": args.cardinality, **found, "load": load()})
 
@@ -131,6 +133,26 @@ def sort_against_marks(trainer, batches: list, rounds: int) -> dict:
           f"{per_batch['marks']:.2f} ms; through the loader, default against marks only: "
           f"{statistics.median(ratios):.3f}x (rounds {rounds_text})")  # fmt: skip
     return {"ms_per_batch": per_batch, "median_ratio": statistics.median(ratios), "ratios": ratios}
+
+
+def inline_against_thread(trainer, rounds: int) -> dict:
+    """recloss's rate through its loader with the prefetch thread (depth 2, the default) and
+    with the loader's work done inline (depth 0), interleaved, alternating which goes first."""
+    default, rates = trainer.train_loader.prefetch, {"thread": [], "inline": []}
+    try:
+        for r in range(rounds):
+            order = ("thread", "inline") if r % 2 == 0 else ("inline", "thread")
+            for i, name in enumerate(order):
+                trainer.train_loader.prefetch = default if name == "thread" else 0
+                rates[name].append(recloss_round(trainer, 2 * r + i + rounds + 1))
+    finally:
+        trainer.train_loader.prefetch = default
+    ratios = [a / b for a, b in zip(rates["inline"], rates["thread"], strict=True)]
+    median = {name: statistics.median(v) for name, v in rates.items()}
+    print(f"through the loader, samples/s: thread {median['thread']:,.0f}, inline "
+          f"{median['inline']:,.0f}; inline against thread {statistics.median(ratios):.3f}x "
+          f"(rounds {', '.join(f'{x:.3f}' for x in ratios)})")  # fmt: skip
+    return {"samples_per_s": rates, "median": median, "median_ratio": statistics.median(ratios)}
 
 
 def ms_per_batch(x_cats: list) -> float:
