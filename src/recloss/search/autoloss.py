@@ -51,7 +51,7 @@ from recloss.search.hypergrad import (
 )
 from recloss.search.objectives import flat
 from recloss.search.remedies import (
-    Remedies,
+    check_fits,
     controller_steps_now,
     prior_logits,
     resolve,
@@ -68,19 +68,6 @@ FIRST_ORDER = "first_order"  # the p-weighted validation loss: degenerate, for a
 # examples a controller step takes at most (None: all): its cost is nearly proportional to them,
 # and at batch 4096 a cap of 1024 changed no measured AUC by more than 0.0008 (README)
 HYPERGRAD_ROWS = 1024
-
-
-def _check_hypergradient(hypergrad: str, remedies: Remedies, task: Task) -> None:
-    """Refuse a hypergradient or a remedy that the task or the other cannot take."""
-    if hypergrad not in (*HYPERGRADS, FIRST_ORDER):
-        choices = ", ".join((*HYPERGRADS, FIRST_ORDER))
-        raise OptionError("hypergrad", f"unknown {hypergrad!r}; choose one of: {choices}")
-    if remedies.objective != "logloss" and task != "binary":
-        raise OptionError("objective", f"{remedies.objective!r} is for binary tasks")
-    if remedies.horizon == "window" and hypergrad not in ("finite_diff", "jvp"):
-        raise OptionError(
-            "horizon", f"'window' needs hypergrad finite_diff or jvp, not {hypergrad!r}"
-        )
 
 
 class AutoLoss(SelectionStats, LossStrategy):
@@ -180,7 +167,10 @@ class AutoLoss(SelectionStats, LossStrategy):
             horizon=horizon,
             unroll=unroll,
         )
-        _check_hypergradient(hypergrad, remedies, task)
+        if hypergrad not in (*HYPERGRADS, FIRST_ORDER):
+            choices = ", ".join((*HYPERGRADS, FIRST_ORDER))
+            raise OptionError("hypergrad", f"unknown {hypergrad!r}; choose one of: {choices}")
+        check_fits(remedies, task, hypergrad)
         arch = {"hidden": hidden, "activation": activation, "use_logit": use_logit,
                 "example_weight": example_weight}  # fmt: skip
         if example_weight is None and controller is None:

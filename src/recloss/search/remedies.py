@@ -143,6 +143,15 @@ def resolve(variant: str, **given: object) -> Remedies:
     return remedies
 
 
+def check_fits(remedies: Remedies, task: str, hypergrad: str) -> None:
+    """Refuse remedies that the task or the hypergradient method cannot take."""
+    if remedies.objective != "logloss" and task != "binary":
+        raise OptionError("objective", f"{remedies.objective!r} is for binary tasks")
+    if remedies.horizon == "window" and hypergrad not in ("finite_diff", "jvp"):
+        needs = f"'window' needs hypergrad finite_diff or jvp, not {hypergrad!r}"
+        raise OptionError("horizon", needs)
+
+
 def controller_steps_now(update: int, every: int, epoch_length: int, minimum: int) -> int:
     """Controller steps to take at model step `update` (0: none).
 
@@ -164,6 +173,7 @@ __all__ = [
     "VARIANTS",
     "prior_logits",
     "Remedies",
+    "check_fits",
     "controller_steps_now",
     "resolve",
     "variant_for",
