@@ -31,7 +31,8 @@ fixed loss.
 from __future__ import annotations
 
 from _machine import report
-from _paired import FIXED, VARIANTS, compare, fmt_diff, paired_table, parser, print_goals_markdown
+from _paired import VARIANTS, paired_table, parser
+from _paired_stats import FIXED, compare, fmt_diff, print_goals_markdown
 
 
 def main() -> None:

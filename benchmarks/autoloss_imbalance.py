@@ -11,7 +11,8 @@ differences to CE and to the best fixed loss.
 from __future__ import annotations
 
 from _machine import report
-from _paired import FIXED, paired_table, parser
+from _paired import paired_table, parser
+from _paired_stats import FIXED
 
 METHODS = [*FIXED, "darts", "slf", "autoloss"]
 

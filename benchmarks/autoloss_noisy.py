@@ -21,7 +21,8 @@ from pathlib import Path
 
 from _machine import RESULTS, report
 from _noise_oracle import ORACLE
-from _paired import FIXED, jobs, load_done, parser, print_markdown, print_table, run_all, summarise
+from _paired import jobs, load_done, parser, run_all
+from _paired_stats import FIXED, print_markdown, print_table, summarise
 
 METHODS = [*FIXED, "gce", "darts", "slf", "autoloss", "autoloss+gce", "normalised-ew-lr1e-2",
            "pairwise-ew-lr1e-2", "ce-channel", "autoloss-channel", ORACLE]  # fmt: skip

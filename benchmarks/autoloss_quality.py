@@ -15,7 +15,8 @@ Runs go to parallel single-threaded worker processes; finished runs are kept in 
 from __future__ import annotations
 
 from _machine import report
-from _paired import FIXED, STANDARD, paired_table, parser, print_goals_markdown
+from _paired import STANDARD, paired_table, parser
+from _paired_stats import FIXED, print_goals_markdown
 
 METHODS = ["autoloss", *FIXED]
 

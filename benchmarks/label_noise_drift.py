@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 from _machine import report
-from _paired import paired, prepared, run_config, wrapped_datasets
+from _paired import prepared, run_config, wrapped_datasets
+from _paired_stats import paired
 
 from recloss.config import config_from_dict
 from recloss.data import SplitArrays

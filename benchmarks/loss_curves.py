@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 from _machine import report
-from _paired import loss_of, mean_std, paired, parser, run_config
+from _paired import loss_of, parser, run_config
+from _paired_stats import mean_std, paired
 
 from recloss.config import config_from_dict
 from recloss.runs import train

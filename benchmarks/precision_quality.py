@@ -15,7 +15,8 @@ import subprocess
 import tempfile
 
 from _machine import report
-from _paired import CACHE, DATASETS, paired
+from _paired import CACHE, DATASETS
+from _paired_stats import paired
 
 from recloss import train
 

@@ -24,11 +24,8 @@ import numpy as np
 import torch
 from _machine import report
 from _paired import (
-    AUC_SLACK,
     CACHE,
     DATASETS,
-    FIXED,
-    LOGLOSS_SLACK,
     RUNS_VERSION,
     STANDARD,
     fingerprint,
@@ -38,6 +35,7 @@ from _paired import (
     run_all,
     run_config,
 )
+from _paired_stats import AUC_SLACK, FIXED, LOGLOSS_SLACK
 
 from recloss.config import config_from_dict
 from recloss.data import prepare_dataset

@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 from _machine import report
-from _paired import DATASETS, fmt_diff, mean_std, paired
+from _paired import DATASETS
+from _paired_stats import fmt_diff, mean_std, paired
 
 from recloss import train
 
