@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from pathlib import Path
 
 import _paired
 from _machine import RESULTS, report
@@ -61,7 +62,7 @@ def twins(done: dict[str, dict], versions: list[int]) -> tuple[list[tuple], list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs-file", default=RESULTS / "autoloss_noisy_runs.jsonl")
+    parser.add_argument("--runs-file", type=Path, default=RESULTS / "autoloss_noisy_runs.jsonl")
     parser.add_argument("--versions", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--run", action="store_true", help="train the missing current runs first")
     parser.add_argument("--jobs", type=int, default=2)
