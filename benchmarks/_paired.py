@@ -247,8 +247,16 @@ def autoloss_settings(data: str, method: str) -> dict[str, Any]:
     return {**params, "remedies": remedies}
 
 
-def key_of(args: argparse.Namespace, data: str, model: str, method: str, seed: int) -> str:
-    """The run's key: what its result depends on, so that runs are reused exactly when valid."""
+def key_of(
+    args: argparse.Namespace,
+    data: str,
+    model: str,
+    method: str,
+    seed: int,
+    label_noise_version: int = LABEL_NOISE_VERSION,
+) -> str:
+    """The run's key: what its result depends on, so that runs are reused exactly when valid
+    (`label_noise_version`: an earlier estimator's, to find the runs it made)."""
     name = "autoloss" if method in VARIANTS else method
     base, train_options = TRAIN_VARIANTS.get(method, (method, {}))  # its loss, its train options
     options = autoloss_settings(data, base) if base in VARIANTS else {}
@@ -259,13 +267,18 @@ def key_of(args: argparse.Namespace, data: str, model: str, method: str, seed: i
         options["hypergrad_rows"] = rows  # a cap that cuts this batch size changes the runs
     settings = [RUNS_VERSION, args.epochs, args.batch_size, options]
     if train_options.get("label_noise"):
-        settings.append({"label_noise": LABEL_NOISE_VERSION})
+        settings.append({"label_noise": label_noise_version})
     if args.calibration != "none":  # keys of runs from before the option stay valid
         settings.append({"calibration": args.calibration})
     return f"{fingerprint(settings)}/{data}/{model}/{name}/{seed}"
 
 
-def jobs(args: argparse.Namespace, methods: list[str], noise: dict | None = None) -> list[dict]:
+def jobs(
+    args: argparse.Namespace,
+    methods: list[str],
+    noise: dict | None = None,
+    label_noise_version: int = LABEL_NOISE_VERSION,
+) -> list[dict]:
     """Every run of the benchmark, seed-major so that partial results stay paired."""
     opts = {"epochs": args.epochs, "batch_size": args.batch_size, "calibration": args.calibration}
     out = []
@@ -273,7 +286,7 @@ def jobs(args: argparse.Namespace, methods: list[str], noise: dict | None = None
         for data in args.datasets:
             for model in args.models:
                 for method in methods:
-                    key = key_of(args, data, model, method, seed)
+                    key = key_of(args, data, model, method, seed, label_noise_version)
                     train_opts = {**opts, **TRAIN_VARIANTS.get(method, (None, {}))[1]}
                     run_noise = None
                     if noise is not None:

@@ -1,6 +1,6 @@
 """The noisy-label benchmark's channel runs under the current estimator against earlier versions.
 
-A channel run's key holds the estimator's version (`_paired.LABEL_NOISE_VERSION`), so a new version
+A channel run's key holds the estimator's version (`LABEL_NOISE_VERSION`), so a new version
 retrains every channel run. Per noise setting, data set, model and method: how many runs of an
 earlier version have a twin of the current one (same flips, seed and settings), and how many of
 those match it to the last digit of test AUC and logloss. `--run` first trains the twins missing
@@ -15,13 +15,12 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-import _paired
 from _machine import RESULTS, report
-from _paired import fingerprint, jobs, load_done, run_all
+from _paired import LABEL_NOISE_VERSION, fingerprint, jobs, load_done, run_all
 
 from recloss.data.noise import NOISE_MODES
 
-RATES = (0.0, 0.1, 0.2, 0.3, 0.4)
+RATES = (0.0, 0.1, 0.2, 0.3, 0.4)  # the flip rates whose runs it finds (keys hash the setting)
 METHODS = ["ce-channel", "autoloss-channel"]
 
 
@@ -31,14 +30,11 @@ def settings() -> dict[str, dict]:
 
 
 def cell_jobs(noise: dict, data: str, model: str, version: int) -> list[dict]:
-    """The channel runs of one cell, keyed as under estimator `version`."""
+    """The channel runs of one cell (the noisy-label benchmark's defaults), keyed as under
+    estimator `version`."""
     options = argparse.Namespace(seeds=5, epochs=10, batch_size=512, calibration="none",
                                  datasets=[data], models=[model])  # fmt: skip
-    current, _paired.LABEL_NOISE_VERSION = _paired.LABEL_NOISE_VERSION, version
-    try:
-        return jobs(options, METHODS, noise)
-    finally:
-        _paired.LABEL_NOISE_VERSION = current
+    return jobs(options, METHODS, noise, version)
 
 
 def twins(done: dict[str, dict], versions: list[int]) -> tuple[list[tuple], list[dict]]:
@@ -50,7 +46,7 @@ def twins(done: dict[str, dict], versions: list[int]) -> tuple[list[tuple], list
         if noise_print not in by_print:
             continue
         noise = by_print[noise_print]
-        current = cell_jobs(noise, data, model, _paired.LABEL_NOISE_VERSION)
+        current = cell_jobs(noise, data, model, LABEL_NOISE_VERSION)
         for version in versions:
             for job, old in zip(current, cell_jobs(noise, data, model, version), strict=True):
                 if old["key"] in done:
@@ -81,11 +77,11 @@ def main() -> None:
     same, differ, alone = (sum(n for (_, s), n in found.items() if s is flag)
                            for flag in (True, False, None))  # fmt: skip
     print(
-        f"{same} runs identical to their twin of version {_paired.LABEL_NOISE_VERSION}, "
+        f"{same} runs identical to their twin of version {LABEL_NOISE_VERSION}, "
         f"{differ} different, {alone} without a twin (`--run` trains them)"
     )
     report("label_noise_versions", {
-        "current": _paired.LABEL_NOISE_VERSION, "identical": same, "different": differ,
+        "current": LABEL_NOISE_VERSION, "identical": same, "different": differ,
         "without_twin": alone,
         "cells": {cell: {"identical": found[cell, True], "different": found[cell, False]}
                   for cell in cells},

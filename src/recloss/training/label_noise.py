@@ -57,7 +57,7 @@ def estimate_flip_rates(
     y_train, y_valid = np.asarray(train.y, np.float64), np.asarray(valid.y, np.float64)
     level = SPREAD_LEVEL / max(len(cardinalities), 1)  # Bonferroni over the fields
     in_train = _value_counts(train.x_cat, y_train, cardinalities)
-    kind = _flip_kind(y_train, in_train, valid, level)
+    kind = _flip_kind(y_train, y_valid, in_train, valid.x_cat, level)
     overall, variance = _shrunk_rate(*_overall_rate(y_train, y_valid, kind), kind)
     per_field = [
         (*counts_train, *counts_valid)
@@ -88,8 +88,9 @@ def estimate_flip_rates(
 
 def _flip_kind(
     y_train: np.ndarray,
+    y_valid: np.ndarray,
     in_train: list[tuple[np.ndarray, np.ndarray]],
-    valid: SplitArrays,
+    x_valid: np.ndarray,
     level: float,
 ) -> FlipKind:
     """Which labels flip, from the two splits' positive rates (and the training split's counts
@@ -97,20 +98,20 @@ def _flip_kind(
     from it or past it; a rate that moved so beyond chance moved as only flips of one class move
     it: down, positives turned negative; up, the reverse. A rate that moved towards 1/2 beyond
     chance is read as flips of that one class where the values' rates moved along its line."""
-    y_valid = np.asarray(valid.y, np.float64)
     rate, variance = _overall_rate(y_train, y_valid, BOTH)
     one_class = POSITIVES if y_train.mean() < y_valid.mean() else NEGATIVES
     if not -2 * variance**0.5 <= rate < 0.5:
         return one_class
-    if rate > 2 * variance**0.5 and _along_one_class(in_train, y_train, valid, level):
+    if rate > 2 * variance**0.5 and _along_one_class(y_train, y_valid, in_train, x_valid, level):
         return one_class
     return BOTH
 
 
 def _along_one_class(
-    in_train: list[tuple[np.ndarray, np.ndarray]],
     y_train: np.ndarray,
-    valid: SplitArrays,
+    y_valid: np.ndarray,
+    in_train: list[tuple[np.ndarray, np.ndarray]],
+    x_valid: np.ndarray,
     level: float,
 ) -> bool:
     """Whether a rate that moved towards 1/2 moved as flips of one class move it. Both kinds
@@ -118,9 +119,9 @@ def _along_one_class(
     `1 - r`): read as flips of both classes, flips of one class leave residuals that rise with
     `m` (`(2r - rho) (m - mean)`). Tested per field at `level`, with `m` from one half of the
     validation rows and the residuals from the other, so that the two share no sampling noise."""
-    y_valid, cardinalities = np.asarray(valid.y, np.float64), [len(c[0]) for c in in_train]
+    cardinalities = [len(positives) for positives, _ in in_train]
     first = np.arange(len(y_valid)) % 2 == 0  # the validation rows alternate between halves
-    halves = [_value_counts(valid.x_cat, y_valid, cardinalities, h) for h in (first, ~first)]
+    halves = [_value_counts(x_valid, y_valid, cardinalities, h) for h in (first, ~first)]
     overall = _shrunk_rate(*_overall_rate(y_train, y_valid[first], BOTH), BOTH)
     prior = y_valid.mean()
     for counts_train, counts_first, (s_x, n_x) in zip(in_train, *halves, strict=True):
@@ -148,7 +149,8 @@ def _value_counts(
     for lo in range(0, len(x_cat), COUNT_BLOCK):
         block, labels = np.asarray(x_cat[lo : lo + COUNT_BLOCK]), y[lo : lo + COUNT_BLOCK]
         if keep is not None:
-            block, labels = block[keep[lo : lo + COUNT_BLOCK]], labels[keep[lo : lo + COUNT_BLOCK]]
+            kept = keep[lo : lo + COUNT_BLOCK]
+            block, labels = block[kept], labels[kept]
         for (positives, rows), values in zip(found, block.T, strict=True):
             positives += np.bincount(values, labels, len(positives))
             rows += np.bincount(values, minlength=len(rows))
