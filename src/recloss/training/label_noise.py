@@ -48,6 +48,8 @@ VARIANCE_PRIOR_ROWS = 20
 SPREAD_LEVEL = 0.01  # the tests' false-alarm rate on labels flipped alike, all fields together
 COUNT_BLOCK = 1 << 20  # rows counted at a time
 
+Counts = list[tuple[np.ndarray, np.ndarray]]  # per field: each value's positives and rows
+
 
 def estimate_flip_rates(
     train: SplitArrays, valid: SplitArrays, cardinalities: Sequence[int]
@@ -56,14 +58,13 @@ def estimate_flip_rates(
     `cardinalities`: the values of each categorical field (the schema's)."""
     y_train, y_valid = np.asarray(train.y, np.float64), np.asarray(valid.y, np.float64)
     level = SPREAD_LEVEL / max(len(cardinalities), 1)  # Bonferroni over the fields
-    in_train = _value_counts(train.x_cat, y_train, cardinalities)
-    kind = _flip_kind(y_train, y_valid, in_train, valid.x_cat, level)
+    (in_train,) = _value_counts(train.x_cat, y_train, cardinalities)
+    halves = _value_counts(valid.x_cat, y_valid, cardinalities, parts=2)
+    kind = _flip_kind(y_train, y_valid, in_train, halves, level)
     overall, variance = _shrunk_rate(*_overall_rate(y_train, y_valid, kind), kind)
     per_field = [
-        (*counts_train, *counts_valid)
-        for counts_train, counts_valid in zip(
-            in_train, _value_counts(valid.x_cat, y_valid, cardinalities), strict=True
-        )
+        (*counts_train, first[0] + second[0], first[1] + second[1])
+        for counts_train, first, second in zip(in_train, *halves, strict=True)
     ]
     means = (y_train.mean(), y_valid.mean())
     for index, counts in enumerate(per_field):
@@ -89,20 +90,21 @@ def estimate_flip_rates(
 def _flip_kind(
     y_train: np.ndarray,
     y_valid: np.ndarray,
-    in_train: list[tuple[np.ndarray, np.ndarray]],
-    x_valid: np.ndarray,
+    in_train: Counts,
+    halves: list[Counts],
     level: float,
 ) -> FlipKind:
-    """Which labels flip, from the two splits' positive rates (and the training split's counts
-    per value, `in_train`). Flips of both classes alike pull the rate towards 1/2, never away
-    from it or past it; a rate that moved so beyond chance moved as only flips of one class move
-    it: down, positives turned negative; up, the reverse. A rate that moved towards 1/2 beyond
-    chance is read as flips of that one class where the values' rates moved along its line."""
+    """Which labels flip, from the two splits' positive rates (and the counts per value of the
+    training split, `in_train`, and of the validation split's two halves). Flips of both classes
+    alike pull the rate towards 1/2, never away from it or past it; a rate that moved so beyond
+    chance moved as only flips of one class move it: down, positives turned negative; up, the
+    reverse. A rate that moved towards 1/2 beyond chance is read as flips of that one class where
+    the values' rates moved along its line."""
     rate, variance = _overall_rate(y_train, y_valid, BOTH)
     one_class = POSITIVES if y_train.mean() < y_valid.mean() else NEGATIVES
     if not -2 * variance**0.5 <= rate < 0.5:
         return one_class
-    if rate > 2 * variance**0.5 and _along_one_class(y_train, y_valid, in_train, x_valid, level):
+    if rate > 2 * variance**0.5 and _along_one_class(y_train, y_valid, in_train, halves, level):
         return one_class
     return BOTH
 
@@ -110,8 +112,8 @@ def _flip_kind(
 def _along_one_class(
     y_train: np.ndarray,
     y_valid: np.ndarray,
-    in_train: list[tuple[np.ndarray, np.ndarray]],
-    x_valid: np.ndarray,
+    in_train: Counts,
+    halves: list[Counts],
     level: float,
 ) -> bool:
     """Whether a rate that moved towards 1/2 moved as flips of one class move it. Both kinds
@@ -119,10 +121,7 @@ def _along_one_class(
     `1 - r`): read as flips of both classes, flips of one class leave residuals that rise with
     `m` (`(2r - rho) (m - mean)`). Tested per field at `level`, with `m` from one half of the
     validation rows and the residuals from the other, so that the two share no sampling noise."""
-    cardinalities = [len(positives) for positives, _ in in_train]
-    first = np.arange(len(y_valid)) % 2 == 0  # the validation rows alternate between halves
-    halves = [_value_counts(x_valid, y_valid, cardinalities, h) for h in (first, ~first)]
-    overall = _shrunk_rate(*_overall_rate(y_train, y_valid[first], BOTH), BOTH)
+    overall = _shrunk_rate(*_overall_rate(y_train, y_valid[::2], BOTH), BOTH)
     prior = y_valid.mean()
     for counts_train, counts_first, (s_x, n_x) in zip(in_train, *halves, strict=True):
         found = _residuals((*counts_train, *counts_first), overall, prior, BOTH)
@@ -141,19 +140,20 @@ def _along_one_class(
 
 
 def _value_counts(
-    x_cat: np.ndarray, y: np.ndarray, cardinalities: Sequence[int], keep: np.ndarray | None = None
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per field, each value's positives and rows (those `keep` marks, if given), in one pass over
-    blocks of rows (a memory-mapped table is read once, never copied whole)."""
-    found = [(np.zeros(size), np.zeros(size, np.int64)) for size in cardinalities]
-    for lo in range(0, len(x_cat), COUNT_BLOCK):
+    x_cat: np.ndarray, y: np.ndarray, cardinalities: Sequence[int], parts: int = 1
+) -> list[Counts]:
+    """Per part of the rows (row r in part r % parts) and field, each value's positives and rows,
+    in one pass over blocks of rows (a memory-mapped table is read once, never copied whole)."""
+    found = [
+        [(np.zeros(size), np.zeros(size, np.int64)) for size in cardinalities] for _ in range(parts)
+    ]
+    for lo in range(0, len(x_cat), COUNT_BLOCK):  # COUNT_BLOCK is a multiple of parts
         block, labels = np.asarray(x_cat[lo : lo + COUNT_BLOCK]), y[lo : lo + COUNT_BLOCK]
-        if keep is not None:
-            kept = keep[lo : lo + COUNT_BLOCK]
-            block, labels = block[kept], labels[kept]
-        for (positives, rows), values in zip(found, block.T, strict=True):
-            positives += np.bincount(values, labels, len(positives))
-            rows += np.bincount(values, minlength=len(rows))
+        for part, counts in enumerate(found):
+            in_part = block[part::parts]
+            for (positives, rows), values in zip(counts, in_part.T, strict=True):
+                positives += np.bincount(values, labels[part::parts], len(positives))
+                rows += np.bincount(values, minlength=len(rows))
     return found
 
 
