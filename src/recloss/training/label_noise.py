@@ -128,7 +128,7 @@ def _along_one_class(
         if found is None:
             continue
         both, residual, residual_variance, contrast = found
-        m = (s_x[both] + VARIANCE_PRIOR_ROWS * prior) / (n_x[both] + VARIANCE_PRIOR_ROWS)
+        m = _shrunk_to(s_x[both], n_x[both], prior)
         # a field's own spread of rates (flips by feature) is noise to the slope, not signal
         spread2 = _true_spread2(residual, residual_variance, contrast, level)
         weight = 1.0 / (residual_variance + contrast**2 * spread2)
@@ -179,6 +179,11 @@ def _shrunk_rate(rate: float, variance: float, kind: FlipKind) -> tuple[float, f
     return min(max(shrunk, 0.0), kind.max_rate) + 0.0, variance
 
 
+def _shrunk_to(positives: np.ndarray, rows: np.ndarray, prior: float) -> np.ndarray:
+    """Values' positive rates with VARIANCE_PRIOR_ROWS more rows at `prior` each."""
+    return (positives + VARIANCE_PRIOR_ROWS * prior) / (rows + VARIANCE_PRIOR_ROWS)
+
+
 def _in_both(counts: tuple[np.ndarray, ...]) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """Which values both splits have rows of, and their `(positives, rows)` counts in each."""
     both = (counts[1] > 0) & (counts[3] > 0)
@@ -196,8 +201,7 @@ def _moved_away(
     both, (s_t, n_t, s_v, n_v) = _in_both(counts)
     if not both.any():
         return False
-    m_t = (s_t + VARIANCE_PRIOR_ROWS * means[0]) / (n_t + VARIANCE_PRIOR_ROWS)
-    m_v = (s_v + VARIANCE_PRIOR_ROWS * means[1]) / (n_v + VARIANCE_PRIOR_ROWS)
+    m_t, m_v = _shrunk_to(s_t, n_t, means[0]), _shrunk_to(s_v, n_v, means[1])
     scale = np.sqrt(m_t * (1 - m_t) / n_t + m_v * (1 - m_v) / n_v)
     with_flips = (s_t / n_t - s_v / n_v) * np.sign(kind.contrast(m_v)) / scale
     # with no rate moved, the squares of the negative ones sum to n/2 on average, variance 1.25 n
@@ -248,7 +252,7 @@ def _residuals(
     # the residual's variance were flips at `rate` alike: the value's clean rate from both splits
     # (the training rows' with the flips undone), shrunk towards the prior
     from_train = np.clip((s_t / n_t - intercept) / slope, 0.0, 1.0) * n_t
-    clean = (from_train + s_v + VARIANCE_PRIOR_ROWS * prior) / (n_t + n_v + VARIANCE_PRIOR_ROWS)
+    clean = _shrunk_to(from_train + s_v, n_t + n_v, prior)
     noisy = intercept + slope * clean
     variance = noisy * (1 - noisy) / n_t + slope**2 * clean * (1 - clean) / n_v
     # the overall rate's own error moves every residual by about (r_true - r) c(prior)
