@@ -75,11 +75,11 @@ def test_resume_refuses_flags_and_a_finished_run_prints_its_table(criteo_run, ca
     assert code == 0 and again == out  # the same table and folder as when it finished
 
 
-def test_multiclass_auc_is_named_macro_one_vs_rest(tmp_path, capsys):
+def test_results_table_names_the_macro_auc_and_rounds_seconds_and_rates(tmp_path, capsys):
     record = recloss.RunRecord.model_validate(
         {"test": {"auc": 0.7, "logloss": 1.2, "accuracy": 0.4}, "best_valid": {"auc": 0.7},
-         "best_epoch": 1, "epochs": 1, "steps": 1, "history": [], "train_seconds": 1.0,
-         "wall_seconds": 1.0, "samples_per_second": 1.0, "device": "cpu",
+         "best_epoch": 1, "epochs": 1, "steps": 1, "history": [], "train_seconds": 12.34,
+         "wall_seconds": 1.0, "samples_per_second": 48867.6, "device": "cpu",
          "dataset": {"name": "movielens-100k", "task": "multiclass"}}
     )  # fmt: skip
     from recloss.cli import print_record
@@ -87,6 +87,8 @@ def test_multiclass_auc_is_named_macro_one_vs_rest(tmp_path, capsys):
     print_record(record)
     out = capsys.readouterr().out
     assert re.search(r"^test auc \(macro one-vs-rest\) +0\.7000$", out, re.M)
+    assert re.search(r"^train seconds +12\.3$", out, re.M)
+    assert re.search(r"^samples/s +48,868$", out, re.M)
 
 
 def test_version(capsys):

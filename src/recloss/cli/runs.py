@@ -98,8 +98,8 @@ def print_record(record: RunRecord) -> None:
     rows += [(f"learned weight {c}", v) for c, v in record.weights.items()]
     rows += [
         ("epochs (best)", f"{record.epochs} ({record.best_epoch})"),
-        ("train seconds", record.train_seconds),
-        ("samples/s", record.samples_per_second),
+        ("train seconds", f"{record.train_seconds:.1f}"),
+        ("samples/s", f"{record.samples_per_second:,.0f}"),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
