@@ -96,6 +96,13 @@ def test_train_then_eval(capsys, synthetic_flags):
     assert float(evaluated["auc"]) == pytest.approx(metrics["test"]["auc"], abs=1e-4)
 
 
+def test_logs_and_pipes_get_the_epoch_lines_without_progress_bars(capsys, synthetic_flags):
+    flags = [*synthetic_flags[:-1], "train.progress=true"]  # stderr here is captured, no terminal
+    code, _, err = run(capsys, "train", *flags, "--epochs", "2", "--loss", "ce", "--model", "fm")
+    assert code == 0 and "\r" not in err
+    assert [line.split("  ")[0] for line in err.splitlines()] == ["epoch 1/2", "epoch 2/2"]
+
+
 def test_flags_override_config_file(capsys, tmp_path, synthetic_flags):
     config = tmp_path / "run.yaml"
     config.write_text("train:\n  epochs: 5\n  batch_size: 64\nloss:\n  name: hinge\n")

@@ -42,7 +42,7 @@ def run_bench(grid: Grid, root: Path, progress: bool = True) -> list[dict[str, A
         initial=len(cells) - len(todo),
         unit="cell",
         desc=grid.name,
-        disable=not progress,
+        disable=None if progress else True,  # None: on a terminal only
         dynamic_ncols=True,
     )
     if len(todo) < len(cells):

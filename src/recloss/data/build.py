@@ -31,7 +31,9 @@ class _Bar(tqdm):
 
 
 def progress_bar(show: bool, desc: str, total: int | None = None) -> tqdm:
-    return _Bar(total=total, desc=desc, unit="row", unit_scale=True, disable=not show, leave=False)
+    """A progress bar when `show` and stderr is a terminal (not in logs and pipes)."""
+    disable = None if show else True  # tqdm's None: off where stderr is not a terminal
+    return _Bar(total=total, desc=desc, unit="row", unit_scale=True, disable=disable, leave=False)
 
 
 @dataclass

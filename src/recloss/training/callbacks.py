@@ -159,7 +159,7 @@ class Progress(Callback):
             unit_scale=True,
             desc=f"epoch {trainer.state.epoch + 1}/{cfg.epochs}",
             leave=False,
-            disable=not (self.enabled and trainer.is_main),
+            disable=None if self.enabled and trainer.is_main else True,  # None: on a terminal only
         )
 
     def on_train_batch_end(self, trainer: TrainerLike, batch_size: int, mean_loss: float) -> None:
