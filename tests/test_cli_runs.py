@@ -116,6 +116,23 @@ def test_python_dash_m_runs_the_command_line():
     assert done.returncode == 0 and done.stdout.strip() == f"recloss {recloss.__version__}"
 
 
+def test_a_reader_that_stops_early_ends_the_output_quietly():
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `recloss list | head -1` once head has its line
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "recloss", "list"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and done.stderr == ""
+
+
 @pytest.mark.parametrize(
     "argv, start",
     [

@@ -6,6 +6,7 @@ list, bench and report commands.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from recloss.cli.launch import launch, report_rank_error, without_nproc
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
             launch(args.nproc, without_nproc(argv))  # torchrun: the ranks run `recloss train`
         else:
             COMMANDS[args.command](args)
+    except BrokenPipeError:  # stdout's reader stopped early (`| head`): quietly, as `cat` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush too
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer the pipe stopped
     except (RecLossError, OSError) as err:  # OSError: a path the user gave (unreadable, no space)
         report_rank_error(str(err), quiet)
         return 2
