@@ -138,11 +138,11 @@ def generalized_cross_entropy(
     return -torch.expm1(q * log_pt) / q
 
 
-FOCAL_TEXT = f"Focal loss (gamma={FOCAL_GAMMA:g}): (1 - p_t)^gamma * CE"
-KL_TEXT = f"KL divergence to the label-smoothed target (eps={KL_SMOOTHING:g})"
+FOCAL_TEXT = f"Focal loss (gamma={FOCAL_GAMMA:g}): (1 - p_t)^gamma * CE."
+KL_TEXT = f"KL divergence to the label-smoothed target (eps={KL_SMOOTHING:g})."
 register_loss("focal", FOCAL_TEXT, label="Focal")(focal_loss)
 register_loss("kl", KL_TEXT, label="KL")(kl_loss)
-GCE_TEXT = f"Generalised cross-entropy (q={GCE_Q:g}): (1 - p_t^q) / q, robust to label noise"
+GCE_TEXT = f"Generalised cross-entropy (q={GCE_Q:g}): (1 - p_t^q) / q, robust to label noise."
 register_loss("gce", GCE_TEXT, label="GCE")(generalized_cross_entropy)
 
 

@@ -60,7 +60,7 @@ class OnlineSearch:
     @property
     def description(self) -> str:
         doc = (STRATEGIES.get(self.strategy).__doc__ or self.strategy).strip().splitlines()[0]
-        return f"{doc.rstrip('.')}; searched, then retrained frozen (two-stage)"
+        return f"{doc.rstrip('.')}; searched, then retrained frozen (two-stage)."
 
     def stage_config(self, cfg: RunConfig) -> RunConfig:
         """The search stage's run: the online strategy, `search_epochs` epochs."""
