@@ -27,7 +27,7 @@ class Deduplicator:
 
     def __init__(self) -> None:
         self._marks = np.zeros(0, dtype=bool)
-        self._positions = np.zeros(0, dtype=np.int64)
+        self._positions = np.zeros(0, dtype=np.int32)  # half the random traffic of int64
 
     def __call__(self, x_cat: np.ndarray) -> Lookup:
         """The distinct (field, value) pairs of `x_cat`, sorted, and each entry's position."""
@@ -42,15 +42,17 @@ class Deduplicator:
             starts = starts.astype(np.int32)  # sorts twice as fast as 64-bit keys
         keys = (x_cat + starts).ravel()
         if len(self._positions) < total:
-            self._positions = np.zeros(total, dtype=np.int64)
+            self._positions = np.zeros(total, dtype=np.int32)
         if total > SORT_ABOVE * keys.size:
             distinct = _sorted_distinct(keys)
         else:
             distinct = self._marked_distinct(keys, total)
-        self._positions[distinct] = np.arange(len(distinct))
-        inverse = self._positions[keys].reshape(x_cat.shape)
-        fields = (np.searchsorted(starts, distinct, side="right") - 1).astype(np.int32)
-        values = (distinct - starts[fields]).astype(np.int32)
+        self._positions[distinct] = np.arange(len(distinct), dtype=np.int32)
+        inverse = self._positions[keys].astype(np.int64).reshape(x_cat.shape)
+        # `distinct` is sorted, so each field's keys are one run of it: 39 searches, not U
+        per_field = np.diff(np.searchsorted(distinct, starts), append=len(distinct))
+        fields = np.repeat(np.arange(len(starts), dtype=np.int32), per_field)
+        values = (distinct - np.repeat(starts, per_field)).astype(np.int32)
         return Lookup(torch.from_numpy(fields), torch.from_numpy(values), torch.from_numpy(inverse))
 
     def _marked_distinct(self, keys: np.ndarray, total: int) -> np.ndarray:
