@@ -19,6 +19,10 @@ through the MLP.
     python benchmarks/train_throughput.py --compile --compile-precision bf16   # the same in bf16
     python benchmarks/train_throughput.py --headroom      # what a faster embedding optimiser gains
 
+Each mode writes `results/<mode>.json` (`train_throughput`, `train_threads`, `train_precision`,
+`train_compile[_bf16]`, `train_headroom`); `--report NAME` writes `results/NAME.json` instead,
+e.g. to keep one machine's run beside another's.
+
 `--headroom` bounds what a faster embedding optimiser could give: recloss's step from memory as it
 is, with LazyAdam's row update fused into one generated kernel (gather, Adam and write-back of the
 weights and both moments, by `torch.compile`), and with the embedding tables' optimiser step
@@ -362,7 +366,7 @@ def print_headroom(args: argparse.Namespace) -> None:
               f"{shares['in_memory_no_table_step']:.0%}; the loader costs "
               f"{r['loader_share']:.0%}")  # fmt: skip
     print(f"load after: {load()}")
-    report("train_headroom", {"deepfm_batch4096": found, "load": load()})
+    report(args.report or "train_headroom", {"deepfm_batch4096": found, "load": load()})
 
 
 def main() -> None:
@@ -379,6 +383,7 @@ def main() -> None:
     parser.add_argument(
         "--headroom", action="store_true", help="instead: faster and no embedding optimiser steps"
     )
+    parser.add_argument("--report", help="the results file's name (default: the mode's)")
     args = parser.parse_args()
     if args.headroom:
         print_headroom(args)
@@ -399,7 +404,7 @@ def main() -> None:
                      for c in args.cardinalities]  # fmt: skip
         print_options(found, *options)
         print(f"load after: {load()}")
-        report(name, {"deepfm_batch4096": found, "load": load()})
+        report(args.report or name, {"deepfm_batch4096": found, "load": load()})
         return
     if args.threads:
         print(f"load before: {load()}")
@@ -415,7 +420,7 @@ def main() -> None:
             print(f"{'':>21}prefetch thread per batch: gather {work['gather']:.1f} ms, distinct "
                   f"values {work['dedup']:.1f} ms ({shares})")  # fmt: skip
         print(f"load after: {load()}")
-        report("train_threads", {"deepfm_batch4096": found, "load": load()})
+        report(args.report or "train_threads", {"deepfm_batch4096": found, "load": load()})
         return
     print(f"load before: {load()}")
     results = []
@@ -434,7 +439,7 @@ def main() -> None:
                 f"memory recloss is at {r['in_memory_share_of_mlp_bound']:.0%} of the MLP bound"
             )
     print(f"load after: {load()}")
-    report("train_throughput", {"deepfm_batch4096": results, "load": load()})
+    report(args.report or "train_throughput", {"deepfm_batch4096": results, "load": load()})
 
 
 if __name__ == "__main__":
