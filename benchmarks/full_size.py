@@ -15,7 +15,10 @@ planted logistic model, so that test AUC means something). Then, each step timed
 Everything it writes lives under --work and is removed at the end (unless --keep).
 
     python benchmarks/full_size.py [--rows 45840617] [--work /tmp/recloss-full] [--precision bf16]
-        [--keep] [--autoloss-only]
+        [--keep] [--autoloss-only] [--report NAME]
+
+Writes `results/full_size.json` (`full_size_bf16`, and `..._autoloss` with --autoloss-only), or
+`results/NAME.json` with --report.
 """
 
 from __future__ import annotations
@@ -186,6 +189,7 @@ def main() -> None:
     parser.add_argument(
         "--autoloss-only", action="store_true", help="only the AutoLoss/CE rounds (a kept --work)"
     )
+    parser.add_argument("--report", help="the results file's name (default: as above)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="recloss-full-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -229,7 +233,7 @@ def main() -> None:
     for key, value in figures.items():
         print(f"{key}: {value}")
     name = "full_size" if args.precision == "fp32" else f"full_size_{args.precision}"
-    report(f"{name}_autoloss" if args.autoloss_only else name, figures)
+    report(args.report or (f"{name}_autoloss" if args.autoloss_only else name), figures)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ benchmarks (`--datasets adult synthetic`), CE and AutoLoss, paired over seeds; a
 bf16 minus fp32 for each metric.
 
     python benchmarks/precision_quality.py [--seeds 5] [--epochs 5] [--datasets ml100k-binary]
+        [--report NAME]
+
+Writes `results/precision_quality.json` (`precision_quality_<data sets>` for other data sets),
+or `results/NAME.json` with --report.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--datasets", nargs="+", default=["ml100k-binary"], choices=list(DATASETS))
+    parser.add_argument("--report", help="the results file's name (default: as above)")
     args = parser.parse_args()
     print("load before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     figures = {}
@@ -63,7 +68,7 @@ def main() -> None:
     print("load after:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     default = args.datasets == parser.get_default("datasets")
     name = "precision_quality" + ("" if default else "_" + "_".join(args.datasets))
-    report(name, {"seeds": args.seeds, "epochs": args.epochs, **figures})
+    report(args.report or name, {"seeds": args.seeds, "epochs": args.epochs, **figures})
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ finds them (marks, or a sort of the keys for wide batches) and by marks only; an
 through its loader with the prefetch thread against the loader's work done inline, between the
 steps. Each comparison interleaved round by round (the last one alternating which goes first).
 
-    python benchmarks/prefetch_cost.py [--cardinality 100000] [--rounds 5]
+    python benchmarks/prefetch_cost.py [--cardinality 100000] [--rounds 5] [--report NAME]
 
-Writes `results/prefetch_cost.json` (`prefetch_cost_10k.json` with `--cardinality 10000`).
+Writes `results/prefetch_cost.json` (`prefetch_cost_10k.json` with `--cardinality 10000`), or
+`results/NAME.json` with --report.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--cardinality", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--report", help="the results file's name (default: as above)")
     args = parser.parse_args()
     rows = args.steps * BATCH * 10 // 8 + BATCH
     print(f"load before: {load()}")
@@ -113,7 +115,7 @@ def main() -> None:
     # named by the cardinality where it is not the default, so that both runs keep their figures
     suffix = "" if args.cardinality == 100_000 else f"_{args.cardinality // 1000}k"
     found = {"values_per_field": args.cardinality, **found, "load": load()}
-    report(f"prefetch_cost{suffix}", found)
+    report(args.report or f"prefetch_cost{suffix}", found)
 
 
 def sort_against_marks(trainer, batches: list, rounds: int) -> dict:
