@@ -44,7 +44,7 @@ def test_the_map_is_platts_fit_to_the_best_models_validation_logits(focal_run):
     best = _best_model(RunDir(focal_run.run_dir), None)
     valid = best.dataset.split("valid")
     logits = torch.logit(torch.from_numpy(raw_scores(best, valid)).double(), eps=1e-12)
-    scale, bias = fit_platt(logits, torch.from_numpy(np.asarray(valid.y)))
+    scale, bias = fit_platt(logits, torch.from_numpy(np.asarray(valid.y, dtype=np.int64)))
     c = focal_run.calibration
     assert c.method == "platt" and best.calibration == c
     assert c.scale == pytest.approx(scale, rel=1e-4) and c.bias == pytest.approx(bias, abs=1e-4)

@@ -120,7 +120,9 @@ def test_flush_is_idempotent_and_clocks_survive_a_checkpoint():
     w = torch.nn.Parameter(torch.ones(N, D))
     opt = LazyAdam([w], lr=0.01, weight_decay=0.1)
     for rows in touched_rows(5, 0.5):
-        w.grad = torch.sparse_coo_tensor(rows[None], torch.ones(len(rows), D), w.shape)
+        w.grad = torch.sparse_coo_tensor(
+            rows[None], torch.ones(len(rows), D), w.shape, check_invariants=True
+        )
         opt.step()
     opt.flush()
     once = w.detach().clone()
@@ -158,7 +160,9 @@ def test_make_optimizers_regularise_both_tables_lazily_or_densely():
 def test_flush_regularization_reaches_every_lazy_optimizer():
     w = torch.nn.Parameter(torch.ones(N, D))
     opt = LazyAdam([w], lr=0.01, weight_decay=0.1)
-    w.grad = torch.sparse_coo_tensor(torch.tensor([[0]]), torch.ones(1, D), w.shape)
+    w.grad = torch.sparse_coo_tensor(
+        torch.tensor([[0]]), torch.ones(1, D), w.shape, check_invariants=True
+    )
     opt.step()
     opt.step()  # the same gradient again: row 1 has missed two steps
     flush_regularization([torch.optim.Adam([torch.nn.Parameter(torch.ones(1))]), opt])
