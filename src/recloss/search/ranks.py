@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_autograd
+import torch.distributed._functional_collectives as funcol
 
 
 def distributed() -> bool:
@@ -14,7 +14,11 @@ def distributed() -> bool:
 
 def global_sum(tensor: torch.Tensor) -> torch.Tensor:
     """`tensor` summed over the ranks, differentiably: its gradient is summed over them too."""
-    return dist_autograd.all_reduce(tensor) if distributed() else tensor
+    if not distributed():
+        return tensor
+    # the functional collective is differentiable (its backward sums the gradients over the
+    # ranks); torch deprecates `torch.distributed.nn.functional.all_reduce` in its favour
+    return funcol.wait_tensor(funcol.all_reduce(tensor, "sum", dist.group.WORLD))
 
 
 def global_sums(*values: torch.Tensor) -> list[torch.Tensor]:
