@@ -31,8 +31,8 @@ class _Bar(tqdm):
 
 
 def progress_bar(show: bool, desc: str, total: int | None = None) -> tqdm:
-    """A progress bar when `show` and stderr is a terminal (not in logs and pipes)."""
-    disable = None if show else True  # tqdm's None: off where stderr is not a terminal
+    """A progress bar when `show` and stderr is a terminal (tqdm's `disable=None`)."""
+    disable = None if show else True
     return _Bar(total=total, desc=desc, unit="row", unit_scale=True, disable=disable, leave=False)
 
 
