@@ -159,6 +159,21 @@ def test_a_run_killed_inside_its_first_epoch_resumes_exactly(tmp_path, loss, par
     assert [(h.epoch, h.step, h.train_loss, h.valid, h.strategy) for h in resumed.history] == same
 
 
+def test_the_progress_bar_of_a_run_resumed_inside_an_epoch_starts_where_it_stopped():
+    from types import SimpleNamespace
+
+    from recloss.config import TrainConfig
+    from recloss.training.callbacks import Progress
+    from recloss.training.state import TrainerState
+
+    state = TrainerState(epoch=1, epoch_step=4)
+    trainer = SimpleNamespace(cfg=TrainConfig(batch_size=64, epochs=3), state=state, is_main=True)
+    progress = Progress()
+    progress.on_train_epoch_start(trainer, batches=19)
+    assert (progress.bar.n, progress.bar.total) == (4 * 64, 19 * 64)
+    progress.on_train_epoch_end(trainer)
+
+
 def test_checkpoints_inside_an_epoch_follow_the_clock(tmp_path, monkeypatch):
     """`checkpoint_every_minutes`: a checkpoint once that much time has passed since the last."""
     from recloss.training import callbacks

@@ -155,6 +155,7 @@ class Progress(Callback):
         cfg = trainer.cfg
         self.bar = tqdm(
             total=batches * cfg.batch_size,
+            initial=trainer.state.epoch_step * cfg.batch_size,  # a run resumed inside the epoch
             unit="ex",
             unit_scale=True,
             desc=f"epoch {trainer.state.epoch + 1}/{cfg.epochs}",
