@@ -41,18 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--loss",
         help="a candidate loss (`recloss list losses`) or a strategy (`recloss list strategies`)",
     )
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--seed", type=int)
+    train.add_argument("--epochs", type=int, help="train.epochs (default: the data set's)")
+    train.add_argument("--batch-size", type=int, help="train.batch_size (default: the data set's)")
+    train.add_argument(
+        "--seed", type=int, help="train.seed: initial weights, dropout and batch order (default 42)"
+    )
     train.add_argument("--out", help="folder that receives the run directory (default: runs)")
-    train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    train.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], help="train.device (default: auto)"
+    )
     train.add_argument(
         "--controller-every",
         type=int,
         metavar="K",
         help="AutoLoss: update the controller every K training steps",
     )
-    train.add_argument("--hypergrad", choices=["finite_diff", "jvp", "unrolled", "first_order"])
+    train.add_argument(
+        "--hypergrad",
+        choices=["finite_diff", "jvp", "unrolled", "first_order"],
+        help="AutoLoss: how the controller's hypergradient is computed (default: finite_diff)",
+    )
     train.add_argument(
         "--controller", metavar="FILE", help="AutoLoss: start from a saved controller"
     )
