@@ -91,7 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", help="a new file of the run's data format (default: its test split)")
 
     data = commands.add_parser("data", help="prepare or show a data set; list or clean caches")
-    data.add_argument("action", choices=["prepare", "info", "ls", "clean"])
+    data.add_argument(
+        "action",
+        choices=["prepare", "info", "ls", "clean"],
+        help="prepare: build the data set's cache; info: its schema, splits and vocabulary; "
+        "ls: the caches and their sizes; clean: remove caches (all, or --dataset's)",
+    )
     _add_config_flags(data)
     data.add_argument("--json", action="store_true", help="prepare, info: the raw metadata")
     data.add_argument("--stale-only", action="store_true", help="clean: killed runs' leftovers")
