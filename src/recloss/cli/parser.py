@@ -82,12 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(QUIET_FLAG, action="store_true", help=argparse.SUPPRESS)
 
     pred = commands.add_parser("predict", help="write a finished run's predictions for a file")
-    pred.add_argument("run_dir")
+    pred.add_argument("run_dir", help="a finished run's directory")
     pred.add_argument("--data", required=True, help="a file of the run's data format")
     pred.add_argument("--output", required=True, help="preds.csv or preds.parquet")
 
     ev = commands.add_parser("eval", help="evaluate a finished run's best model")
-    ev.add_argument("run_dir")
+    ev.add_argument("run_dir", help="a finished run's directory")
     ev.add_argument("--data", help="a new file of the run's data format (default: its test split)")
 
     data = commands.add_parser("data", help="prepare or show a data set; list or clean caches")
