@@ -159,19 +159,60 @@ def test_a_run_killed_inside_its_first_epoch_resumes_exactly(tmp_path, loss, par
     assert [(h.epoch, h.step, h.train_loss, h.valid, h.strategy) for h in resumed.history] == same
 
 
-def test_the_progress_bar_of_a_run_resumed_inside_an_epoch_starts_where_it_stopped():
+def stub_trainer(world: int, epoch_step: int = 0):
+    """What `Progress` reads of a trainer: 1200 examples an epoch in global batches of 64."""
     from types import SimpleNamespace
 
     from recloss.config import TrainConfig
-    from recloss.training.callbacks import Progress
     from recloss.training.state import TrainerState
 
-    state = TrainerState(epoch=1, epoch_step=4)
-    trainer = SimpleNamespace(cfg=TrainConfig(batch_size=64, epochs=3), state=state, is_main=True)
-    progress = Progress()
+    return SimpleNamespace(
+        cfg=TrainConfig(batch_size=64, epochs=3),
+        state=TrainerState(epoch=1, epoch_step=epoch_step),
+        is_main=True,
+        world=world,
+        epoch_examples=lambda batches: min(batches * 64, 1200),  # the last batch: 48 rows
+    )
+
+
+def test_the_progress_bar_counts_an_epochs_examples_from_where_a_resumed_run_stopped(
+    monkeypatch,
+):
+    import io
+
+    from tqdm import tqdm
+
+    from recloss.training import callbacks
+    from recloss.training.callbacks import Progress
+
+    # shown, as on a terminal (tqdm counts nothing while disabled), into a buffer
+    monkeypatch.setattr(
+        callbacks, "tqdm", lambda **kw: tqdm(**kw | {"disable": False, "file": io.StringIO()})
+    )
+    trainer, progress = stub_trainer(world=1, epoch_step=4), Progress()
     progress.on_train_epoch_start(trainer, batches=19)
-    assert (progress.bar.n, progress.bar.total) == (4 * 64, 19 * 64)
+    assert (progress.bar.n, progress.bar.total) == (4 * 64, 1200)
+    for rows in [64] * 14 + [48]:
+        progress.on_train_batch_end(trainer, rows, 0.5)
+    assert progress.bar.n == progress.bar.total  # 100% at the epoch's end
     progress.on_train_epoch_end(trainer)
+    trainer, progress = stub_trainer(world=2), Progress()
+    progress.on_train_epoch_start(trainer, batches=18)
+    progress.on_train_batch_end(trainer, 32, 0.5)  # one rank's half of a global batch
+    assert progress.bar.n == 64
+    progress.on_train_epoch_end(trainer)
+
+
+def test_an_epochs_examples_count_its_ragged_last_batch(tmp_path):
+    from recloss.data import prepare_dataset
+    from recloss.runs.online import build_trainer
+
+    cfg = small_config(tmp_path)
+    trainer = build_trainer(cfg, prepare_dataset(cfg.data), run_dir=None)
+    loader, rows = trainer.train_loader, len(trainer.data.train)
+    assert rows % loader.batch_size  # a ragged last batch
+    assert trainer.epoch_examples(len(loader)) == rows
+    assert trainer.epoch_examples(2) == 2 * loader.batch_size
 
 
 def test_checkpoints_inside_an_epoch_follow_the_clock(tmp_path, monkeypatch):

@@ -105,6 +105,10 @@ class BatchLoader:
             return n // self.world_size
         return len(range(self.rank, n, self.world_size))
 
+    def examples(self, batches: int) -> int:
+        """The rows this rank yields in the first `batches` batches of an epoch."""
+        return min(batches * self.batch_size, self._shard_size())
+
     def __len__(self) -> int:
         rows = self._shard_size()
         if self.drop_last:

@@ -34,9 +34,12 @@ class TrainerLike(Protocol):
     device: torch.device
     should_stop: bool
     replicas: Replicas
+    world: int  # ranks
 
     @property
     def is_main(self) -> bool: ...
+
+    def epoch_examples(self, batches: int) -> int: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 
@@ -145,26 +148,26 @@ class ResumeCheckpoint(Callback):
 
 
 class Progress(Callback):
-    """A progress bar over each epoch's training examples, with the running mean loss."""
+    """A progress bar over each epoch's training examples (of all ranks), with the running mean
+    loss."""
 
     def __init__(self, enabled: bool = True, every: int = 20) -> None:
         self.enabled, self.every = enabled, every
         self.bar: tqdm | None = None
 
     def on_train_epoch_start(self, trainer: TrainerLike, batches: int) -> None:
-        cfg = trainer.cfg
         self.bar = tqdm(
-            total=batches * cfg.batch_size,
-            initial=trainer.state.epoch_step * cfg.batch_size,  # a run resumed inside the epoch
+            total=trainer.epoch_examples(batches),
+            initial=trainer.epoch_examples(trainer.state.epoch_step),  # resumed inside the epoch
             unit="ex",
             unit_scale=True,
-            desc=f"epoch {trainer.state.epoch + 1}/{cfg.epochs}",
+            desc=f"epoch {trainer.state.epoch + 1}/{trainer.cfg.epochs}",
             leave=False,
             disable=None if self.enabled and trainer.is_main else True,  # None: on a terminal only
         )
 
     def on_train_batch_end(self, trainer: TrainerLike, batch_size: int, mean_loss: float) -> None:
-        self.bar.update(batch_size)
+        self.bar.update(batch_size * trainer.world)  # each rank steps through as many rows
         if trainer.state.step % self.every == 0:
             self.bar.set_postfix(loss=f"{mean_loss:.4f}")
 

@@ -138,6 +138,11 @@ class Trainer:
         batches = len(self.train_loader)
         return min(batches, self.cfg.max_steps_per_epoch or batches)
 
+    def epoch_examples(self, batches: int) -> int:
+        """The training examples of all ranks in the first `batches` steps of an epoch (exact:
+        distributed ranks drop the ragged last batch, so each yields as many rows)."""
+        return self.train_loader.examples(batches) * self.world
+
     def train_epoch(self) -> tuple[float, int, float]:
         """One pass over the training split (the rest of it, when resumed inside it):
         (mean loss, samples, seconds)."""
