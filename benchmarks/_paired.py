@@ -74,6 +74,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     },  # fmt: skip
     "calibrated": {"objective": "calibrated"},
     "calibrated-lr1e-2": {"objective": "calibrated", **LR},
+    "calibrated-lr3e-2": {"objective": "calibrated", "controller_lr": 3e-2},
+    "calibrated-lr5e-2": {"objective": "calibrated", "controller_lr": 5e-2},
+    "calibrated-lr1e-1": {"objective": "calibrated", "controller_lr": 1e-1},
+    "calibrated-window-lr3e-2": {
+        "objective": "calibrated",
+        "horizon": "window",
+        "controller_lr": 3e-2,
+    },
     "adam-unroll": {"unroll": "adam"},
     "adam-unroll-lr1e-2": {"unroll": "adam", **LR},
     "all-rows": {"hypergrad_rows": None},

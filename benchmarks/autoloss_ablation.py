@@ -9,8 +9,10 @@ rate 1e-2 (`norm-lr1e-2`); `normalised` at 1e-2 with an example-weight output
 (`normalised-ew-lr1e-2`), with the pairwise validation objective (`pairwise-lr1e-2`), and with both
 (`pairwise-ew-lr1e-2`); the default and `pairwise-lr1e-2` with the hypergradient taken over the
 window of model steps since the last controller step (`window`, `window-pairwise-lr1e-2`); the
-default with the calibrated validation objective (`calibrated`, `calibrated-lr1e-2`) and with the
-Adam-preconditioned unroll (`adam-unroll`, `adam-unroll-lr1e-2`); the default on all rows of a
+default with the calibrated validation objective (`calibrated`; at controller learning rates
+1e-2, 3e-2, 5e-2 and 1e-1, `calibrated-lr1e-2` .. `calibrated-lr1e-1`; at 3e-2 with `horizon:
+window`, `calibrated-window-lr3e-2`) and with the Adam-preconditioned unroll (`adam-unroll`,
+`adam-unroll-lr1e-2`); the default on all rows of a
 batch instead of the first 1024 (`all-rows`; the same below batch 1024) and both at controller
 learning rate 1e-2 (`lr1e-2`, `all-rows-lr1e-2`). The two-stage baselines (`bohb`, `darts`) and the
 same searches retrained with AutoLoss starting at the searched mixture (`bohb-autoloss`,
