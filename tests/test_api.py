@@ -80,6 +80,22 @@ def test_train_evaluate_predict_on_in_memory_rows(tmp_path):
     assert scored["auc"] > 0.8
 
 
+@pytest.mark.parametrize(
+    "override, start",
+    [
+        ({"loss.name": "focall"}, "loss.name: unknown loss or strategy 'focall'"),
+        ({"model.name": "deepfn"}, "model.name: unknown model 'deepfn'"),
+        ({"model.params": {"dropout": 2}}, "model.params.dropout: "),
+    ],
+)
+def test_names_are_checked_before_the_data_is_read(tmp_path, override, start):
+    missing = {"data.dataset": "criteo", "data.path": str(tmp_path / "train.txt")}
+    with pytest.raises(ConfigError) as err:
+        recloss.train(**missing, **override, out=str(tmp_path))
+    assert str(err.value).startswith(start)
+    assert not list(tmp_path.iterdir())
+
+
 def test_resuming_an_in_memory_run_without_its_rows_is_one_line(tmp_path):
     rows = planted_rows(600, seed=0)
     cfg = frame_config(tmp_path) | {"train": {"epochs": 2, "progress": False}}

@@ -142,12 +142,19 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
             ["--set", "model.params.dropout=2"],
             "--set model.params.dropout=2: model.params.dropout:",
         ),
-        (["--model", "deepfn"], "--model deepfn: unknown model 'deepfn'"),
+        (["--model", "deepfn"], "--model deepfn: model.name: unknown model 'deepfn'"),
+        (["--dataset", "nope"], "--dataset nope: data.dataset: unknown data set 'nope'"),
+        (["--loss", "nope"], "--loss nope: loss.name: unknown loss or strategy 'nope'"),
     ],
 )
 def test_errors_name_the_flag_that_gave_the_value(capsys, argv, start):
     code, _, err = run(capsys, "train", *argv)
     assert code == 2 and err.startswith(f"recloss: error: {start}") and err.count("\n") == 1
+
+
+def test_unknown_method_lists_the_two_stage_methods_too(capsys):
+    code, _, err = run(capsys, "train", "--loss", "nope")
+    assert code == 2 and "strategies: autoloss, bohb, darts" in err and ", race," in err
 
 
 def test_model_params_errors_name_the_config_file(tmp_path, capsys):

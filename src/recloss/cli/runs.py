@@ -39,19 +39,19 @@ def config_from_args(args: argparse.Namespace, flags: dict[str, str]) -> RunConf
 
         path = resolve(args.config, "run")
     cfg = load_config(path, overrides, origins)
-    _check_model_params(cfg, str(path) if path is not None else "defaults", origins)
+    _check_names(cfg, str(path) if path is not None else "defaults", origins)
     return cfg
 
 
-def _check_model_params(cfg: RunConfig, source: str, origins: dict[str, str]) -> None:
-    """`model.params` checked now, the error naming the file or flag that gave the value."""
-    from recloss.models import check_model_params
+def _check_names(cfg: RunConfig, source: str, origins: dict[str, str]) -> None:
+    """The data set, model and method names checked now, the error naming the file or flag
+    that gave the value."""
+    from recloss.runs import check_names
 
     try:
-        check_model_params(cfg.model.name, cfg.model.params)
-    except ConfigError as err:  # an unknown model name has no key: it is `model.name`'s fault
-        where = origin_of(err.key or "model.name", origins) or source
-        raise ConfigError(f"{where}: {err}") from None
+        check_names(cfg)
+    except ConfigError as err:
+        raise ConfigError(f"{origin_of(err.key, origins) or source}: {err}") from None
 
 
 def cmd_train(args: argparse.Namespace) -> None:

@@ -14,6 +14,7 @@ from recloss.runs.methods import (
     transferable_methods,
 )
 from recloss.runs.single import (
+    check_names,
     evaluate,
     predict,
     predict_to_file,
@@ -26,6 +27,7 @@ from recloss.runs.single import (
 __all__ = [
     "SEARCHES",
     "check_method",
+    "check_names",
     "evaluate",
     "is_fixed",
     "method_artifact",

@@ -80,6 +80,17 @@ def check_label_noise(name: str, schema: Schema, valid_rows: int) -> None:
         )
 
 
+def check_method_name(name: str) -> None:
+    """ConfigError unless `name` is a single loss, an online strategy or a two-stage method."""
+    if name in LOSSES or name in STRATEGIES or name in SEARCHES:
+        return
+    strategies = sorted({*STRATEGIES, *SEARCHES})
+    raise ConfigError(
+        f"unknown loss or strategy {name!r}; losses: {', '.join(LOSSES)}; "
+        f"strategies: {', '.join(strategies)}"
+    )
+
+
 def check_method(loss: LossConfig, schema: Schema) -> None:
     """ConfigError naming the key, before any training, for a method that cannot be built."""
     try:
@@ -99,6 +110,7 @@ __all__ = [
     "SEARCHES",
     "check_label_noise",
     "check_method",
+    "check_method_name",
     "is_fixed",
     "method_artifact",
     "method_label",

@@ -21,13 +21,13 @@ import torch
 
 from recloss.calibration import Calibration
 from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
-from recloss.data import PreparedDataset, SplitArrays, prepare_dataset, prepare_frame
+from recloss.data import DATASETS, PreparedDataset, SplitArrays, prepare_dataset, prepare_frame
 from recloss.data.rows import FRAME
 from recloss.errors import ConfigError, DataError
 from recloss.metrics import evaluate as metrics_of
-from recloss.models import RecModel
+from recloss.models import RecModel, check_model_params
 from recloss.rundir import RunDir, RunRecord
-from recloss.runs.methods import SEARCHES, check_label_noise, check_method
+from recloss.runs.methods import SEARCHES, check_label_noise, check_method, check_method_name
 from recloss.runs.online import make_model, run_online
 from recloss.runs.twostage import run_two_stage
 from recloss.training import (
@@ -74,6 +74,23 @@ def _new_folder(cfg: RunConfig, run_dir: str | Path | None) -> RunDir:
     return folder
 
 
+def check_names(cfg: RunConfig) -> None:
+    """ConfigError naming the key (`err.key`) for an unknown data set, model, model parameter or
+    method: checked before any data is prepared, which on a large file takes minutes."""
+    checks = {
+        "data.dataset": lambda: cfg.data.dataset == FRAME or DATASETS.get(cfg.data.dataset),
+        "model.name": lambda: check_model_params(cfg.model.name, cfg.model.params),
+        "loss.name": lambda: check_method_name(cfg.loss.name),
+    }
+    for key, check in checks.items():
+        try:
+            check()
+        except ConfigError as err:
+            if err.key is not None:  # a model parameter's, named in the message already
+                raise
+            raise ConfigError(f"{key}: {err}", key) from None
+
+
 def _check(cfg: RunConfig, dataset: PreparedDataset) -> None:
     """ConfigError naming the key, before any training, for a run that cannot be built."""
     schema = dataset.schema
@@ -113,9 +130,10 @@ def train(
     `run_dir` defaults to a new folder under `out`; `callbacks` join the trainer's own.
     """
     cfg = resolve_config(config, **overrides)
-    distributed.init_process_group(cfg.train.device)  # when torchrun started this process
     if data is not None:  # the run's config says where its rows came from
         cfg.data = cfg.data.model_copy(update={"dataset": FRAME, "path": None})
+    check_names(cfg)
+    distributed.init_process_group(cfg.train.device)  # when torchrun started this process
     dataset = _prepare(cfg, data)
     resolve_device(cfg.train.device)  # before the folder exists: a failed setup leaves none
     _check(cfg, dataset)
