@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+import torch
 from conftest import InterruptAfter
 
 import recloss
@@ -80,6 +81,11 @@ def test_train_evaluate_predict_on_in_memory_rows(tmp_path):
     assert scored["auc"] > 0.8
 
 
+def missing_criteo(tmp_path) -> dict[str, str]:
+    """Overrides naming a Criteo file that does not exist: any step that reads it fails."""
+    return {"data.dataset": "criteo", "data.path": str(tmp_path / "train.txt")}
+
+
 @pytest.mark.parametrize(
     "override, start",
     [
@@ -89,11 +95,16 @@ def test_train_evaluate_predict_on_in_memory_rows(tmp_path):
     ],
 )
 def test_names_are_checked_before_the_data_is_read(tmp_path, override, start):
-    missing = {"data.dataset": "criteo", "data.path": str(tmp_path / "train.txt")}
     with pytest.raises(ConfigError) as err:
-        recloss.train(**missing, **override, out=str(tmp_path))
+        recloss.train(**missing_criteo(tmp_path), **override, out=str(tmp_path))
     assert str(err.value).startswith(start)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_missing_gpu_is_found_before_the_data_is_read(tmp_path):
+    with pytest.raises(ConfigError, match="^train.device: cuda was asked for"):
+        recloss.train(**missing_criteo(tmp_path), **{"train.device": "cuda"}, out=str(tmp_path))
 
 
 def test_resuming_an_in_memory_run_without_its_rows_is_one_line(tmp_path):

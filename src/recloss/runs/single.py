@@ -134,8 +134,8 @@ def train(
         cfg.data = cfg.data.model_copy(update={"dataset": FRAME, "path": None})
     check_names(cfg)
     distributed.init_process_group(cfg.train.device)  # when torchrun started this process
+    resolve_device(cfg.train.device)  # before the data and the folder: a failed setup costs none
     dataset = _prepare(cfg, data)
-    resolve_device(cfg.train.device)  # before the folder exists: a failed setup leaves none
     _check(cfg, dataset)
     folder = _new_folder(cfg, run_dir)
     return _run(cfg, dataset, folder, resume=False, callbacks=callbacks)
