@@ -104,8 +104,6 @@ def test_split_sizes_are_exact_and_assignment_deterministic():
     assert np.bincount(a).tolist() == [800, 100, 100]
     np.testing.assert_array_equal(a, assign_splits(1000, (0.8, 0.1, 0.1), seed=5))
     assert (a != assign_splits(1000, (0.8, 0.1, 0.1), seed=6)).any()
-    with pytest.raises(ConfigError, match="data.split"):
-        split_sizes(10, (0.8, 0.3, 0.1))
 
 
 def test_splits_partition_the_rows(tmp_path):

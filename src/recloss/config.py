@@ -57,6 +57,13 @@ class DataConfig(_Section):
     table: TableSchema | None = None  # for dataset csv / parquet
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
 
+    @field_validator("split")
+    @classmethod
+    def _fractions(cls, split: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(f < 0 for f in split) or abs(sum(split) - 1) > 1e-6:
+            raise ValueError(f"{split} must be 3 fractions >= 0 summing to 1")
+        return split
+
     @field_validator("splits")
     @classmethod
     def _all_three_splits(cls, splits: dict[str, str] | None) -> dict[str, str] | None:

@@ -6,15 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from recloss.errors import ConfigError
-
 SPLITS = ("train", "valid", "test")
 
 
 def split_sizes(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
-    """Rows per split: valid and test rounded to the nearest row, train takes the rest."""
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ConfigError(f"data.split: {tuple(fractions)} must be 3 fractions >= 0 summing to 1")
+    """Rows per split: valid and test rounded to the nearest row, train takes the rest
+    (`fractions`: `data.split`, checked by the config)."""
     valid, test = (int(n * f + 0.5) for f in fractions[1:])
     if valid + test > n:
         test = n - valid
