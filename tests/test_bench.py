@@ -231,6 +231,13 @@ def test_data_option_points_a_data_set_at_its_file(tmp_path):
         bench.load_grid(path, data={"criteo": "x"})
 
 
+def test_an_error_from_an_override_names_it(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text(json.dumps(grid_dict()))
+    with pytest.raises(ConfigError, match=f"^{path} with --set seeds, epoch: epoch: unknown key"):
+        bench.load_grid(path, {"seeds": [7], "epoch": 3})
+
+
 # -- running -------------------------------------------------------------------------------------
 def test_rerun_trains_no_finished_cell(grid, tmp_path, fake):
     root = tmp_path / "bench"

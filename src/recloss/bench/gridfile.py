@@ -18,14 +18,16 @@ GRID_FILE = "grid.yaml"  # in the bench folder: the grid it was run with
 def load_grid(
     path: str | Path, overrides: dict[str, Any] | None = None, data: dict[str, str] | None = None
 ) -> Grid:
-    """Read a grid file; `overrides` set dotted keys, `data` points data sets at their files."""
+    """Read a grid file; `overrides` set dotted keys, `data` points data sets at their files.
+    An error names the file, and the overridden keys with it."""
     p = Path(path)
     raw = read_yaml_mapping(p, "grid")
     for dotted, value in (overrides or {}).items():
         set_dotted(raw, dotted, value)
     for name, file in (data or {}).items():
         _set_data_path(raw, name, file, str(p))
-    return grid_from_dict(raw, str(p))
+    source = f"{p} with --set {', '.join(overrides)}" if overrides else str(p)
+    return grid_from_dict(raw, source)
 
 
 def _set_data_path(raw: dict[str, Any], name: str, file: str, source: str) -> None:
