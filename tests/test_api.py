@@ -107,6 +107,23 @@ def test_a_missing_gpu_is_found_before_the_data_is_read(tmp_path):
         recloss.train(**missing_criteo(tmp_path), **{"train.device": "cuda"}, out=str(tmp_path))
 
 
+@pytest.mark.parametrize("loss", ["ce", "autoloss", "darts"])
+@pytest.mark.parametrize(
+    "rows, split, start",
+    [
+        (600, [0.9, 0.0, 0.1], "data.split: no rows in the valid split (540 train, 0 valid, 60"),
+        (3, [0.8, 0.1, 0.1], "data.split: no rows in the valid and test splits (3 train, 0"),
+    ],
+)
+def test_a_split_without_rows_is_refused_before_training(tmp_path, loss, rows, split, start):
+    cfg = frame_config(tmp_path) | {"loss": {"name": loss}}
+    cfg["data"]["split"] = split
+    with pytest.raises(ConfigError) as err:
+        recloss.train(cfg, run_dir=tmp_path / "run", data=planted_rows(rows, seed=0))
+    assert str(err.value).startswith(start)
+    assert not (tmp_path / "run").exists()
+
+
 def test_resuming_an_in_memory_run_without_its_rows_is_one_line(tmp_path):
     rows = planted_rows(600, seed=0)
     cfg = frame_config(tmp_path) | {"train": {"epochs": 2, "progress": False}}

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from conftest import InterruptAfter
 
 import recloss
 from recloss.config import config_from_dict
-from recloss.errors import ConfigError
+from recloss.data import SplitArrays
+from recloss.errors import ConfigError, RecLossError
 from recloss.rundir import RunDir
 from recloss.runs import resume, train
 from recloss.training import Callback, checkpoint, make_optimizers
+from recloss.training.streams import ValidationStream
 
 
 def small_config(tmp_path, **overrides):
@@ -296,3 +299,10 @@ def test_autoloss_hypergrad_rows_sizes_the_validation_batches_and_adam_unroll_tr
     moved = trainer.strategy.controller.parameters()
     assert trainer.strategy.controller_steps > 0
     assert not all(torch.equal(a, b) for a, b in zip(before, moved, strict=True))
+
+
+def test_an_empty_validation_split_is_an_error_not_an_endless_loop():
+    empty = SplitArrays(np.zeros((0, 2), np.int32), None, np.zeros(0, np.int8))
+    stream = ValidationStream(empty, 4, seed=0, rank=0, world=1, device=torch.device("cpu"))
+    with pytest.raises(RecLossError, match="the validation split has no rows"):
+        stream()

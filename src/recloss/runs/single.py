@@ -91,12 +91,25 @@ def check_names(cfg: RunConfig) -> None:
             raise ConfigError(f"{key}: {err}", key) from None
 
 
+def _check_split_rows(cfg: RunConfig, dataset: PreparedDataset) -> None:
+    """ConfigError unless every split has rows: a run trains on one, picks its best epoch (and
+    trains any controller) on another and reports the third."""
+    rows = {name: len(dataset.split(name)) for name in ("train", "valid", "test")}
+    empty = [name for name, n in rows.items() if n == 0]
+    if empty:
+        key = "data.splits" if cfg.data.splits is not None else "data.split"
+        counts = ", ".join(f"{n:,} {name}" for name, n in rows.items())
+        splits = f"{' and '.join(empty)} split{'s' if len(empty) > 1 else ''}"
+        raise ConfigError(f"{key}: no rows in the {splits} ({counts})")
+
+
 def _check(cfg: RunConfig, dataset: PreparedDataset) -> None:
     """ConfigError naming the key, before any training, for a run that cannot be built."""
     schema = dataset.schema
+    _check_split_rows(cfg, dataset)
     check_method(cfg.loss, schema)
     if cfg.train.label_noise == "channel":
-        check_label_noise(cfg.loss.name, schema, len(dataset.split("valid")))
+        check_label_noise(cfg.loss.name, schema)
     if cfg.train.calibration == "platt" and schema.task != "binary":
         raise ConfigError(
             "train.calibration: platt is for binary tasks; use temperature for "

@@ -11,6 +11,7 @@ import torch
 from recloss.data import BatchLoader, SplitArrays
 from recloss.data.prefetch import prefetch
 from recloss.data.schema import Batch
+from recloss.errors import RecLossError
 
 
 def pin(batch: Batch) -> Batch:
@@ -56,17 +57,22 @@ class ValidationStream:
         self._batches = None
 
     def __call__(self) -> Batch:
-        if self._batches is None:
-            self.loader.set_epoch(self.cycle)
-            self._batches = itertools.islice(iter(self.loader), self.position, None)
-        batch = next(self._batches, None)
-        if batch is None:
+        batch = self._next()
+        if batch is None:  # this pass is used up: the next one, shuffled anew
             self.cycle, self.position, self._batches = self.cycle + 1, 0, None
-            return self()
+            batch = self._next()
+            if batch is None:
+                raise RecLossError("the validation split has no rows to draw batches from")
         self.position += 1
         if self.device.type == "cuda":
             return pin(batch).to(self.device, non_blocking=True)
         return batch.to(self.device)
+
+    def _next(self) -> Batch | None:
+        if self._batches is None:
+            self.loader.set_epoch(self.cycle)
+            self._batches = itertools.islice(iter(self.loader), self.position, None)
+        return next(self._batches, None)
 
     def state_dict(self) -> dict[str, int]:
         return {"cycle": self.cycle, "position": self.position}
