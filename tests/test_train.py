@@ -306,3 +306,15 @@ def test_an_empty_validation_split_is_an_error_not_an_endless_loop():
     stream = ValidationStream(empty, 4, seed=0, rank=0, world=1, device=torch.device("cpu"))
     with pytest.raises(RecLossError, match="the validation split has no rows"):
         stream()
+
+
+def test_the_best_epoch_is_the_lowest_logloss_where_the_auc_is_undefined():
+    from recloss.rundir import EpochRecord
+    from recloss.training.state import TrainerState
+
+    state = TrainerState()
+    for epoch, logloss in enumerate([0.6, 0.5, 0.55], start=1):
+        valid = {"auc": float("nan"), "logloss": logloss}
+        state.record_epoch(EpochRecord(epoch=epoch, step=epoch, seconds=1.0, train_loss=0.7,
+                                       samples_per_second=1.0, valid=valid))  # fmt: skip
+    assert state.best_epoch == 2

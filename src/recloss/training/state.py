@@ -18,7 +18,7 @@ class TrainerState:
     samples: int = 0
     train_seconds: float = 0.0  # inside training steps
     wall_seconds: float = 0.0  # training and validation
-    best_metric: float = -math.inf  # validation AUC of the best epoch
+    best_metric: float = -math.inf  # the best epoch's `selection_score`
     best_epoch: int = 0  # 1-based; 0 before the first epoch
     history: list[EpochRecord] = field(default_factory=list)
     # the epoch in progress, so that a checkpoint taken inside it resumes exactly
@@ -42,12 +42,13 @@ class TrainerState:
         return done
 
     def record_epoch(self, entry: EpochRecord) -> bool:
-        """Append an epoch; True if its validation AUC is the best so far (the first of equals)."""
+        """Append an epoch; True if its `selection_score` is the best so far (the first of
+        equals)."""
         self.history.append(entry)
-        auc = entry.valid["auc"]
-        better = self.best_epoch == 0 or auc > self.best_metric  # AUC may be NaN on one class
+        score = selection_score(entry.valid)
+        better = self.best_epoch == 0 or score > self.best_metric
         if better:
-            self.best_metric, self.best_epoch = auc, entry.epoch
+            self.best_metric, self.best_epoch = score, entry.epoch
         self.epoch += 1
         return better
 
@@ -61,3 +62,10 @@ class TrainerState:
         for key, value in state.items():
             setattr(self, key, value)
         self.history = [EpochRecord.model_validate(e) for e in state["history"]]
+
+
+def selection_score(valid: dict[str, float]) -> float:
+    """What picks the best epoch: the validation AUC, or minus the validation logloss where the
+    AUC is undefined (a validation split of one class)."""
+    auc = valid["auc"]
+    return -valid["logloss"] if math.isnan(auc) else auc
