@@ -23,10 +23,10 @@
   since the last controller step, all along the one validation gradient
   (`hypergrad.window_hypergradients`): a longer horizon against the short-horizon bias (Wu et al.,
   ICLR 2018) for the price of one more `J g'` per model step; not in either preset.
-`example_weight` (off in both variants) adds a per-example weight output beside the mixture, in
-(0, 2); with normalisation only its relative values matter, so it can move an example's share of the
-step towards zero, as learning-to-reweight's weights can. Each explicit option overrides the
-variant's preset.
+`example_weight` (off in both variants) adds a per-example weight output beside the mixture,
+`exp(o_b)` normalised to mean 1 within each label of the batch (`controller.effective_weights`):
+it can move an example's share of the step towards zero, as learning-to-reweight's weights can,
+but not shift the class prior. Each explicit option overrides the variant's preset.
 """
 
 from __future__ import annotations
