@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import recloss.runs.single
 from recloss.cli import main
 
 
@@ -61,6 +62,19 @@ def test_unknown_model_lists_choices(capsys, synthetic_flags):
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert "deepfn" in err and "deepfm" in err and "autoint" in err
+
+
+def test_an_interrupted_run_says_which_folder_resumes_it(
+    capsys, tmp_path, synthetic_flags, monkeypatch
+):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(recloss.runs.single, "run_online", interrupt)
+    code, _, err = run(capsys, "train", *synthetic_flags, "--loss", "ce")
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert code == 130
+    assert err == f"recloss: interrupted (resume with `recloss train --resume {folder}`)\n"
 
 
 def test_bad_config_value_names_the_key(capsys, synthetic_flags):

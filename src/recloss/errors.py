@@ -1,5 +1,7 @@
 """Exceptions a user can cause. The command line prints them on one line and exits non-zero."""
 
+from pathlib import Path
+
 
 class RecLossError(Exception):
     """Base class of every error caused by user input (data, configuration, files)."""
@@ -19,3 +21,11 @@ class ConfigError(RecLossError):
 
 class CompatibilityError(RecLossError):
     """Saved state (checkpoint, controller, cache) does not fit the current run."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by an interrupt (Ctrl-C); `run_dir` is the folder that resumes it."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir

@@ -46,14 +46,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         report_rank_error(f"the process group failed: {str(err).splitlines()[0]}", quiet)
         return 2
-    except KeyboardInterrupt:
-        hint = {
-            "train": " (resume with `recloss train --resume RUN_DIR`)",
-            "bench": " (rerun the same command to continue)",
-        }.get(args.command, "")
-        print(f"recloss: interrupted{hint}", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        print(f"recloss: interrupted{_resume_hint(args.command, interrupt)}", file=sys.stderr)
         return 130
     return 0
+
+
+def _resume_hint(command: str, interrupt: KeyboardInterrupt) -> str:
+    """How to continue: a run has a folder once its data is ready (none before: start again)."""
+    if command == "bench":
+        return " (rerun the same command to continue)"
+    run_dir = getattr(interrupt, "run_dir", None)
+    return f" (resume with `recloss train --resume {run_dir}`)" if run_dir is not None else ""
 
 
 def _collective_failed(err: RuntimeError) -> bool:

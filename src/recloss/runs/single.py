@@ -23,7 +23,7 @@ from recloss.calibration import Calibration
 from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
 from recloss.data import DATASETS, PreparedDataset, SplitArrays, prepare_dataset, prepare_frame
 from recloss.data.rows import FRAME
-from recloss.errors import ConfigError, DataError
+from recloss.errors import ConfigError, DataError, RunInterrupted
 from recloss.metrics import evaluate as metrics_of
 from recloss.models import RecModel, check_model_params
 from recloss.rundir import RunDir, RunRecord
@@ -124,10 +124,14 @@ def _run(
     resume: bool,
     callbacks: Sequence[Callback],
 ) -> RunRecord:
-    if cfg.loss.name in SEARCHES:
-        search = SEARCHES.get(cfg.loss.name)
-        return run_two_stage(search, cfg, dataset, run_dir, resume=resume, callbacks=callbacks)
-    return run_online(cfg, dataset, run_dir, resume=resume, callbacks=callbacks)
+    """Train the run in `run_dir`; an interrupt says which folder resumes it."""
+    try:
+        if cfg.loss.name in SEARCHES:
+            search = SEARCHES.get(cfg.loss.name)
+            return run_two_stage(search, cfg, dataset, run_dir, resume=resume, callbacks=callbacks)
+        return run_online(cfg, dataset, run_dir, resume=resume, callbacks=callbacks)
+    except KeyboardInterrupt as interrupt:
+        raise RunInterrupted(run_dir.path) from interrupt
 
 
 def train(
