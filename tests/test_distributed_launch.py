@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,9 @@ import pytest
 import torch
 from distributed_ranks import spawn
 
-from recloss.cli.launch import without_nproc
-from recloss.errors import ConfigError
+import recloss.cli
+from recloss.cli.launch import QUIET_FLAG, without_nproc
+from recloss.errors import ConfigError, RunInterrupted
 from recloss.training.distributed import Replicas, gather_rows, shard_bounds
 
 SMALL = [
@@ -35,6 +37,33 @@ def _recloss(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_the_nproc_flag_is_taken_out_of_what_the_ranks_run():
     argv = ["train", "--nproc", "2", "--epochs", "1", "--nproc=3", "--seed", "1"]
     assert without_nproc(argv) == ["train", "--epochs", "1", "--seed", "1"]
+
+
+def test_ctrl_c_under_the_launcher_exits_130_and_leaves_the_hint_to_the_ranks(monkeypatch, capsys):
+    import torch.distributed.run
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    def interrupted(args):
+        raise SignalException("Process 1 got signal: 2", sigval=signal.SIGINT)
+
+    monkeypatch.setattr(torch.distributed.run, "run", interrupted)
+    assert recloss.cli.main(["train", "--nproc", "2", *SMALL]) == 130
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("rank, says", [(0, True), (1, False)])
+def test_of_the_interrupted_ranks_rank_zero_alone_says_how_to_resume(
+    monkeypatch, capsys, rank, says
+):
+    def interrupted(args):
+        raise RunInterrupted(Path("runs/r"))
+
+    monkeypatch.setitem(recloss.cli.COMMANDS, "train", interrupted)
+    monkeypatch.setenv("RANK", str(rank))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert recloss.cli.main(["train", QUIET_FLAG]) == 130
+    hint = "recloss: interrupted (resume with `recloss train --resume runs/r`)\n"
+    assert capsys.readouterr().err == (hint if says else "")
 
 
 def test_shards_cover_every_row_once_in_order():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from recloss.cli.launch import launch, report_rank_error, without_nproc
+from recloss.cli.launch import INTERRUPTED, launch, report_rank_error, without_nproc
 from recloss.cli.parser import TRAIN_FLAGS, build_parser
 from recloss.cli.runs import cmd_eval, cmd_predict, cmd_train, config_from_args, print_record
 from recloss.cli.tools import cmd_bench, cmd_data, cmd_list, cmd_report
@@ -32,9 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet = getattr(args, "errors_to_launcher", False)
     try:
         if args.command == "train" and args.nproc is not None:
-            launch(args.nproc, without_nproc(argv))  # torchrun: the ranks run `recloss train`
-        else:
-            COMMANDS[args.command](args)
+            return launch(args.nproc, without_nproc(argv))  # torchrun runs the ranks
+        COMMANDS[args.command](args)
     except BrokenPipeError:  # stdout's reader stopped early (`| head`): quietly, as `cat` does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush too
         return 141  # 128 + SIGPIPE, what a shell reports for a writer the pipe stopped
@@ -47,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         report_rank_error(f"the process group failed: {str(err).splitlines()[0]}", quiet)
         return 2
     except KeyboardInterrupt as interrupt:
-        print(f"recloss: interrupted{_resume_hint(args.command, interrupt)}", file=sys.stderr)
-        return 130
+        if not (quiet and int(os.environ.get("RANK", "0")) > 0):  # ranks: rank 0 alone says it
+            print(f"recloss: interrupted{_resume_hint(args.command, interrupt)}", file=sys.stderr)
+        return INTERRUPTED
     return 0
 
 

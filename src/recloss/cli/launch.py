@@ -17,6 +17,7 @@ import time
 from recloss.errors import ConfigError, RecLossError
 
 QUIET_FLAG = "--errors-to-launcher"  # given to the ranks: their errors go to the launcher only
+INTERRUPTED = 130  # 128 + SIGINT, the exit status of a program stopped by Ctrl-C
 
 
 def without_nproc(argv: list[str]) -> list[str]:
@@ -32,23 +33,35 @@ def without_nproc(argv: list[str]) -> list[str]:
     return out
 
 
-def launch(nproc: int, argv: list[str]) -> None:
-    """`recloss ARGV` as `nproc` ranks here; RecLossError with the failed rank's line."""
+def launch(nproc: int, argv: list[str]) -> int:
+    """`recloss ARGV` as `nproc` ranks here; RecLossError with the failed rank's line. Returns
+    the exit status: 0, or INTERRUPTED after Ctrl-C (rank 0 has said how to resume)."""
     if nproc < 1:
         raise ConfigError(f"--nproc {nproc}: give at least 1 process")
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
     args = parse_args(
         ["--standalone", f"--nproc-per-node={nproc}", "-m", "recloss", *argv, QUIET_FLAG]
     )
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    _silence_torchrun()
     # the ranks share this machine's cores (torchrun would give each 1 thread, with a warning)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     try:
         run(args)
     except ChildFailedError as err:
         raise RecLossError(_first_message(err)) from None
+    except SignalException:  # the ranks got the signal too, and have stopped
+        return INTERRUPTED
+    return 0
+
+
+def _silence_torchrun() -> None:
+    """No log lines from torchrun's agent: each of its modules' loggers has a level of its own."""
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _first_message(err) -> str:
