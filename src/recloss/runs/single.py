@@ -117,6 +117,15 @@ def _check(cfg: RunConfig, dataset: PreparedDataset) -> None:
         )
 
 
+def _set_up(cfg: RunConfig, data: Rows | None) -> PreparedDataset:
+    """The process group, the device and the data set of a run, checked before it trains."""
+    distributed.init_process_group(cfg.train.device)  # when torchrun started this process
+    resolve_device(cfg.train.device)  # before the data and any folder: a failed setup costs none
+    dataset = _prepare(cfg, data)
+    _check(cfg, dataset)
+    return dataset
+
+
 def _run(
     cfg: RunConfig,
     dataset: PreparedDataset,
@@ -150,10 +159,7 @@ def train(
     if data is not None:  # the run's config says where its rows came from
         cfg.data = cfg.data.model_copy(update={"dataset": FRAME, "path": None})
     check_names(cfg)
-    distributed.init_process_group(cfg.train.device)  # when torchrun started this process
-    resolve_device(cfg.train.device)  # before the data and the folder: a failed setup costs none
-    dataset = _prepare(cfg, data)
-    _check(cfg, dataset)
+    dataset = _set_up(cfg, data)
     folder = _new_folder(cfg, run_dir)
     return _run(cfg, dataset, folder, resume=False, callbacks=callbacks)
 
@@ -170,9 +176,7 @@ def resume(
     if folder.is_finished():  # nothing left to train: the run as it ended
         return folder.read_record()
     cfg = folder.read_config()
-    distributed.init_process_group(cfg.train.device)  # when torchrun started this process
-    dataset = _prepare(cfg, data)
-    _check(cfg, dataset)
+    dataset = _set_up(cfg, data)
     return _run(cfg, dataset, folder, resume=True, callbacks=callbacks)
 
 
