@@ -92,6 +92,12 @@ def missing_criteo(tmp_path) -> dict[str, str]:
         ({"loss.name": "focall"}, "loss.name: unknown loss or strategy 'focall'"),
         ({"model.name": "deepfn"}, "model.name: unknown model 'deepfn'"),
         ({"model.params": {"dropout": 2}}, "model.params.dropout: "),
+        ({"loss.params": {"controler_lr": 0.1}}, "loss.params.controler_lr: unknown parameter"),
+        ({"loss.params": {"controller_lr": "fast"}}, "loss.params.controller_lr: Input should"),
+        ({"loss.name": "focal", "loss.params": {"gamma": 2}}, "loss.params.gamma: a single loss"),
+        ({"loss.name": "race", "loss.params": {"budgt": 1}}, "loss.params.budgt: unknown"),
+        ({"loss.name": "darts", "loss.params": {"search_epochs": 0}}, "loss.params.search_epochs"),
+        ({"loss.name": "bohb", "loss.params": {"retrain": "x"}}, "loss.params.retrain: unknown"),
     ],
 )
 def test_names_are_checked_before_the_data_is_read(tmp_path, override, start):

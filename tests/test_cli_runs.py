@@ -149,6 +149,10 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
         (["--model", "deepfn"], "--model deepfn: model.name: unknown model 'deepfn'"),
         (["--dataset", "nope"], "--dataset nope: data.dataset: unknown data set 'nope'"),
         (["--loss", "nope"], "--loss nope: loss.name: unknown loss or strategy 'nope'"),
+        (
+            ["--set", "loss.params.controler_lr=0.1"],
+            "--set loss.params.controler_lr=0.1: loss.params.controler_lr: unknown parameter",
+        ),
     ],
 )
 def test_errors_name_the_flag_that_gave_the_value(capsys, argv, start):

@@ -68,7 +68,7 @@ class BohbSearch:
 
     label = "BOHB"
 
-    def check(self, loss: LossConfig, schema: Schema) -> None:
+    def check(self, loss: LossConfig, schema: Schema | None) -> None:
         BohbOptions.of(loss.params)
         import_optuna()  # fail before any training when it is missing
 

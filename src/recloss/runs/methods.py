@@ -16,7 +16,7 @@ from recloss.registry import Registry
 from recloss.runs.bohb import BohbSearch
 from recloss.runs.race import RaceSearch
 from recloss.runs.twostage import OnlineSearch, Search, mixture_config, split_retrain
-from recloss.search import STRATEGIES, Artifact, OptionError, build_strategy
+from recloss.search import STRATEGIES, Artifact, OptionError, build_strategy, strategy_params
 
 SEARCHES: Registry[Search] = Registry("two-stage method")
 SEARCHES.add("darts", OnlineSearch("darts", STRATEGIES.get("darts").label))
@@ -80,24 +80,30 @@ def check_method_name(name: str) -> None:
         return
     strategies = sorted({*STRATEGIES, *SEARCHES})
     raise ConfigError(
-        f"unknown loss or strategy {name!r}; losses: {', '.join(LOSSES)}; "
-        f"strategies: {', '.join(strategies)}"
+        f"loss.name: unknown loss or strategy {name!r}; losses: {', '.join(LOSSES)}; "
+        f"strategies: {', '.join(strategies)}",
+        "loss.name",
     )
 
 
-def check_method(loss: LossConfig, schema: Schema) -> None:
-    """ConfigError naming the key, before any training, for a method that cannot be built."""
+def check_method(loss: LossConfig, schema: Schema | None = None) -> None:
+    """ConfigError naming the key, before any training, for a method that cannot be built.
+    Without `schema` (before the data is read): the name and its parameters' names and types."""
+    check_method_name(loss.name)
     try:
-        if loss.name in SEARCHES:
-            retrain, search_loss = split_retrain(loss)
-            SEARCHES.get(loss.name).check(search_loss, schema)
-            if retrain == "autoloss":
-                uniform = dict.fromkeys(loss.candidates, 1.0)
-                build_strategy(mixture_config(RunConfig(loss=loss), uniform, retrain).loss, schema)
-        else:
-            build_strategy(loss, schema)
+        if loss.name not in SEARCHES:
+            if schema is None:
+                strategy_params(loss)
+            else:
+                build_strategy(loss, schema)
+            return
+        retrain, search_loss = split_retrain(loss)
+        SEARCHES.get(loss.name).check(search_loss, schema)
+        if retrain == "autoloss" and schema is not None:
+            uniform = dict.fromkeys(loss.candidates, 1.0)
+            build_strategy(mixture_config(RunConfig(loss=loss), uniform, retrain).loss, schema)
     except OptionError as err:
-        raise ConfigError(f"loss.params.{err.key}: {err.message}") from None
+        raise err.config_error() from None
 
 
 __all__ = [

@@ -55,7 +55,7 @@ class RaceSearch:
 
     label = "Race"
 
-    def check(self, loss: LossConfig, schema: Schema) -> None:
+    def check(self, loss: LossConfig, schema: Schema | None) -> None:
         RaceOptions.of(loss.params)
 
     def search(

@@ -27,7 +27,7 @@ from recloss.errors import ConfigError, DataError, RunInterrupted
 from recloss.metrics import evaluate as metrics_of
 from recloss.models import RecModel, check_model_params
 from recloss.rundir import RunDir, RunRecord
-from recloss.runs.methods import SEARCHES, check_label_noise, check_method, check_method_name
+from recloss.runs.methods import SEARCHES, check_label_noise, check_method
 from recloss.runs.online import make_model, run_online
 from recloss.runs.twostage import run_two_stage
 from recloss.training import (
@@ -75,18 +75,19 @@ def _new_folder(cfg: RunConfig, run_dir: str | Path | None) -> RunDir:
 
 
 def check_names(cfg: RunConfig) -> None:
-    """ConfigError naming the key (`err.key`) for an unknown data set, model, model parameter or
-    method: checked before any data is prepared, which on a large file takes minutes."""
+    """ConfigError naming the key (`err.key`) for an unknown data set, model or method, or a
+    parameter of either: checked before any data is prepared, which on a large file takes
+    minutes."""
     checks = {
         "data.dataset": lambda: cfg.data.dataset == FRAME or DATASETS.get(cfg.data.dataset),
         "model.name": lambda: check_model_params(cfg.model.name, cfg.model.params),
-        "loss.name": lambda: check_method_name(cfg.loss.name),
+        "loss.name": lambda: check_method(cfg.loss),
     }
     for key, check in checks.items():
         try:
             check()
         except ConfigError as err:
-            if err.key is not None:  # a model parameter's, named in the message already
+            if err.key is not None:  # named in the message already
                 raise
             raise ConfigError(f"{key}: {err}", key) from None
 

@@ -31,7 +31,7 @@ from recloss.data.schema import Schema
 from recloss.errors import CompatibilityError
 from recloss.rundir import RunDir, RunRecord, SearchRecord
 from recloss.runs.online import fit_run, run_online, save_run
-from recloss.search import STRATEGIES, build_strategy
+from recloss.search import STRATEGIES, build_strategy, strategy_params
 from recloss.search.base import OptionError, check_options, positive_int
 from recloss.training import Callback, distributed_rank
 
@@ -41,8 +41,9 @@ class Search(Protocol):
 
     label: str
 
-    def check(self, loss: LossConfig, schema: Schema) -> None:
-        """Fail now, before any training, on options the search or its stage cannot take."""
+    def check(self, loss: LossConfig, schema: Schema | None) -> None:
+        """Fail now, before any training, on options the search or its stage cannot take
+        (without `schema`, before the data is read: those it can check without it)."""
 
     def search(
         self, cfg: RunConfig, dataset: PreparedDataset, run_dir: RunDir, resume: bool
@@ -71,8 +72,12 @@ class OnlineSearch:
         train = cfg.train.model_copy(update={"epochs": epochs})
         return cfg.model_copy(update={"loss": loss, "train": train})
 
-    def check(self, loss: LossConfig, schema: Schema) -> None:
-        build_strategy(self.stage_config(RunConfig(loss=loss)).loss, schema)
+    def check(self, loss: LossConfig, schema: Schema | None) -> None:
+        stage = self.stage_config(RunConfig(loss=loss)).loss
+        if schema is None:
+            strategy_params(stage)
+        else:
+            build_strategy(stage, schema)
 
     def search(
         self, cfg: RunConfig, dataset: PreparedDataset, run_dir: RunDir, resume: bool

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from recloss.config import LossConfig
 from recloss.data.schema import Schema
 from recloss.errors import ConfigError
@@ -33,31 +35,39 @@ for _cls in (
 _BUILT_IN = ("task", "num_classes", "candidates")  # given by `build_strategy`, not `loss.params`
 
 
-def build_strategy(cfg: LossConfig, schema: Schema) -> LossStrategy:
-    """A candidate-loss name gives that single loss; a strategy name gives that strategy."""
+def strategy_params(cfg: LossConfig) -> dict[str, Any]:
+    """`loss.params` checked against the strategy's constructor (names and types; the data set
+    is not needed); a single loss takes none. ConfigError naming the key."""
     if cfg.name in LOSSES and cfg.name not in STRATEGIES:
-        check_candidates([cfg.name], schema.task)
         if cfg.params:
-            raise ConfigError(f"loss.params: a single loss ({cfg.name}) takes no parameters")
-        return FixedWeights(schema.task, schema.num_classes, [cfg.name], [1.0])
+            key = f"loss.params.{next(iter(cfg.params))}"
+            raise ConfigError(f"{key}: a single loss ({cfg.name}) takes no parameters", key)
+        return {}
     if cfg.name not in STRATEGIES:
         raise ConfigError(
             f"loss.name: unknown loss or strategy {cfg.name!r}; "
             f"losses: {', '.join(LOSSES.names())}; "
             f"strategies: {', '.join(STRATEGIES.names())}"
         )
+    return check_params(STRATEGIES.get(cfg.name), cfg.name, cfg.params, "loss.params", _BUILT_IN)
+
+
+def build_strategy(cfg: LossConfig, schema: Schema) -> LossStrategy:
+    """A candidate-loss name gives that single loss; a strategy name gives that strategy."""
+    params = strategy_params(cfg)
+    if cfg.name in LOSSES and cfg.name not in STRATEGIES:
+        check_candidates([cfg.name], schema.task)
+        return FixedWeights(schema.task, schema.num_classes, [cfg.name], [1.0])
     check_candidates(cfg.candidates, schema.task)
-    cls = STRATEGIES.get(cfg.name)
-    params = check_params(cls, cfg.name, cfg.params, "loss.params", _BUILT_IN)
     try:
-        return cls(
+        return STRATEGIES.get(cfg.name)(
             task=schema.task,
             num_classes=schema.num_classes,
             candidates=list(cfg.candidates),
             **params,
         )
     except OptionError as err:
-        raise ConfigError(f"loss.params.{err.key}: {err.message}") from None
+        raise err.config_error() from None
 
 
 __all__ = [
@@ -68,4 +78,5 @@ __all__ = [
     "OptionError",
     "StepContext",
     "build_strategy",
+    "strategy_params",
 ]

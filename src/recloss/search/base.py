@@ -58,6 +58,11 @@ class OptionError(ConfigError):
         super().__init__(f"{key}: {message}")
         self.key, self.message = key, message
 
+    def config_error(self) -> ConfigError:
+        """The same, as the error of a run's config key `loss.params.<key>`."""
+        key = f"loss.params.{self.key}"
+        return ConfigError(f"{key}: {self.message}", key)
+
 
 def check_options(checks: Sequence[tuple[str, Any, bool, str]]) -> None:
     """OptionError for the first `(name, value, ok, what)` that is not ok."""
