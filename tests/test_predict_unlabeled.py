@@ -97,6 +97,7 @@ def test_unlabeled_rows_predict_as_the_labeled_ones(tiny_run, tmp_path, capsys):
     code, out, err = cli(capsys, "predict", run, "--data", unlabeled, "--output", out_path)
     assert code == 0, err
     assert out == f"wrote 200 predictions (one row per input row, in order) to {out_path}\n"
+    assert out_path.read_text().startswith("probability\n")
     written = pa_csv.read_csv(out_path).column("probability").to_numpy()
     assert abs(written - expected).max() < 1e-6
 

@@ -295,7 +295,9 @@ def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
     table = pa.table(columns)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
-        pa_csv.write_csv(table, path)
+        with path.open("wb") as out:  # the header by hand: pyarrow quotes every column name
+            out.write(f"{','.join(columns)}\n".encode())
+            pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False))
     else:
         pq.write_table(table, path)
     return path
