@@ -188,10 +188,10 @@ def test_the_progress_bar_counts_an_epochs_examples_from_where_a_resumed_run_sto
     from recloss.training import callbacks
     from recloss.training.callbacks import Progress
 
-    # shown, as on a terminal (tqdm counts nothing while disabled), into a buffer
-    monkeypatch.setattr(
-        callbacks, "tqdm", lambda **kw: tqdm(**kw | {"disable": False, "file": io.StringIO()})
-    )
+    def shown(show: bool, **kw):  # as on a terminal (tqdm counts nothing while disabled)
+        return tqdm(**kw, disable=False, file=io.StringIO())
+
+    monkeypatch.setattr(callbacks, "ProgressBar", shown)
     trainer, progress = stub_trainer(world=1, epoch_step=4), Progress()
     progress.on_train_epoch_start(trainer, batches=19)
     assert (progress.bar.n, progress.bar.total) == (4 * 64, 1200)

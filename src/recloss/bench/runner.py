@@ -6,12 +6,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from recloss.bench.cells import Cell, cell_dir, expand
 from recloss.bench.grid import Grid
 from recloss.bench.gridfile import save_grid
 from recloss.errors import ConfigError, RecLossError
+from recloss.progress import ProgressBar
 from recloss.report import run_row, summary_line, write_results
 from recloss.rundir import RunDir
 from recloss.runs import resume, train
@@ -37,12 +36,12 @@ def run_bench(grid: Grid, root: Path, progress: bool = True) -> list[dict[str, A
     for cell in cells:
         _check_unchanged(root, cell)
     todo = [c for c in cells if not _run_dir(root, c.key).is_finished()]
-    bar = tqdm(
+    bar = ProgressBar(
         total=len(cells),
         initial=len(cells) - len(todo),
         unit="cell",
         desc=grid.name,
-        disable=None if progress else True,  # None: on a terminal only
+        show=progress,
         dynamic_ncols=True,
     )
     if len(todo) < len(cells):

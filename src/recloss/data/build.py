@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from recloss.config import DataConfig
 from recloss.data.badlines import BadLines
@@ -20,20 +19,15 @@ from recloss.data.spill import Spill
 from recloss.data.splits import SPLITS, assign_splits, split_sizes
 from recloss.data.synthetic import generate
 from recloss.errors import DataError
+from recloss.progress import ProgressBar
 
 CHANGED = "the source changed while it was being prepared; run again"
 TRAIN = SPLITS.index("train")  # the split (and part) index of training rows
 SplitOf = Callable[[Coded], "np.ndarray | int"]
 
 
-class _Bar(tqdm):
-    monitor_interval = 0  # no `tqdm_monitor` thread, which would outlive every preparation
-
-
-def progress_bar(show: bool, desc: str, total: int | None = None) -> tqdm:
-    """A progress bar when `show` and stderr is a terminal (tqdm's `disable=None`)."""
-    disable = None if show else True
-    return _Bar(total=total, desc=desc, unit="row", unit_scale=True, disable=disable, leave=False)
+def progress_bar(show: bool, desc: str, total: int | None = None) -> ProgressBar:
+    return ProgressBar(total=total, desc=desc, unit="row", unit_scale=True, show=show, leave=False)
 
 
 @dataclass

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from recloss.config import TrainConfig
 from recloss.errors import ConfigError
+from recloss.progress import ProgressBar
 from recloss.rundir import EpochRecord
 from recloss.training import checkpoint
 from recloss.training.state import TrainerState
@@ -153,17 +153,17 @@ class Progress(Callback):
 
     def __init__(self, enabled: bool = True, every: int = 20) -> None:
         self.enabled, self.every = enabled, every
-        self.bar: tqdm | None = None
+        self.bar: ProgressBar | None = None
 
     def on_train_epoch_start(self, trainer: TrainerLike, batches: int) -> None:
-        self.bar = tqdm(
+        self.bar = ProgressBar(
             total=trainer.epoch_examples(batches),
             initial=trainer.epoch_examples(trainer.state.epoch_step),  # resumed inside the epoch
             unit="ex",
             unit_scale=True,
             desc=f"epoch {trainer.state.epoch + 1}/{trainer.cfg.epochs}",
             leave=False,
-            disable=None if self.enabled and trainer.is_main else True,  # None: on a terminal only
+            show=self.enabled and trainer.is_main,
         )
 
     def on_train_batch_end(self, trainer: TrainerLike, batch_size: int, mean_loss: float) -> None:
@@ -191,7 +191,8 @@ class EpochLog(Callback):
         if not trainer.is_main:
             return
         if self.show and screen:
-            tqdm.write(line, file=sys.stderr)  # above the progress bar, off the results on stdout
+            # above the progress bar, and off stdout, which holds the results
+            ProgressBar.write(line, file=sys.stderr)
         if self.path is not None:
             with self.path.open("a") as log:
                 log.write(line + "\n")
