@@ -9,7 +9,13 @@ from __future__ import annotations
 import os
 import sys
 
-from recloss.cli.launch import INTERRUPTED, launch, report_rank_error, without_nproc
+from recloss.cli.launch import (
+    INTERRUPTED,
+    launch,
+    report_rank_error,
+    report_rank_interrupt,
+    without_nproc,
+)
 from recloss.cli.parser import TRAIN_FLAGS, build_parser
 from recloss.cli.runs import cmd_eval, cmd_predict, cmd_train, config_from_args, print_record
 from recloss.cli.tools import cmd_bench, cmd_data, cmd_list, cmd_report
@@ -46,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         report_rank_error(f"the process group failed: {str(err).splitlines()[0]}", quiet)
         return 2
     except KeyboardInterrupt as interrupt:
-        if not (quiet and int(os.environ.get("RANK", "0")) > 0):  # ranks: rank 0 alone says it
-            print(f"recloss: interrupted{_resume_hint(args.command, interrupt)}", file=sys.stderr)
+        report_rank_interrupt(f"recloss: interrupted{_resume_hint(args.command, interrupt)}", quiet)
         return INTERRUPTED
     return 0
 

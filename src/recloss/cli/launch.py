@@ -75,9 +75,22 @@ def _first_message(err) -> str:
     return f"rank {rank}: stopped with {how} (its output is above)"
 
 
+def _rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of ranks, as torchrun set them (0 and 1 alone)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def report_rank_interrupt(line: str, quiet: bool) -> None:
+    """An interrupt's line; among `quiet` ranks rank 0's alone (the signal reaches them all)."""
+    rank, _ = _rank_and_world()
+    if not (quiet and rank > 0):
+        print(line, file=sys.stderr)
+
+
 def report_rank_error(message: str, quiet: bool) -> None:
-    """A rank's one-line error: to torchrun's error file, and on screen unless `quiet`."""
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    """A rank's one-line error: to torchrun's error file, and on screen unless `quiet` (the
+    launcher prints the first rank's)."""
+    rank, world = _rank_and_world()
     line = f"rank {rank}: {message}" if world > 1 else message
     error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")  # torchrun's file for this rank
     if error_file and world > 1:
