@@ -98,6 +98,8 @@ def missing_criteo(tmp_path) -> dict[str, str]:
         ({"loss.name": "race", "loss.params": {"budgt": 1}}, "loss.params.budgt: unknown"),
         ({"loss.name": "darts", "loss.params": {"search_epochs": 0}}, "loss.params.search_epochs"),
         ({"loss.name": "bohb", "loss.params": {"retrain": "x"}}, "loss.params.retrain: unknown"),
+        ({"loss.candidates": ["focal", "nope"]}, "loss.candidates: unknown loss 'nope'"),
+        ({"loss.name": "race", "loss.candidates": ["nope"]}, "loss.candidates: unknown loss"),
     ],
 )
 def test_names_are_checked_before_the_data_is_read(tmp_path, override, start):

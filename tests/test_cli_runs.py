@@ -153,6 +153,11 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
             ["--set", "loss.params.controler_lr=0.1"],
             "--set loss.params.controler_lr=0.1: loss.params.controler_lr: unknown parameter",
         ),
+        (
+            ["--set", "loss.candidates=[focal, nope]"],
+            "--set loss.candidates=[focal, nope]: loss.candidates: unknown loss 'nope'",
+        ),
+        (["--set", "loss.data.task=binary"], "--set loss.data.task=binary: loss.data: unknown"),
     ],
 )
 def test_errors_name_the_flag_that_gave_the_value(capsys, argv, start):

@@ -178,8 +178,9 @@ def format_validation_error(
 
 
 def origin_of(key: str, origins: dict[str, str]) -> str | None:
-    """Where the value at `key` came from: the origin of the longest key containing it."""
-    found = [k for k in origins if key == k or key.startswith(k + ".")]
+    """Where the value at `key` came from: the origin of the longest key containing it, or of a
+    key below it (`--set loss.data.task=...` gave the unknown key `loss.data`)."""
+    found = [k for k in origins if key == k or key.startswith(k + ".") or k.startswith(key + ".")]
     return origins[max(found, key=len)] if found else None
 
 

@@ -146,18 +146,28 @@ GCE_TEXT = f"Generalised cross-entropy (q={GCE_Q:g}): (1 - p_t^q) / q, robust to
 register_loss("gce", GCE_TEXT, label="GCE")(generalized_cross_entropy)
 
 
+def candidate_losses(names: Sequence[str]) -> list[CandidateLoss]:
+    """The registered candidates `names`; ConfigError naming `loss.candidates` for an unknown
+    one (whatever the task: checked before any data is read)."""
+    key = "loss.candidates"
+    if not names:
+        raise ConfigError(f"{key}: give at least one candidate loss", key)
+    for name in names:
+        if name not in LOSSES:
+            choices = ", ".join(LOSSES.names())
+            raise ConfigError(f"{key}: unknown loss {name!r}; choose one of: {choices}", key)
+    return [LOSSES.get(name) for name in names]
+
+
 def check_candidates(names: Sequence[str], task: Task) -> list[CandidateLoss]:
     """The registered candidates `names`; ConfigError when one is unknown or unfit for `task`."""
-    if not names:
-        raise ConfigError("loss.candidates: give at least one candidate loss")
-    found = []
-    for name in names:
-        loss = LOSSES.get(name)
+    found = candidate_losses(names)
+    for name, loss in zip(names, found, strict=True):
         if task not in loss.tasks:
             raise ConfigError(
-                f"loss.candidates: {name!r} supports {', '.join(loss.tasks)} tasks, not {task}"
+                f"loss.candidates: {name!r} supports {', '.join(loss.tasks)} tasks, not {task}",
+                "loss.candidates",
             )
-        found.append(loss)
     return found
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from recloss.config import LossConfig, RunConfig
 from recloss.data.schema import Schema
 from recloss.errors import ConfigError
-from recloss.losses import LOSSES
+from recloss.losses import LOSSES, candidate_losses, check_candidates
 from recloss.registry import Registry
 from recloss.runs.bohb import BohbSearch
 from recloss.runs.race import RaceSearch
@@ -88,8 +88,13 @@ def check_method_name(name: str) -> None:
 
 def check_method(loss: LossConfig, schema: Schema | None = None) -> None:
     """ConfigError naming the key, before any training, for a method that cannot be built.
-    Without `schema` (before the data is read): the name and its parameters' names and types."""
+    Without `schema` (before the data is read): the names, and its parameters' names and types."""
     check_method_name(loss.name)
+    if not is_single_loss(loss.name):
+        if schema is None:
+            candidate_losses(loss.candidates)
+        else:
+            check_candidates(loss.candidates, schema.task)
     try:
         if loss.name not in SEARCHES:
             if schema is None:
