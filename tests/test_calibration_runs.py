@@ -11,7 +11,7 @@ import recloss
 from recloss.calibration import fit_platt
 from recloss.errors import ConfigError
 from recloss.rundir import RunDir
-from recloss.runs.single import _best_model
+from recloss.runs.scoring import best_model
 from recloss.training import predict_split
 
 
@@ -41,7 +41,7 @@ def focal_run(tmp_path_factory):
 
 
 def test_the_map_is_platts_fit_to_the_best_models_validation_logits(focal_run):
-    best = _best_model(RunDir(focal_run.run_dir), None)
+    best = best_model(RunDir(focal_run.run_dir), None)
     valid = best.dataset.split("valid")
     logits = torch.logit(torch.from_numpy(raw_scores(best, valid)).double(), eps=1e-12)
     scale, bias = fit_platt(logits, torch.from_numpy(np.asarray(valid.y, dtype=np.int64)))
@@ -55,7 +55,7 @@ def test_test_metrics_are_calibrated_and_the_uncalibrated_ones_are_kept(focal_ru
     assert test["auc"] == pytest.approx(raw["auc"], abs=1e-6)  # a monotone map
     assert test["logloss"] < raw["logloss"] - 0.01  # focal's calibration is repaired
     assert recloss.evaluate(focal_run.run_dir) == test  # the saved run applies its map
-    best = _best_model(RunDir(focal_run.run_dir), None)
+    best = best_model(RunDir(focal_run.run_dir), None)
     test_split = best.dataset.split("test")
     expected = torch.sigmoid(
         focal_run.calibration.apply(torch.logit(torch.from_numpy(raw_scores(best, test_split))))

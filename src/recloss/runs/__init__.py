@@ -1,8 +1,9 @@
 """Runs: the only code that builds Trainers and writes run folders.
 
-`single` is the public run API (train, resume, evaluate, predict), `online` one training run of an
-online strategy, `twostage` search-then-retrain, `bohb` its Optuna search, `race` a race of the
-candidates, `trials` what the searches share, `methods` what a method name stands for.
+`single` is the public run API (train, resume), `scoring` uses a finished run (evaluate,
+predict), `online` one training run of an online strategy, `twostage` search-then-retrain,
+`bohb` its Optuna search, `race` a race of the candidates, `trials` what the searches share,
+`methods` what a method name stands for.
 """
 
 from recloss.runs.methods import (
@@ -13,16 +14,8 @@ from recloss.runs.methods import (
     method_label,
     transferable_methods,
 )
-from recloss.runs.single import (
-    check_names,
-    evaluate,
-    predict,
-    predict_to_file,
-    resolve_config,
-    resume,
-    save_predictions,
-    train,
-)
+from recloss.runs.scoring import evaluate, predict, predict_to_file, save_predictions
+from recloss.runs.single import check_names, resolve_config, resume, train
 
 __all__ = [
     "SEARCHES",

@@ -1,4 +1,4 @@
-"""The run API: a configuration becomes a finished run folder; runs are resumed, scored, used.
+"""The run API: a configuration becomes a finished run folder; an interrupted run is resumed.
 
 `train(config, **overrides)` takes a `RunConfig`, a mapping of config keys or a YAML path;
 overrides are dotted keys (`**{"train.lr": 0.01}`) or the same with `__` (`train__lr=0.01`).
@@ -9,34 +9,19 @@ mapping of column name -> array, with `data.table` naming the label and feature 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
-import torch
-
-from recloss.calibration import Calibration
 from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
-from recloss.data import DATASETS, PreparedDataset, SplitArrays, prepare_dataset, prepare_frame
+from recloss.data import DATASETS, PreparedDataset, prepare_dataset, prepare_frame
 from recloss.data.rows import FRAME
-from recloss.errors import ConfigError, DataError, RunInterrupted
-from recloss.metrics import evaluate as metrics_of
-from recloss.models import RecModel, check_model_params
+from recloss.errors import ConfigError, RunInterrupted
+from recloss.models import check_model_params
 from recloss.rundir import RunDir, RunRecord
 from recloss.runs.methods import SEARCHES, check_label_noise, check_method
-from recloss.runs.online import make_model, run_online
+from recloss.runs.online import run_online
 from recloss.runs.twostage import run_two_stage
-from recloss.training import (
-    Callback,
-    checkpoint,
-    distributed,
-    predict_split,
-    resolve_device,
-)
+from recloss.training import Callback, distributed, resolve_device
 
 ConfigLike = RunConfig | Mapping[str, Any] | str | Path | None
 Rows = Any  # a pandas DataFrame, a pyarrow Table or a mapping of column name -> array
@@ -53,7 +38,7 @@ def resolve_config(config: ConfigLike = None, **overrides: Any) -> RunConfig:
     return config_from_dict(raw, "config" if not isinstance(config, RunConfig) else "RunConfig")
 
 
-def _prepare(cfg: RunConfig, data: Rows | None) -> PreparedDataset:
+def prepare_data(cfg: RunConfig, data: Rows | None) -> PreparedDataset:
     """The data set; across ranks rank 0 prepares the cache, then the others open it."""
     if data is None and cfg.data.dataset == FRAME:
         raise ConfigError("data.dataset: the run was trained on in-memory rows; pass them as data=")
@@ -122,7 +107,7 @@ def _set_up(cfg: RunConfig, data: Rows | None) -> PreparedDataset:
     """The process group, the device and the data set of a run, checked before it trains."""
     distributed.init_process_group(cfg.train.device)  # when torchrun started this process
     resolve_device(cfg.train.device)  # before the data and any folder: a failed setup costs none
-    dataset = _prepare(cfg, data)
+    dataset = prepare_data(cfg, data)
     _check(cfg, dataset)
     return dataset
 
@@ -181,135 +166,4 @@ def resume(
     return _run(cfg, dataset, folder, resume=True, callbacks=callbacks)
 
 
-def _rows(
-    dataset: PreparedDataset, data: str | Path | Rows | None, labeled: bool | None = None
-) -> SplitArrays:
-    """The test split, a file encoded with the run's vocabularies, or in-memory rows.
-
-    A file or frame without the label column (`labeled=None` detects it) gives unlabeled rows.
-    """
-    if data is None:
-        return dataset.split("test")
-    if isinstance(data, (str, Path)):
-        return dataset.encode_file(str(data), labeled=labeled)
-    return dataset.encode_frame(data, labeled=labeled)
-
-
-@dataclass(frozen=True)
-class _BestModel:
-    cfg: RunConfig
-    dataset: PreparedDataset
-    model: RecModel
-    device: torch.device
-    calibration: Calibration | None  # a finished run's fitted map, if it has one
-
-    def scores(self, split: SplitArrays) -> np.ndarray:
-        batch_size = self.cfg.train.eval_batch_size
-        return predict_split(self.model, split, batch_size, self.device, self.calibration)
-
-
-def _best_model(folder: RunDir, train_data: Rows | None) -> _BestModel:
-    cfg = folder.read_config()
-    dataset = _prepare(cfg, train_data)
-    device = resolve_device(cfg.train.device)
-    model = make_model(cfg, dataset, device)
-    model.load_state_dict(checkpoint.load(folder.best, device))
-    calibration = folder.read_record().calibration if folder.is_finished() else None
-    return _BestModel(cfg, dataset, model, device, calibration)
-
-
-def evaluate(
-    run_dir: str | Path, data: str | Path | Rows | None = None, *, train_data: Rows | None = None
-) -> dict[str, float]:
-    """Metrics of a run's best model on its test split, a new file, or in-memory rows.
-
-    `train_data`: the rows an in-memory run was trained on (its vocabularies come from them).
-    """
-    best = _best_model(RunDir(run_dir), train_data)
-    split = _rows(best.dataset, data)
-    if not split.labeled:  # refused before any scoring
-        raise DataError(f"{split.source or 'frame'} has no label column: use recloss predict")
-    return metrics_of(best.dataset.schema.task, np.asarray(split.y, np.int64), best.scores(split))
-
-
-def _predict_rows(
-    run_dir: str | Path,
-    data: str | Path | Rows | None,
-    train_data: Rows | None,
-    labeled: bool | None,
-) -> tuple[np.ndarray, SplitArrays]:
-    best = _best_model(RunDir(run_dir), train_data)
-    rows = _rows(best.dataset, data, labeled)
-    return best.scores(rows), rows
-
-
-def predict(
-    run_dir: str | Path,
-    data: str | Path | Rows | None = None,
-    *,
-    train_data: Rows | None = None,
-    labeled: bool | None = None,
-) -> np.ndarray:
-    """Probabilities of a run's best model, row by row in order: `[N]` (binary) or `[N, C]`.
-
-    `data` need not have the label column (a Criteo `test.txt`, an Avazu `test.csv`, a table
-    without it): `labeled=None` detects that, True requires the label, False reads without
-    it. Bad lines follow the run's `data.on_bad_line`; skipped ones get no row, the others
-    keep their order.
-    """
-    return _predict_rows(run_dir, data, train_data, labeled)[0]
-
-
-@dataclass(frozen=True)
-class WrittenPredictions:
-    path: Path
-    rows: int
-    skipped_lines: int  # bad lines that got no row (`data.on_bad_line: skip`)
-
-
-def predict_to_file(
-    run_dir: str | Path,
-    data: str | Path | Rows,
-    output: str | Path,
-    *,
-    train_data: Rows | None = None,
-    labeled: bool | None = None,
-) -> WrittenPredictions:
-    """`predict`, written to `output` (`save_predictions`), with the rows and skipped lines."""
-    probabilities, rows = _predict_rows(run_dir, data, train_data, labeled)
-    path = save_predictions(probabilities, output)
-    return WrittenPredictions(path, len(probabilities), rows.bad_lines)
-
-
-def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
-    """Write predictions as CSV or Parquet (by suffix): `probability`, or `p_0` .. `p_{C-1}`."""
-    path = Path(path)
-    if path.suffix not in (".csv", ".parquet"):
-        raise ConfigError(f"--output {path}: give a .csv or .parquet file name")
-    probs = np.asarray(probabilities)
-    columns = (
-        {"probability": probs}
-        if probs.ndim == 1
-        else {f"p_{c}": probs[:, c] for c in range(probs.shape[1])}
-    )
-    table = pa.table(columns)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".csv":
-        with path.open("wb") as out:  # the header by hand: pyarrow quotes every column name
-            out.write(f"{','.join(columns)}\n".encode())
-            pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False))
-    else:
-        pq.write_table(table, path)
-    return path
-
-
-__all__ = [
-    "WrittenPredictions",
-    "evaluate",
-    "predict",
-    "predict_to_file",
-    "resolve_config",
-    "resume",
-    "save_predictions",
-    "train",
-]
+__all__ = ["check_names", "prepare_data", "resolve_config", "resume", "train"]

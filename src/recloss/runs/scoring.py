@@ -1,0 +1,163 @@
+"""A finished run's best model, used: its metrics on new rows, its predictions, written.
+
+`data` is the run's test split (None), a file of the run's format encoded with its vocabularies,
+or in-memory rows; `train_data` the rows an in-memory run was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import torch
+
+from recloss.calibration import Calibration
+from recloss.config import RunConfig
+from recloss.data import PreparedDataset, SplitArrays
+from recloss.errors import ConfigError, DataError
+from recloss.metrics import evaluate as metrics_of
+from recloss.models import RecModel
+from recloss.rundir import RunDir
+from recloss.runs.online import make_model
+from recloss.runs.single import Rows, prepare_data
+from recloss.training import checkpoint, predict_split, resolve_device
+
+
+def _rows(
+    dataset: PreparedDataset, data: str | Path | Rows | None, labeled: bool | None = None
+) -> SplitArrays:
+    """The test split, a file encoded with the run's vocabularies, or in-memory rows.
+
+    A file or frame without the label column (`labeled=None` detects it) gives unlabeled rows.
+    """
+    if data is None:
+        return dataset.split("test")
+    if isinstance(data, (str, Path)):
+        return dataset.encode_file(str(data), labeled=labeled)
+    return dataset.encode_frame(data, labeled=labeled)
+
+
+@dataclass(frozen=True)
+class BestModel:
+    """A run's best weights on its device, with what scoring needs."""
+
+    cfg: RunConfig
+    dataset: PreparedDataset
+    model: RecModel
+    device: torch.device
+    calibration: Calibration | None  # a finished run's fitted map, if it has one
+
+    def scores(self, split: SplitArrays) -> np.ndarray:
+        batch_size = self.cfg.train.eval_batch_size
+        return predict_split(self.model, split, batch_size, self.device, self.calibration)
+
+
+def best_model(folder: RunDir, train_data: Rows | None) -> BestModel:
+    """The best epoch's model of the run in `folder`, with its data set and calibration map."""
+    cfg = folder.read_config()
+    dataset = prepare_data(cfg, train_data)
+    device = resolve_device(cfg.train.device)
+    model = make_model(cfg, dataset, device)
+    model.load_state_dict(checkpoint.load(folder.best, device))
+    calibration = folder.read_record().calibration if folder.is_finished() else None
+    return BestModel(cfg, dataset, model, device, calibration)
+
+
+def evaluate(
+    run_dir: str | Path, data: str | Path | Rows | None = None, *, train_data: Rows | None = None
+) -> dict[str, float]:
+    """Metrics of a run's best model on its test split, a new file, or in-memory rows.
+
+    `train_data`: the rows an in-memory run was trained on (its vocabularies come from them).
+    """
+    best = best_model(RunDir(run_dir), train_data)
+    split = _rows(best.dataset, data)
+    if not split.labeled:  # refused before any scoring
+        raise DataError(f"{split.source or 'frame'} has no label column: use recloss predict")
+    return metrics_of(best.dataset.schema.task, np.asarray(split.y, np.int64), best.scores(split))
+
+
+def _predict_rows(
+    run_dir: str | Path,
+    data: str | Path | Rows | None,
+    train_data: Rows | None,
+    labeled: bool | None,
+) -> tuple[np.ndarray, SplitArrays]:
+    best = best_model(RunDir(run_dir), train_data)
+    rows = _rows(best.dataset, data, labeled)
+    return best.scores(rows), rows
+
+
+def predict(
+    run_dir: str | Path,
+    data: str | Path | Rows | None = None,
+    *,
+    train_data: Rows | None = None,
+    labeled: bool | None = None,
+) -> np.ndarray:
+    """Probabilities of a run's best model, row by row in order: `[N]` (binary) or `[N, C]`.
+
+    `data` need not have the label column (a Criteo `test.txt`, an Avazu `test.csv`, a table
+    without it): `labeled=None` detects that, True requires the label, False reads without
+    it. Bad lines follow the run's `data.on_bad_line`; skipped ones get no row, the others
+    keep their order.
+    """
+    return _predict_rows(run_dir, data, train_data, labeled)[0]
+
+
+@dataclass(frozen=True)
+class WrittenPredictions:
+    path: Path
+    rows: int
+    skipped_lines: int  # bad lines that got no row (`data.on_bad_line: skip`)
+
+
+def predict_to_file(
+    run_dir: str | Path,
+    data: str | Path | Rows,
+    output: str | Path,
+    *,
+    train_data: Rows | None = None,
+    labeled: bool | None = None,
+) -> WrittenPredictions:
+    """`predict`, written to `output` (`save_predictions`), with the rows and skipped lines."""
+    probabilities, rows = _predict_rows(run_dir, data, train_data, labeled)
+    path = save_predictions(probabilities, output)
+    return WrittenPredictions(path, len(probabilities), rows.bad_lines)
+
+
+def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
+    """Write predictions as CSV or Parquet (by suffix): `probability`, or `p_0` .. `p_{C-1}`."""
+    path = Path(path)
+    if path.suffix not in (".csv", ".parquet"):
+        raise ConfigError(f"--output {path}: give a .csv or .parquet file name")
+    probs = np.asarray(probabilities)
+    columns = (
+        {"probability": probs}
+        if probs.ndim == 1
+        else {f"p_{c}": probs[:, c] for c in range(probs.shape[1])}
+    )
+    table = pa.table(columns)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        with path.open("wb") as out:  # the header by hand: pyarrow quotes every column name
+            out.write(f"{','.join(columns)}\n".encode())
+            pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False))
+    else:
+        pq.write_table(table, path)
+    return path
+
+
+__all__ = [
+    "BestModel",
+    "WrittenPredictions",
+    "best_model",
+    "evaluate",
+    "predict",
+    "predict_to_file",
+    "save_predictions",
+]
