@@ -4,6 +4,7 @@ pure helpers of the distributed module."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import signal
 import subprocess
@@ -64,6 +65,32 @@ def test_of_the_interrupted_ranks_rank_zero_alone_says_how_to_resume(
     assert recloss.cli.main(["train", QUIET_FLAG]) == 130
     hint = "recloss: interrupted (resume with `recloss train --resume runs/r`)\n"
     assert capsys.readouterr().err == (hint if says else "")
+
+
+class HardExit(Exception):
+    """What the test's `os._exit` raises instead of ending the test's process."""
+
+
+@pytest.mark.parametrize(
+    "world, status, hard", [("2", 2, True), ("2", 130, True), ("2", 0, False), ("1", 2, False)]
+)
+def test_a_rank_that_stops_early_skips_the_interpreters_teardown(monkeypatch, world, status, hard):
+    import recloss.training.distributed
+
+    launch = importlib.import_module("recloss.cli.launch")  # the package's `launch` is the function
+    left: list[bool] = []
+    monkeypatch.setenv("WORLD_SIZE", world)
+    monkeypatch.setattr(recloss.training.distributed, "leave_process_group",
+                        lambda: left.append(True))  # fmt: skip
+
+    def hard_exit(code: int) -> None:
+        raise HardExit(code)
+
+    monkeypatch.setattr(launch.os, "_exit", hard_exit)
+    with pytest.raises(HardExit if hard else SystemExit) as ended:
+        launch.end_process(status)
+    code = ended.value.args[0] if hard else ended.value.code
+    assert code == status and left == [True] * hard
 
 
 def test_shards_cover_every_row_once_in_order():

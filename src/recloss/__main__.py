@@ -1,7 +1,6 @@
 """`python -m recloss` (and `torchrun -m recloss`): the command line."""
 
-import sys
-
 from recloss.cli import main
+from recloss.cli.launch import end_process
 
-sys.exit(main())
+end_process(main())

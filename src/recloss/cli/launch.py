@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+from typing import NoReturn
 
 from recloss.errors import ConfigError, RecLossError
 
@@ -73,6 +74,21 @@ def _first_message(err) -> str:
     rank, failure = err.get_first_failure()
     how = f"signal {-failure.exitcode}" if failure.exitcode < 0 else f"code {failure.exitcode}"
     return f"rank {rank}: stopped with {how} (its output is above)"
+
+
+def end_process(status: int) -> NoReturn:
+    """Exit with `status`. A rank that stops early (an error, an interrupt) leaves its process
+    group and exits at once, without the interpreter's teardown: with a peer already gone, that
+    teardown now and then aborts in gloo's threads ("terminate called without an active
+    exception"), which would be the rank's last line on screen."""
+    if status != 0 and _rank_and_world()[1] > 1:
+        from recloss.training.distributed import leave_process_group
+
+        leave_process_group()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 def _rank_and_world() -> tuple[int, int]:

@@ -52,7 +52,7 @@ def init_process_group(device: str) -> str | None:
     if not (dist.is_available() and launched_by_torchrun()):
         return None
     # the group's threads must be gone before the interpreter finalizes (else: std::terminate)
-    atexit.register(_leave_process_group)
+    atexit.register(leave_process_group)
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if not cuda:
         dist.init_process_group("gloo")
@@ -68,8 +68,9 @@ def init_process_group(device: str) -> str | None:
     return "nccl"
 
 
-def _leave_process_group() -> None:
-    if dist.is_initialized():
+def leave_process_group() -> None:
+    """Destroy this process's group, if it joined one (at exit, or before a rank's hard exit)."""
+    if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 
