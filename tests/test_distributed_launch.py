@@ -67,6 +67,35 @@ def test_of_the_interrupted_ranks_rank_zero_alone_says_how_to_resume(
     assert capsys.readouterr().err == (hint if says else "")
 
 
+GLOO_CLOSED = (
+    "[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+    "[127.0.0.1]:40080. This is typically caused by a remote worker crashing.\nmore"
+)
+
+
+@pytest.mark.parametrize("quiet, shown", [(True, ""), (False, "recloss: error: rank 1: ")])
+def test_a_rank_whose_peer_is_gone_says_one_line_at_most(monkeypatch, capsys, quiet, shown):
+    def peer_gone(args):  # rank 0 failed to prepare the data while this rank waited for it
+        raise RuntimeError(GLOO_CLOSED)
+
+    monkeypatch.setitem(recloss.cli.COMMANDS, "train", peer_gone)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert recloss.cli.main(["train", *[QUIET_FLAG] * quiet]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(shown) and err.count("\n") == bool(shown)
+    assert not shown or "the process group failed: [/pytorch/" in err
+
+
+def test_other_runtime_errors_are_not_taken_for_a_peer_gone(monkeypatch):
+    def bug(args):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setitem(recloss.cli.COMMANDS, "train", bug)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        recloss.cli.main(["train"])
+
+
 class HardExit(Exception):
     """What the test's `os._exit` raises instead of ending the test's process."""
 

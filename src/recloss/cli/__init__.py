@@ -21,6 +21,8 @@ from recloss.cli.runs import cmd_eval, cmd_predict, cmd_train, config_from_args,
 from recloss.cli.tools import cmd_bench, cmd_data, cmd_list, cmd_report
 from recloss.errors import RecLossError
 
+GLOO_TRANSPORT = "gloo/transport/"  # in the source path that starts a gloo transport error
+
 COMMANDS = {
     "train": cmd_train,
     "eval": cmd_eval,
@@ -66,10 +68,12 @@ def _resume_hint(command: str, interrupt: KeyboardInterrupt) -> str:
 
 
 def _collective_failed(err: RuntimeError) -> bool:
-    """A torch.distributed failure, most often because another rank has stopped."""
+    """A torch.distributed failure, most often because another rank has stopped: c10d's own
+    errors, and gloo's transport errors ("Connection closed by peer" in a barrier while rank 0
+    fails to prepare the data), which reach Python as plain RuntimeErrors."""
     from torch.distributed import DistError  # loaded by then: torch raised it
 
-    return isinstance(err, DistError)
+    return isinstance(err, DistError) or GLOO_TRANSPORT in str(err).split("\n", 1)[0]
 
 
 __all__ = ["TRAIN_FLAGS", "build_parser", "config_from_args", "main", "print_record"]
