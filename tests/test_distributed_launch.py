@@ -183,6 +183,27 @@ def test_an_error_on_the_ranks_is_one_line_and_stops_them(tmp_path):
     assert lines[0].startswith("recloss: error: rank ") and "train.batch_size: 255" in lines[0]
 
 
+def _refused(rank: int, cfg: dict, root: str) -> str:
+    from recloss import train
+
+    with pytest.raises(ConfigError) as err:
+        train(cfg, run_dir=f"{root}/r")
+    return str(err.value)
+
+
+def test_a_global_batch_that_would_take_no_step_is_refused(tmp_path):
+    # one process trains the 400 rows as one ragged batch; two ranks drop it, and took no step
+    cfg = {
+        "data": {"dataset": "synthetic", "cache_dir": str(tmp_path / "cache"),
+                 "synthetic": {"rows": 500, "fields": 4}},
+        "model": {"params": {"hidden_dims": [16]}},
+        "loss": {"name": "ce"},
+        "train": {"epochs": 1, "batch_size": 512, "progress": False, "device": "cpu"},
+    }  # fmt: skip
+    for message in spawn(_refused, 2, cfg, str(tmp_path)):
+        assert message.startswith("train.batch_size: 512 is more than the 400 training rows")
+
+
 def _interrupted_then_resumed(rank: int, cfg: dict, root: str) -> tuple[dict, dict] | None:
     from conftest import InterruptAfter
 

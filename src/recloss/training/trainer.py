@@ -24,6 +24,7 @@ from recloss.calibration import Calibration
 from recloss.config import TrainConfig
 from recloss.data import BatchLoader, SplitArrays
 from recloss.data.schema import Batch, Task
+from recloss.errors import ConfigError
 from recloss.rundir import EpochRecord
 from recloss.search.base import LossStrategy, StepContext
 from recloss.training.callbacks import Callback
@@ -83,6 +84,12 @@ class Trainer:
             drop_last=self.world > 1,
             dedup=True,  # each batch's distinct embedding rows, found in the prefetch thread
         )
+        if len(self.train_loader) == 0 and len(data.train) > 0:  # only when dropping
+            raise ConfigError(
+                f"train.batch_size: {cfg.batch_size} is more than the {len(data.train):,} training "
+                f"rows, and with {self.world} processes an epoch drops its ragged last batch: "
+                "no step would run; lower it"
+            )
         self.val_stream = ValidationStream(
             data.valid, strategy.val_batch_rows(local_batch), cfg.seed + 1, self.rank,
             self.world, self.device,
