@@ -308,6 +308,13 @@ def test_an_empty_validation_split_is_an_error_not_an_endless_loop():
         stream()
 
 
+def test_a_validation_split_too_small_to_share_says_so_on_the_rank_left_without():
+    one = SplitArrays(np.zeros((1, 2), np.int32), None, np.zeros(1, np.int8))
+    stream = ValidationStream(one, 4, seed=0, rank=1, world=2, device=torch.device("cpu"))
+    with pytest.raises(RecLossError, match="^the validation split's 1 row cannot give each"):
+        stream()
+
+
 def test_the_best_epoch_is_the_lowest_logloss_where_the_auc_is_undefined():
     from recloss.rundir import EpochRecord
     from recloss.training.state import TrainerState

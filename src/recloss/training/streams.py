@@ -51,7 +51,7 @@ class ValidationStream:
         self.loader = BatchLoader(  # with lookups: the hypergradients back-propagate through it
             split, batch_size, shuffle=True, seed=seed, rank=rank, world_size=world, dedup=True
         )
-        self.device = device
+        self.device, self.world = device, world
         self.cycle = 0
         self.position = 0
         self._batches = None
@@ -62,11 +62,20 @@ class ValidationStream:
             self.cycle, self.position, self._batches = self.cycle + 1, 0, None
             batch = self._next()
             if batch is None:
-                raise RecLossError("the validation split has no rows to draw batches from")
+                raise RecLossError(self._why_empty())
         self.position += 1
         if self.device.type == "cuda":
             return pin(batch).to(self.device, non_blocking=True)
         return batch.to(self.device)
+
+    def _why_empty(self) -> str:
+        rows = len(self.loader.split)
+        if self.world == 1 or rows == 0:
+            return "the validation split has no rows to draw batches from"
+        return (
+            f"the validation split's {rows:,} row{'s' if rows > 1 else ''} cannot give each of "
+            f"the {self.world} processes one to draw validation batches from"
+        )
 
     def _next(self) -> Batch | None:
         if self._batches is None:
