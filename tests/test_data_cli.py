@@ -80,6 +80,11 @@ def test_ls_and_clean_under_recloss_home(capsys, tmp_path, home):
     code, out, _ = run(capsys, "data", "clean", "--dataset", "criteo")
     assert code == 0 and out.splitlines()[0].startswith("removed criteo-")
     assert out.splitlines()[-1].startswith("freed ") and "(1 removed)" in out
+    config = tmp_path / "run.yaml"  # a config file's data set narrows `clean` as --dataset does
+    config.write_text("data:\n  dataset: criteo\n")
+    assert "nothing removed" in run(capsys, "data", "clean", "--config", str(config))[1]
+    code, out, _ = run(capsys, "data", "ls", "--set", "data.dataset=criteo")
+    assert code == 0 and out == f"no criteo caches in {home / 'cache'}\n"
     code, out, _ = run(capsys, "data", "clean")  # lists everything, then removes it
     assert code == 0 and out.startswith(f"cache root: {home / 'cache'}\n")
     assert "removed synthetic-" in out and "(1 removed)" in out

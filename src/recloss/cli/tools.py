@@ -21,11 +21,19 @@ def cmd_data(args: argparse.Namespace) -> None:
 
     cfg = config_from_args(args, DATA_FLAGS)
     if args.action in ("ls", "clean"):  # the caches under data.cache_dir / $RECLOSS_HOME/cache
-        return run_ls_or_clean(args.action, cfg.data.cache_dir, args.dataset, args.stale_only)
+        named = cfg.data.dataset if _names_a_dataset(args) else None  # none named: every cache
+        return run_ls_or_clean(args.action, cfg.data.cache_dir, named, args.stale_only)
     dataset = prepare_dataset(cfg.data, progress=args.action == "prepare")
     if args.action == "prepare":
         print(f"prepared {cfg.data.dataset} in {dataset.root}")
     print(json.dumps(dataset.meta, indent=2, default=str) if args.json else format_info(dataset))
+
+
+def _names_a_dataset(args: argparse.Namespace) -> bool:
+    """Whether the command line names a data set: `--dataset`, `--set data.dataset=` or a
+    config file (whose data set, given or default, is the one it trains on)."""
+    set_keys = [item.partition("=")[0].strip() for item in args.set]
+    return args.dataset is not None or args.config is not None or "data.dataset" in set_keys
 
 
 def _registry(what: str) -> dict[str, Any]:

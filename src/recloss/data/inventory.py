@@ -162,10 +162,10 @@ def clean_caches(entries: list[CacheEntry], stale_only: bool = False) -> Cleaned
     return done
 
 
-def format_listing(root: Path, entries: list[CacheEntry]) -> str:
-    """The table `recloss data ls` prints."""
+def format_listing(root: Path, entries: list[CacheEntry], dataset: str | None = None) -> str:
+    """The table `recloss data ls` prints (of `dataset`'s caches, if given)."""
     if not entries:
-        return f"no caches in {root}"
+        return f"no {dataset + ' ' if dataset else ''}caches in {root}"
     header = ("DATA SET", "FOLDER", "STATE", "ROWS", "SIZE", "CREATED", "SOURCES")
     rows = [
         (
@@ -218,6 +218,6 @@ def run_ls_or_clean(
     root = cache_root(cache_dir)
     entries = list_caches(root, dataset)
     if action == "ls" or (dataset is None and not stale_only and entries):
-        print(format_listing(root, entries), flush=True)
+        print(format_listing(root, entries, dataset), flush=True)
     if action == "clean":
         print(format_cleaned(root, clean_caches(entries, stale_only)))
