@@ -162,12 +162,15 @@ def test_ranks_gather_their_blocks_in_row_order():
 
 @pytest.mark.slow
 def test_nproc_trains_with_two_ranks_and_rank_zero_writes_the_run(tmp_path):
-    done = _recloss("train", "--nproc", "2", *SMALL, "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    done = _recloss(
+        "train", "--nproc", "2", *SMALL, "--batch-size", "256", "--out", str(tmp_path / "runs"),
+        cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     folders = list((tmp_path / "runs").iterdir())
     assert len(folders) == 1  # one folder, named by rank 0, for both ranks
     record = json.loads((folders[0] / "metrics.json").read_text())
-    assert (record["world_size"], record["backend"]) == (2, "gloo")
+    assert (record["world_size"], record["backend"], record["steps"]) == (2, "gloo", 3)
     assert done.stdout.count("run directory:") == 1
 
 
