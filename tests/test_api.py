@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pytest
 import torch
 from conftest import InterruptAfter
@@ -11,7 +14,7 @@ from conftest import InterruptAfter
 import recloss
 from recloss.config import RunConfig
 from recloss.data.schema import Batch
-from recloss.errors import ConfigError
+from recloss.errors import ConfigError, DataError
 from recloss.rundir import RunDir
 from recloss.runs import resolve_config
 
@@ -50,6 +53,10 @@ def planted_rows(n: int, seed: int) -> dict[str, np.ndarray]:
     flip = rng.random(n) < 0.1
     label = ((a % 2 == b % 2) ^ flip).astype(np.int64)
     return {"a": a.astype(str), "b": b.astype(str), "noise": rng.normal(size=n), "y": label}
+
+
+def write_csv(path, rows: dict[str, np.ndarray]) -> None:
+    pa_csv.write_csv(pa.table(rows), path)
 
 
 def frame_config(tmp_path) -> dict:
@@ -132,14 +139,34 @@ def test_a_split_without_rows_is_refused_before_training(tmp_path, loss, rows, s
     assert not (tmp_path / "run").exists()
 
 
-def test_resuming_an_in_memory_run_without_its_rows_is_one_line(tmp_path):
+def test_an_in_memory_run_resumes_from_its_cache_or_its_own_rows_and_no_others(tmp_path):
     rows = planted_rows(600, seed=0)
-    cfg = frame_config(tmp_path) | {"train": {"epochs": 2, "progress": False}}
+    cfg = frame_config(tmp_path) | {"train": {"epochs": 3, "progress": False}}
+    run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        recloss.train(cfg, run_dir=tmp_path / "run", data=rows, callbacks=[InterruptAfter(1)])
+        recloss.train(cfg, run_dir=run, data=rows, callbacks=[InterruptAfter(1)])
+    with pytest.raises(KeyboardInterrupt):  # its cache is still there: no rows needed
+        recloss.resume(run, callbacks=[InterruptAfter(2)])
+    shutil.rmtree(tmp_path / "cache")
     with pytest.raises(ConfigError, match="in-memory rows; pass them as data="):
-        recloss.resume(tmp_path / "run")
-    assert recloss.resume(tmp_path / "run", data=rows).epochs == 2
+        recloss.resume(run)
+    with pytest.raises(DataError, match=f"^data: these are not the rows {run} trained on"):
+        recloss.resume(run, data=planted_rows(600, seed=1))
+    assert recloss.resume(run, data=rows).epochs == 3
+
+
+def test_a_run_whose_source_changed_and_whose_cache_is_gone_is_refused(tmp_path):
+    source = tmp_path / "rows.csv"
+    write_csv(source, planted_rows(600, seed=0))
+    cfg = frame_config(tmp_path) | {"data": frame_config(tmp_path)["data"] | {
+        "dataset": "csv", "path": str(source)}}  # fmt: skip
+    record = recloss.train(cfg, run_dir=tmp_path / "run")
+    write_csv(source, planted_rows(600, seed=1))  # the cache it trained on still holds the old
+    assert recloss.evaluate(record.run_dir) == pytest.approx(record.test)
+    shutil.rmtree(tmp_path / "cache")
+    with pytest.raises(DataError, match=f"^{source}: changed since {record.run_dir} trained on"):
+        recloss.evaluate(record.run_dir)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 
 def test_building_blocks_make_a_loop_of_ones_own(tmp_path):

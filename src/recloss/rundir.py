@@ -2,7 +2,8 @@
 
 A run folder holds `config.yaml` (the run's configuration), `metrics.json` (a `RunRecord`,
 written once, when the run has finished), `best.pt` and `checkpoint.pt` (model weights and the
-full training state), `search.json` (a two-stage method's finished search), a `search/` run
+full training state), `data.json` (which prepared data set it trained on), `search.json` (a
+two-stage method's finished search), a `search/` run
 folder of that stage, the loss strategy's artifact (e.g. `controller.safetensors`),
 `tensorboard/`, `train.log` (a line per epoch), and `error.txt` when a bench cell failed.
 Nothing else spells these names.
@@ -57,6 +58,15 @@ class DatasetInfo(_Record):
     name: str
     rows: dict[str, int] | None = None  # rows per split
     task: str | None = None  # binary or multiclass (multi-class AUC is macro one-vs-rest)
+
+
+class TrainedOn(_Record):
+    """The prepared data set a run trained on (`data.json`): its cache's data set and fingerprint,
+    which name its vocabularies and splits."""
+
+    dataset: str
+    fingerprint: str
+    sources: list[str] = Field(default_factory=list)  # for messages
 
 
 class RunRecord(_Record):
@@ -141,6 +151,7 @@ class RunDir:
     CHECKPOINT = "checkpoint.pt"
     BEST = "best.pt"
     SEARCH = "search.json"
+    DATA = "data.json"
     SEARCH_STAGE = "search"
     ERROR = "error.txt"
     TENSORBOARD = "tensorboard"
@@ -205,6 +216,14 @@ class RunDir:
             raise ConfigError(f"{self.path}: not a run directory (no {self.CONFIG})")
         return load_config(self.path / self.CONFIG)
 
+    def write_trained_on(self, trained_on: TrainedOn) -> None:
+        write_json(self.path / self.DATA, trained_on.model_dump())
+
+    def read_trained_on(self) -> TrainedOn | None:
+        """The data set the run trained on; None for a run from before it was recorded."""
+        path = self.path / self.DATA
+        return _read(path, TrainedOn) if path.is_file() else None
+
     # -- the record --------------------------------------------------------------------------------
     def is_finished(self) -> bool:
         return (self.path / self.RECORD).is_file()
@@ -254,6 +273,7 @@ __all__ = [
     "RunDir",
     "RunRecord",
     "SearchRecord",
+    "TrainedOn",
     "write_json",
     "write_text",
 ]

@@ -24,13 +24,16 @@ from recloss.data.rows import FRAME, frame_reader
 FILE_FORMATS = ("csv", "parquet")  # what `encode_file` of a prepared frame reads
 
 
-def prepare_frame(data: Any, cfg: DataConfig, progress: bool = False) -> PreparedDataset:
+def prepare_frame(
+    data: Any, cfg: DataConfig, progress: bool = False, expect: str | None = None
+) -> PreparedDataset:
     """The prepared data set of in-memory rows: from the cache if seen before, else built now.
 
     `data` is a pandas DataFrame, a `pyarrow.Table` (or RecordBatch), or a mapping of column
     name to a 1-D NumPy array or list. `cfg.table` names the label, categorical and numeric
     columns as for a CSV/Parquet file; `cfg.path` is not used, and `cfg.dataset` only says
-    which file format `encode_file` reads later (csv, else parquet).
+    which file format `encode_file` reads later (csv, else parquet). `expect`: as for
+    `prepare_dataset`.
     """
     spec = DATASETS.get("parquet")
     task = resolve_task(spec, cfg)
@@ -39,4 +42,4 @@ def prepare_frame(data: Any, cfg: DataConfig, progress: bool = False) -> Prepare
     limit_arrow_threads()
     reader = frame_reader(data, cfg, task)
     settings = cache_settings(spec, cfg, task) | {"dataset": FRAME}
-    return prepare_source(FRAME, reader, cfg, settings, progress)
+    return prepare_source(FRAME, reader, cfg, settings, progress, expect)

@@ -104,8 +104,17 @@ def _data_path(spec: DatasetSpec, cfg: DataConfig) -> Path | None:
     raise DataError(f"{spec.name}: no data path given (--data PATH); expected {spec.expects}")
 
 
-def prepare_dataset(cfg: DataConfig, progress: bool = True) -> PreparedDataset:
-    """The prepared data set `cfg` describes: from the cache if unchanged, else built now."""
+class SourceChanged(DataError):
+    """The source no longer gives the prepared data set asked for (`expect`): it changed."""
+
+
+def prepare_dataset(
+    cfg: DataConfig, progress: bool = True, expect: str | None = None
+) -> PreparedDataset:
+    """The prepared data set `cfg` describes: from the cache if unchanged, else built now.
+
+    `expect`: the fingerprint it must have (a trained run's); SourceChanged, before any build,
+    if the source now gives another."""
     spec = DATASETS.get(cfg.dataset)
     task = resolve_task(spec, cfg)
     limit_arrow_threads()
@@ -113,14 +122,22 @@ def prepare_dataset(cfg: DataConfig, progress: bool = True) -> PreparedDataset:
     reader = None if spec.open is None else spec.reader(_data_path(spec, cfg), cfg, task)
     if reader is not None:
         settings |= reader_settings(reader)
-    return prepare_source(spec.name, reader, cfg, settings, progress)
+    return prepare_source(spec.name, reader, cfg, settings, progress, expect)
 
 
 def prepare_source(
-    name: str, reader: Reader | None, cfg: DataConfig, settings: dict, progress: bool
+    name: str,
+    reader: Reader | None,
+    cfg: DataConfig,
+    settings: dict,
+    progress: bool,
+    expect: str | None = None,
 ) -> PreparedDataset:
-    """The cache of a reader's rows (or generated rows) under these settings, built if missing."""
+    """The cache of a reader's rows (or generated rows) under these settings, built if missing
+    (SourceChanged instead if its fingerprint is not `expect`)."""
     key, sources = content_key(reader.identities() if reader else [], settings)
+    if expect is not None and key != expect:
+        raise SourceChanged(f"{name}: the source changed (fingerprint {key}, expected {expect})")
     root = cache_root(cfg.cache_dir) / f"{name}-{key}"
     if read_meta(root, key) is None:
         meta = {
@@ -134,6 +151,13 @@ def prepare_source(
     else:
         log.info("%s: using the prepared cache %s", name, root)
     return PreparedDataset(root, read_meta(root, key))
+
+
+def prepared_cache(name: str, fingerprint: str, cache_dir: str | None) -> PreparedDataset | None:
+    """The complete cache of data set `name` with this fingerprint, if it is still there."""
+    root = cache_root(cache_dir) / f"{name}-{fingerprint}"
+    meta = read_meta(root, fingerprint)
+    return None if meta is None else PreparedDataset(root, meta)
 
 
 def _build(root: Path, meta: dict, reader: Reader | None, cfg: DataConfig, show: bool) -> None:

@@ -23,7 +23,7 @@ from recloss.metrics import evaluate as metrics_of
 from recloss.models import RecModel
 from recloss.rundir import RunDir
 from recloss.runs.online import make_model
-from recloss.runs.single import Rows, prepare_data
+from recloss.runs.single import Rows, trained_data
 from recloss.training import checkpoint, predict_split, resolve_device
 
 
@@ -59,7 +59,7 @@ class BestModel:
 def best_model(folder: RunDir, train_data: Rows | None) -> BestModel:
     """The best epoch's model of the run in `folder`, with its data set and calibration map."""
     cfg = folder.read_config()
-    dataset = prepare_data(cfg, train_data)
+    dataset = trained_data(folder, cfg, train_data)
     device = resolve_device(cfg.train.device)
     model = make_model(cfg, dataset, device)
     model.load_state_dict(checkpoint.load(folder.best, device))

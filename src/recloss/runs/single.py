@@ -13,11 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
-from recloss.data import DATASETS, PreparedDataset, prepare_dataset, prepare_frame
+from recloss.data import (
+    DATASETS,
+    PreparedDataset,
+    SourceChanged,
+    prepare_dataset,
+    prepare_frame,
+    prepared_cache,
+)
 from recloss.data.rows import FRAME
-from recloss.errors import ConfigError, RunInterrupted
+from recloss.errors import ConfigError, DataError, RunInterrupted
 from recloss.models import check_model_params
-from recloss.rundir import RunDir, RunRecord
+from recloss.rundir import RunDir, RunRecord, TrainedOn
 from recloss.runs.methods import SEARCHES, check_label_noise, check_method
 from recloss.runs.online import run_online
 from recloss.runs.twostage import run_two_stage
@@ -38,24 +45,58 @@ def resolve_config(config: ConfigLike = None, **overrides: Any) -> RunConfig:
     return config_from_dict(raw, "config" if not isinstance(config, RunConfig) else "RunConfig")
 
 
-def prepare_data(cfg: RunConfig, data: Rows | None) -> PreparedDataset:
-    """The data set; across ranks rank 0 prepares the cache, then the others open it."""
+def prepare_data(cfg: RunConfig, data: Rows | None, expect: str | None = None) -> PreparedDataset:
+    """The data set; across ranks rank 0 prepares the cache, then the others open it. `expect`:
+    the fingerprint it must have (SourceChanged, before any build, if it has another)."""
     if data is None and cfg.data.dataset == FRAME:
         raise ConfigError("data.dataset: the run was trained on in-memory rows; pass them as data=")
     with distributed.main_first():
         if data is not None:
-            return prepare_frame(data, cfg.data, progress=cfg.train.progress)
-        return prepare_dataset(cfg.data, progress=cfg.train.progress)
+            return prepare_frame(data, cfg.data, progress=cfg.train.progress, expect=expect)
+        return prepare_dataset(cfg.data, progress=cfg.train.progress, expect=expect)
 
 
-def _new_folder(cfg: RunConfig, run_dir: str | Path | None) -> RunDir:
-    """The run folder, named and written (its config) by rank 0 only."""
+def trained_data(folder: RunDir, cfg: RunConfig, data: Rows | None) -> PreparedDataset:
+    """The data set the run in `folder` trained on: its cache if still there, else its source
+    prepared again, refused where that gives other vocabularies and splits than the model's."""
+    trained_on = folder.read_trained_on()
+    if trained_on is None:  # a run from before this was recorded
+        return prepare_data(cfg, data)
+    if data is None:  # given rows are checked against the record when prepared
+        cached = prepared_cache(trained_on.dataset, trained_on.fingerprint, cfg.data.cache_dir)
+        if cached is not None:
+            return cached
+    try:
+        return prepare_data(cfg, data, expect=trained_on.fingerprint)
+    except SourceChanged:
+        raise DataError(_not_what_it_trained_on(folder, trained_on, data is not None)) from None
+
+
+def _not_what_it_trained_on(folder: RunDir, trained_on: TrainedOn, rows: bool) -> str:
+    why = "the vocabularies and splits they give would differ from those its model learned"
+    if rows:
+        return f"data: these are not the rows {folder.path} trained on ({why}); pass those rows"
+    sources = ", ".join(trained_on.sources) or trained_on.dataset
+    return (
+        f"{sources}: changed since {folder.path} trained on it, and the cache it trained on is "
+        f"gone ({why}); restore the data, or train again"
+    )
+
+
+def _new_folder(cfg: RunConfig, run_dir: str | Path | None, dataset: PreparedDataset) -> RunDir:
+    """The run folder, named and written (its config, the data it trains on) by rank 0 only."""
     main = distributed.is_main()
     if run_dir is None:
         run_dir = distributed.broadcast_object(RunDir.new(cfg).path if main else None)
     folder = RunDir(run_dir)
     if main:
         folder.write_config(cfg)
+        sources = [str(source.get("path", "")) for source in dataset.meta.get("sources", [])]
+        trained_on = TrainedOn(
+            dataset=dataset.meta["dataset"], fingerprint=dataset.meta["fingerprint"],
+            sources=[s for s in sources if s],
+        )  # fmt: skip
+        folder.write_trained_on(trained_on)
     return folder
 
 
@@ -103,11 +144,12 @@ def _check(cfg: RunConfig, dataset: PreparedDataset) -> None:
         )
 
 
-def _set_up(cfg: RunConfig, data: Rows | None) -> PreparedDataset:
-    """The process group, the device and the data set of a run, checked before it trains."""
+def _set_up(cfg: RunConfig, data: Rows | None, resumed: RunDir | None = None) -> PreparedDataset:
+    """The process group, the device and the data set of a run (a resumed run's: the one it
+    trained on), checked before it trains."""
     distributed.init_process_group(cfg.train.device)  # when torchrun started this process
     resolve_device(cfg.train.device)  # before the data and any folder: a failed setup costs none
-    dataset = prepare_data(cfg, data)
+    dataset = prepare_data(cfg, data) if resumed is None else trained_data(resumed, cfg, data)
     _check(cfg, dataset)
     return dataset
 
@@ -146,7 +188,7 @@ def train(
         cfg.data = cfg.data.model_copy(update={"dataset": FRAME, "path": None})
     check_names(cfg)
     dataset = _set_up(cfg, data)
-    folder = _new_folder(cfg, run_dir)
+    folder = _new_folder(cfg, run_dir, dataset)
     return _run(cfg, dataset, folder, resume=False, callbacks=callbacks)
 
 
@@ -162,8 +204,8 @@ def resume(
     if folder.is_finished():  # nothing left to train: the run as it ended
         return folder.read_record()
     cfg = folder.read_config()
-    dataset = _set_up(cfg, data)
+    dataset = _set_up(cfg, data, resumed=folder)
     return _run(cfg, dataset, folder, resume=True, callbacks=callbacks)
 
 
-__all__ = ["check_names", "prepare_data", "resolve_config", "resume", "train"]
+__all__ = ["check_names", "prepare_data", "resolve_config", "resume", "train", "trained_data"]
