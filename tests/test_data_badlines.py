@@ -149,6 +149,22 @@ def test_empty_and_missing_files(tmp_path):
         prepare(tmp_path, "movielens-1m", tmp_path / "empty")
 
 
+@pytest.mark.parametrize("dataset", ["csv", "criteo", "frappe"])
+def test_a_binary_file_where_text_is_expected_is_one_line(tmp_path, dataset):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "rows.csv"  # a Parquet file under a text name
+    pq.write_table(pa.table({"label": [0, 1], "color": ["red", "blue"]}), parquet)
+    table = TableSchema(label="label", categorical=["color"]) if dataset == "csv" else None
+    with pytest.raises(DataError, match=r"rows\.csv: a Parquet file, where delimited text is"):
+        prepare(tmp_path, dataset, parquet, **({"table": table} if table else {}))
+    binary = tmp_path / "noise.txt"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(DataError, match=r"noise\.txt: not a text file, where delimited text"):
+        prepare(tmp_path, dataset, binary, **({"table": table} if table else {}))
+
+
 def test_a_named_data_set_without_path_says_what_it_expects(tmp_path):
     with pytest.raises(DataError, match=r"criteo: no data path given \(--data PATH\); expected"):
         prepare(tmp_path, "criteo", None)

@@ -23,6 +23,7 @@ from recloss.errors import DataError
 MIN_BLOCK_BYTES = 1 << 12
 MAX_BLOCK_BYTES = 1 << 23  # larger blocks are no faster; Arrow holds dozens of them read ahead
 SAMPLE_BYTES = 1 << 16
+PARQUET_MAGIC = b"PAR1"  # the first (and last) four bytes of every Parquet file
 
 
 @dataclass(frozen=True)
@@ -55,16 +56,28 @@ def sample(path: Path, size: int = SAMPLE_BYTES) -> bytes:
             raise DataError(f"{path}: cannot read ({err})") from None
 
 
-def column_names(path: Path, fmt: TextFormat) -> tuple[str, ...]:
-    """Column names from the header line, the format, or positions for header-less files."""
-    if fmt.columns is not None and not fmt.header:
-        return fmt.columns
+def text_head(path: Path) -> bytes:
+    """The first bytes of a delimited text file; DataError if it is empty or binary."""
     head = sample(path)
     if not head.strip():
         raise DataError(f"{path}: file is empty")
+    if b"\0" in head:  # no delimited text has NUL bytes: a Parquet or other binary file
+        kind = "a Parquet file" if head.startswith(PARQUET_MAGIC) else "not a text file"
+        raise DataError(f"{path}: {kind}, where delimited text is expected")
+    return head
+
+
+def column_names(path: Path, fmt: TextFormat) -> tuple[str, ...]:
+    """Column names from the header line, the format, or positions for header-less files."""
+    head = text_head(path)
+    if fmt.columns is not None and not fmt.header:
+        return fmt.columns
     first = head.split(b"\n", 1)[0].rstrip(b"\r").decode(fmt.encoding, errors="replace")
     quoting = csv.QUOTE_MINIMAL if fmt.quoted else csv.QUOTE_NONE
-    fields = next(csv.reader(io.StringIO(first), delimiter=fmt.delimiter, quoting=quoting))
+    try:
+        fields = next(csv.reader(io.StringIO(first), delimiter=fmt.delimiter, quoting=quoting))
+    except csv.Error as err:
+        raise DataError(f"{path}:1: {err}") from None
     if fmt.header:
         return tuple(f.strip() for f in fields)
     return tuple(str(i) for i in range(len(fields)))
