@@ -144,6 +144,10 @@ def test_cli_errors_name_a_file_as_before(capsys, tmp_path):
     assert code == 2 and err == f"recloss: error: {bad} line 2: not valid YAML\n"
     code, _, err = run(capsys, "data", "info", "--config", str(bad))
     assert code == 2 and err == f"recloss: error: {bad} line 2: not valid YAML\n"
+    twice = tmp_path / "twice.yaml"  # YAML would keep the second, dropping train.lr unsaid
+    twice.write_text("train:\n  lr: 0.1\ntrain:\n  epochs: 2\n")
+    code, _, err = run(capsys, "train", "--config", str(twice))
+    assert code == 2 and err == f"recloss: error: {twice} line 3: duplicate key 'train'\n"
     missing = tmp_path / "missing.yaml"
     code, _, err = run(capsys, "train", "--config", str(missing))
     assert code == 2 and err.startswith(f"recloss: error: {missing}: config file not found")
@@ -189,3 +193,11 @@ def test_a_built_wheel_contains_the_shipped_configs(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "recloss/presets.py" in names
     assert {f"recloss/configs/{p.name}.yaml" for p in ALL} <= names
+
+
+def test_yaml_anchors_and_merge_keys_still_read(tmp_path):
+    from recloss.config import read_yaml_mapping
+
+    path = tmp_path / "anchors.yaml"  # a merged key may be given again: that is no duplicate
+    path.write_text("a: &x {b: 1, d: 0}\nc:\n  <<: *x\n  d: 2\n")
+    assert read_yaml_mapping(path) == {"a": {"b": 1, "d": 0}, "c": {"b": 1, "d": 2}}
