@@ -171,6 +171,7 @@ def test_transfer_cells_load_the_source_controller_frozen(grid, tmp_path):
         ),
         ({"seeds": []}, "seeds"),
         ({"seeds": [1, 1]}, "seeds"),
+        ({"seeds": [-1]}, "seeds.0: Input should be greater than or equal to 0"),
         ({"name": "a/b"}, "name"),
         ({"compare": "bohb"}, "compare"),
         ({"datasets": {}}, "datasets"),

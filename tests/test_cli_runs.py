@@ -138,6 +138,7 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
     [
         (["--set", "train.lr=-1"], "--set train.lr=-1: train.lr: Input should be greater than 0"),
         (["--epochs", "0"], "--epochs 0: train.epochs: Input should be greater than 0"),
+        (["--seed", "-1"], "--seed -1: train.seed: Input should be greater than or equal to 0"),
         (
             ["--set", "data.split=[0.5, 0.6, 0.1]"],
             "--set data.split=[0.5, 0.6, 0.1]: data.split: Value error, (0.5, 0.6, 0.1) must be",

@@ -37,7 +37,7 @@ class SyntheticConfig(_Section):
     positive_rate: float = Field(0.25, gt=0, lt=1)
     interactions: int = Field(20, ge=0)  # planted pairwise field interactions
     signal: float = Field(1.0, ge=0)  # scale of the planted logit
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
 
 class DataConfig(_Section):
@@ -47,7 +47,7 @@ class DataConfig(_Section):
     min_count: int | None = Field(None, ge=1)  # None: the data set's default
     numeric: Literal["bucket", "continuous"] = "bucket"
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    split_seed: int = 2021
+    split_seed: int = Field(2021, ge=0)
     # given split files {train: F, valid: F, test: F}; relative to `path` when that is a folder
     splits: dict[Literal["train", "valid", "test"], str] | None = None
     vocab_from: Literal["train", "all"] = "train"  # rows the vocabularies and statistics see
@@ -145,7 +145,7 @@ class TrainConfig(_Section):
     # split, taken as clean (binary tasks; a single loss, weighted, autoloss, darts or meta:
     # their hypergradients take the channel; `recloss.training.label_noise`, `.flip_channel`)
     label_noise: Literal["none", "channel"] = "none"
-    seed: int = 42
+    seed: int = Field(42, ge=0)  # NumPy's generators take no negative seed
     progress: bool = True
     lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)
 

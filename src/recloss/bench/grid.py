@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
 
 from recloss.runs import method_artifact
 from recloss.search import Artifact
@@ -68,7 +68,7 @@ class Grid(_Spec):
     """A benchmark: every data set x model x method x seed, plus optional transfer cells."""
 
     name: str
-    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=1)
+    seeds: list[NonNegativeInt] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=1)
     base: dict[str, Any] = Field(default_factory=dict)  # RunConfig keys shared by every cell
     datasets: Named = Field(min_length=1)  # name -> DataConfig keys
     models: Named = Field(min_length=1)  # name -> ModelConfig keys (name defaults to the key)
