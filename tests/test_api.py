@@ -44,6 +44,8 @@ def test_config_forms_and_overrides_agree(tmp_path):
     assert from_path.train.lr == 0.01 and from_path.model.name == "ipnn"
     with pytest.raises(ConfigError, match=r"train\.epochs"):
         resolve_config(raw, train__epochs=0)
+    with pytest.raises(TypeError, match="^config must be a RunConfig, .*, not int$"):
+        resolve_config(123)
 
 
 def planted_rows(n: int, seed: int) -> dict[str, np.ndarray]:

@@ -39,6 +39,11 @@ def resolve_config(config: ConfigLike = None, **overrides: Any) -> RunConfig:
     dotted = {key.replace("__", "."): value for key, value in overrides.items()}
     if config is None or isinstance(config, (str, Path)):
         return load_config(config, dotted)
+    if not isinstance(config, (RunConfig, Mapping)):
+        raise TypeError(
+            "config must be a RunConfig, a mapping of config keys, a YAML path or None, "
+            f"not {type(config).__name__}"
+        )
     raw = config.model_dump() if isinstance(config, RunConfig) else dict(config)
     for key, value in dotted.items():
         set_dotted(raw, key, value)
