@@ -33,7 +33,8 @@ def report_blocks(
         ("h2", "Overall performance"),
         (
             "p",
-            f"Test split, mean \u00b1 standard deviation over {layout.seeds} seeds. "
+            f"Test split, mean \u00b1 standard deviation over {layout.seeds} "
+            f"seed{'s' if layout.seeds != 1 else ''}. "
             f"Bold: the best mean. {sig}",
         ),
         ("table", overall_table(index, layout)),
