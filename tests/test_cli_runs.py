@@ -12,6 +12,7 @@ from datafiles import write_criteo
 import recloss
 from recloss.cli import main
 from recloss.config import RunConfig
+from recloss.errors import ConfigError
 from recloss.rundir import RunDir
 
 
@@ -104,6 +105,13 @@ def test_run_folders_are_claimed_atomically(tmp_path):
     cfg = RunConfig(out=str(tmp_path))
     first, second = RunDir.new(cfg), RunDir.new(cfg)
     assert first.path != second.path and first.path.is_dir() and second.path.is_dir()
+
+
+def test_an_out_folder_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "afile").touch()
+    for out in ("afile", "afile/sub"):
+        with pytest.raises(ConfigError, match=f"^out: .*{out}: a file stands where its folder"):
+            RunDir.new(RunConfig(out=str(tmp_path / out)))
 
 
 def test_python_dash_m_runs_the_command_line():

@@ -165,7 +165,10 @@ class RunDir:
         """A fresh, uniquely named folder under `cfg.out`, created (claimed) atomically."""
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = Path(cfg.out) / f"{cfg.data.dataset}-{cfg.model.name}-{cfg.loss.name}-{stamp}"
-        base.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            base.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ConfigError(f"out: {cfg.out}: a file stands where its folder would be") from None
         for n in itertools.count():  # mkdir fails if another run took the name first
             path = base.with_name(f"{base.name}-{n}") if n else base
             with contextlib.suppress(FileExistsError):
