@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +15,7 @@ from conftest import InterruptAfter
 import recloss
 from recloss.config import RunConfig
 from recloss.data.schema import Batch
-from recloss.errors import ConfigError, DataError
+from recloss.errors import CompatibilityError, ConfigError, DataError
 from recloss.rundir import RunDir
 from recloss.runs import resolve_config
 
@@ -141,12 +142,17 @@ def test_a_split_without_rows_is_refused_before_training(tmp_path, loss, rows, s
     assert not (tmp_path / "run").exists()
 
 
-def test_an_in_memory_run_resumes_from_its_cache_or_its_own_rows_and_no_others(tmp_path):
+def interrupted_frame_run(tmp_path, epochs: int) -> tuple[Path, dict[str, np.ndarray]]:
+    """A run on in-memory rows stopped after its first epoch, and its rows."""
     rows = planted_rows(600, seed=0)
-    cfg = frame_config(tmp_path) | {"train": {"epochs": 3, "progress": False}}
-    run = tmp_path / "run"
+    cfg = frame_config(tmp_path) | {"train": {"epochs": epochs, "progress": False}}
     with pytest.raises(KeyboardInterrupt):
-        recloss.train(cfg, run_dir=run, data=rows, callbacks=[InterruptAfter(1)])
+        recloss.train(cfg, run_dir=tmp_path / "run", data=rows, callbacks=[InterruptAfter(1)])
+    return tmp_path / "run", rows
+
+
+def test_an_in_memory_run_resumes_from_its_cache_or_its_own_rows_and_no_others(tmp_path):
+    run, rows = interrupted_frame_run(tmp_path, epochs=3)
     with pytest.raises(KeyboardInterrupt):  # its cache is still there: no rows needed
         recloss.resume(run, callbacks=[InterruptAfter(2)])
     shutil.rmtree(tmp_path / "cache")
@@ -155,6 +161,16 @@ def test_an_in_memory_run_resumes_from_its_cache_or_its_own_rows_and_no_others(t
     with pytest.raises(DataError, match=f"^data: these are not the rows {run} trained on"):
         recloss.resume(run, data=planted_rows(600, seed=1))
     assert recloss.resume(run, data=rows).epochs == 3
+
+
+def test_a_checkpoint_that_no_longer_fits_an_edited_config_is_one_line(tmp_path):
+    run, rows = interrupted_frame_run(tmp_path, epochs=2)
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("name: deepfm", "name: ipnn"))
+    with pytest.raises(CompatibilityError, match="checkpoint.pt: does not fit this run's model"):
+        recloss.resume(run, data=rows)
+    with pytest.raises(CompatibilityError, match="best.pt: does not fit this run's model"):
+        recloss.evaluate(run, train_data=rows)
 
 
 def test_a_run_whose_source_changed_and_whose_cache_is_gone_is_refused(tmp_path):

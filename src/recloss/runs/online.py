@@ -103,7 +103,7 @@ def fit_run(
     trainer = build_trainer(cfg, dataset, run_dir, callbacks)
     state = _saved_state(run_dir, trainer) if resume else None
     if state is not None:
-        trainer.load_state_dict(state)
+        checkpoint.restore(trainer, state, run_dir.checkpoint)
     trainer.fit()
     calibration = trainer.calibrate()
     test = trainer.test(dataset.split("test"), calibration)

@@ -62,7 +62,7 @@ def best_model(folder: RunDir, train_data: Rows | None) -> BestModel:
     dataset = trained_data(folder, cfg, train_data)
     device = resolve_device(cfg.train.device)
     model = make_model(cfg, dataset, device)
-    model.load_state_dict(checkpoint.load(folder.best, device))
+    checkpoint.restore(model, checkpoint.load(folder.best, device), folder.best)
     calibration = folder.read_record().calibration if folder.is_finished() else None
     return BestModel(cfg, dataset, model, device, calibration)
 
