@@ -247,3 +247,15 @@ def test_efficiency_table_bolds_the_fastest_mean():
     (row,) = efficiency_table(index_rows(rows), layout()).rows
     assert row[:2] == ["Data", "DeepFM"]
     assert [e.text for e in row[2:] if e.bold] == ["14.0 \u00b1 1.6"]
+
+
+def test_a_panel_whose_cells_all_failed_draws_without_a_legend_warning(tmp_path):
+    import warnings
+
+    from recloss.report.figures import auc_time_figure
+
+    layout = Layout("t", 1, {"d": "D"}, {"m": "M"}, METHODS, efficiency=["ce", "autoloss"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns of a legend without labels
+        figure = auc_time_figure({}, layout, tmp_path)
+    assert figure.axes[0].get_legend() is None

@@ -107,8 +107,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     failed = [row["run_dir"] for row in rows if row["status"] != "done"]
     if failed:
         raise RecLossError(
-            f"{len(failed)} cells did not finish (see error.txt in each); "
-            "rerun the same command to retry them"
+            f"{len(failed)} cell{'s' if len(failed) > 1 else ''} did not finish (see error.txt "
+            "in each); rerun the same command to retry them"
         )
 
 

@@ -54,7 +54,8 @@ def auc_time_figure(index: Index, layout: Layout, root: Path) -> Figure:
                     label=layout.methods[method] if j == 0 else None,
                 )
         ax.set(title=title, xlabel="wall-clock seconds", ylabel="validation AUC")
-        ax.legend()
+        if ax.lines:  # a panel whose cells all failed has nothing to name
+            ax.legend()
     return figure
 
 
