@@ -96,11 +96,11 @@ def _new_folder(cfg: RunConfig, run_dir: str | Path | None, dataset: PreparedDat
     folder = RunDir(run_dir)
     if main:
         folder.write_config(cfg)
-        sources = [str(source.get("path", "")) for source in dataset.meta.get("sources", [])]
+        sources = [str(s["path"]) for s in dataset.meta.get("sources", []) if s.get("path")]
+        meta = dataset.meta
         trained_on = TrainedOn(
-            dataset=dataset.meta["dataset"], fingerprint=dataset.meta["fingerprint"],
-            sources=[s for s in sources if s],
-        )  # fmt: skip
+            dataset=meta["dataset"], fingerprint=meta["fingerprint"], sources=sources
+        )
         folder.write_trained_on(trained_on)
     return folder
 
