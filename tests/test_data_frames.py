@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from datafiles import data_config, decode
@@ -182,6 +183,22 @@ def test_encode_frame_maps_unseen_values_to_oov_like_encode_file(tmp_path):
     from_file = ds.encode_file(tmp_path / "new.parquet")
     np.testing.assert_array_equal(encoded.x_cat, from_file.x_cat)
     np.testing.assert_array_equal(encoded.y, from_file.y)
+
+
+def test_a_prepared_frame_reads_a_new_file_as_parquet_or_csv_by_its_content(tmp_path):
+    ds = prepare_frame(columns(), frame_config(tmp_path))
+    new = pa.table({"clicked": [1, 0], "city": ["rome", "atlantis"], "age": [20, 99]})
+    new = new.append_column("price", pa.array([5.0, 1.5]))
+    pq.write_table(new, tmp_path / "new.data")
+    pa_csv.write_csv(new, tmp_path / "new.csv")
+    from_parquet, from_csv = (
+        ds.encode_file(tmp_path / "new.data"),
+        ds.encode_file(tmp_path / "new.csv"),
+    )
+    np.testing.assert_array_equal(from_parquet.x_cat, from_csv.x_cat)
+    assert from_csv.y.tolist() == [1, 0]
+    with pytest.raises(DataError, match="missing.csv"):
+        ds.encode_file(tmp_path / "missing.csv")
 
 
 def test_encode_frame_keeps_row_order_and_caches_by_content(tmp_path):

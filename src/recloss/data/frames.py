@@ -21,8 +21,6 @@ from recloss.data.prepare import (
 )
 from recloss.data.rows import FRAME, frame_reader
 
-FILE_FORMATS = ("csv", "parquet")  # what `encode_file` of a prepared frame reads
-
 
 def prepare_frame(
     data: Any, cfg: DataConfig, progress: bool = False, expect: str | None = None
@@ -31,14 +29,13 @@ def prepare_frame(
 
     `data` is a pandas DataFrame, a `pyarrow.Table` (or RecordBatch), or a mapping of column
     name to a 1-D NumPy array or list. `cfg.table` names the label, categorical and numeric
-    columns as for a CSV/Parquet file; `cfg.path` is not used, and `cfg.dataset` only says
-    which file format `encode_file` reads later (csv, else parquet). `expect`: as for
+    columns as for a CSV/Parquet file; `cfg.dataset` and `cfg.path` are not used (`encode_file`
+    later reads a Parquet or CSV file, told apart by its content). `expect`: as for
     `prepare_dataset`.
     """
     spec = DATASETS.get("parquet")
     task = resolve_task(spec, cfg)
-    dataset = cfg.dataset if cfg.dataset in FILE_FORMATS else "parquet"
-    cfg = cfg.model_copy(update={"dataset": dataset, "path": None})
+    cfg = cfg.model_copy(update={"dataset": "parquet", "path": None})
     limit_arrow_threads()
     reader = frame_reader(data, cfg, task)
     settings = cache_settings(spec, cfg, task) | {"dataset": FRAME}

@@ -34,9 +34,10 @@ from recloss.data.cache import (
 from recloss.data.datasets import DATASETS, DatasetSpec
 from recloss.data.encode import Encoding, cat_fields
 from recloss.data.formats import ALL, Reader
-from recloss.data.rows import frame_reader
+from recloss.data.rows import FRAME, frame_reader
 from recloss.data.schema import Schema, Task
 from recloss.data.splits import SPLITS
+from recloss.data.text import is_parquet
 from recloss.errors import ConfigError, DataError
 
 log = logging.getLogger("recloss.data")
@@ -228,9 +229,12 @@ class PreparedDataset:
         header or Parquet schema without the label column) as unlabeled, True requires the
         label, False reads without it. Bad lines follow `data.on_bad_line` as in training;
         the result's `bad_lines` counts the skipped ones. The result is cached under this
-        data set's folder, keyed by the file's fingerprint.
+        data set's folder, keyed by the file's fingerprint. A data set of in-memory rows has no
+        format of its own: it reads a Parquet file, or else a CSV file (`data.table.separator`).
         """
         cfg = DataConfig.model_validate({**self.meta["config"], "path": str(path), "splits": None})
+        if self.meta["dataset"] == FRAME:
+            cfg.dataset = "parquet" if is_parquet(Path(path).expanduser()) else "csv"
         spec = DATASETS.get(cfg.dataset)
         if spec.open is None:
             raise DataError(f"{spec.name}: generated data has no file format to encode")

@@ -56,6 +56,17 @@ def sample(path: Path, size: int = SAMPLE_BYTES) -> bytes:
             raise DataError(f"{path}: cannot read ({err})") from None
 
 
+def is_parquet(path: Path) -> bool:
+    """Whether `path` (or a folder's first file) starts as a Parquet file does."""
+    if path.is_dir():
+        path = next(iter(sorted(p for p in path.iterdir() if p.is_file())), path)
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
+    except OSError:  # missing or unreadable: the reader says so
+        return False
+
+
 def text_head(path: Path) -> bytes:
     """The first bytes of a delimited text file; DataError if it is empty or binary."""
     head = sample(path)
