@@ -1,4 +1,4 @@
-"""Results tables: time to the best validation AUC, bold best means, Welch t-test marks."""
+"""Results tables: time to the best validation AUC, bold best means, paired t-test marks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from recloss.report import (
     efficiency_table,
     index_rows,
     overall_table,
+    paired_p,
     run_row,
     to_html,
     to_markdown,
@@ -80,12 +81,12 @@ def markdown_cells(markdown: str) -> list[list[str]]:
     return [[c.strip() for c in line.strip("|").split(" | ")] for line in lines[2:]]
 
 
-def test_significance_marks_match_scipy_welch_test():
+def test_significance_marks_match_scipy_paired_test():
     table = overall_table(index_rows(rows_for(AUC, LOGLOSS)), layout())
     auc_row, logloss_row = markdown_cells(to_markdown([("table", table)]))
     # computed here, independently: AutoLoss against the best baseline of each metric
-    p_auc = stats.ttest_ind(AUC["autoloss"], AUC["slf"], equal_var=False).pvalue
-    p_logloss = stats.ttest_ind(LOGLOSS["autoloss"], LOGLOSS["darts"], equal_var=False).pvalue
+    p_auc = stats.ttest_rel(AUC["autoloss"], AUC["slf"]).pvalue
+    p_logloss = stats.ttest_rel(LOGLOSS["autoloss"], LOGLOSS["darts"]).pvalue
     assert p_auc < 0.05 < p_logloss
     starred_auc = [i for i, c in enumerate(auc_row) if c.endswith("\\*")]
     assert starred_auc == [3 + list(METHODS).index("autoloss")]
@@ -95,10 +96,31 @@ def test_significance_marks_match_scipy_welch_test():
 def test_mark_tests_against_the_best_baseline_only():
     # AutoLoss is significantly better than CE but not than SLF, the best baseline: no mark
     auc = {**AUC, "autoloss": [0.713, 0.706, 0.716, 0.709, 0.712]}
-    assert stats.ttest_ind(auc["autoloss"], auc["ce"], equal_var=False).pvalue < 0.05
-    assert stats.ttest_ind(auc["autoloss"], auc["slf"], equal_var=False).pvalue > 0.05
+    assert stats.ttest_rel(auc["autoloss"], auc["ce"]).pvalue < 0.05
+    assert stats.ttest_rel(auc["autoloss"], auc["slf"]).pvalue > 0.05
     table = overall_table(index_rows(rows_for(auc, LOGLOSS)), layout())
     assert "\\*" not in to_markdown([("table", table)])
+
+
+def test_the_test_pairs_the_runs_by_seed():
+    # A seed moves every method alike (the split, the initialisation); AutoLoss is 0.002 above
+    # SLF on every seed. Unpaired, the seeds' spread hides that; paired, it is significant.
+    level = [0.0, 0.02, -0.015, 0.01, -0.01]
+    auc = {m: [v + d for v, d in zip(AUC["slf"], level, strict=True)] for m in AUC}
+    auc["autoloss"] = [v + 0.002 + (0.0005 if i % 2 else 0.0) for i, v in enumerate(auc["slf"])]
+    assert stats.ttest_ind(auc["autoloss"], auc["slf"], equal_var=False).pvalue > 0.5
+    assert stats.ttest_rel(auc["autoloss"], auc["slf"]).pvalue < 1e-4
+    table = overall_table(index_rows(rows_for(auc, LOGLOSS)), layout())
+    assert markdown_cells(to_markdown([("table", table)]))[0][-1].endswith("\\*")
+
+
+def test_seeds_one_method_lacks_are_left_out_of_the_pairs():
+    a = Stat((0.71, 0.72, 0.73, 0.90), seeds=(0, 1, 2, 3))
+    b = Stat((0.70, 0.70, 0.70), seeds=(2, 1, 0))
+    assert paired_p(a, b) == pytest.approx(stats.ttest_rel([0.71, 0.72, 0.73], [0.7] * 3).pvalue)
+    assert math.isnan(paired_p(a, Stat((0.7,), seeds=(0,))))  # one common seed
+    assert math.isnan(paired_p(a, Stat((0.7, 0.7), seeds=(7, 8))))  # none
+    assert math.isnan(paired_p(b, b))  # the same difference on every seed
 
 
 def test_significantly_worse_gets_a_dagger_not_a_star():

@@ -29,7 +29,7 @@ from recloss.report.stats import (
     Stat,
     index_rows,
     marked,
-    welch_p,
+    paired_p,
 )
 from recloss.report.tables import (
     Layout,
@@ -55,6 +55,7 @@ __all__ = [
     "index_rows",
     "marked",
     "overall_table",
+    "paired_p",
     "run_row",
     "selection_figure",
     "selection_trace",
@@ -62,7 +63,6 @@ __all__ = [
     "to_html",
     "to_markdown",
     "transfer_table",
-    "welch_p",
     "write_report",
     "write_results",
     "write_run_report",

@@ -23,7 +23,7 @@ def report_blocks(
     compare = layout.methods.get(layout.compare or "", "")
     sig = (
         f"{BETTER}: {compare} is better than the best other method, {WORSE}: worse "
-        f"(Welch's t-test, p < {ALPHA})."
+        f"(paired t-test over the seeds, p < {ALPHA})."
         if compare
         else ""
     )

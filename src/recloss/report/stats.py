@@ -1,14 +1,17 @@
-"""Mean and spread over seeds, Welch's t-test, and table cells with their bold and marks.
+"""Mean and spread over seeds, a paired t-test, and table cells with their bold and marks.
 
-The best mean is bold, and the compared method (AutoLoss) gets `*` where Welch's t-test against
-the best rival gives p < ALPHA in its favour (`†` where against it).
+The best mean is bold, and the compared method (AutoLoss) gets `*` where a paired t-test against
+the best rival gives p < ALPHA in its favour (`†` where against it). A grid trains every method
+on the same split with the same seeds, so the test pairs the two methods' runs by seed, on the
+seeds both finished: a seed's split, initialisation and batch order are shared, and pairing
+removes their variance from the comparison.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +28,7 @@ class Stat:
     """One metric of one cell group over its seeds."""
 
     values: tuple[float, ...]
+    seeds: tuple[int, ...] = ()  # the seed of each value; none: the values pair with nothing
 
     @property
     def n(self) -> int:
@@ -54,20 +58,27 @@ def index_rows(rows: Iterable[dict[str, Any]]) -> Index:
 
 
 def stat(index: Index, key: Key, metric: str) -> Stat:
-    """The finite values of `metric` over the rows of `key`."""
-    values = (r.get(metric) for r in index.get(key, []))
-    return Stat(tuple(float(v) for v in values if v is not None and math.isfinite(float(v))))
+    """The finite values of `metric` over the rows of `key`, with their seeds."""
+    pairs = [(r.get("seed"), r.get(metric)) for r in index.get(key, [])]
+    kept = [(seed, float(v)) for seed, v in pairs if v is not None and math.isfinite(float(v))]
+    return Stat(tuple(v for _, v in kept), tuple(seed for seed, _ in kept))
 
 
-def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided p-value of Welch's t-test (unequal variances); NaN when undefined."""
+def paired_p(a: Stat, b: Stat) -> float:
+    """Two-sided p-value of the paired t-test of `a` and `b` on their common seeds.
+
+    NaN when undefined: fewer than two common seeds, or the same difference on every seed.
+    """
     try:
-        from scipy.stats import ttest_ind
+        from scipy.stats import t
     except ImportError:
         raise ConfigError("significance tests need SciPy: pip install scipy") from None
-    if len(a) < 2 or len(b) < 2:
+    of_b = dict(zip(b.seeds, b.values, strict=True))
+    diffs = Stat(tuple(v - of_b[s] for s, v in zip(a.seeds, a.values, strict=True) if s in of_b))
+    if diffs.n < 2 or diffs.std == 0:
         return math.nan
-    return float(ttest_ind(a, b, equal_var=False).pvalue)
+    statistic = diffs.mean / (diffs.std / math.sqrt(diffs.n))
+    return float(2 * t.sf(abs(statistic), diffs.n - 1))
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,7 @@ def _significance(stats: dict[str, Stat], compare: str, higher: bool) -> str:
         return ""
     sign = 1 if higher else -1
     rival = max(rivals.values(), key=lambda s: sign * s.mean)
-    if not welch_p(stats[compare].values, rival.values) < ALPHA:
+    if not paired_p(stats[compare], rival) < ALPHA:
         return ""
     return BETTER if sign * (stats[compare].mean - rival.mean) > 0 else WORSE
 
@@ -124,6 +135,6 @@ __all__ = [
     "fmt",
     "index_rows",
     "marked",
+    "paired_p",
     "stat",
-    "welch_p",
 ]
