@@ -13,7 +13,8 @@ import torch
 from conftest import InterruptAfter
 
 import recloss
-from recloss.config import RunConfig
+from recloss import AutoLoss
+from recloss.config import LossConfig, RunConfig
 from recloss.data.schema import Batch
 from recloss.errors import CompatibilityError, ConfigError, DataError
 from recloss.rundir import RunDir
@@ -104,6 +105,8 @@ def missing_criteo(tmp_path) -> dict[str, str]:
         ({"model.params": {"dropout": 2}}, "model.params.dropout: "),
         ({"loss.params": {"controler_lr": 0.1}}, "loss.params.controler_lr: unknown parameter"),
         ({"loss.params": {"controller_lr": "fast"}}, "loss.params.controller_lr: Input should"),
+        ({"loss.params": {"controller_every": 0}}, "loss.params.controller_every: must be a"),
+        ({"loss.name": "slf", "loss.params": {"tau0": -1}}, "loss.params.tau0: must be"),
         ({"loss.name": "focal", "loss.params": {"gamma": 2}}, "loss.params.gamma: a single loss"),
         ({"loss.name": "race", "loss.params": {"budgt": 1}}, "loss.params.budgt: unknown"),
         ({"loss.name": "darts", "loss.params": {"search_epochs": 0}}, "loss.params.search_epochs"),
@@ -117,6 +120,19 @@ def test_names_are_checked_before_the_data_is_read(tmp_path, override, start):
         recloss.train(**missing_criteo(tmp_path), **override, out=str(tmp_path))
     assert str(err.value).startswith(start)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("saved_for_classes", [2, 5])
+def test_a_value_only_some_tasks_refuse_waits_for_the_data(tmp_path, saved_for_classes):
+    # pairwise is for binary tasks: refused on a 5-class set, so not before the task is known
+    with pytest.raises(DataError, match="train.txt"):
+        recloss.train(**missing_criteo(tmp_path), **{"loss.params": {"objective": "pairwise"}})
+    # nor is a saved controller refused for its task, which only the data set can contradict
+    task = "binary" if saved_for_classes == 2 else "multiclass"
+    autoloss = AutoLoss(task, LossConfig().candidates, num_classes=saved_for_classes)
+    saved = autoloss.save_controller(tmp_path / "c.safetensors")
+    with pytest.raises(DataError, match="train.txt"):
+        recloss.train(**missing_criteo(tmp_path), **{"loss.params": {"controller": str(saved)}})
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -163,6 +163,10 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
             "--set loss.params.controler_lr=0.1: loss.params.controler_lr: unknown parameter",
         ),
         (
+            ["--set", "loss.params.controller_every=0"],
+            "--set loss.params.controller_every=0: loss.params.controller_every: must be a",
+        ),
+        (
             ["--set", "loss.candidates=[focal, nope]"],
             "--set loss.candidates=[focal, nope]: loss.candidates: unknown loss 'nope'",
         ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from recloss.config import LossConfig, RunConfig
 from recloss.data.schema import Schema
-from recloss.errors import ConfigError
+from recloss.errors import ConfigError, RecLossError
 from recloss.losses import LOSSES, candidate_losses, check_candidates
 from recloss.registry import Registry
 from recloss.runs.bohb import BohbSearch
@@ -86,15 +86,42 @@ def check_method_name(name: str) -> None:
     )
 
 
+# Stand-ins for the data set before it is read: an option both refuse, no task takes.
+_TASK_STAND_INS = (
+    Schema("binary", 2, ("a", "b"), (4, 4)),
+    Schema("multiclass", 3, ("a", "b"), (4, 4)),
+)
+
+
 def check_method(loss: LossConfig, schema: Schema | None = None) -> None:
     """ConfigError naming the key, before any training, for a method that cannot be built.
-    Without `schema` (before the data is read): the names, and its parameters' names and types."""
+
+    Without `schema` (before the data is read): the names, its parameters' names and types,
+    and values that no task could take (one only the data set rules out, such as a saved
+    controller of another task, waits for the schema)."""
     check_method_name(loss.name)
+    if schema is not None:
+        return _build(loss, schema)
     if not is_single_loss(loss.name):
-        if schema is None:
-            candidate_losses(loss.candidates)
-        else:
-            check_candidates(loss.candidates, schema.task)
+        candidate_losses(loss.candidates)
+    _build(loss, None)
+    refusals = []
+    for stand_in in _TASK_STAND_INS:
+        try:
+            return _build(loss, stand_in)
+        except ConfigError as err:
+            if not (err.key or "").startswith("loss.params."):
+                return  # refused for what the data set is, not for an option's value
+            refusals.append(err)
+        except RecLossError:  # a saved file that does not fit the stand-in: the schema will tell
+            return
+    raise refusals[0]
+
+
+def _build(loss: LossConfig, schema: Schema | None) -> None:
+    """Build the method for `schema` (without one: check its parameters' names and types)."""
+    if schema is not None and not is_single_loss(loss.name):
+        check_candidates(loss.candidates, schema.task)
     try:
         if loss.name not in SEARCHES:
             if schema is None:
