@@ -152,6 +152,10 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
             "--set data.split=[0.5, 0.6, 0.1]: data.split: Value error, (0.5, 0.6, 0.1) must be",
         ),
         (
+            ["--set", "data.split=[0.5, 0.5]"],
+            "--set data.split=[0.5, 0.5]: data.split: Value error, [0.5, 0.5] must be 3 fractions",
+        ),
+        (
             ["--set", "model.params.dropout=2"],
             "--set model.params.dropout=2: model.params.dropout:",
         ),

@@ -57,6 +57,13 @@ class DataConfig(_Section):
     table: TableSchema | None = None  # for dataset csv / parquet
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
 
+    @field_validator("split", mode="before")
+    @classmethod
+    def _three(cls, split: Any) -> Any:
+        if isinstance(split, (list, tuple)) and len(split) != 3:
+            raise ValueError(f"{list(split)} must be 3 fractions (train, valid, test)")
+        return split
+
     @field_validator("split")
     @classmethod
     def _fractions(cls, split: tuple[float, float, float]) -> tuple[float, float, float]:
