@@ -232,6 +232,16 @@ def test_data_option_points_a_data_set_at_its_file(tmp_path):
         bench.load_grid(path, data={"criteo": "x"})
 
 
+def test_a_missing_data_file_stops_the_bench_before_any_cell(tmp_path, fake, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    d = grid_dict(datasets={"clicks": {"dataset": "csv", "path": "clicks.csv"}}, transfer=None)
+    with pytest.raises(
+        ConfigError, match=f"^data set clicks: clicks.csv does not exist .*{tmp_path}"
+    ):
+        bench.run_bench(bench.grid_from_dict(d), tmp_path / "out")
+    assert not fake.trained and not (tmp_path / "out" / "clicks").exists()
+
+
 def test_an_error_from_an_override_names_it(tmp_path):
     path = tmp_path / "grid.yaml"
     path.write_text(json.dumps(grid_dict()))

@@ -36,6 +36,7 @@ def run_bench(grid: Grid, root: Path, progress: bool = True) -> list[dict[str, A
     for cell in cells:
         _check_unchanged(root, cell)
     todo = [c for c in cells if not _run_dir(root, c.key).is_finished()]
+    _check_data_paths(todo)
     bar = ProgressBar(
         total=len(cells),
         initial=len(cells) - len(todo),
@@ -73,6 +74,17 @@ def run_cell(root: Path, cell: Cell) -> str:
         folder.write_error(detail)
         return f"{cell.key}: FAILED: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
     return f"{cell.key}: {summary_line(run_row(record))}"
+
+
+def _check_data_paths(cells: list[Cell]) -> None:
+    """ConfigError now for a data file that does not exist, not a failed cell for each run."""
+    for cell in cells:
+        path = cell.config.data.path
+        if path is not None and not Path(path).expanduser().exists():
+            raise ConfigError(
+                f"data set {cell.dataset}: {path} does not exist (a relative path is read from "
+                f"the current folder, {Path.cwd()})"
+            )
 
 
 def _check_unchanged(root: Path, cell: Cell) -> None:
