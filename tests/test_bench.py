@@ -239,7 +239,7 @@ def test_a_missing_data_file_stops_the_bench_before_any_cell(tmp_path, fake, mon
         ConfigError, match=f"^data set clicks: clicks.csv does not exist .*{tmp_path}"
     ):
         bench.run_bench(bench.grid_from_dict(d), tmp_path / "out")
-    assert not fake.trained and not (tmp_path / "out" / "clicks").exists()
+    assert not fake.trained and not (tmp_path / "out").exists()
 
 
 def test_an_error_from_an_override_names_it(tmp_path):
@@ -283,6 +283,7 @@ def test_changed_grid_refuses_stale_cells(grid, tmp_path, fake):
     changed = grid.model_copy(update={"base": {**grid.base, "train": {"epochs": 3}}})
     with pytest.raises(ConfigError, match="another configuration"):
         bench.run_bench(changed, root, progress=False)
+    assert bench.load_bench(root) == grid  # the grid its cells ran with, for their report
 
 
 def test_a_failed_cell_is_recorded_and_its_transfers_skipped(grid, tmp_path, fake, monkeypatch):

@@ -31,12 +31,12 @@ def state(root: Path, key: str) -> str:
 def run_bench(grid: Grid, root: Path, progress: bool = True) -> list[dict[str, Any]]:
     """Run every unfinished cell (sources before their transfer cells); return the results rows."""
     cells = expand(grid, root)
-    root.mkdir(parents=True, exist_ok=True)
-    save_grid(grid, root)
     for cell in cells:
         _check_unchanged(root, cell)
     todo = [c for c in cells if not _run_dir(root, c.key).is_finished()]
     _check_data_paths(todo)
+    root.mkdir(parents=True, exist_ok=True)
+    save_grid(grid, root)
     bar = ProgressBar(
         total=len(cells),
         initial=len(cells) - len(todo),
