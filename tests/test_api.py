@@ -179,6 +179,16 @@ def test_an_in_memory_run_resumes_from_its_cache_or_its_own_rows_and_no_others(t
     assert recloss.resume(run, data=rows).epochs == 3
 
 
+def test_training_into_a_folder_with_a_run_to_lose_is_refused(tmp_path):
+    run, rows = interrupted_frame_run(tmp_path, epochs=2)
+    cfg = frame_config(tmp_path) | {"train": {"epochs": 1, "progress": False}}
+    for _ in ("with a checkpoint", "finished"):
+        with pytest.raises(ConfigError, match=f"^run_dir: {run} holds a .*; resume it"):
+            recloss.train(cfg, run_dir=run, data=rows)
+        recorded = recloss.resume(run, data=rows)
+    assert recorded.epochs == 2 and RunDir(run).read_record() == recorded
+
+
 def test_a_checkpoint_that_no_longer_fits_an_edited_config_is_one_line(tmp_path):
     run, rows = interrupted_frame_run(tmp_path, epochs=2)
     config = run / "config.yaml"

@@ -186,15 +186,29 @@ def train(
 ) -> RunRecord:
     """Prepare the data, train, test the best model; the record is also in the run folder.
 
-    `run_dir` defaults to a new folder under `out`; `callbacks` join the trainer's own.
+    `run_dir` defaults to a new folder under `out`; a folder that holds a finished run, or one
+    with a checkpoint, is refused (`resume` continues it). `callbacks` join the trainer's own.
     """
     cfg = resolve_config(config, **overrides)
     if data is not None:  # the run's config says where its rows came from
         cfg.data = cfg.data.model_copy(update={"dataset": FRAME, "path": None})
     check_names(cfg)
+    if run_dir is not None:
+        _check_unused(RunDir(run_dir))
     dataset = _set_up(cfg, data)
     folder = _new_folder(cfg, run_dir, dataset)
     return _run(cfg, dataset, folder, resume=False, callbacks=callbacks)
+
+
+def _check_unused(folder: RunDir) -> None:
+    """ConfigError where training into `folder` would overwrite a run's results or progress."""
+    held = "a finished run" if folder.is_finished() else "a run with a checkpoint"
+    if folder.is_finished() or folder.has_progress():
+        raise ConfigError(
+            f"run_dir: {folder.path} holds {held}; resume it (recloss.resume), or train into "
+            "another folder",
+            "run_dir",
+        )
 
 
 def resume(
