@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
-from datafiles import data_config, decode
+from datafiles import data_config, decode, write_criteo
 
 from recloss.config import TableSchema
 from recloss.data import prepare_dataset, prepare_frame
@@ -199,6 +199,12 @@ def test_a_prepared_frame_reads_a_new_file_as_parquet_or_csv_by_its_content(tmp_
     assert from_csv.y.tolist() == [1, 0]
     with pytest.raises(DataError, match="missing.csv"):
         ds.encode_file(tmp_path / "missing.csv")
+
+
+def test_rows_in_memory_for_a_data_set_without_named_columns_say_so(tmp_path):
+    criteo = prepare_dataset(data_config(tmp_path, "criteo", write_criteo(tmp_path / "t.txt")))
+    with pytest.raises(ConfigError, match="^criteo: rows in memory need a data set whose columns"):
+        criteo.encode_frame(columns())
 
 
 def test_encode_frame_keeps_row_order_and_caches_by_content(tmp_path):

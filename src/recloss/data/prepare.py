@@ -251,6 +251,11 @@ class PreparedDataset:
         for `encode_file`) the rows are unlabeled. Cached like `encode_file`, by content.
         """
         cfg = DataConfig.model_validate(self.meta["config"])
+        if cfg.table is None:  # MovieLens, Criteo ...: no named columns to find in the rows
+            raise ConfigError(
+                f"{self.meta['dataset']}: rows in memory need a data set whose columns "
+                "data.table names (CSV, Parquet, in-memory rows); give a file of its format"
+            )
         reader = frame_reader(data, cfg, self.schema.task, labeled)
         return self._encode(reader, cfg, reader.source, progress)
 
