@@ -13,7 +13,7 @@ import torch
 from conftest import InterruptAfter
 
 import recloss
-from recloss import AutoLoss
+from recloss import AutoLoss, Callback
 from recloss.config import LossConfig, RunConfig
 from recloss.data.schema import Batch
 from recloss.errors import CompatibilityError, ConfigError, DataError
@@ -177,6 +177,20 @@ def test_an_in_memory_run_resumes_from_its_cache_or_its_own_rows_and_no_others(t
     with pytest.raises(DataError, match=f"^data: these are not the rows {run} trained on"):
         recloss.resume(run, data=planted_rows(600, seed=1))
     assert recloss.resume(run, data=rows).epochs == 3
+
+
+def test_a_run_stopped_in_its_first_epoch_has_no_model_to_score_and_says_so(tmp_path):
+    class StopAtOnce(Callback):
+        def on_train_batch_end(self, *args, **kwargs) -> None:
+            raise KeyboardInterrupt
+
+    cfg = frame_config(tmp_path) | {"train": {"progress": False}}
+    rows = planted_rows(600, seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        recloss.train(cfg, run_dir=tmp_path / "run", data=rows, callbacks=[StopAtOnce()])
+    for score in (recloss.evaluate, recloss.predict):
+        with pytest.raises(CompatibilityError, match="run: no best model .*--resum"):
+            score(tmp_path / "run")
 
 
 def test_training_into_a_folder_with_a_run_to_lose_is_refused(tmp_path):

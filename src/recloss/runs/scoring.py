@@ -18,7 +18,7 @@ import torch
 from recloss.calibration import Calibration
 from recloss.config import RunConfig
 from recloss.data import PreparedDataset, SplitArrays
-from recloss.errors import ConfigError, DataError
+from recloss.errors import CompatibilityError, ConfigError, DataError
 from recloss.metrics import evaluate as metrics_of
 from recloss.models import RecModel
 from recloss.rundir import RunDir
@@ -59,6 +59,12 @@ class BestModel:
 def best_model(folder: RunDir, train_data: Rows | None) -> BestModel:
     """The best epoch's model of the run in `folder`, with its data set and calibration map."""
     cfg = folder.read_config()
+    if not folder.best.is_file():
+        raise CompatibilityError(
+            f"{folder.path}: no best model ({folder.BEST}): the run stopped before its first "
+            f"epoch ended, or the file was removed; recloss train --resume {folder.path} "
+            "continues it"
+        )
     dataset = trained_data(folder, cfg, train_data)
     device = resolve_device(cfg.train.device)
     model = make_model(cfg, dataset, device)
