@@ -225,6 +225,9 @@ def test_a_run_whose_source_changed_and_whose_cache_is_gone_is_refused(tmp_path)
     with pytest.raises(DataError, match=f"^{source}: changed since {record.run_dir} trained on"):
         recloss.evaluate(record.run_dir)
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+    source.rename(tmp_path / "moved.csv")
+    with pytest.raises(DataError, match=f"^{record.run_dir}: the cache it trained on is gone, and"):
+        recloss.evaluate(record.run_dir, tmp_path / "moved.csv")
 
 
 def test_building_blocks_make_a_loop_of_ones_own(tmp_path):

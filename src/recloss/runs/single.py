@@ -75,6 +75,14 @@ def trained_data(folder: RunDir, cfg: RunConfig, data: Rows | None) -> PreparedD
         return prepare_data(cfg, data, expect=trained_on.fingerprint)
     except SourceChanged:
         raise DataError(_not_what_it_trained_on(folder, trained_on, data is not None)) from None
+    except DataError as err:
+        if data is not None:
+            raise
+        raise DataError(
+            f"{folder.path}: the cache it trained on is gone, and its data cannot be read again "
+            f"({err}); put the data back, or set data.path in its {RunDir.CONFIG} to where it "
+            "is now (a relative path is read from the current folder)"
+        ) from None
 
 
 def _not_what_it_trained_on(folder: RunDir, trained_on: TrainedOn, rows: bool) -> str:
