@@ -475,6 +475,25 @@ def test_loss_refuses_labels_of_another_length(task):
     assert autoloss.loss(logits[:, None] if task == "binary" else logits, torch.ones(8).long())
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_loss_refuses_labels_that_are_not_class_indices(task):
+    autoloss = make(task)
+    logits = torch.zeros(4) if task == "binary" else torch.zeros(4, 5)
+    with pytest.raises(RecLossError, match=r"class indices .*got torch.float32; pass y.long\(\)$"):
+        autoloss.loss(logits, torch.tensor([0.0, 1.0, 1.0, 0.0]))
+    top = 1 if task == "binary" else 4
+    with pytest.raises(RecLossError, match=rf"labels must be 0 \.\. {top}, got 0 \.\. {top + 1}$"):
+        autoloss.loss(logits, torch.tensor([0, 1, top + 1, 0]))
+    with pytest.raises(RecLossError, match=rf"got -1 \.\. {top}$"):
+        autoloss.loss(logits, torch.tensor([-1, 0, top, 0]))
+    assert autoloss.calls == 0
+
+
+def test_a_task_that_is_neither_binary_nor_multiclass_is_refused():
+    with pytest.raises(RecLossError, match="^task: 'bianry' is not binary or multiclass$"):
+        AutoLoss(task="bianry", candidates=["ce"])
+
+
 def test_update_refuses_a_validation_pair_of_mismatched_shapes():
     torch.manual_seed(0)
     model, autoloss = TinyNet(), make(controller_every=1)
@@ -491,6 +510,10 @@ def test_update_refuses_a_validation_pair_of_mismatched_shapes():
 
     with pytest.raises(RecLossError, match=pair + r"binary logits .*, got \[32, 3\]$"):
         autoloss.update(model, (x, y), (val_x, val_y), lr=0.1, forward=forward)
+    with pytest.raises(RecLossError, match=r"val must be an \(inputs, labels\) pair, .*Tensor$"):
+        autoloss.update(model, (x, y), val_x, lr=0.1)
+    with pytest.raises(RecLossError, match="lr must be the model's learning rate, got 0$"):
+        autoloss.update(model, (x, y), (val_x, val_y), lr=0)
     assert same(before, autoloss.controller.parameters())
     assert autoloss.controller_steps == 0
     assert autoloss.update(model, (x, y), (val_x, val_y), lr=0.1)

@@ -27,6 +27,7 @@ from recloss.search.base import (
     Precondition,
     StepContext,
     check_options,
+    check_task,
     positive_int,
 )
 from recloss.search.controller import (
@@ -57,7 +58,7 @@ from recloss.search.remedies import (
     resolve,
     variant_for,
 )
-from recloss.search.shapes import check_batch, checked_forward
+from recloss.search.shapes import check_batch, checked_forward, validation_pair
 from recloss.search.stepsize import global_scale, logit_gradients, reference_total
 from recloss.search.window import Selection, Window
 
@@ -135,6 +136,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         unroll: str | None = None,
         hypergrad_rows: int | None = HYPERGRAD_ROWS,
     ) -> None:
+        check_task(task)
         num_classes = 2 if num_classes is None and task == "binary" else num_classes
         if num_classes is None:
             raise ConfigError("num_classes: a multi-class task needs its number of classes")
@@ -191,8 +193,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         self.calls = self.updates = self.controller_steps = 0
         self.epoch_length = self._epoch_updates = 0  # model steps of the last whole epoch
         self._last: Selection | None = None
-        # with horizon "window": the model steps since the last controller step
-        self._window = Window()
+        self._window = Window()  # horizon "window": the model steps since the last controller step
         self._last_selection: dict[str, float] | None = None
         self._tau = self.schedule[0]  # of the last loss() call
         self._generator: torch.Generator | None = None
@@ -290,6 +291,8 @@ class AutoLoss(SelectionStats, LossStrategy):
         `unroll: adam` needs; `train_forward` gives the training loss's logits where they are not
         `forward`'s (a label-noise channel).
         """
+        if not lr > 0:
+            raise RecLossError(f"AutoLoss.update: lr must be the model's learning rate, got {lr!r}")
         self._epoch_updates += 1
         r = self.remedies
         due = controller_steps_now(self.updates, self.every, self.epoch_length,
@@ -308,7 +311,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         self.updates += 1
         adam = precondition if r.unroll == "adam" else None
         for _ in range(due):
-            pair = val() if callable(val) else val
+            pair = validation_pair(val)
             self._controller_step(model, train, pair, lr, forward, adam, train_forward)
         self._window.clear()
         return True

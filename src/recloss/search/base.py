@@ -71,6 +71,11 @@ def check_options(checks: Sequence[tuple[str, Any, bool, str]]) -> None:
             raise OptionError(name, f"must be {what}, got {value!r}")
 
 
+def check_task(task: str) -> None:
+    if task not in ("binary", "multiclass"):
+        raise ConfigError(f"task: {task!r} is not binary or multiclass")
+
+
 class LossStrategy(nn.Module):
     """Base class: `loss()` every step, `after_backward()` after each backward, per-epoch figures.
 
@@ -89,6 +94,7 @@ class LossStrategy(nn.Module):
     state_attrs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, task: Task, num_classes: int, candidates: Sequence[str]) -> None:
+        check_task(task)
         super().__init__()
         self.task, self.num_classes = task, num_classes
         self.candidates = list(candidates)

@@ -1,7 +1,9 @@
-"""Shape checks of the logits and labels a user's loop hands to AutoLoss (no device sync)."""
+"""Checks of the logits and labels a user's loop hands to AutoLoss: shapes and the labels' type,
+and on the CPU the labels' values (on a GPU that would wait for the device every step)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -13,7 +15,7 @@ from recloss.search.hypergrad import Forward, Pair
 def check_batch(
     task: str, num_classes: int, where: str, logits: torch.Tensor, y: torch.Tensor
 ) -> None:
-    """RecLossError unless `logits` fit the task and `y` is `[B]` (shapes only: no sync)."""
+    """RecLossError unless `logits` fit the task and `y` is `[B]` of class indices."""
     shape = tuple(logits.shape)
     if task == "binary":
         kind, expected = "binary", "[B] or [B, 1]"
@@ -27,6 +29,16 @@ def check_batch(
         raise RecLossError(
             f"AutoLoss.{where}: labels must be [B] = [{shape[0]}] like the logits, "
             f"got {list(y.shape)}"
+        )
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise RecLossError(
+            f"AutoLoss.{where}: labels must be class indices (an integer tensor), got {y.dtype}; "
+            "pass y.long()"
+        )
+    if y.device.type == "cpu" and len(y) and not 0 <= int(y.min()) <= int(y.max()) < num_classes:
+        raise RecLossError(
+            f"AutoLoss.{where}: labels must be 0 .. {num_classes - 1}, got "
+            f"{int(y.min())} .. {int(y.max())}"
         )
 
 
@@ -42,4 +54,15 @@ def checked_forward(task: str, num_classes: int, forward: Forward, val: Pair) ->
     return call
 
 
-__all__ = ["check_batch", "checked_forward"]
+def validation_pair(val: Pair | Callable[[], Pair]) -> Pair:
+    """The validation pair `val` is, or returns (a function called once per controller step)."""
+    pair = val() if callable(val) else val
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+        raise RecLossError(
+            "AutoLoss.update: val must be an (inputs, labels) pair, or a function returning "
+            f"one; got {type(pair).__name__}"
+        )
+    return pair
+
+
+__all__ = ["check_batch", "checked_forward", "validation_pair"]
