@@ -249,6 +249,15 @@ def test_csv_with_table_schema(tmp_path):
             assert key == (v if v <= 2 else BUCKET_KEY_OFFSET + math.floor(math.log(v) ** 2))
 
 
+def test_a_csv_file_that_starts_with_a_byte_order_mark_reads_as_without_it(tmp_path):
+    plain = write_csv(tmp_path / "plain.csv", rows=30)
+    marked = tmp_path / "excel.csv"  # spreadsheets write UTF-8 with a byte order mark
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    a, b = (prepare_dataset(data_config(tmp_path, "csv", p, table=TABLE)) for p in (plain, marked))
+    assert a.schema == b.schema and decode(b, "color") == decode(a, "color")
+    assert b.split("train").y.tolist() == a.split("train").y.tolist()
+
+
 def test_csv_without_header_names_columns_by_position(tmp_path):
     path = write_csv(tmp_path / "t.tsv", rows=20, sep=";", header=False)
     table = TableSchema(label="0", categorical=["1"], numeric=["4"], separator=";", header=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import codecs
 import csv
 import io
 from collections.abc import Iterator
@@ -83,7 +84,8 @@ def column_names(path: Path, fmt: TextFormat) -> tuple[str, ...]:
     head = text_head(path)
     if fmt.columns is not None and not fmt.header:
         return fmt.columns
-    first = head.split(b"\n", 1)[0].rstrip(b"\r").decode(fmt.encoding, errors="replace")
+    first = head.removeprefix(codecs.BOM_UTF8).split(b"\n", 1)[0].rstrip(b"\r")
+    first = first.decode(fmt.encoding, errors="replace")
     quoting = csv.QUOTE_MINIMAL if fmt.quoted else csv.QUOTE_NONE
     try:
         fields = next(csv.reader(io.StringIO(first), delimiter=fmt.delimiter, quoting=quoting))
