@@ -28,6 +28,7 @@ from recloss.config import TableSchema
 from recloss.data import prepare_dataset
 from recloss.data.encode import BUCKET_KEY_OFFSET, bucket_keys
 from recloss.data.schema import MISSING_INDEX
+from recloss.errors import ConfigError
 
 
 def criteo_line(label: int, ints: list, cats: list) -> str:
@@ -256,6 +257,12 @@ def test_a_csv_file_that_starts_with_a_byte_order_mark_reads_as_without_it(tmp_p
     a, b = (prepare_dataset(data_config(tmp_path, "csv", p, table=TABLE)) for p in (plain, marked))
     assert a.schema == b.schema and decode(b, "color") == decode(a, "color")
     assert b.split("train").y.tolist() == a.split("train").y.tolist()
+
+
+def test_a_file_of_another_separator_gets_a_hint(tmp_path):
+    path = write_csv(tmp_path / "t.csv", rows=5, sep=";")
+    with pytest.raises(ConfigError, match="; is the separator ';'. set data.table.separator$"):
+        prepare_dataset(data_config(tmp_path, "csv", path, table=TABLE))
 
 
 def test_csv_without_header_names_columns_by_position(tmp_path):

@@ -46,7 +46,14 @@ def check_columns(
                 shown = ", ".join(have[:20]) + (" ..." if len(have) > 20 else "")
                 raise ConfigError(
                     f"data.table.{key}: column {name!r} is not in {path} (columns: {shown})"
+                    + _separator_hint(have)
                 )
+
+
+def _separator_hint(have: Sequence[str]) -> str:
+    """Where one column's name holds another separator, the setting that splits it."""
+    found = [sep for sep in (";", "\t", "|", ",") if len(have) == 1 and sep in have[0]]
+    return f"; is the separator {found[0]!r}? set data.table.separator" if found else ""
 
 
 def table_label(column: pa.Array, checks: RowChecks, task: Task, name: str) -> np.ndarray:
