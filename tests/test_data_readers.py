@@ -28,7 +28,7 @@ from recloss.config import TableSchema
 from recloss.data import prepare_dataset
 from recloss.data.encode import BUCKET_KEY_OFFSET, bucket_keys
 from recloss.data.schema import MISSING_INDEX
-from recloss.errors import ConfigError
+from recloss.errors import ConfigError, DataError
 
 
 def criteo_line(label: int, ints: list, cats: list) -> str:
@@ -291,6 +291,19 @@ def test_parquet_with_table_schema(tmp_path):
     assert decode(ds, "city") == ["a", "b", None, "a", "b"]
     assert decode(ds, "age") == ["3", "7", "3", None, "7"]
     assert decode(ds, "price") == [0, BUCKET_KEY_OFFSET + 5, None, BUCKET_KEY_OFFSET + 1, 1]
+
+
+def test_binary_labels_may_be_booleans_or_their_text(tmp_path):
+    clicked = [True, False, True, True, False]
+    schema = TableSchema(label="clicked", categorical=["c"])
+    pq.write_table(pa.table({"clicked": clicked, "c": list("abcab")}), tmp_path / "d.parquet")
+    (tmp_path / "d.csv").write_text("clicked,c\nTrue,a\nfalse,b\nTRUE,c\ntrue,a\nFalse,b\n")
+    for kind, name in (("parquet", "d.parquet"), ("csv", "d.csv")):
+        cfg = data_config(tmp_path / kind, kind, tmp_path / name, table=schema)
+        assert prepare_dataset(cfg).split("train").y.tolist() == [1, 0, 1, 1, 0]
+    (tmp_path / "e.csv").write_text("clicked,c\nyes,a\n")
+    with pytest.raises(DataError, match="e.csv:2: label clicked: 'yes' is not an integer"):
+        prepare_dataset(data_config(tmp_path, "csv", tmp_path / "e.csv", table=schema))
 
 
 def test_parquet_label_outside_task_names_the_row(tmp_path):

@@ -59,8 +59,17 @@ def _separator_hint(have: Sequence[str]) -> str:
 def table_label(column: pa.Array, checks: RowChecks, task: Task, name: str) -> np.ndarray:
     what = f"label {name}"
     if task == "binary":
-        return binary_label(column, checks, what)
+        return binary_label(_truth_as_digits(column), checks, what)
     return class_label(column, checks, what)
+
+
+def _truth_as_digits(column: pa.Array) -> pa.Array:
+    """`true`/`false` in any case (a boolean column's text, pandas' `True`) as `1`/`0`."""
+    lowered = pc.utf8_lower(column)
+    one, zero = pa.scalar("1", column.type), pa.scalar("0", column.type)
+    return pc.if_else(
+        pc.equal(lowered, "true"), one, pc.if_else(pc.equal(lowered, "false"), zero, column)
+    )
 
 
 class TableReader(Reader):
