@@ -52,8 +52,10 @@ def check_columns(
 
 def _separator_hint(have: Sequence[str]) -> str:
     """Where one column's name holds another separator, the setting that splits it."""
-    found = [sep for sep in (";", "\t", "|", ",") if len(have) == 1 and sep in have[0]]
-    return f"; is the separator {found[0]!r}? set data.table.separator" if found else ""
+    if len(have) != 1:
+        return ""
+    found = next((sep for sep in (";", "\t", "|", ",") if sep in have[0]), None)
+    return f"; is the separator {found!r}? set data.table.separator" if found else ""
 
 
 def table_label(column: pa.Array, checks: RowChecks, task: Task, name: str) -> np.ndarray:

@@ -210,8 +210,8 @@ def train(
 
 def _check_unused(folder: RunDir) -> None:
     """ConfigError where training into `folder` would overwrite a run's results or progress."""
-    held = "a finished run" if folder.is_finished() else "a run with a checkpoint"
     if folder.is_finished() or folder.has_progress():
+        held = "a finished run" if folder.is_finished() else "a run with a checkpoint"
         raise ConfigError(
             f"run_dir: {folder.path} holds {held}; resume it (recloss.resume), or train into "
             "another folder",
