@@ -35,11 +35,13 @@ def check_batch(
             f"AutoLoss.{where}: labels must be class indices (an integer tensor), got {y.dtype}; "
             "pass y.long()"
         )
-    if y.device.type == "cpu" and len(y) and not 0 <= int(y.min()) <= int(y.max()) < num_classes:
-        raise RecLossError(
-            f"AutoLoss.{where}: labels must be 0 .. {num_classes - 1}, got "
-            f"{int(y.min())} .. {int(y.max())}"
-        )
+    if y.device.type == "cpu" and len(y):
+        lowest, highest = int(y.min()), int(y.max())
+        if not 0 <= lowest <= highest < num_classes:
+            raise RecLossError(
+                f"AutoLoss.{where}: labels must be 0 .. {num_classes - 1}, got "
+                f"{lowest} .. {highest}"
+            )
 
 
 def checked_forward(task: str, num_classes: int, forward: Forward, val: Pair) -> Forward:
