@@ -23,6 +23,7 @@ from datafiles import (
     write_ml100k_grouplens,
     write_recbole_atomic,
 )
+from pydantic import ValidationError
 
 from recloss.config import TableSchema
 from recloss.data import prepare_dataset
@@ -257,6 +258,19 @@ def test_a_csv_file_that_starts_with_a_byte_order_mark_reads_as_without_it(tmp_p
     a, b = (prepare_dataset(data_config(tmp_path, "csv", p, table=TABLE)) for p in (plain, marked))
     assert a.schema == b.schema and decode(b, "color") == decode(a, "color")
     assert b.split("train").y.tolist() == a.split("train").y.tolist()
+
+
+@pytest.mark.parametrize(
+    "columns, message",
+    [
+        ({"categorical": ["color", "label"]}, "categorical: 'label' is the label column"),
+        ({"numeric": ["size", "size"]}, "numeric: 'size' is listed twice"),
+        ({"categorical": ["size"], "numeric": ["size"]}, "'size' is both categorical and numeric"),
+    ],
+)
+def test_a_table_uses_each_column_once_and_never_the_label_as_a_feature(columns, message):
+    with pytest.raises(ValidationError, match=message):
+        TableSchema(label="label", **columns)
 
 
 def test_a_file_of_another_separator_gets_a_hint(tmp_path):

@@ -26,6 +26,21 @@ class TableSchema(_Section):
     separator: str = ","
     header: bool = True
 
+    @model_validator(mode="after")
+    def _each_column_once(self) -> TableSchema:
+        """A feature is one column once; the label among them would leak into the inputs."""
+        for key in ("categorical", "numeric"):
+            names = getattr(self, key)
+            for name in names:
+                if name == self.label:
+                    raise ValueError(f"{key}: {name!r} is the label column")
+                if names.count(name) > 1:
+                    raise ValueError(f"{key}: {name!r} is listed twice")
+        both = sorted(set(self.categorical) & set(self.numeric))
+        if both:
+            raise ValueError(f"{both[0]!r} is both categorical and numeric")
+        return self
+
 
 class SyntheticConfig(_Section):
     """Criteo-shaped generated data with planted field interactions."""
