@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from datafiles import data_config, decode
@@ -58,6 +60,14 @@ def test_min_count_counts_training_rows_only(tmp_path, given):
     assert decode(train, "v", "test") == ["<oov>", "seen", "<oov>"]
     every = data_config(tmp_path, "csv", given, table=TABLE, min_count=2, vocab_from="all")
     assert decode(prepare_dataset(every, progress=False), "v", "test") == ["<oov>", "seen", "other"]
+
+
+def test_a_field_with_no_value_seen_min_count_times_is_reported(tmp_path, given, caplog):
+    table = TableSchema(label="label", categorical=["v", "x"])
+    with caplog.at_level(logging.WARNING, logger="recloss.data"):
+        prepare_dataset(data_config(tmp_path, "csv", given, table=table, min_count=3))
+    warned = "no value seen min_count (3) times carry nothing, every row being out of their"
+    assert f"{warned} vocabulary: v\n" in caplog.text  # not x: its one value is seen 3 times
 
 
 def test_random_split_counts_only_its_training_rows(tmp_path):

@@ -183,6 +183,14 @@ def _build(root: Path, meta: dict, reader: Reader | None, cfg: DataConfig, show:
     )
     if meta["bad_lines"]:
         log.warning("%s: skipped %d bad lines", meta["dataset"], meta["bad_lines"])
+    schema = Schema.from_dict(meta["schema"])
+    empty = [f for f, n in zip(schema.cat_fields, schema.cardinalities, strict=True) if n <= 2]
+    if empty:  # only the missing and out-of-vocabulary indices: the field tells rows nothing
+        log.warning(
+            "%s: fields with no value seen min_count (%d) times carry nothing, every row being "
+            "out of their vocabulary: %s",
+            meta["dataset"], meta["settings"]["min_count"], ", ".join(empty),
+        )  # fmt: skip
 
 
 def load_split(
