@@ -320,6 +320,16 @@ def test_binary_labels_may_be_booleans_or_their_text(tmp_path):
         prepare_dataset(data_config(tmp_path, "csv", tmp_path / "e.csv", table=schema))
 
 
+def test_multiclass_labels_numbered_from_one_are_refused_with_the_fix(tmp_path):
+    (tmp_path / "r.csv").write_text("rating,u\n1,a\n5,b\n3,c\n")
+    cfg = data_config(
+        tmp_path, "csv", tmp_path / "r.csv", task="multiclass",
+        table=TableSchema(label="rating", categorical=["u"]),
+    )  # fmt: skip
+    with pytest.raises(DataError, match=r"lowest label here is 1; number the .* \(label - 1\)$"):
+        prepare_dataset(cfg)
+
+
 def test_parquet_label_outside_task_names_the_row(tmp_path):
     pq.write_table(pa.table({"y": [0, 1, 2], "c": ["a", "b", "c"]}), tmp_path / "d.parquet")
     cfg = data_config(

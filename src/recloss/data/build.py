@@ -201,9 +201,16 @@ def open_spill(cache: CacheWriter, reader: Reader, numeric: Numeric) -> Spill:
 def _num_classes(reader: Reader, found: Scan) -> int:
     if reader.num_classes is not None:
         return reader.num_classes
-    if len(found.label_counts) < 2:
+    counts = found.label_counts
+    if len(counts) < 2:
         raise DataError(f"{reader.source}: a multiclass label needs at least 2 classes")
-    return len(found.label_counts)
+    if counts[0] == 0:  # ratings 1..5, say: a class 0 no row has, and a model output for it
+        lowest = int(np.flatnonzero(counts)[0])
+        raise DataError(
+            f"{reader.source}: multi-class labels are class indices from 0, and the lowest "
+            f"label here is {lowest}; number the classes from 0 (label - {lowest})"
+        )
+    return len(counts)
 
 
 def build_from_reader(
