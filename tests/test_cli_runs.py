@@ -182,6 +182,28 @@ def test_errors_name_the_flag_that_gave_the_value(capsys, argv, start):
     assert code == 2 and err.startswith(f"recloss: error: {start}") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "argv, start",
+    [
+        (
+            ["--set", "data.split=[0.9, 0.1, 0.0]"],
+            "--set data.split=[0.9, 0.1, 0.0]: data.split: no",
+        ),
+        (
+            ["--loss", "slf", "--set", "train.label_noise=channel"],
+            "--set train.label_noise=channel",
+        ),
+        (["--set", "data.task=multiclass"], "--set data.task=multiclass: data.task: criteo"),
+    ],
+)
+def test_errors_found_once_the_data_is_read_name_the_flag_too(tmp_path, capsys, argv, start):
+    data = ["--dataset", "criteo", "--data", str(write_criteo(tmp_path / "t.txt", rows=60))]
+    cache = ["--set", f"data.cache_dir={tmp_path / 'cache'}", "--out", str(tmp_path / "runs")]
+    code, _, err = run(capsys, "train", *data, *cache, *argv)
+    assert code == 2 and err.startswith(f"recloss: error: {start}") and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
 def test_unknown_method_lists_the_two_stage_methods_too(capsys):
     code, _, err = run(capsys, "train", "--loss", "nope")
     assert code == 2 and "strategies: autoloss, bohb, darts" in err and ", race," in err

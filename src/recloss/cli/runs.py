@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 
 def config_from_args(args: argparse.Namespace, flags: dict[str, str]) -> RunConfig:
     """The config file, then `--set` overrides, then the named flags (flags win)."""
+    return _config_and_origins(args, flags)[0]
+
+
+def _config_and_origins(
+    args: argparse.Namespace, flags: dict[str, str]
+) -> tuple[RunConfig, dict[str, str]]:
+    """The run's configuration, and for each key given on the command line the flag that gave
+    it."""
     overrides: dict[str, Any] = {}
     origins: dict[str, str] = {}  # key -> the flag that set it, for error messages
     for item in args.set:
@@ -40,7 +48,7 @@ def config_from_args(args: argparse.Namespace, flags: dict[str, str]) -> RunConf
         path = resolve(args.config, "run")
     cfg = load_config(path, overrides, origins)
     _check_names(cfg, str(path) if path is not None else "defaults", origins)
-    return cfg
+    return cfg, origins
 
 
 def _check_names(cfg: RunConfig, source: str, origins: dict[str, str]) -> None:
@@ -62,10 +70,20 @@ def cmd_train(args: argparse.Namespace) -> None:
         _refuse_with_resume(args)
         record = resume(args.resume)
     else:
-        record = train(config_from_args(args, TRAIN_FLAGS))
+        cfg, origins = _config_and_origins(args, TRAIN_FLAGS)
+        try:
+            record = train(cfg)
+        except ConfigError as err:  # found once the data is read: name the flag here too
+            raise _named_by_flag(err, origins) from None
     if is_main():  # across ranks, rank 0 alone reports
         print_record(record)
         print(f"run directory: {record.run_dir}")
+
+
+def _named_by_flag(err: ConfigError, origins: dict[str, str]) -> ConfigError:
+    """`err` led by the flag that gave its key (which leads its message), if a flag did."""
+    origin = origin_of(err.key or str(err).partition(":")[0], origins)
+    return ConfigError(f"{origin}: {err}", err.key) if origin else err
 
 
 def _refuse_with_resume(args: argparse.Namespace) -> None:
