@@ -18,11 +18,15 @@ if "flipped" not in LOSSES:
 
 
 class InterruptAfter(Callback):
-    """Raise KeyboardInterrupt after `epochs` epochs, as a crash would (its checkpoint is saved)."""
+    """Raise KeyboardInterrupt once `epochs` epochs and their checkpoint are done, as a crash
+    then would: before the next epoch, or before the test if training ends there."""
 
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
 
-    def on_epoch_end(self, trainer, entry) -> None:
+    def on_train_epoch_start(self, trainer, batches) -> None:
         if trainer.state.epoch >= self.epochs:
             raise KeyboardInterrupt
+
+    def on_fit_end(self, trainer) -> None:
+        self.on_train_epoch_start(trainer, 0)

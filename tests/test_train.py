@@ -83,6 +83,35 @@ def test_early_stopping_state_survives_a_resume(tmp_path):
     assert resume(tmp_path / "cut").epochs == full.epochs == stop
 
 
+class RecordAUC(Callback):
+    """A caller's callback with state of its own: the validation AUC of every epoch."""
+
+    def __init__(self) -> None:
+        self.aucs: list[float] = []
+
+    def on_epoch_end(self, trainer, entry) -> None:
+        self.aucs.append(entry.valid["auc"])
+
+    def state_dict(self) -> dict:
+        return {"aucs": self.aucs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.aucs = list(state["aucs"])
+
+
+def test_a_callers_callback_has_its_epoch_in_the_checkpoint_and_resumes_whole(tmp_path):
+    cfg = small_config(tmp_path, **{"train.epochs": 3})
+    full = RecordAUC()
+    train(cfg, run_dir=tmp_path / "full", callbacks=[full])
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir=tmp_path / "cut", callbacks=[RecordAUC(), InterruptAfter(2)])
+    saved = checkpoint.load(RunDir(tmp_path / "cut").checkpoint)
+    assert saved["callbacks"]["RecordAUC"] == {"aucs": full.aucs[:2]}  # written after it ran
+    resumed = RecordAUC()
+    resume(tmp_path / "cut", callbacks=[resumed])
+    assert resumed.aucs == full.aucs
+
+
 def test_early_stopping_restores_best_epoch(tmp_path):
     # A learning rate this large overfits quickly: validation AUC stops improving.
     cfg = small_config(tmp_path, **{"train.epochs": 30, "train.patience": 1, "train.lr": 0.05})

@@ -69,21 +69,18 @@ def build_trainer(
         Progress(t.progress),
         EpochLog(log, t.progress, header),
     ]
+    last: list[Callback] = []  # after every callback that keeps state, the caller's included
     if run_dir is not None:
         steps, minutes = t.checkpoint_every_steps, t.checkpoint_every_minutes
-        standard += [
-            BestCheckpoint(run_dir.best),
-            TensorBoard(run_dir.tensorboard),
-            # the full-state checkpoint goes after every callback that keeps state of its own
-            ResumeCheckpoint(run_dir.checkpoint, every_steps=steps, every_minutes=minutes),
-        ]
+        standard += [BestCheckpoint(run_dir.best), TensorBoard(run_dir.tensorboard)]
+        last = [ResumeCheckpoint(run_dir.checkpoint, every_steps=steps, every_minutes=minutes)]
     return Trainer(
         model,
         strategy,
         optimizers,
         data,
         t,
-        callbacks=[*standard, *callbacks],
+        callbacks=[*standard, *callbacks, *last],
         device=device,
         flip_rates=flip_rates,
     )
