@@ -112,6 +112,18 @@ def test_a_callers_callback_has_its_epoch_in_the_checkpoint_and_resumes_whole(tm
     assert resumed.aucs == full.aucs
 
 
+def test_two_callbacks_with_state_under_one_key_are_refused(tmp_path):
+    cfg = small_config(tmp_path)
+    with pytest.raises(ConfigError, match="share the checkpoint key 'RecordAUC'; give one a"):
+        train(cfg, callbacks=[RecordAUC(), RecordAUC()])
+
+    class Second(RecordAUC):
+        state_key = "RecordAUC-2"  # a key of its own
+
+    # and stateless callbacks may repeat
+    train(cfg, callbacks=[RecordAUC(), Second(), InterruptAfter(99), InterruptAfter(99)])
+
+
 def test_early_stopping_restores_best_epoch(tmp_path):
     # A learning rate this large overfits quickly: validation AUC stops improving.
     cfg = small_config(tmp_path, **{"train.epochs": 30, "train.patience": 1, "train.lr": 0.05})

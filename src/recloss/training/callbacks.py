@@ -74,6 +74,17 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def check_state_keys(callbacks: list[Callback]) -> None:
+    """ConfigError where two callbacks with state of their own would share a checkpoint entry."""
+    keys = [cb.state_key for cb in callbacks if type(cb).state_dict is not Callback.state_dict]
+    shared = sorted({key for key in keys if keys.count(key) > 1})
+    if shared:
+        raise ConfigError(
+            f"callbacks: two callbacks with state share the checkpoint key {shared[0]!r}; "
+            "give one a `state_key` of its own"
+        )
+
+
 class EarlyStopping(Callback):
     """Stop after `patience` epochs in a row without a better validation AUC (0: after one)."""
 

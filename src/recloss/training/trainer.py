@@ -27,7 +27,7 @@ from recloss.data.schema import Batch, Task
 from recloss.errors import ConfigError
 from recloss.rundir import EpochRecord
 from recloss.search.base import LossStrategy, StepContext
-from recloss.training.callbacks import Callback
+from recloss.training.callbacks import Callback, check_state_keys
 from recloss.training.devices import distributed_rank, uses_bf16
 from recloss.training.distributed import Replicas
 from recloss.training.evaluate import calibrate_on_split, evaluate_split, predict_split
@@ -65,6 +65,7 @@ class Trainer:
         self.model, self.strategy, self.optimizers = model, strategy, list(optimizers)
         self.precondition = AdamPreconditioner(self.optimizers)  # for `unroll: adam`
         self.data, self.cfg, self.callbacks = data, cfg, list(callbacks)
+        check_state_keys(self.callbacks)
         self.device = device or next(model.parameters()).device
         # the estimated label noise (`train.label_noise`); the loss corrects for it unless it is off
         self.flip_rates = None if flip_rates is None else flip_rates.to(self.device)
