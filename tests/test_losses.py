@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from recloss.errors import ConfigError
+from recloss.errors import ConfigError, RecLossError
 from recloss.losses import LOSSES, generalized_cross_entropy, kl_loss, loss_matrix, register_loss
 
 NAMES = ["focal", "kl", "hinge", "ce", "gce"]
@@ -135,6 +135,17 @@ def test_user_registered_loss_and_task_support():
         loss_matrix([name], torch.zeros(3), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ConfigError, match="already registered"):
         register_loss(name)(mse)
+
+
+def test_a_registered_loss_that_reduces_over_the_batch_is_named():
+    name = "test_only_mean_ce"
+
+    @register_loss(name)
+    def mean_ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return LOSSES.get("ce").fn(logits, y).mean()
+
+    with pytest.raises(RecLossError, match=rf"loss '{name}' gave shape \[\]; .* \[B\] = \[3\]$"):
+        loss_matrix(["ce", name], torch.zeros(3), torch.zeros(3, dtype=torch.long))
 
 
 def test_unknown_candidate_lists_choices():

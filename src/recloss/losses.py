@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from recloss.data.schema import Task
-from recloss.errors import ConfigError
+from recloss.errors import ConfigError, RecLossError
 from recloss.registry import Registry
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -179,7 +179,14 @@ def loss_matrix(names: Sequence[str], logits: torch.Tensor, y: torch.Tensor) -> 
     if logits.dim() == 2 and logits.shape[1] == 1:
         logits = logits.squeeze(1)
     losses = check_candidates(names, task_of(logits))
-    return torch.stack([loss(logits, y) for loss in losses], dim=1)
+    values = [loss(logits, y) for loss in losses]
+    for name, value in zip(names, values, strict=True):
+        if value.shape != logits.shape[:1]:  # a registered loss that reduced over the batch
+            raise RecLossError(
+                f"loss {name!r} gave shape {list(value.shape)}; a candidate loss gives one value "
+                f"per example, [B] = [{len(logits)}]"
+            )
+    return torch.stack(values, dim=1)
 
 
 __all__ = [
