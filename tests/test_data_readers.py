@@ -273,6 +273,15 @@ def test_a_table_uses_each_column_once_and_never_the_label_as_a_feature(columns,
         TableSchema(label="label", **columns)
 
 
+def test_continuous_numeric_columns_alone_are_refused_before_any_data(tmp_path):
+    table = TableSchema(label="label", numeric=["size", "weight"])
+    with pytest.raises(ValidationError, match="no categorical column, .* or use numeric: bucket"):
+        data_config(tmp_path, "csv", tmp_path / "t.csv", table=table, numeric="continuous")
+    path = write_csv(tmp_path / "t.csv", rows=20)  # bucketed, they are categorical fields
+    bucketed = prepare_dataset(data_config(tmp_path, "csv", path, table=table))
+    assert bucketed.schema.cat_fields == ("size", "weight")
+
+
 def test_a_file_of_another_separator_gets_a_hint(tmp_path):
     path = write_csv(tmp_path / "t.csv", rows=5, sep=";")
     with pytest.raises(ConfigError, match="; is the separator ';'. set data.table.separator$"):

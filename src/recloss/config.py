@@ -94,6 +94,17 @@ class DataConfig(_Section):
             raise ValueError(f"name a file for every split; {', '.join(lacking)} missing")
         return splits
 
+    @model_validator(mode="after")
+    def _a_categorical_field(self) -> DataConfig:
+        """The models embed categorical fields; continuous numeric columns only join them."""
+        table = self.table
+        if self.numeric == "continuous" and table and table.numeric and not table.categorical:
+            raise ValueError(
+                "table: no categorical column, and continuous numeric columns are no fields of "
+                "their own: name a categorical column, or use numeric: bucket"
+            )
+        return self
+
 
 class ModelConfig(_Section):
     name: str = "deepfm"
