@@ -207,6 +207,15 @@ def test_rows_in_memory_for_a_data_set_without_named_columns_say_so(tmp_path):
         criteo.encode_frame(columns())
 
 
+def test_nan_in_an_object_column_of_strings_is_a_missing_value(tmp_path):
+    cols = columns()
+    city = cols["city"].astype(object)
+    city[3], city[4] = np.nan, None  # as pandas leaves gaps in a column of strings
+    cols["city"] = city
+    ds = prepare_frame(cols, frame_config(tmp_path, split=(1.0, 0.0, 0.0)))
+    assert decode(ds, "city")[3:5] == [None, None]
+
+
 def test_encode_frame_keeps_row_order_and_caches_by_content(tmp_path):
     ds = prepare_frame(columns(), frame_config(tmp_path, numeric="continuous"))
     new = columns(rows=200, seed=5)  # more rows than a chunk (64)

@@ -73,7 +73,9 @@ def _from_columns(columns: Mapping) -> pa.Table:
                 f"{FRAME}: column {name!r} has shape {values.shape}; give one 1-D array per column"
             )
         try:
-            arrays[name] = pa.array(values)
+            # NaN among the strings of an object column is a missing value, as pandas has it
+            mixed = isinstance(values, np.ndarray) and values.dtype == object
+            arrays[name] = pa.array(values, from_pandas=mixed)
         except (pa.ArrowException, TypeError, ValueError) as err:
             raise DataError(f"{FRAME}: column {name!r}: {_one_line(err)}") from None
     lengths = {name: len(a) for name, a in arrays.items()}
