@@ -107,6 +107,8 @@ def missing_criteo(tmp_path) -> dict[str, str]:
         ({"loss.params": {"controller_lr": "fast"}}, "loss.params.controller_lr: Input should"),
         ({"loss.params": {"controller_every": 0}}, "loss.params.controller_every: must be a"),
         ({"loss.name": "slf", "loss.params": {"tau0": -1}}, "loss.params.tau0: must be"),
+        ({"loss.params": {"controller": "nope.st"}}, "loss.params.controller: nope.st: control"),
+        ({"loss.name": "slf", "loss.params": {"network": "nope.st"}}, "loss.params.network: nope"),
         ({"loss.name": "focal", "loss.params": {"gamma": 2}}, "loss.params.gamma: a single loss"),
         ({"loss.name": "race", "loss.params": {"budgt": 1}}, "loss.params.budgt: unknown"),
         ({"loss.name": "darts", "loss.params": {"search_epochs": 0}}, "loss.params.search_epochs"),

@@ -269,6 +269,8 @@ def build_controller(
     if path is None:
         given = {k: (tuple(v) if k == "hidden" else v) for k, v in arch.items() if v is not None}
         return Controller(ControllerSpec(task, num_classes, tuple(candidates), **given))
+    if not Path(path).is_file():  # an option's value: refused before any data is read
+        raise OptionError("controller", f"{path}: controller file not found")
     controller = load_controller(path)
     spec = controller.spec
     check_compatible(spec, task, num_classes, candidates, path)
