@@ -39,6 +39,18 @@ def test_second_prepare_is_a_cache_hit_without_reading(tmp_path, criteo, monkeyp
     np.testing.assert_array_equal(second.split("train").x_cat, first.split("train").x_cat)
 
 
+def test_a_file_where_the_cache_folder_belongs_names_the_setting(tmp_path, criteo, monkeypatch):
+    (tmp_path / "afile").touch()
+    cfg = data_config(tmp_path, "criteo", criteo)
+    cfg.cache_dir = str(tmp_path / "afile")
+    with pytest.raises(ConfigError, match=f"^data.cache_dir: {tmp_path}/afile is a file, not a"):
+        prepare_dataset(cfg)
+    cfg.cache_dir = None
+    monkeypatch.setenv("RECLOSS_HOME", str(tmp_path / "afile"))
+    with pytest.raises(ConfigError, match="^RECLOSS_HOME: .* is a file, not a folder$"):
+        prepare_dataset(cfg)
+
+
 def test_changed_source_or_config_rebuilds(tmp_path, criteo):
     first = prepare(tmp_path, criteo)
     other_config = prepare(tmp_path, criteo, min_count=1)

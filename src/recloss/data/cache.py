@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from recloss.data.tempfolders import OwnedFolder
+from recloss.errors import ConfigError
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -31,12 +32,22 @@ HASHED_BYTES = 1 << 20  # hashed at each end of a source file
 
 def recloss_home() -> Path:
     """`$RECLOSS_HOME`, by default `~/.cache/recloss`."""
-    return Path(os.environ.get("RECLOSS_HOME") or "~/.cache/recloss").expanduser()
+    home = os.environ.get("RECLOSS_HOME")
+    return _folder(Path(home or "~/.cache/recloss").expanduser(), "RECLOSS_HOME" if home else None)
 
 
 def cache_root(cache_dir: str | None) -> Path:
     """The folder holding the prepared caches: `data.cache_dir`, else `$RECLOSS_HOME/cache`."""
-    return Path(cache_dir).expanduser() if cache_dir else recloss_home() / "cache"
+    if cache_dir:
+        return _folder(Path(cache_dir).expanduser(), "data.cache_dir")
+    return recloss_home() / "cache"
+
+
+def _folder(path: Path, setting: str | None) -> Path:
+    """`path`, unless it is a file where a folder belongs (ConfigError naming the setting)."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{setting or path}: {path} is a file, not a folder", setting)
+    return path
 
 
 def file_identity(path: Path) -> dict:

@@ -35,7 +35,7 @@ from recloss.data.datasets import DATASETS, DatasetSpec
 from recloss.data.encode import Encoding, cat_fields
 from recloss.data.formats import ALL, Reader
 from recloss.data.rows import FRAME, frame_reader
-from recloss.data.schema import OOV_INDEX, Schema, Task
+from recloss.data.schema import FIRST_VALUE_INDEX, Schema, Task
 from recloss.data.splits import SPLITS
 from recloss.data.text import is_parquet
 from recloss.errors import ConfigError, DataError
@@ -189,9 +189,8 @@ def _build(root: Path, meta: dict, reader: Reader | None, cfg: DataConfig, show:
 def _warn_of_empty_fields(meta: dict) -> None:
     """Log the fields left with no known value: every row maps to out-of-vocabulary there."""
     schema = Schema.from_dict(meta["schema"])
-    reserved = OOV_INDEX + 1  # the missing and out-of-vocabulary indices
     sizes = zip(schema.cat_fields, schema.cardinalities, strict=True)
-    empty = [field for field, size in sizes if size <= reserved]
+    empty = [field for field, size in sizes if size <= FIRST_VALUE_INDEX]  # reserved ones only
     if empty:
         log.warning(
             "%s: fields with no value seen min_count (%d) times carry nothing, every row being "
