@@ -195,6 +195,14 @@ def test_a_run_stopped_in_its_first_epoch_has_no_model_to_score_and_says_so(tmp_
             score(tmp_path / "run")
 
 
+def test_binary_rows_of_one_class_are_refused_before_training(tmp_path):
+    rows = planted_rows(300, seed=0)
+    rows["y"][:] = 1
+    with pytest.raises(DataError, match="^frame: every row's label is 1; a binary task needs"):
+        recloss.train(frame_config(tmp_path), run_dir=tmp_path / "run", data=rows)
+    assert not (tmp_path / "run").exists()
+
+
 def test_training_into_a_folder_with_a_run_to_lose_is_refused(tmp_path):
     run, rows = interrupted_frame_run(tmp_path, epochs=2)
     cfg = frame_config(tmp_path) | {"train": {"epochs": 1, "progress": False}}

@@ -104,7 +104,7 @@ def _new_folder(cfg: RunConfig, run_dir: str | Path | None, dataset: PreparedDat
     folder = RunDir(run_dir)
     if main:
         folder.write_config(cfg)
-        sources = [str(s["path"]) for s in dataset.meta.get("sources", []) if s.get("path")]
+        sources = _sources(dataset)
         meta = dataset.meta
         trained_on = TrainedOn(
             dataset=meta["dataset"], fingerprint=meta["fingerprint"], sources=sources
@@ -143,10 +143,26 @@ def _check_split_rows(cfg: RunConfig, dataset: PreparedDataset) -> None:
         raise ConfigError(f"{key}: no rows in the {splits} ({counts})")
 
 
+def _sources(dataset: PreparedDataset) -> list[str]:
+    """The files a prepared data set was read from (none for generated or in-memory rows)."""
+    return [str(s["path"]) for s in dataset.meta.get("sources", []) if s.get("path")]
+
+
+def _check_both_classes(dataset: PreparedDataset) -> None:
+    """DataError where a binary data set has one class only: nothing to tell apart, no AUC."""
+    present = [label for label, n in enumerate(dataset.meta["label_counts"]) if n]
+    if dataset.schema.task == "binary" and len(present) == 1:
+        where = ", ".join(_sources(dataset)) or dataset.meta["dataset"]
+        raise DataError(
+            f"{where}: every row's label is {present[0]}; a binary task needs rows of both classes"
+        )
+
+
 def _check(cfg: RunConfig, dataset: PreparedDataset) -> None:
     """ConfigError naming the key, before any training, for a run that cannot be built."""
     schema = dataset.schema
     _check_split_rows(cfg, dataset)
+    _check_both_classes(dataset)
     check_method(cfg.loss, schema)
     if cfg.train.label_noise == "channel":
         check_label_noise(cfg.loss.name, schema)
