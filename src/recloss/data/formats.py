@@ -243,11 +243,10 @@ def _check_width(batch: TextBatch, tokens: pa.ListArray, width: int) -> None:
 
 
 def _first_line(path: Path) -> tuple[int, list[bytes]]:
-    """The line number and whitespace-separated tokens of the first non-blank line."""
-    for number, line in enumerate(text_head(path).split(b"\n"), 1):
-        if line.strip():
-            return number, line.split()
-    raise AssertionError  # text_head refuses a file without a non-blank byte
+    """The line number and whitespace-separated tokens of the first non-blank line (one there
+    is: `text_head` refuses a file without a non-blank byte)."""
+    lines = enumerate(text_head(path).split(b"\n"), 1)
+    return next((number, line.split()) for number, line in lines if line.strip())
 
 
 def _feature_index(batch: TextBatch, token: pa.Array, field: int) -> pa.Array:

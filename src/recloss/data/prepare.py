@@ -139,26 +139,31 @@ def prepare_source(
     key, sources = content_key(reader.identities() if reader else [], settings)
     if expect is not None and key != expect:
         raise SourceChanged(f"{name}: the source changed (fingerprint {key}, expected {expect})")
-    root = cache_root(cfg.cache_dir) / f"{name}-{key}"
-    if read_meta(root, key) is None:
-        meta = {
-            "dataset": name,
-            "fingerprint": key,
-            "sources": sources,
-            "settings": settings,
-            "config": cfg.model_dump(mode="json"),
-        }
-        _build(root, meta, reader, cfg, progress)
-    else:
-        log.info("%s: using the prepared cache %s", name, root)
+    cached = prepared_cache(name, key, cfg.cache_dir)
+    if cached is not None:
+        log.info("%s: using the prepared cache %s", name, cached.root)
+        return cached
+    meta = {
+        "dataset": name,
+        "fingerprint": key,
+        "sources": sources,
+        "settings": settings,
+        "config": cfg.model_dump(mode="json"),
+    }
+    root = _cache_folder(name, key, cfg.cache_dir)
+    _build(root, meta, reader, cfg, progress)
     return PreparedDataset(root, read_meta(root, key))
 
 
 def prepared_cache(name: str, fingerprint: str, cache_dir: str | None) -> PreparedDataset | None:
     """The complete cache of data set `name` with this fingerprint, if it is still there."""
-    root = cache_root(cache_dir) / f"{name}-{fingerprint}"
+    root = _cache_folder(name, fingerprint, cache_dir)
     meta = read_meta(root, fingerprint)
     return None if meta is None else PreparedDataset(root, meta)
+
+
+def _cache_folder(name: str, fingerprint: str, cache_dir: str | None) -> Path:
+    return cache_root(cache_dir) / f"{name}-{fingerprint}"
 
 
 def _build(root: Path, meta: dict, reader: Reader | None, cfg: DataConfig, show: bool) -> None:

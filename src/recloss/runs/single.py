@@ -104,10 +104,9 @@ def _new_folder(cfg: RunConfig, run_dir: str | Path | None, dataset: PreparedDat
     folder = RunDir(run_dir)
     if main:
         folder.write_config(cfg)
-        sources = _sources(dataset)
         meta = dataset.meta
         trained_on = TrainedOn(
-            dataset=meta["dataset"], fingerprint=meta["fingerprint"], sources=sources
+            dataset=meta["dataset"], fingerprint=meta["fingerprint"], sources=_sources(dataset)
         )
         folder.write_trained_on(trained_on)
     return folder

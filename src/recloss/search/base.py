@@ -72,6 +72,7 @@ def check_options(checks: Sequence[tuple[str, Any, bool, str]]) -> None:
 
 
 def check_task(task: str) -> None:
+    """ConfigError naming `task` unless it is one the strategies and controllers know."""
     if task not in ("binary", "multiclass"):
         raise ConfigError(f"task: {task!r} is not binary or multiclass")
 

@@ -22,7 +22,7 @@ from torch import nn
 from recloss.data.modes import as_created
 from recloss.data.schema import Task
 from recloss.errors import CompatibilityError, ConfigError
-from recloss.search.base import OptionError
+from recloss.search.base import OptionError, check_task
 from recloss.search.ranks import global_max, global_sum
 
 FILE_FORMAT = "recloss-controller/1"
@@ -49,8 +49,7 @@ class ControllerSpec:
     example_weight: bool = False  # one more output: a log weight per example, 0 at start
 
     def __post_init__(self) -> None:
-        if self.task not in ("binary", "multiclass"):
-            raise ConfigError(f"task: must be 'binary' or 'multiclass', got {self.task!r}")
+        check_task(self.task)
         if self.task == "binary" and self.num_classes != 2:
             raise ConfigError(f"num_classes: a binary task has 2 classes, got {self.num_classes}")
         if self.num_classes < 2:
@@ -193,11 +192,13 @@ def save_controller(controller: Controller, path: str | Path) -> Path:
     return as_created(path)  # safetensors writes 0600 (via a private temporary): umask's mode
 
 
-def load_controller(path: str | Path) -> Controller:
-    """Read a controller written by `save_controller`; CompatibilityError if it is not one."""
+def load_controller(path: str | Path, option: str = "controller") -> Controller:
+    """Read a controller written by `save_controller`; CompatibilityError if it is not one, and
+    where it is missing an OptionError naming the `option` that gave the path (so that a method
+    built before any data is read refuses it then)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: controller file not found")
+        raise OptionError(option, f"{path}: {option} file not found")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -269,8 +270,6 @@ def build_controller(
     if path is None:
         given = {k: (tuple(v) if k == "hidden" else v) for k, v in arch.items() if v is not None}
         return Controller(ControllerSpec(task, num_classes, tuple(candidates), **given))
-    if not Path(path).is_file():  # an option's value: refused before any data is read
-        raise OptionError("controller", f"{path}: controller file not found")
     controller = load_controller(path)
     spec = controller.spec
     check_compatible(spec, task, num_classes, candidates, path)

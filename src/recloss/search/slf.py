@@ -162,9 +162,7 @@ class SlfStrategy(LossStrategy):
 
 def _load_network(path: str | Path, spec: ControllerSpec, given: dict[str, Any]) -> Controller:
     """The saved network at `path`; errors unless it fits the task, candidates and options."""
-    if not Path(path).is_file():  # an option's value: refused before any data is read
-        raise OptionError("network", f"{path}: network file not found")
-    net = load_controller(path)
+    net = load_controller(path, option="network")
     check_compatible(net.spec, spec.task, spec.num_classes, spec.candidates, path)
     if replace(net.spec, **given) != net.spec:
         saved = {k: getattr(net.spec, k) for k in given}
