@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import torch
 
 from recloss.losses import LOSSES, cross_entropy, register_loss
@@ -15,6 +17,17 @@ if "flipped" not in LOSSES:
     def flipped(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """CE against the flipped label: a harmful candidate (test only)."""
         return cross_entropy(logits, 1 - y)
+
+
+class SignalAtStep(Callback):
+    """Send this process `signum` at optimiser step `step`, as a scheduler or Ctrl-C would."""
+
+    def __init__(self, step: int, signum: int = signal.SIGTERM) -> None:
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, trainer, batch_size, mean_loss) -> None:
+        if trainer.state.step == self.step:
+            signal.raise_signal(self.signum)
 
 
 class InterruptAfter(Callback):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import recloss.runs.single
 from recloss.cli import main
+from recloss.rundir import RunDir
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -75,6 +79,27 @@ def test_an_interrupted_run_says_which_folder_resumes_it(
     (folder,) = (tmp_path / "runs").iterdir()
     assert code == 130
     assert err == f"recloss: interrupted (resume with `recloss train --resume {folder}`)\n"
+
+
+def test_sigterm_from_outside_stops_a_run_with_a_checkpoint_and_the_resume_hint(
+    tmp_path, synthetic_flags
+):
+    """As a scheduler preempts a job: the run saves, says how to resume, exits 130."""
+    epochs = ["--epochs", "500", "--set", "train.patience=500", "--set", "train.progress=true"]
+    command = [sys.executable, "-m", "recloss", "train", *synthetic_flags, *epochs]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
+        for line in proc.stderr:  # training has begun once epoch 1 has its line
+            if line.startswith("epoch 1/500"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        err = proc.stderr.read()
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert proc.returncode == 130
+    assert err.splitlines()[-2:] == [  # after the lines of the epochs that ended meanwhile
+        "recloss: SIGTERM: checkpoint after this step, then stop",
+        f"recloss: interrupted (resume with `recloss train --resume {folder}`)",
+    ]
+    assert RunDir(folder).checkpoint.is_file() and not RunDir(folder).is_finished()
 
 
 def test_bad_config_value_names_the_key(capsys, synthetic_flags):

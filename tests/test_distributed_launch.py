@@ -233,6 +233,39 @@ def test_a_run_interrupted_under_two_ranks_resumes_to_the_same_result(tmp_path):
     assert resumed == pytest.approx(whole, abs=1e-6)
 
 
+def _stopped_by_a_signal_on_rank_one(rank: int, cfg: dict, root: str) -> tuple | bool:
+    from conftest import SignalAtStep
+
+    from recloss import resume, train
+    from recloss.rundir import RunDir
+    from recloss.training import checkpoint
+
+    whole = train(cfg, run_dir=f"{root}/whole")
+    try:  # rank 0 gets no signal, and must stop after the same step, the 10th (a poll)
+        train(cfg, run_dir=f"{root}/cut", callbacks=[SignalAtStep(7)] if rank == 1 else [])
+    except KeyboardInterrupt:
+        stopped = True
+    else:
+        stopped = False
+    step = checkpoint.load(RunDir(f"{root}/cut").checkpoint)["state"]["step"]
+    resumed = resume(f"{root}/cut")  # by every rank
+    return (stopped, step, whole.test, resumed.test) if rank == 0 else stopped
+
+
+def test_a_signal_on_one_rank_stops_every_rank_after_the_same_steps_checkpoint(tmp_path):
+    cfg = {
+        "data": {"dataset": "synthetic", "cache_dir": str(tmp_path / "cache"),
+                 "synthetic": {"rows": 2000, "fields": 4}},
+        "model": {"name": "deepfm", "params": {"dropout": 0.2, "hidden_dims": [16]}},
+        "loss": {"name": "ce"},
+        "train": {"epochs": 2, "batch_size": 128, "progress": False, "device": "cpu"},
+    }  # fmt: skip
+    zero, one = spawn(_stopped_by_a_signal_on_rank_one, 2, cfg, str(tmp_path))
+    stopped, step, whole, resumed = zero
+    assert stopped and one and step == 10
+    assert resumed == pytest.approx(whole, abs=1e-6)
+
+
 def test_batches_are_pinned_whole_for_cuda_and_left_alone_for_the_cpu(monkeypatch):
     from recloss.data.schema import Batch, Lookup
     from recloss.training.streams import pin, staged

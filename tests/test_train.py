@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import numpy as np
 import pytest
 import torch
-from conftest import InterruptAfter
+from conftest import InterruptAfter, SignalAtStep
 
 import recloss
 from recloss.config import config_from_dict
@@ -286,6 +287,24 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
         train(cfg, run_dir=tmp_path / "cut", callbacks=[InterruptAtStep(2)])
     assert not RunDir(tmp_path / "cut").checkpoint.exists()
     assert resume(tmp_path / "cut").test == full.test
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_a_signal_stops_a_run_after_a_checkpoint_of_that_step_and_it_resumes_exactly(
+    tmp_path, signum, capsys
+):
+    cfg = small_config(tmp_path, **{"train.epochs": 2})  # no checkpoint inside an epoch
+    full = train(cfg, run_dir=tmp_path / "full")
+    handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir=tmp_path / "cut", callbacks=[SignalAtStep(6, signum)])
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == handlers
+    assert "checkpoint after this step, then stop" in capsys.readouterr().err
+    saved = checkpoint.load(RunDir(tmp_path / "cut").checkpoint)["state"]
+    assert (saved["epoch"], saved["step"], saved["epoch_step"]) == (0, 6, 6)
+    resumed = resume(tmp_path / "cut")
+    assert resumed.test == full.test
+    assert [h.train_loss for h in resumed.history] == [h.train_loss for h in full.history]
 
 
 def test_train_threads_sets_the_intra_op_threads(tmp_path):

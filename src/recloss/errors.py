@@ -24,7 +24,7 @@ class CompatibilityError(RecLossError):
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """A run stopped by an interrupt (Ctrl-C); `run_dir` is the folder that resumes it."""
+    """A run stopped by Ctrl-C or SIGTERM; `run_dir` is the folder that resumes it."""
 
     def __init__(self, run_dir: Path) -> None:
         super().__init__(str(run_dir))

@@ -27,8 +27,9 @@ from recloss.training import (
     make_optimizers,
     resolve_device,
 )
-from recloss.training.distributed import broadcast_object
+from recloss.training.distributed import broadcast_object, is_main
 from recloss.training.label_noise import estimate_flip_rates
+from recloss.training.signals import StopSignals
 
 
 def make_model(cfg: RunConfig, dataset: PreparedDataset, device: torch.device) -> RecModel:
@@ -47,8 +48,10 @@ def build_trainer(
     dataset: PreparedDataset,
     run_dir: RunDir | None,
     callbacks: Sequence[Callback] = (),
+    stop: StopSignals | None = None,
 ) -> Trainer:
-    """A Trainer for `cfg`, seeded; with a run folder it saves checkpoints and logs there."""
+    """A Trainer for `cfg`, seeded; with a run folder it saves checkpoints and logs there, and
+    at the end of the step in which `stop` caught a signal, before stopping."""
     t = cfg.train
     device = resolve_device(t.device)
     if t.threads is not None:  # the process's setting: the run owns the process
@@ -73,7 +76,7 @@ def build_trainer(
     if run_dir is not None:
         steps, minutes = t.checkpoint_every_steps, t.checkpoint_every_minutes
         standard += [BestCheckpoint(run_dir.best), TensorBoard(run_dir.tensorboard)]
-        last = [ResumeCheckpoint(run_dir.checkpoint, every_steps=steps, every_minutes=minutes)]
+        last = [ResumeCheckpoint(run_dir.checkpoint, steps, minutes, stop)]
     return Trainer(
         model,
         strategy,
@@ -95,13 +98,15 @@ def fit_run(
     callbacks: Sequence[Callback] = (),
 ) -> tuple[Trainer, RunRecord]:
     """Train, test the best model. Resuming continues from the folder's checkpoint; a run killed
-    before its first checkpoint has nothing to continue and starts from the beginning."""
+    before its first checkpoint has nothing to continue and starts from the beginning. While it
+    trains, SIGTERM or Ctrl-C stop it after a checkpoint (`StopSignals`)."""
     run_dir.path.mkdir(parents=True, exist_ok=True)
-    trainer = build_trainer(cfg, dataset, run_dir, callbacks)
-    state = _saved_state(run_dir, trainer) if resume else None
-    if state is not None:
-        checkpoint.restore(trainer, state, run_dir.checkpoint)
-    trainer.fit()
+    with StopSignals(announce=is_main()) as stop:
+        trainer = build_trainer(cfg, dataset, run_dir, callbacks, stop)
+        state = _saved_state(run_dir, trainer) if resume else None
+        if state is not None:
+            checkpoint.restore(trainer, state, run_dir.checkpoint)
+        trainer.fit()
     calibration = trainer.calibrate()
     test = trainer.test(dataset.split("test"), calibration)
     s, noise = trainer.state, trainer.flip_rates

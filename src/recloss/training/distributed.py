@@ -282,6 +282,14 @@ class Replicas:
         total, count = sums.tolist()
         return total / max(count, 1.0), int(count), float(slowest)
 
+    def any_rank(self, flag: bool) -> bool:
+        """Whether `flag` holds on any rank (a collective: every rank asks at the same step)."""
+        if self.world == 1:
+            return flag
+        flags = torch.tensor([int(flag)], device=_comm_device())
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return bool(flags.item())
+
     def broadcast_model(self) -> None:
         """Every rank takes rank 0's weights (e.g. the best epoch's, loaded on rank 0 only)."""
         broadcast_tensors_([*self.model.parameters(), *self.model.buffers()])
