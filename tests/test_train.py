@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +60,43 @@ def test_checkpoints_load_weights_only(tmp_path):
     state = checkpoint.load(RunDir(record.run_dir).checkpoint)
     assert state["state"]["epoch"] == 1 and state["state"]["step"] > 0
     assert not list(record.run_dir.glob("*.tmp"))
+
+
+def test_a_checkpoint_that_cannot_be_written_names_its_file_and_leaves_no_part_of_it(
+    tmp_path, monkeypatch
+):
+    """As on a full disk, where torch.save raises a RuntimeError naming neither."""
+    path = tmp_path / "checkpoint.pt"
+    checkpoint.save_atomic({"w": torch.ones(2)}, path)
+
+    def full_disk(obj, file):
+        Path(file).write_bytes(b"PK")  # the part written before the disk filled
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match=rf"^{re.escape(str(path))}: could not be written, with "):
+        checkpoint.save_atomic({"w": torch.zeros(2)}, path)
+    assert os.listdir(tmp_path) == ["checkpoint.pt"]
+    assert checkpoint.load(path)["w"].tolist() == [1.0, 1.0]  # the one before, whole
+
+
+def test_a_run_whose_controller_cannot_be_written_is_unfinished_and_resumes(tmp_path, monkeypatch):
+    from recloss.search.autoloss import AutoLoss
+
+    cfg = small_config(tmp_path, **{"train.epochs": 1})
+    cfg.loss.name = "autoloss"
+
+    def disk_full(self, path):
+        raise OSError(f"{path}: could not be written")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(AutoLoss, "save_artifact", disk_full)
+        with pytest.raises(OSError, match="controller.safetensors"):
+            train(cfg, run_dir=tmp_path / "run")
+    folder = RunDir(tmp_path / "run")
+    assert not folder.is_finished()  # the record, written last, marks a finished run
+    resume(folder.path)
+    assert folder.is_finished() and (folder.path / "controller.safetensors").is_file()
 
 
 def test_interrupted_run_resumes_to_same_metrics(tmp_path):

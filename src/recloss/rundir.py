@@ -15,13 +15,13 @@ import contextlib
 import itertools
 import json
 import math
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from recloss.atomic import write_atomic
 from recloss.calibration import Calibration
 from recloss.config import RunConfig, load_config
 from recloss.errors import CompatibilityError, ConfigError
@@ -115,24 +115,15 @@ class RunRecord(_Record):
         return self.search_seconds + best.seconds
 
 
-def _beside(path: Path) -> Path:
-    """A temporary name beside `path`, this process's own: ranks that write the same file at once
-    (the same content) never rename each other's half-written one."""
-    return path.with_name(f"{path.name}.{os.getpid()}.tmp")
-
-
 def write_json(path: Path, obj: Any) -> None:
-    """Write JSON beside `path`, then rename: a crash never leaves half a file."""
-    tmp = _beside(path)
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=True))
-    os.replace(tmp, path)
+    """Write JSON whole or not at all."""
+    text = json.dumps(obj, indent=2, allow_nan=True)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write text beside `path`, then rename."""
-    tmp = _beside(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write text whole or not at all."""
+    write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def _read(path: Path, model: type[BaseModel]) -> Any:

@@ -144,13 +144,14 @@ def _saved_state(run_dir: RunDir, trainer: Trainer) -> dict[str, Any] | None:
 
 
 def save_run(run_dir: RunDir, trainer: Trainer, record: RunRecord) -> None:
-    """Write the record and the strategy's artifact (main process only)."""
+    """Write the strategy's artifact, then the record, which marks the run finished (main
+    process only): a run that fails to write the artifact (a full disk) can be resumed."""
     if not trainer.is_main:
         return
-    run_dir.write_record(record)
     artifact = trainer.strategy.artifact
     if artifact is not None:
         trainer.strategy.save_artifact(run_dir.file(artifact.file))
+    run_dir.write_record(record)
 
 
 def run_online(

@@ -16,10 +16,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from recloss.data.modes import as_created
+from recloss.atomic import write_atomic
 from recloss.data.schema import Task
 from recloss.errors import CompatibilityError, ConfigError
 from recloss.search.base import OptionError, check_task
@@ -188,8 +188,9 @@ def save_controller(controller: Controller, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in controller.state_dict().items()}
-    save_file(tensors, str(path), metadata=controller.spec.metadata())
-    return as_created(path)  # safetensors writes 0600 (via a private temporary): umask's mode
+    data = safetensors_bytes(tensors, metadata=controller.spec.metadata())
+    write_atomic(path, lambda tmp: tmp.write_bytes(data))
+    return path
 
 
 def load_controller(path: str | Path, option: str = "controller") -> Controller:

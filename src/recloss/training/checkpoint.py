@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from recloss.atomic import write_atomic
 from recloss.errors import CompatibilityError
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """`torch.save` whole or not at all (`write_atomic`)."""
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:

@@ -1,0 +1,30 @@
+"""Files written whole or not at all: a temporary file beside the target, renamed over it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)`, then rename `tmp` to `path`: a crash never leaves half a file. A write that
+    fails (a full disk) removes `tmp` and raises OSError naming `path` and the space left, which
+    neither torch's error (a RuntimeError) nor a Python write's (no file name) says."""
+    # this process's own name: ranks writing the same file never rename each other's half
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        tmp.unlink(missing_ok=True)
+        cause = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        raise OSError(f"{path}: could not be written{_space_left(path.parent)} ({cause})") from None
+
+
+def _space_left(folder: Path) -> str:
+    try:
+        return f", with {shutil.disk_usage(folder).free / 1e6:,.1f} MB free on its disk"
+    except OSError:  # no such folder
+        return ""
