@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import numpy as np
@@ -84,6 +85,29 @@ def test_interrupted_prepare_leaves_no_cache(tmp_path, criteo, monkeypatch):
     monkeypatch.undo()
     ds = prepare(tmp_path, criteo)
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [ds.root.name]
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (errno.ENOSPC, r"criteo-\w+: the cache could not be written, with [\d.,]+ MB free on its "
+         r"disk; make room, or put caches elsewhere \(data.cache_dir, or RECLOSS_HOME\)$"),
+        (errno.EACCES, r"^\[Errno 13\] Permission denied$"),  # other errors as they were
+    ],
+    ids=["disk-full", "other"],
+)  # fmt: skip
+def test_a_full_disk_while_preparing_names_the_cache_and_leaves_none(
+    tmp_path, criteo, monkeypatch, failure, expected
+):
+    from recloss.data import build
+
+    def disk_full(*args, **kwargs):  # as pyarrow's writers raise it, with no file name
+        raise OSError(failure, os.strerror(failure))
+
+    monkeypatch.setattr(build, "encode_pass", disk_full)
+    with pytest.raises(OSError, match=expected):
+        prepare(tmp_path, criteo)
+    assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_cache_layout_and_metadata(tmp_path, criteo):

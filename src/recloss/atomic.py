@@ -20,10 +20,11 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     except (OSError, RuntimeError) as err:
         tmp.unlink(missing_ok=True)
         cause = getattr(err, "strerror", None) or str(err).splitlines()[0]
-        raise OSError(f"{path}: could not be written{_space_left(path.parent)} ({cause})") from None
+        raise OSError(f"{path}: could not be written{space_left(path.parent)} ({cause})") from None
 
 
-def _space_left(folder: Path) -> str:
+def space_left(folder: Path) -> str:
+    """`, with N MB free on its disk` for `folder`'s file system ("" if it does not exist)."""
     try:
         return f", with {shutil.disk_usage(folder).free / 1e6:,.1f} MB free on its disk"
     except OSError:  # no such folder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from recloss.atomic import space_left
 from recloss.config import DataConfig
 from recloss.data.batches import SplitArrays
 from recloss.data.build import (
@@ -151,7 +153,15 @@ def prepare_source(
         "config": cfg.model_dump(mode="json"),
     }
     root = _cache_folder(name, key, cfg.cache_dir)
-    _build(root, meta, reader, cfg, progress)
+    try:
+        _build(root, meta, reader, cfg, progress)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise OSError(
+            f"{root}: the cache could not be written{space_left(root.parent)}; make room, or "
+            "put caches elsewhere (data.cache_dir, or RECLOSS_HOME)"
+        ) from None
     return PreparedDataset(root, read_meta(root, key))
 
 
