@@ -217,3 +217,22 @@ def test_libfm_keeps_requiring_the_target(tmp_path):
     with pytest.raises(DataError, match=r"b\.libfm:1: libFM lines start with their target"):
         LibFMReader([no_target], labeled=None)
     assert LibFMReader([path], labeled=None).labeled  # a placeholder target reads as labeled
+
+
+@pytest.mark.parametrize("name", ["p.csv", "p.parquet"])
+def test_predictions_that_cannot_be_written_name_the_file_and_leave_the_old_one(
+    tmp_path, monkeypatch, name
+):
+    from recloss.runs import save_predictions
+
+    path = save_predictions(np.array([0.25, 0.75]), tmp_path / name)
+    before = path.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(pa_csv, "write_csv", disk_full)
+    monkeypatch.setattr(pq, "write_table", disk_full)
+    with pytest.raises(OSError, match=rf"^{re.escape(str(path))}: could not be written, with "):
+        save_predictions(np.array([0.5, 0.5]), path)
+    assert [p.name for p in tmp_path.iterdir()] == [name] and path.read_bytes() == before

@@ -15,6 +15,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import torch
 
+from recloss.atomic import write_atomic
 from recloss.calibration import Calibration
 from recloss.config import RunConfig
 from recloss.data import PreparedDataset, SplitArrays
@@ -150,12 +151,16 @@ def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
     table = pa.table(columns)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
-        with path.open("wb") as out:  # the header by hand: pyarrow quotes every column name
-            out.write(f"{','.join(columns)}\n".encode())
-            pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False))
+        write_atomic(path, lambda tmp: _write_csv(table, tmp))
     else:
-        pq.write_table(table, path)
+        write_atomic(path, lambda tmp: pq.write_table(table, tmp))
     return path
+
+
+def _write_csv(table: pa.Table, path: Path) -> None:
+    with path.open("wb") as out:  # the header by hand: pyarrow quotes every column name
+        out.write(f"{','.join(table.column_names)}\n".encode())
+        pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False))
 
 
 __all__ = [
