@@ -76,6 +76,21 @@ def test_run_without_controller_gets_only_auc_plot(tmp_path):
     assert [p.name for p in write_run_report(run_dir)] == ["valid_auc.png"]
 
 
+def test_a_plot_that_cannot_be_written_is_named_and_leaves_no_part(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    run_dir = write_run(tmp_path / "run", [epoch(0, trace=False)])
+
+    def disk_full(figure, path, **kwargs):
+        path.write_bytes(PNG_MAGIC)  # what was written before the disk filled
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", disk_full)
+    with pytest.raises(OSError, match=r"valid_auc.png: could not be written, with .* \(No space"):
+        write_run_report(run_dir)
+    assert not [p for p in run_dir.iterdir() if ".png" in p.name]
+
+
 def test_selection_trace_joins_epochs():
     steps, alpha = selection_trace([epoch(0), epoch(1, trace=False), epoch(2)])
     assert steps == [0, 5, 20, 25]
@@ -134,18 +149,18 @@ def suptitle(figure):
 
 
 def test_every_written_figure_is_titled_with_run_model_data_set_and_loss(tmp_path, monkeypatch):
-    from matplotlib.figure import Figure
+    from recloss.report import run_plots
 
     run_dir = write_run(tmp_path / "my-run", [epoch(0), epoch(1)], config=CONFIG)
     AutoLoss("binary", ["ce", "focal"]).save_controller(run_dir / "controller.safetensors")
     saved = {}
-    savefig = Figure.savefig
+    save_png = run_plots.save_png
 
     def spy(figure, path, **kwargs):
         saved[path.name] = figure
-        return savefig(figure, path, **kwargs)
+        return save_png(figure, path, **kwargs)
 
-    monkeypatch.setattr(Figure, "savefig", spy)
+    monkeypatch.setattr(run_plots, "save_png", spy)
     written = write_run_report(run_dir)
     assert (
         sorted(saved)

@@ -11,6 +11,7 @@ from recloss.bench.grid import Grid, _named
 from recloss.bench.validate import grid_from_dict
 from recloss.config import read_yaml_mapping, set_dotted
 from recloss.errors import ConfigError
+from recloss.rundir import write_text
 
 GRID_FILE = "grid.yaml"  # in the bench folder: the grid it was run with
 
@@ -53,7 +54,7 @@ def is_bench(root: str | Path) -> bool:
 
 def save_grid(grid: Grid, root: Path) -> None:
     """Write the grid into its bench directory, for `load_bench`."""
-    (root / GRID_FILE).write_text(yaml.safe_dump(grid.model_dump(mode="json"), sort_keys=False))
+    write_text(root / GRID_FILE, yaml.safe_dump(grid.model_dump(mode="json"), sort_keys=False))
 
 
 def load_bench(root: str | Path) -> Grid:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recloss.atomic import write_atomic
 from recloss.errors import ConfigError
 from recloss.report.stats import Index, stat
 from recloss.report.tables import Layout
@@ -72,6 +73,12 @@ def new_figure(width: float, height: float) -> Figure:
     except ImportError:
         raise ConfigError("plots need Matplotlib: pip install 'recloss[plot]'") from None
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_png(figure: Figure, path: Path, dpi: int) -> Path:
+    """Write `figure` as a PNG file, whole or not at all."""
+    write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format="png"))
+    return path
 
 
 def _pairs(layout: Layout) -> list[tuple[str, str, str]]:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from recloss.report.figures import auc_time_figure, efficiency_figure
+from recloss.report.figures import auc_time_figure, efficiency_figure, save_png
 from recloss.report.stats import ALPHA, BETTER, WORSE, Entry, index_rows
 from recloss.report.tables import Layout, Table, efficiency_table, overall_table, transfer_table
 from recloss.rundir import write_text
@@ -156,8 +156,7 @@ def write_report(rows: list[dict[str, Any]], layout: Layout, root: Path, out: Pa
         figures["valid_auc_time.png"] = auc_time_figure(index, layout, root)
     written = []
     for name, figure in figures.items():
-        figure.savefig(out / name, dpi=110)
-        written.append(out / name)
+        written.append(save_png(figure, out / name, dpi=110))
     blocks = report_blocks(rows, layout, {n: n for n in figures})
     for name, text in (("report.md", to_markdown(blocks)), ("report.html", to_html(blocks))):
         write_text(out / name, text)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from recloss.errors import RecLossError
-from recloss.report.figures import new_figure
+from recloss.report.figures import new_figure, save_png
 from recloss.rundir import EpochRecord, RunDir, RunRecord
 from recloss.search.autoloss import CONTROLLER_FILE
 from recloss.search.controller import Controller, load_controller
@@ -44,8 +44,7 @@ def write_run_report(run_dir: str | Path) -> list[Path]:
     written = []
     for name, figure in figures.items():
         if figure is not None:
-            figure.savefig(run.file(name), dpi=120)
-            written.append(run.file(name))
+            written.append(save_png(figure, run.file(name), dpi=120))
     return written
 
 
