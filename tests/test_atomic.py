@@ -30,3 +30,13 @@ def test_a_missing_folder_is_named_without_the_space_left(tmp_path):
     path = tmp_path / "gone" / "metrics.json"
     with pytest.raises(OSError, match=r"gone/metrics.json: could not be written \(No such file"):
         write_json(path, {})
+
+
+def test_an_interrupted_write_leaves_no_temporary_and_stays_an_interrupt(tmp_path):
+    def interrupted(tmp):
+        tmp.write_text("{")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(tmp_path / "metrics.json", interrupted)
+    assert os.listdir(tmp_path) == []

@@ -17,8 +17,10 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as err:
+    except BaseException as err:  # a Ctrl-C midway too leaves no temporary behind
         tmp.unlink(missing_ok=True)
+        if not isinstance(err, OSError | RuntimeError):
+            raise
         cause = getattr(err, "strerror", None) or str(err).splitlines()[0]
         raise OSError(f"{path}: could not be written{space_left(path.parent)} ({cause})") from None
 
