@@ -16,7 +16,7 @@ from conftest import InterruptAfter, SignalAtStep
 import recloss
 from recloss.config import config_from_dict
 from recloss.data import SplitArrays
-from recloss.errors import ConfigError, RecLossError
+from recloss.errors import ConfigError, RecLossError, TrainingDiverged
 from recloss.rundir import RunDir
 from recloss.runs import resume, train
 from recloss.training import Callback, checkpoint, make_optimizers
@@ -97,6 +97,30 @@ def test_a_run_whose_controller_cannot_be_written_is_unfinished_and_resumes(tmp_
     assert not folder.is_finished()  # the record, written last, marks a finished run
     resume(folder.path)
     assert folder.is_finished() and (folder.path / "controller.safetensors").is_file()
+
+
+class Diverge(Callback):
+    """Make the model's weights NaN at optimiser step `step`, as a learning rate far too high
+    does."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, batch_size, mean_loss) -> None:
+        if trainer.state.step == self.step:
+            next(trainer.model.parameters()).data.fill_(float("nan"))
+
+
+@pytest.mark.parametrize("loss", ["ce", "autoloss"])
+def test_a_run_whose_model_diverges_says_so_and_names_the_learning_rates(tmp_path, loss):
+    cfg = small_config(tmp_path, **{"train.epochs": 2})
+    cfg.loss.name = loss
+    message = (
+        "training diverged: the model's outputs are NaN or infinite; lower the learning rates "
+        "(train.lr, train.embedding_lr)"
+    )
+    with pytest.raises(TrainingDiverged, match=re.escape(message)):
+        train(cfg, run_dir=tmp_path / "run", callbacks=[Diverge(30)])  # in epoch 2 of 2
 
 
 def test_interrupted_run_resumes_to_same_metrics(tmp_path):

@@ -23,6 +23,10 @@ class CompatibilityError(RecLossError):
     """Saved state (checkpoint, controller, cache) does not fit the current run."""
 
 
+class TrainingDiverged(RecLossError):
+    """The model's outputs became NaN or infinite while it trained (a learning rate too high)."""
+
+
 class RunInterrupted(KeyboardInterrupt):
     """A run stopped by Ctrl-C or SIGTERM; `run_dir` is the folder that resumes it."""
 

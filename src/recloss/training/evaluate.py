@@ -19,6 +19,7 @@ from torch import nn
 from recloss.calibration import Calibration, fit_calibration
 from recloss.data import BatchLoader, SplitArrays
 from recloss.data.schema import Task
+from recloss.errors import TrainingDiverged
 from recloss.metrics import evaluate, probabilities
 from recloss.training import distributed
 from recloss.training.devices import distributed_rank
@@ -96,6 +97,11 @@ def evaluate_split(
     `sharded`: every rank of the process group scores its block of rows (all ranks must call).
     """
     logits = _all_logits(model, split, batch_size, device, sharded)
+    if not torch.isfinite(logits).all():
+        raise TrainingDiverged(
+            "training diverged: the model's outputs are NaN or infinite; lower the learning "
+            "rates (train.lr, train.embedding_lr)"
+        )
     labels = np.asarray(split.y, dtype=np.int64)
     return _on_main(lambda: evaluate(task, labels, _probabilities(logits, calibration)), sharded)
 
