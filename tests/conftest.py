@@ -1,4 +1,4 @@
-"""Shared test helpers: a test-only candidate loss (registered once), an interrupting callback."""
+"""Shared test helpers: a test-only candidate loss (registered once), callbacks that interrupt."""
 
 from __future__ import annotations
 

@@ -96,7 +96,7 @@ def test_sigterm_from_outside_stops_a_run_with_a_checkpoint_and_the_resume_hint(
     (folder,) = (tmp_path / "runs").iterdir()
     assert proc.returncode == 130
     assert err.splitlines()[-2:] == [  # after the lines of the epochs that ended meanwhile
-        "recloss: SIGTERM: checkpoint after this step, then stop",
+        "recloss: SIGTERM: saving a checkpoint, then stopping",
         f"recloss: interrupted (resume with `recloss train --resume {folder}`)",
     ]
     assert RunDir(folder).checkpoint.is_file() and not RunDir(folder).is_finished()

@@ -55,5 +55,5 @@ def test_the_first_signal_says_what_happens_next(capsys):
         signal.raise_signal(signal.SIGINT)
     assert stop.requested == signal.SIGINT
     assert capsys.readouterr().err == (
-        "recloss: SIGINT: checkpoint after this step, then stop (Ctrl-C again stops at once)\n"
+        "recloss: SIGINT: saving a checkpoint, then stopping (Ctrl-C again stops at once)\n"
     )

@@ -363,7 +363,7 @@ def test_a_signal_stops_a_run_after_a_checkpoint_of_that_step_and_it_resumes_exa
     with pytest.raises(KeyboardInterrupt):
         train(cfg, run_dir=tmp_path / "cut", callbacks=[SignalAtStep(6, signum)])
     assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == handlers
-    assert "checkpoint after this step, then stop" in capsys.readouterr().err
+    assert "saving a checkpoint, then stopping" in capsys.readouterr().err
     saved = checkpoint.load(RunDir(tmp_path / "cut").checkpoint)["state"]
     assert (saved["epoch"], saved["step"], saved["epoch_step"]) == (0, 6, 6)
     resumed = resume(tmp_path / "cut")

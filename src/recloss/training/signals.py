@@ -46,4 +46,4 @@ class StopSignals:
         if self.announce:
             again = " (Ctrl-C again stops at once)" if signum == signal.SIGINT else ""
             name = signal.Signals(signum).name
-            print(f"recloss: {name}: checkpoint after this step, then stop{again}", file=sys.stderr)
+            print(f"recloss: {name}: saving a checkpoint, then stopping{again}", file=sys.stderr)
