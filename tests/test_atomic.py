@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from recloss.atomic import write_atomic
+from recloss.atomic import append_line, write_atomic
 from recloss.rundir import write_json
 
 
@@ -40,3 +40,16 @@ def test_an_interrupted_write_leaves_no_temporary_and_stays_an_interrupt(tmp_pat
     with pytest.raises(KeyboardInterrupt):
         write_atomic(tmp_path / "metrics.json", interrupted)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_line_that_cannot_be_appended_names_the_log(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    log = tmp_path / "train.log"
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "open", disk_full)
+    with pytest.raises(OSError, match=rf"^{log}: could not be written, with .*\(No space left"):
+        append_line(log, "epoch 1/3")

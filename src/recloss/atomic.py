@@ -1,4 +1,5 @@
-"""Files written whole or not at all: a temporary file beside the target, renamed over it."""
+"""Files written whole or not at all (a temporary file beside the target, renamed over it), and
+writes that fail named by their file."""
 
 from __future__ import annotations
 
@@ -21,8 +22,22 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
         if not isinstance(err, OSError | RuntimeError):
             raise
-        cause = getattr(err, "strerror", None) or str(err).splitlines()[0]
-        raise OSError(f"{path}: could not be written{space_left(path.parent)} ({cause})") from None
+        raise unwritable(path, err) from None
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append `line` to a log file, as `write_atomic` names a failure."""
+    try:
+        with path.open("a") as log:
+            log.write(line + "\n")
+    except OSError as err:
+        raise unwritable(path, err) from None
+
+
+def unwritable(path: Path, err: Exception) -> OSError:
+    """The error for a write to `path` that failed with `err`: the file, the space left, why."""
+    cause = getattr(err, "strerror", None) or str(err).splitlines()[0]
+    return OSError(f"{path}: could not be written{space_left(path.parent)} ({cause})")
 
 
 def space_left(folder: Path) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from torch import nn
 
+from recloss.atomic import append_line
 from recloss.config import TrainConfig
 from recloss.errors import ConfigError
 from recloss.progress import ProgressBar
@@ -229,8 +230,7 @@ class EpochLog(Callback):
             # above the progress bar, and off stdout, which holds the results
             ProgressBar.write(line, file=sys.stderr)
         if self.path is not None:
-            with self.path.open("a") as log:
-                log.write(line + "\n")
+            append_line(self.path, line)
 
     def on_epoch_end(self, trainer: TrainerLike, entry: EpochRecord) -> None:
         history = trainer.state.history
