@@ -137,6 +137,16 @@ def test_bad_label_is_a_data_error_naming_column_and_row(tmp_path):
     assert one_line(err) == "frame:row 71: label clicked: '2' is not 0 or 1"
 
 
+def test_labels_minus_one_and_one_are_refused_with_the_mapping(tmp_path):
+    cols = columns(rows=100)
+    cols["clicked"] = np.where(np.asarray(cols["clicked"]) == 1, 1, -1)
+    with pytest.raises(DataError) as err:
+        prepare_frame(cols, frame_config(tmp_path))
+    assert one_line(err).endswith(
+        "label clicked: '-1' is not 0 or 1 (labels -1/1, as libSVM writes them: map -1 to 0)"
+    )
+
+
 def test_empty_or_malformed_data_is_rejected_in_one_line(tmp_path):
     cfg = frame_config(tmp_path)
     empty = {k: v[:0] for k, v in columns().items()}

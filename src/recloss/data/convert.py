@@ -71,10 +71,13 @@ def binary_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np
     """Labels 0/1 as int64 class indices."""
     require(column, checks, what)
     values = _np(pc.fill_null(to_int(column, checks, what), 0))
-    checks.add(
-        (values != 0) & (values != 1), lambda r: f"{what}: {_shown(column, r)} is not 0 or 1"
-    )
+    checks.add((values != 0) & (values != 1), lambda r: _not_binary(column, values, r, what))
     return values.astype(np.int64)
+
+
+def _not_binary(column: pa.Array, values: np.ndarray, row: int, what: str) -> str:
+    hint = " (labels -1/1, as libSVM writes them: map -1 to 0)" if values[row] == -1 else ""
+    return f"{what}: {_shown(column, row)} is not 0 or 1{hint}"
 
 
 def signed_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
