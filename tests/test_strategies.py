@@ -15,7 +15,7 @@ from torch.func import functional_call
 
 from recloss.config import LossConfig, config_from_dict
 from recloss.data.schema import Batch, Schema
-from recloss.errors import ConfigError
+from recloss.errors import ConfigError, TrainingDiverged
 from recloss.losses import loss_matrix
 from recloss.rundir import RunDir
 from recloss.runs import SEARCHES, check_method, resume, train, twostage
@@ -156,6 +156,37 @@ def test_bohb_respects_trials_and_budgets(config):
     assert all(sum(t["weights"].values()) == pytest.approx(1.0) for t in trials)
     again = train(config("bohb", params=params, epochs=1)).search
     assert [t["weights"] for t in again.details["trials"]] == [t["weights"] for t in trials]
+
+
+def test_a_diverged_bohb_trial_is_pruned_and_the_search_goes_on(config, monkeypatch):
+    from recloss.runs import bohb
+
+    def diverge_second(trainer, trial, budgets, per_epoch):
+        if trial.number == 1:
+            raise TrainingDiverged("training diverged")
+        return train_to_budgets(trainer, trial, budgets, per_epoch)
+
+    train_to_budgets = bohb.train_to_budgets
+    monkeypatch.setattr(bohb, "train_to_budgets", diverge_second)
+    params = {"trials": 3, "min_budget": 0.2, "max_budget": 0.6, "eta": 3}
+    trials = train(config("bohb", params=params, epochs=1)).search.details["trials"]
+    assert [(t["diverged"], t["pruned"]) for t in trials][1] == (True, True)
+    assert not trials[0]["diverged"] and not trials[2]["diverged"]
+
+
+def test_a_candidate_that_diverges_drops_out_of_the_race(config, monkeypatch):
+    from recloss.runs import race
+
+    def diverge_on_focal(cfg, dataset, candidate, budget):
+        trainer = trial(cfg, dataset, candidate, budget)
+        if candidate == "focal":
+            next(trainer.model.parameters()).data.fill_(float("nan"))
+        return trainer
+
+    trial = race.trial
+    monkeypatch.setattr(race, "trial", diverge_on_focal)
+    search = train(config("race", candidates=["focal", "ce"], epochs=1)).search
+    assert math.isnan(search.details["valid_auc"]["focal"]) and search.details["winner"] == "ce"
 
 
 def test_budget_steps_follow_hyperband_rungs():

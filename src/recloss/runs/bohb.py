@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from recloss.config import LossConfig, RunConfig
 from recloss.data import PreparedDataset
 from recloss.data.schema import Schema
-from recloss.errors import ConfigError, RecLossError
+from recloss.errors import ConfigError, RecLossError, TrainingDiverged
 from recloss.params import check_params
 from recloss.rundir import RunDir, SearchRecord
 from recloss.runs.online import build_trainer
@@ -164,6 +164,9 @@ def run_trial(
     trainer = build_trainer(mixture_config(cfg, weights), dataset, run_dir=None)
     try:
         return train_to_budgets(trainer, trial, budgets, per_epoch)
+    except TrainingDiverged:  # a mixture that diverges is a bad trial, not a failed search
+        trial.set_user_attr("diverged", True)
+        raise import_optuna().TrialPruned() from None
     finally:
         trial.set_user_attr("steps", trainer.state.step)
 
@@ -196,6 +199,7 @@ def trial_record(trial: optuna.trial.FrozenTrial, per_epoch: int) -> dict[str, A
         "budget": steps / per_epoch,
         "value": value,
         "pruned": trial.state.name == "PRUNED",
+        "diverged": trial.user_attrs.get("diverged", False),
         "state": trial.state.name.lower(),
     }
 

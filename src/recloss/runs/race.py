@@ -27,7 +27,7 @@ from typing import Any
 from recloss.config import LossConfig, RunConfig
 from recloss.data import PreparedDataset
 from recloss.data.schema import Schema
-from recloss.errors import RecLossError
+from recloss.errors import RecLossError, TrainingDiverged
 from recloss.params import check_params
 from recloss.rundir import RunDir, SearchRecord
 from recloss.runs.online import build_trainer
@@ -67,12 +67,13 @@ class RaceSearch:
         aucs, steps = {}, 0
         for candidate in cfg.loss.candidates:
             trainer = trial(cfg, dataset, candidate, budget)
-            aucs[candidate] = float(trainer.evaluate(trainer.data.valid)["auc"])
+            aucs[candidate] = _valid_auc(trainer)
             steps = trainer.state.step
         scored = {c: auc for c, auc in aucs.items() if math.isfinite(auc)}
         if not scored:
             raise RecLossError(
-                "race: no candidate has a validation AUC (is the validation split one class?)"
+                "race: no candidate has a validation AUC (is the validation split one class, or "
+                "did every candidate diverge?)"
             )
         winner = max(scored, key=scored.__getitem__)  # ties: the first candidate listed
         return SearchRecord(
@@ -81,6 +82,14 @@ class RaceSearch:
             seconds=time.perf_counter() - started,
             details={"winner": winner, "valid_auc": aucs, "steps": steps},
         )
+
+
+def _valid_auc(trainer: Trainer) -> float:
+    """The trained candidate's validation AUC; NaN, out of the race, where it diverged."""
+    try:
+        return float(trainer.evaluate(trainer.data.valid)["auc"])
+    except TrainingDiverged:
+        return math.nan
 
 
 def trial(cfg: RunConfig, dataset: PreparedDataset, candidate: str, budget: float) -> Trainer:
