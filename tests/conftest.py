@@ -30,6 +30,17 @@ class SignalAtStep(Callback):
             signal.raise_signal(self.signum)
 
 
+class InterruptAtStep(Callback):
+    """Raise KeyboardInterrupt after optimiser step `step`, as a crash inside an epoch would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, batch_size, mean_loss) -> None:
+        if trainer.state.step >= self.step:
+            raise KeyboardInterrupt
+
+
 class InterruptAfter(Callback):
     """Raise KeyboardInterrupt once `epochs` epochs and their checkpoint are done, as a crash
     then would: before the next epoch, or before the test if training ends there."""

@@ -1,11 +1,12 @@
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from recloss.config import config_from_dict
-from recloss.errors import CompatibilityError, ConfigError
+from recloss.errors import CompatibilityError, ConfigError, RecLossError
 from recloss.report import controller_curves, selection_trace, write_run_report
 from recloss.report.run_plots import (
     _grid_logits,
@@ -230,3 +231,46 @@ def test_best_entry_follows_the_record_else_the_first_best_auc():
     assert best_entry(history, 99).epoch == 1  # no such epoch: the first of the equal bests
     history[0].valid["auc"] = float("nan")
     assert best_entry(history[:1]) is None
+
+
+def _interrupted_run(tmp_path, callback) -> Path:
+    from recloss import train
+
+    cfg = {
+        "data": {"dataset": "synthetic", "cache_dir": str(tmp_path / "cache"),
+                 "synthetic": {"rows": 3000, "fields": 4, "cardinality": 20}},
+        "model": {"params": {"hidden_dims": [8]}},
+        "train": {"epochs": 3, "batch_size": 512, "progress": False,
+                  "checkpoint_every_steps": 1},
+    }  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir=tmp_path / "run", callbacks=[callback])
+    return tmp_path / "run"
+
+
+def test_a_run_in_progress_is_plotted_from_its_checkpoint(tmp_path, monkeypatch):
+    from conftest import InterruptAfter
+
+    from recloss.report import run_plots
+
+    run_dir = _interrupted_run(tmp_path, InterruptAfter(2))
+    saved, save_png = {}, run_plots.save_png
+
+    def spy(figure, path, **kwargs):
+        saved[path.name] = figure
+        return save_png(figure, path, **kwargs)
+
+    monkeypatch.setattr(run_plots, "save_png", spy)
+    written = write_run_report(run_dir)
+    assert sorted(p.name for p in written) == ["selection.png", "valid_auc.png"]
+    assert all(p.read_bytes()[:4] == PNG_MAGIC for p in written)
+    title = "run: deepfm on synthetic, loss autoloss (in progress, after epoch 2)"
+    assert {suptitle(figure) for figure in saved.values()} == {title}
+
+
+def test_a_run_before_its_first_epoch_has_nothing_to_plot(tmp_path):
+    from conftest import InterruptAtStep
+
+    run_dir = _interrupted_run(tmp_path, InterruptAtStep(2))
+    with pytest.raises(RecLossError, match=r"run: no epoch has finished yet; nothing to plot"):
+        write_run_report(run_dir)

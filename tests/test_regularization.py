@@ -231,7 +231,8 @@ def test_lookup_l2_penalises_each_lookup_of_a_row(tmp_path):
 def test_a_run_killed_with_rows_still_owing_decay_resumes_exactly(tmp_path):
     """Checkpoints need no flush: the row clocks are LazyAdam state, so the resumed run catches
     the rows up exactly as the uninterrupted one does."""
-    from test_train import InterruptAtStep, small_config
+    from conftest import InterruptAtStep
+    from test_train import small_config
 
     from recloss.rundir import RunDir
     from recloss.runs import resume, train

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import InterruptAfter, SignalAtStep
+from conftest import InterruptAfter, InterruptAtStep, SignalAtStep
 
 import recloss
 from recloss.config import config_from_dict
@@ -235,17 +235,6 @@ def test_cuda_request_without_gpu_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="train.device"):
         train(small_config(tmp_path, **{"train.device": "cuda"}), run_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()  # a failed setup leaves no folder behind
-
-
-class InterruptAtStep(Callback):
-    """Raise KeyboardInterrupt after optimiser step `step`, as a crash inside an epoch would."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, batch_size, mean_loss) -> None:
-        if trainer.state.step >= self.step:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize(("loss", "params"), [

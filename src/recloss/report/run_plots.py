@@ -1,10 +1,12 @@
-"""Plots of one finished run: loss selection over steps, training curves, the controller.
+"""Plots of one run, finished or in progress: loss selection over steps, training curves, the
+controller.
 
 `write_run_report` writes `selection.png` (mean selection probability per candidate over
 training steps), `valid_auc.png` (training loss and validation AUC, against epochs and against
 wall-clock seconds, the best epoch marked) and `controller.png` (the learned selection
 probabilities, a panel per label). Every figure is titled with the run folder, model, data set
-and loss method. Matplotlib is optional (`pip install 'recloss[plot]'`); see
+and loss method. A run still training (or interrupted) gets the first two from its checkpoint,
+for the epochs it has finished. Matplotlib is optional (`pip install 'recloss[plot]'`); see
 `recloss.report.figures`.
 """
 
@@ -21,6 +23,7 @@ from recloss.report.figures import new_figure, save_png
 from recloss.rundir import EpochRecord, RunDir, RunRecord
 from recloss.search.autoloss import CONTROLLER_FILE
 from recloss.search.controller import Controller, load_controller
+from recloss.training import checkpoint
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -30,13 +33,18 @@ CONTROLLER_COLUMNS = 3  # panels per row of `controller.png`
 
 
 def write_run_report(run_dir: str | Path) -> list[Path]:
-    """Write the run's PNG plots next to its `metrics.json`; return the files written."""
+    """Write the run's PNG plots next to its `metrics.json` (a run in progress: from its last
+    checkpoint, the epochs done so far); return the files written."""
     run = RunDir(run_dir)
-    record = run.read_record()
-    title = run_title(run, record)
+    if run.is_finished() or not run.checkpoint.is_file():
+        record = run.read_record()
+        history, best_epoch, title = record.history, record.best_epoch, run_title(run, record)
+    else:
+        history, best_epoch = progress_so_far(run)
+        title = f"{run_title(run)} (in progress, after epoch {len(history)})"
     figures = {
-        "selection.png": selection_figure(record.history, title),
-        "valid_auc.png": training_figure(record.history, record.best_epoch, title),
+        "selection.png": selection_figure(history, title),
+        "valid_auc.png": training_figure(history, best_epoch, title),
     }
     if run.file(CONTROLLER_FILE).is_file():
         controller = load_controller(run.file(CONTROLLER_FILE))
@@ -46,6 +54,14 @@ def write_run_report(run_dir: str | Path) -> list[Path]:
         if figure is not None:
             written.append(save_png(figure, run.file(name), dpi=120))
     return written
+
+
+def progress_so_far(run: RunDir) -> tuple[list[EpochRecord], int]:
+    """The epochs a run in progress has finished, and its best one, from its checkpoint."""
+    state = checkpoint.load(run.checkpoint)["state"]
+    if not state["history"]:
+        raise RecLossError(f"{run.path}: no epoch has finished yet; nothing to plot")
+    return [EpochRecord.model_validate(e) for e in state["history"]], state["best_epoch"]
 
 
 def run_title(run: RunDir, record: RunRecord | None = None) -> str:
