@@ -84,7 +84,7 @@ def test_an_interrupted_run_says_which_folder_resumes_it(
 def test_sigterm_from_outside_stops_a_run_with_a_checkpoint_and_the_resume_hint(
     tmp_path, synthetic_flags
 ):
-    """As a scheduler preempts a job: the run saves, says how to resume, exits 130."""
+    """As a scheduler preempts a job: the run saves, says how to resume, exits 143 (128 + 15)."""
     epochs = ["--epochs", "500", "--set", "train.patience=500", "--set", "train.progress=true"]
     command = [sys.executable, "-m", "recloss", "train", *synthetic_flags, *epochs]
     with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as proc:
@@ -94,7 +94,7 @@ def test_sigterm_from_outside_stops_a_run_with_a_checkpoint_and_the_resume_hint(
         proc.send_signal(signal.SIGTERM)
         err = proc.stderr.read()
     (folder,) = (tmp_path / "runs").iterdir()
-    assert proc.returncode == 130
+    assert proc.returncode == 128 + signal.SIGTERM
     assert err.splitlines()[-2:] == [  # after the lines of the epochs that ended meanwhile
         "recloss: SIGTERM: saving a checkpoint, then stopping",
         f"recloss: interrupted (resume with `recloss train --resume {folder}`)",

@@ -40,15 +40,18 @@ def test_the_nproc_flag_is_taken_out_of_what_the_ranks_run():
     assert without_nproc(argv) == ["train", "--epochs", "1", "--seed", "1"]
 
 
-def test_ctrl_c_under_the_launcher_exits_130_and_leaves_the_hint_to_the_ranks(monkeypatch, capsys):
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_launcher_exits_128_plus_it_and_leaves_the_hint_to_the_ranks(
+    monkeypatch, capsys, signum, status
+):
     import torch.distributed.run
     from torch.distributed.elastic.multiprocessing.api import SignalException
 
     def interrupted(args):
-        raise SignalException("Process 1 got signal: 2", sigval=signal.SIGINT)
+        raise SignalException(f"Process 1 got signal: {signum}", sigval=signum)
 
     monkeypatch.setattr(torch.distributed.run, "run", interrupted)
-    assert recloss.cli.main(["train", "--nproc", "2", *SMALL]) == 130
+    assert recloss.cli.main(["train", "--nproc", "2", *SMALL]) == status
     assert capsys.readouterr().err == ""
 
 

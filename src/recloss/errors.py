@@ -1,5 +1,6 @@
 """Exceptions a user can cause. The command line prints them on one line and exits non-zero."""
 
+import signal
 from pathlib import Path
 
 
@@ -28,8 +29,8 @@ class TrainingDiverged(RecLossError):
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """A run stopped by Ctrl-C or SIGTERM; `run_dir` is the folder that resumes it."""
+    """A run stopped by Ctrl-C or SIGTERM (`signum`); `run_dir` is the folder that resumes it."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, signum: int = signal.SIGINT) -> None:
         super().__init__(str(run_dir))
-        self.run_dir = run_dir
+        self.run_dir, self.signum = run_dir, signum

@@ -7,10 +7,10 @@ list, bench and report commands.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from recloss.cli.launch import (
-    INTERRUPTED,
     launch,
     report_rank_error,
     report_rank_interrupt,
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as interrupt:
         report_rank_interrupt(f"recloss: interrupted{_resume_hint(args.command, interrupt)}", quiet)
-        return INTERRUPTED
+        return 128 + getattr(interrupt, "signum", signal.SIGINT)  # as the shell reports a signal
     return 0
 
 

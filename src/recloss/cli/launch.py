@@ -18,7 +18,6 @@ from typing import NoReturn
 from recloss.errors import ConfigError, RecLossError
 
 QUIET_FLAG = "--errors-to-launcher"  # given to the ranks: their errors go to the launcher only
-INTERRUPTED = 130  # 128 + SIGINT, the exit status of a program stopped by Ctrl-C
 
 
 def without_nproc(argv: list[str]) -> list[str]:
@@ -36,7 +35,8 @@ def without_nproc(argv: list[str]) -> list[str]:
 
 def launch(nproc: int, argv: list[str]) -> int:
     """`recloss ARGV` as `nproc` ranks here; RecLossError with the failed rank's line. Returns
-    the exit status: 0, or INTERRUPTED after Ctrl-C (rank 0 has said how to resume)."""
+    the exit status: 0, or 128 + the signal after Ctrl-C or SIGTERM (rank 0 has said how to
+    resume)."""
     if nproc < 1:
         raise ConfigError(f"--nproc {nproc}: give at least 1 process")
     from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -53,8 +53,8 @@ def launch(nproc: int, argv: list[str]) -> int:
         run(args)
     except ChildFailedError as err:
         raise RecLossError(_first_message(err)) from None
-    except SignalException:  # the ranks got the signal too, and have stopped
-        return INTERRUPTED
+    except SignalException as stop:  # the ranks got the signal too, and have stopped
+        return 128 + stop.sigval
     return 0
 
 

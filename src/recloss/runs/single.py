@@ -8,6 +8,7 @@ mapping of column name -> array, with `data.table` naming the label and feature 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -196,7 +197,8 @@ def _run(
             return run_two_stage(search, cfg, dataset, run_dir, resume=resume, callbacks=callbacks)
         return run_online(cfg, dataset, run_dir, resume=resume, callbacks=callbacks)
     except KeyboardInterrupt as interrupt:
-        raise RunInterrupted(run_dir.path) from interrupt
+        signum = getattr(interrupt, "signum", signal.SIGINT)  # StopRequested's
+        raise RunInterrupted(run_dir.path, signum) from interrupt
 
 
 def train(

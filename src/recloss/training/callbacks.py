@@ -6,6 +6,7 @@ last, after every other callback has updated its own state for the epoch.
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from time import monotonic
@@ -20,7 +21,7 @@ from recloss.errors import ConfigError
 from recloss.progress import ProgressBar
 from recloss.rundir import EpochRecord
 from recloss.training import checkpoint
-from recloss.training.signals import StopSignals
+from recloss.training.signals import StopRequested, StopSignals
 from recloss.training.state import TrainerState
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class ResumeCheckpoint(Callback):
     """Save the whole training state atomically, for an exact resume: after every epoch, inside
     one every `every_steps` optimiser steps and/or every `every_minutes` minutes, and at the end of
     the step during which `stop` caught a signal on any rank, after which it stops the run
-    (KeyboardInterrupt)."""
+    (`StopRequested`, a KeyboardInterrupt)."""
 
     def __init__(
         self,
@@ -175,12 +176,16 @@ class ResumeCheckpoint(Callback):
         if steps or minutes or stop:
             self._save(trainer)
         if stop:
-            raise KeyboardInterrupt
+            raise self._stopped()
 
     def on_epoch_end(self, trainer: TrainerLike, entry: EpochRecord) -> None:
         self._save(trainer)
         if self._stop_requested(trainer, epoch_end=True):
-            raise KeyboardInterrupt
+            raise self._stopped()
+
+    def _stopped(self) -> StopRequested:
+        """The stop, with this rank's signal (a rank stopped by another's: SIGINT's status)."""
+        return StopRequested(self.stop.requested or signal.SIGINT)
 
 
 class Progress(Callback):

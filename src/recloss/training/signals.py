@@ -18,6 +18,14 @@ from typing import Any
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class StopRequested(KeyboardInterrupt):
+    """Stops a run at a step's end, its checkpoint saved, as the signal `signum` asked."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class StopSignals:
     """While entered (in the main thread: elsewhere signals cannot be caught), SIGINT and
     SIGTERM set `requested` to the signal's number; leaving restores the handlers before."""
