@@ -53,3 +53,10 @@ def test_a_line_that_cannot_be_appended_names_the_log(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "open", disk_full)
     with pytest.raises(OSError, match=rf"^{log}: could not be written, with .*\(No space left"):
         append_line(log, "epoch 1/3")
+
+
+def test_the_next_write_replaces_what_a_killed_one_left(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    (tmp_path / "checkpoint.pt.tmp").write_bytes(b"PK")  # a write killed midway (SIGKILL)
+    write_atomic(path, lambda tmp: tmp.write_bytes(b"whole"))
+    assert os.listdir(tmp_path) == ["checkpoint.pt"] and path.read_bytes() == b"whole"

@@ -9,12 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], None], per_process: bool = False) -> None:
     """`write(tmp)`, then rename `tmp` to `path`: a crash never leaves half a file. A write that
     fails (a full disk) removes `tmp` and raises OSError naming `path` and the space left, which
-    neither torch's error (a RuntimeError) nor a Python write's (no file name) says."""
-    # this process's own name: ranks writing the same file never rename each other's half
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    neither torch's error (a RuntimeError) nor a Python write's (no file name) says.
+
+    `tmp` is `path` + `.tmp`, so the next write replaces what a killed one left (a checkpoint's
+    worth of disk); `per_process` names it by process, for small files that several ranks may
+    write at once, which then never rename each other's half."""
+    suffix = f".{os.getpid()}.tmp" if per_process else ".tmp"
+    tmp = path.with_name(path.name + suffix)
     try:
         write(tmp)
         os.replace(tmp, path)

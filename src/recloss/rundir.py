@@ -118,12 +118,12 @@ class RunRecord(_Record):
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON whole or not at all."""
     text = json.dumps(obj, indent=2, allow_nan=True)
-    write_atomic(path, lambda tmp: tmp.write_text(text))
+    write_atomic(path, lambda tmp: tmp.write_text(text), per_process=True)
 
 
 def write_text(path: Path, text: str) -> None:
     """Write text whole or not at all."""
-    write_atomic(path, lambda tmp: tmp.write_text(text))
+    write_atomic(path, lambda tmp: tmp.write_text(text), per_process=True)
 
 
 def _read(path: Path, model: type[BaseModel]) -> Any:
