@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
@@ -252,7 +253,6 @@ def test_encode_frame_bad_label_names_the_row(tmp_path):
 
 
 def test_pandas_dataframe_is_prepared_like_its_columns(tmp_path):
-    pd = pytest.importorskip("pandas")
     cols = columns()
     frame = pd.DataFrame(cols, index=np.arange(300) * 7 + 3)  # an index is not a column
     frame["city"] = frame["city"].astype("category")
@@ -264,3 +264,32 @@ def test_pandas_dataframe_is_prepared_like_its_columns(tmp_path):
     np.testing.assert_array_equal(
         encoded.x_cat, from_pandas.encode_frame(pa.table(cols)).x_cat[:10]
     )
+
+
+def test_float_and_boolean_tokens_are_written_as_pandas_writes_them(tmp_path):
+    table = pa.table(
+        {
+            "clicked": [0, 1, 1, 0, 1],
+            "city": [True, False, None, True, False],
+            "age": [20.0, 3.5, None, float("nan"), 1e-5],  # integer ids with gaps become floats
+            "price": [1.0] * 5,
+        }
+    )
+    ds = prepare_frame(table, frame_config(tmp_path, split=(1.0, 0.0, 0.0)))
+    assert decode(ds, "city") == ["True", "False", None, "True", "False"]
+    assert decode(ds, "age") == ["20.0", "3.5", None, None, "1e-05"]
+
+
+def test_a_frame_and_the_csv_pandas_writes_of_it_encode_alike(tmp_path):
+    rng = np.random.default_rng(0)
+    user = rng.integers(0, 40, 300).astype(float)
+    user[::9] = np.nan  # a column of integer ids with gaps: pandas keeps it as floats
+    frame = pd.DataFrame(
+        {"clicked": rng.integers(0, 2, 300), "city": rng.random(300) < 0.5, "age": user,
+         "price": rng.random(300)}
+    )  # fmt: skip
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    ds = prepare_frame(frame, frame_config(tmp_path))
+    from_csv, from_frame = ds.encode_file(tmp_path / "rows.csv"), ds.encode_frame(frame)
+    np.testing.assert_array_equal(from_csv.x_cat, from_frame.x_cat)
+    assert (from_csv.x_cat[:, :2] != OOV_INDEX).all()  # every value known to the model

@@ -85,6 +85,8 @@ def cache_settings(spec: DatasetSpec, cfg: DataConfig, task: Task) -> dict:
     }
     if spec.name in ("csv", "parquet") and cfg.table is not None:
         settings["table"] = cfg.table.model_dump(mode="json")
+    if spec.name == "parquet":  # typed tokens written as pandas writes them (`20.0`, `True`)
+        settings["tokens"] = "pandas-text"
     if spec.open is None:
         settings["synthetic"] = cfg.synthetic.model_dump(mode="json")
     else:  # generated data has no vocabularies to count

@@ -228,7 +228,20 @@ def _parquet_file(path: Path) -> pq.ParquetFile:
 
 
 def _parquet_tokens(column: pa.Array) -> pa.Array:
-    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+    """A typed column's values as text; floats and booleans as pandas writes them to CSV.
+
+    So a frame with integer ids that pandas made floats (a column with gaps) and the CSV file
+    `DataFrame.to_csv` makes of it share their tokens (`20.0`, `True`; Arrow's own cast gives
+    `20`, `true`), and a model trained on one predicts right on the other. NaN is missing.
+    """
+    if pa.types.is_string(column.type):
+        return column
+    if not (pa.types.is_floating(column.type) or pa.types.is_boolean(column.type)):
+        return pc.cast(column, pa.string())
+    coded = column.dictionary_encode()  # each distinct value formatted once
+    values = coded.dictionary.to_numpy(zero_copy_only=False)
+    texts = pa.array([None if v != v else str(v) for v in values], pa.string())
+    return pc.take(texts, coded.indices)
 
 
 def _parquet_numeric(column: pa.Array, checks: RowChecks, name: str) -> pa.Array:
