@@ -293,3 +293,23 @@ def test_a_frame_and_the_csv_pandas_writes_of_it_encode_alike(tmp_path):
     from_csv, from_frame = ds.encode_file(tmp_path / "rows.csv"), ds.encode_frame(frame)
     np.testing.assert_array_equal(from_csv.x_cat, from_frame.x_cat)
     assert (from_csv.x_cat[:, :2] != OOV_INDEX).all()  # every value known to the model
+
+
+def test_a_field_whose_new_values_are_nearly_all_unknown_is_warned_of(tmp_path, caplog):
+    ds = prepare_frame(columns(), frame_config(tmp_path))
+    renamed = {**columns(seed=3), "city": np.char.add("c-", columns(seed=3)["city"])}
+    ds.encode_frame(columns(seed=3))
+    assert not caplog.records
+    encoded = ds.encode_frame(renamed)
+    assert (encoded.x_cat[:, 0] == OOV_INDEX).all()
+    (record,) = caplog.records
+    assert record.getMessage().startswith(
+        "frame: field city: 300 of its 300 values (100%) are unknown to the model, which knows "
+        "values such as 'kyiv', "
+    )
+    caplog.clear()
+    ds.encode_frame(renamed)  # from the cache: warned again
+    assert len(caplog.records) == 1
+    caplog.clear()
+    ds.encode_frame({k: v[:99] for k, v in renamed.items()})  # too few values to tell
+    assert not caplog.records

@@ -40,6 +40,7 @@ from recloss.data.rows import FRAME, frame_reader
 from recloss.data.schema import FIRST_VALUE_INDEX, Schema, Task
 from recloss.data.splits import SPLITS
 from recloss.data.text import is_parquet
+from recloss.data.unknown import unknown_counts, warn_of_unknown_values
 from recloss.errors import ConfigError, DataError
 
 log = logging.getLogger("recloss.data")
@@ -319,6 +320,9 @@ class PreparedDataset:
                 spill.remove()
                 meta = {"fingerprint": key, "sources": sources, "rows": sizes}
                 meta |= {"bad_lines": found.bad_lines, "labeled": reader.labeled}
+                meta["values"] = unknown_counts(load_array(cache.tmp / ENCODED_SPLIT / "x_cat.npy"))
                 cache.commit(meta)
         labeled, bad_lines = meta.get("labeled", True), meta.get("bad_lines", 0)
+        if "values" in meta:  # not in caches written before it was counted
+            warn_of_unknown_values(where, meta["values"], self.encoding)
         return load_split(root / ENCODED_SPLIT, labeled, where, bad_lines)
