@@ -114,6 +114,18 @@ def test_an_out_folder_that_is_a_file_is_one_line(tmp_path):
             RunDir.new(RunConfig(out=str(tmp_path / out)))
 
 
+def test_an_out_folder_that_is_a_file_is_found_before_the_data_is_prepared(tmp_path, capsys):
+    (tmp_path / "afile").touch()
+    cache = tmp_path / "cache"
+    argv = ["train", "--dataset", "synthetic", "--out", str(tmp_path / "afile" / "runs")]
+    assert main([*argv, "--set", f"data.cache_dir={cache}"]) == 2
+    assert capsys.readouterr().err == (
+        f"recloss: error: --out {tmp_path}/afile/runs: out: {tmp_path}/afile/runs: a file stands "
+        "where its folder would be\n"
+    )
+    assert not cache.exists()
+
+
 def test_python_dash_m_runs_the_command_line():
     import subprocess
     import sys

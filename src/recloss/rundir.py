@@ -159,13 +159,20 @@ class RunDir:
         try:
             base.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            raise ConfigError(f"out: {cfg.out}: a file stands where its folder would be") from None
+            raise _file_in_the_way(cfg.out) from None
         for n in itertools.count():  # mkdir fails if another run took the name first
             path = base.with_name(f"{base.name}-{n}") if n else base
             with contextlib.suppress(FileExistsError):
                 path.mkdir()
                 return cls(path)
         raise AssertionError  # itertools.count() never ends
+
+    @staticmethod
+    def check_out(out: str | Path) -> None:
+        """ConfigError where a file stands at `out` or above it: found before data is prepared."""
+        existing = next(p for p in (Path(out), *Path(out).parents) if p.exists())
+        if not existing.is_dir():
+            raise _file_in_the_way(out)
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -259,6 +266,10 @@ class RunDir:
 
     def clear_error(self) -> None:
         (self.path / self.ERROR).unlink(missing_ok=True)
+
+
+def _file_in_the_way(out: str | Path) -> ConfigError:
+    return ConfigError(f"out: {out}: a file stands where its folder would be", "out")
 
 
 __all__ = [

@@ -220,6 +220,8 @@ def train(
     check_names(cfg)
     if run_dir is not None:
         _check_unused(RunDir(run_dir))
+    else:
+        RunDir.check_out(cfg.out)
     dataset = _set_up(cfg, data)
     folder = _new_folder(cfg, run_dir, dataset)
     return _run(cfg, dataset, folder, resume=False, callbacks=callbacks)
