@@ -236,3 +236,20 @@ def test_predictions_that_cannot_be_written_name_the_file_and_leave_the_old_one(
     with pytest.raises(OSError, match=rf"^{re.escape(str(path))}: could not be written, with "):
         save_predictions(np.array([0.5, 0.5]), path)
     assert [p.name for p in tmp_path.iterdir()] == [name] and path.read_bytes() == before
+
+
+def test_training_on_criteos_unlabeled_layout_says_what_it_is(tmp_path):
+    data = strip_field(write_criteo(tmp_path / "t.txt", rows=50), tmp_path / "test.txt", 0, "\t")
+    cfg = {"data": {"dataset": "criteo", "path": str(data), "cache_dir": str(tmp_path / "c")}}
+    with pytest.raises(DataError) as err:
+        recloss.train(cfg, out=str(tmp_path / "runs"))
+    assert str(err.value) == (
+        f"{data}: lines of 39 fields, without the label, as in Kaggle's test.txt; this needs "
+        "labeled lines (recloss predict scores such a file)"
+    )
+    lines = write_criteo(tmp_path / "train.txt", rows=50).read_text().splitlines()
+    lines[0] = lines[0].split("\t", 1)[1]  # one short line is a bad line, skipped as such
+    (tmp_path / "train.txt").write_text("".join(f"{line}\n" for line in lines))
+    cfg["data"] |= {"path": str(tmp_path / "train.txt"), "on_bad_line": "skip"}
+    dataset = prepare_dataset(recloss.runs.resolve_config(cfg).data)
+    assert sum(dataset.meta["rows"].values()) == 49 and dataset.meta["bad_lines"] == 1

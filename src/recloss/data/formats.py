@@ -72,11 +72,15 @@ class CriteoReader(Reader):
     ) -> None:
         self.files, self._parts = split_parts(files)
         self.parts = OWN_SPLITS if isinstance(files, dict) else ALL
-        if labeled is None:
-            first = next(line for line in text_head(self.files[0]).split(b"\n") if line.strip())
-            labeled = first.count(b"\t") + 1 != len(CRITEO_UNLABELED.columns)
-        self.labeled = labeled
-        self.format = CRITEO_FORMAT if labeled else CRITEO_UNLABELED
+        unlabeled = _criteo_unlabeled(self.files[0])
+        if labeled and unlabeled:
+            raise DataError(
+                f"{self.files[0]}: lines of {len(CRITEO_UNLABELED.columns)} fields, without the "
+                "label, as in Kaggle's test.txt; this needs labeled lines (recloss predict "
+                "scores such a file)"
+            )
+        self.labeled = (not unlabeled) if labeled is None else labeled
+        self.format = CRITEO_FORMAT if self.labeled else CRITEO_UNLABELED
 
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
         for path, part in zip(self.files, self._parts, strict=True):
@@ -91,6 +95,13 @@ class CriteoReader(Reader):
                     keep = batch.resolve(policy)
                     cats = [batch.column(n) for n in CRITEO_CATS]
                     yield Chunk.kept(cats, ints, y, keep, part)
+
+
+def _criteo_unlabeled(path: Path, lines: int = 10) -> bool:
+    """Whether the file's first lines (up to `lines`) all hold the 39 fields of `test.txt`."""
+    head = [line for line in text_head(path).split(b"\n")[:-1] if line.strip()][:lines]
+    head = head or [text_head(path)]  # one line longer than the sample: its start
+    return all(line.count(b"\t") + 1 == len(CRITEO_UNLABELED.columns) for line in head)
 
 
 # --- Avazu --------------------------------------------------------------------------------------
