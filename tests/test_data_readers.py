@@ -325,8 +325,24 @@ def test_binary_labels_may_be_booleans_or_their_text(tmp_path):
         cfg = data_config(tmp_path / kind, kind, tmp_path / name, table=schema)
         assert prepare_dataset(cfg).split("train").y.tolist() == [1, 0, 1, 1, 0]
     (tmp_path / "e.csv").write_text("clicked,c\nyes,a\n")
-    with pytest.raises(DataError, match="e.csv:2: label clicked: 'yes' is not an integer"):
+    with pytest.raises(DataError, match="e.csv:2: label clicked: 'yes' is not a number"):
         prepare_dataset(data_config(tmp_path, "csv", tmp_path / "e.csv", table=schema))
+
+
+@pytest.mark.parametrize(
+    ("task", "text", "labels"),
+    [("binary", "1.0 0.0 1.0", [1, 0, 1]), ("multiclass", "2.0 0 1.0", [2, 0, 1])],
+)
+def test_labels_of_a_float_column_read_as_pandas_writes_them(tmp_path, task, text, labels):
+    rows = "".join(f"{label},{c}\n" for label, c in zip(text.split(), "abc", strict=True))
+    (tmp_path / "f.csv").write_text("y,c\n" + rows)
+    schema = TableSchema(label="y", categorical=["c"])
+    cfg = data_config(tmp_path, "csv", tmp_path / "f.csv", table=schema, task=task)
+    assert prepare_dataset(cfg).split("train").y.tolist() == labels
+    (tmp_path / "g.csv").write_text("y,c\n1,a\n0.5,b\n")
+    cfg = cfg.model_copy(update={"path": str(tmp_path / "g.csv")})
+    with pytest.raises(DataError, match=r"g\.csv:3: label y: '0\.5' is not (0 or 1|a class index)"):
+        prepare_dataset(cfg)
 
 
 def test_multiclass_labels_numbered_from_one_are_refused_with_the_fix(tmp_path):

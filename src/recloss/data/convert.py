@@ -67,10 +67,15 @@ def require(column: pa.Array, checks: RowChecks, what: str) -> None:
     checks.add(is_missing(column), lambda row: f"{what} is missing")
 
 
-def binary_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
-    """Labels 0/1 as int64 class indices."""
+def _label_numbers(column: pa.Array, checks: RowChecks, what: str) -> np.ndarray:
+    """Labels as float64, so that `1.0` (a float column as pandas writes it) reads as 1."""
     require(column, checks, what)
-    values = _np(pc.fill_null(to_int(column, checks, what), 0))
+    return _np(pc.fill_null(to_float(column, checks, what, finite=False), 0.0))
+
+
+def binary_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
+    """Labels 0/1 (or 0.0/1.0) as int64 class indices."""
+    values = _label_numbers(column, checks, what)
     checks.add((values != 0) & (values != 1), lambda r: _not_binary(column, values, r, what))
     return values.astype(np.int64)
 
@@ -82,18 +87,16 @@ def _not_binary(column: pa.Array, values: np.ndarray, row: int, what: str) -> st
 
 def signed_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
     """libFM labels -1/1 or 0/1 (also written 1.0, -1.0) as class indices 0/1."""
-    require(column, checks, what)
-    values = _np(pc.fill_null(to_float(column, checks, what, finite=False), 0.0))
+    values = _label_numbers(column, checks, what)
     bad = (values != -1) & (values != 0) & (values != 1)
     checks.add(bad, lambda r: f"{what}: {_shown(column, r)} is not -1, 0 or 1")
     return (values == 1).astype(np.int64)
 
 
 def class_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
-    """Non-negative integer class indices."""
-    require(column, checks, what)
-    values = _np(pc.fill_null(to_int(column, checks, what), 0))
-    bad = (values < 0) | (values >= MAX_CLASSES)
+    """Non-negative integer class indices (`3.0` reads as 3)."""
+    values = _label_numbers(column, checks, what)
+    bad = ~((values >= 0) & (values < MAX_CLASSES) & (values == np.floor(values)))
     checks.add(
         bad, lambda r: f"{what}: {_shown(column, r)} is not a class index in [0, {MAX_CLASSES})"
     )
