@@ -313,3 +313,20 @@ def test_a_field_whose_new_values_are_nearly_all_unknown_is_warned_of(tmp_path, 
     caplog.clear()
     ds.encode_frame({k: v[:99] for k, v in renamed.items()})  # too few values to tell
     assert not caplog.records
+
+
+def test_only_the_most_recently_used_encodings_are_kept(tmp_path):
+    ds = prepare_frame(columns(), frame_config(tmp_path))
+
+    def encode(frame) -> str:
+        """The name of the folder holding the frame's encoding."""
+        before = {p.name for p in (ds.root / "encoded").glob("*")}
+        ds.encode_frame(frame)
+        return ({p.name for p in (ds.root / "encoded").iterdir()} - before).pop()
+
+    frames = [columns(rows=20, seed=seed) for seed in range(6)]
+    names = [encode(frame) for frame in frames[:5]]
+    assert {p.name for p in (ds.root / "encoded").iterdir()} == set(names[1:])  # the oldest went
+    ds.encode_frame(frames[1])  # used again: now the most recent
+    names.append(encode(frames[5]))
+    assert {p.name for p in (ds.root / "encoded").iterdir()} == {names[i] for i in (1, 3, 4, 5)}

@@ -27,6 +27,7 @@ from recloss.errors import ConfigError
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
 ENCODED = "encoded"  # folder of a cache holding other files encoded with its vocabularies
+KEPT_ENCODINGS = 4  # the most recently used files' encodings kept there
 HASHED_BYTES = 1 << 20  # hashed at each end of a source file
 
 
@@ -112,6 +113,25 @@ def content_key(identities: list[dict], settings: dict) -> tuple[str, list[dict]
         {"version": FORMAT_VERSION, "files": identities, "settings": settings}, sort_keys=True
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16], identities
+
+
+def keep_recent_encodings(used: Path) -> None:
+    """Mark `used` (an encoding under `ENCODED`) as just used; remove all but the recent ones.
+
+    A file scored every day would otherwise leave a copy of its encoded rows per day.
+    """
+    os.utime(used / META_FILE)
+    done = sorted(used.parent.iterdir(), key=_used_at, reverse=True)
+    for folder in [f for f in done if _used_at(f)][KEPT_ENCODINGS:]:  # not temporaries
+        shutil.rmtree(folder, ignore_errors=True)  # mapped arrays stay readable (POSIX)
+
+
+def _used_at(encoding: Path) -> float:
+    """When an encoding was last used; 0 for a temporary (or one another process removed)."""
+    try:
+        return (encoding / META_FILE).stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def read_meta(root: Path, fingerprint: str) -> dict | None:

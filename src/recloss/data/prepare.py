@@ -29,6 +29,7 @@ from recloss.data.cache import (
     CacheWriter,
     cache_root,
     content_key,
+    keep_recent_encodings,
     load_array,
     read_meta,
     recloss_home,
@@ -322,6 +323,7 @@ class PreparedDataset:
                 meta |= {"bad_lines": found.bad_lines, "labeled": reader.labeled}
                 meta["values"] = unknown_counts(load_array(cache.tmp / ENCODED_SPLIT / "x_cat.npy"))
                 cache.commit(meta)
+        keep_recent_encodings(root)
         labeled, bad_lines = meta.get("labeled", True), meta.get("bad_lines", 0)
         if "values" in meta:  # not in caches written before it was counted
             warn_of_unknown_values(where, meta["values"], self.encoding)
