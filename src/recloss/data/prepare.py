@@ -308,23 +308,30 @@ class PreparedDataset:
         meta = read_meta(root, key)
         if meta is None:
             with CacheWriter(root) as cache:
-                spill = open_spill(cache, reader, cfg.numeric)
-                found = scan(reader, cfg, None, spill, progress)
-                if found.rows == 0:
-                    skipped = f" ({found.bad_lines} bad lines skipped)" if found.bad_lines else ""
-                    raise DataError(f"{where}: no data rows{skipped}")
-                check_labels(found, self.schema.num_classes, where)
-                sizes = {ENCODED_SPLIT: found.rows}
-                columns = columns_of(self.encoding, self.schema.num_classes)
-                writer = SplitWriter(cache, sizes, columns)  # unlabeled: placeholder y
-                encode_pass(spill, self.encoding, cfg, writer, lambda coded: 0, progress)
-                spill.remove()
-                meta = {"fingerprint": key, "sources": sources, "rows": sizes}
-                meta |= {"bad_lines": found.bad_lines, "labeled": reader.labeled}
-                meta["values"] = unknown_counts(load_array(cache.tmp / ENCODED_SPLIT / "x_cat.npy"))
+                meta = {"fingerprint": key, "sources": sources}
+                meta |= self._encode_into(cache, reader, cfg, where, progress)
                 cache.commit(meta)
         keep_recent_encodings(root)
         labeled, bad_lines = meta.get("labeled", True), meta.get("bad_lines", 0)
         if "values" in meta:  # not in caches written before it was counted
             warn_of_unknown_values(where, meta["values"], self.encoding)
         return load_split(root / ENCODED_SPLIT, labeled, where, bad_lines)
+
+    def _encode_into(
+        self, cache: CacheWriter, reader: Reader, cfg: DataConfig, where: str, progress: bool
+    ) -> dict:
+        """Write the reader's rows encoded into a cache; the metadata to commit with them."""
+        spill = open_spill(cache, reader, cfg.numeric)
+        found = scan(reader, cfg, None, spill, progress)
+        if found.rows == 0:
+            skipped = f" ({found.bad_lines} bad lines skipped)" if found.bad_lines else ""
+            raise DataError(f"{where}: no data rows{skipped}")
+        check_labels(found, self.schema.num_classes, where)
+        sizes = {ENCODED_SPLIT: found.rows}
+        columns = columns_of(self.encoding, self.schema.num_classes)
+        writer = SplitWriter(cache, sizes, columns)  # unlabeled: placeholder y
+        encode_pass(spill, self.encoding, cfg, writer, lambda coded: 0, progress)
+        spill.remove()
+        values = unknown_counts(load_array(cache.tmp / ENCODED_SPLIT / "x_cat.npy"))
+        return {"rows": sizes, "bad_lines": found.bad_lines, "labeled": reader.labeled,
+                "values": values}  # fmt: skip
