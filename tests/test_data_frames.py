@@ -270,7 +270,7 @@ def test_float_and_boolean_tokens_are_written_as_pandas_writes_them(tmp_path):
     table = pa.table(
         {
             "clicked": [0, 1, 1, 0, 1],
-            "city": [True, False, None, True, False],
+            "city": pa.array([True, False, None, True, False]).dictionary_encode(),  # a category
             "age": [20.0, 3.5, None, float("nan"), 1e-5],  # integer ids with gaps become floats
             "price": [1.0] * 5,
         }

@@ -234,6 +234,8 @@ def _parquet_tokens(column: pa.Array) -> pa.Array:
     `DataFrame.to_csv` makes of it share their tokens (`20.0`, `True`; Arrow's own cast gives
     `20`, `true`), and a model trained on one predicts right on the other. NaN is missing.
     """
+    if pa.types.is_dictionary(column.type):  # a pandas category
+        column = column.dictionary_decode()
     if pa.types.is_string(column.type):
         return column
     if not (pa.types.is_floating(column.type) or pa.types.is_boolean(column.type)):
