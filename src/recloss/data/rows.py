@@ -44,10 +44,7 @@ def arrow_table(data: Any) -> pa.Table:
     elif isinstance(data, Mapping):
         table = _from_columns(data)
     elif all(hasattr(data, a) for a in ("columns", "dtypes", "iloc")):  # a pandas DataFrame
-        try:
-            table = pa.Table.from_pandas(data, preserve_index=False)
-        except (pa.ArrowException, TypeError, ValueError) as err:
-            raise DataError(f"{FRAME}: {_one_line(err)}") from None
+        table = _from_pandas(data)
     elif hasattr(data, "__arrow_c_stream__"):  # other data frames (polars ...)
         table = pa.table(data)
     else:
@@ -58,6 +55,21 @@ def arrow_table(data: Any) -> pa.Table:
     if table.num_columns == 0:
         raise DataError(f"{FRAME}: no columns")
     return table
+
+
+def _from_pandas(frame: Any) -> pa.Table:
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError) as err:
+        for name in frame.columns:  # which column, said plainly rather than in Arrow's tuple
+            try:
+                pa.Array.from_pandas(frame[name])
+            except (pa.ArrowException, TypeError, ValueError) as column_err:
+                raise DataError(
+                    f"{FRAME}: column {name!r}: {_one_line(column_err.args[0])}; give the column "
+                    "values of one type (text: .astype(str))"
+                ) from None
+        raise DataError(f"{FRAME}: {_one_line(err)}") from None
 
 
 def _from_columns(columns: Mapping) -> pa.Table:

@@ -210,12 +210,23 @@ def arrow_chunk(
 ) -> Chunk:
     """A chunk of typed Arrow columns (Parquet or in-memory); `first`: row number of row 0."""
     t = reader.table
+    for name in reader.wanted:
+        _check_one_value_per_row(data.column(name), where, name)
     checks = RowChecks(data.num_rows, where, lambda r: first + r, unit="row ")
     labeled = reader.labeled
     y = reader.labels(data.column(t.label), checks) if labeled else no_labels(data.num_rows)
     num = [_parquet_numeric(data.column(n), checks, n) for n in t.numeric]
     cat = [_parquet_tokens(data.column(c)) for c in t.categorical]
     return Chunk.kept(cat, num, y, checks.resolve(policy), part)
+
+
+def _check_one_value_per_row(column: pa.Array, where: str, name: str) -> None:
+    """DataError for a column of lists or structs: a field holds one value per row."""
+    if pa.types.is_nested(column.type):
+        raise DataError(
+            f"{where}: column {name!r} holds {column.type} values; a column is one value per row "
+            "(a list per row, a multi-valued field, is not supported)"
+        )
 
 
 def _parquet_file(path: Path) -> pq.ParquetFile:
