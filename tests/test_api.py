@@ -174,8 +174,12 @@ def test_an_in_memory_run_resumes_from_its_cache_or_its_own_rows_and_no_others(t
     with pytest.raises(KeyboardInterrupt):  # its cache is still there: no rows needed
         recloss.resume(run, callbacks=[InterruptAfter(2)])
     shutil.rmtree(tmp_path / "cache")
-    with pytest.raises(ConfigError, match="in-memory rows; pass them as data="):
+    with pytest.raises(ConfigError, match=f"^{run} trained on rows in memory, whose cache is gone"):
         recloss.resume(run)
+    for score in (recloss.evaluate, recloss.predict):  # their rows to score are another argument
+        with pytest.raises(ConfigError, match="; pass them again as train_data=$"):
+            score(run, rows)
+    assert recloss.evaluate(run, rows, train_data=rows)["auc"] > 0.5
     with pytest.raises(DataError, match=f"^data: these are not the rows {run} trained on"):
         recloss.resume(run, data=planted_rows(600, seed=1))
     assert recloss.resume(run, data=rows).epochs == 3

@@ -66,7 +66,7 @@ def best_model(folder: RunDir, train_data: Rows | None) -> BestModel:
             f"epoch ended, or the file was removed; recloss train --resume {folder.path} "
             "continues it"
         )
-    dataset = trained_data(folder, cfg, train_data)
+    dataset = trained_data(folder, cfg, train_data, "train_data")
     device = resolve_device(cfg.train.device)
     model = make_model(cfg, dataset, device)
     checkpoint.restore(model, checkpoint.load(folder.best, device), folder.best)

@@ -62,9 +62,12 @@ def prepare_data(cfg: RunConfig, data: Rows | None, expect: str | None = None) -
         return prepare_dataset(cfg.data, progress=cfg.train.progress, expect=expect)
 
 
-def trained_data(folder: RunDir, cfg: RunConfig, data: Rows | None) -> PreparedDataset:
+def trained_data(
+    folder: RunDir, cfg: RunConfig, data: Rows | None, argument: str = "data"
+) -> PreparedDataset:
     """The data set the run in `folder` trained on: its cache if still there, else its source
-    prepared again, refused where that gives other vocabularies and splits than the model's."""
+    prepared again, refused where that gives other vocabularies and splits than the model's.
+    `argument`: the caller's parameter that takes the rows of an in-memory run."""
     trained_on = folder.read_trained_on()
     if trained_on is None:  # a run from before this was recorded
         return prepare_data(cfg, data)
@@ -72,6 +75,11 @@ def trained_data(folder: RunDir, cfg: RunConfig, data: Rows | None) -> PreparedD
         cached = prepared_cache(trained_on.dataset, trained_on.fingerprint, cfg.data.cache_dir)
         if cached is not None:
             return cached
+    if data is None and cfg.data.dataset == FRAME:
+        raise ConfigError(
+            f"{folder.path} trained on rows in memory, whose cache is gone; pass them again "
+            f"as {argument}="
+        )
     try:
         return prepare_data(cfg, data, expect=trained_on.fingerprint)
     except SourceChanged:
