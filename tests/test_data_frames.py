@@ -315,6 +315,13 @@ def test_a_field_whose_new_values_are_nearly_all_unknown_is_warned_of(tmp_path, 
     assert not caplog.records
 
 
+def test_a_field_unknown_in_the_data_sets_own_rows_too_is_not_warned_of(tmp_path, caplog):
+    ids = {**columns(), "age": np.arange(300)}  # an id per row: validation's are unknown too
+    ds = prepare_frame(ids, frame_config(tmp_path))
+    ds.encode_frame({**columns(seed=3), "age": np.arange(300, 600)})
+    assert not caplog.records
+
+
 def test_only_the_most_recently_used_encodings_are_kept(tmp_path):
     ds = prepare_frame(columns(), frame_config(tmp_path))
 

@@ -314,8 +314,13 @@ class PreparedDataset:
         keep_recent_encodings(root)
         labeled, bad_lines = meta.get("labeled", True), meta.get("bad_lines", 0)
         if "values" in meta:  # not in caches written before it was counted
-            warn_of_unknown_values(where, meta["values"], self.encoding)
+            warn_of_unknown_values(where, meta["values"], self.encoding, self._usual_values)
         return load_split(root / ENCODED_SPLIT, labeled, where, bad_lines)
+
+    def _usual_values(self) -> dict[str, list[int]]:
+        """`unknown_counts` of the rows the model never trained on: validation (else training)."""
+        rows = self.split("valid") if self.meta["rows"]["valid"] else self.split("train")
+        return unknown_counts(rows.x_cat)
 
     def _encode_into(
         self, cache: CacheWriter, reader: Reader, cfg: DataConfig, where: str, progress: bool

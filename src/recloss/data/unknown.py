@@ -8,23 +8,25 @@ the model's predictions quietly lose that field. Counting makes it visible.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 
-from recloss.data.encode import Encoding
+from recloss.data.encode import Encoding, Vocabulary
 from recloss.data.schema import MISSING_INDEX, OOV_INDEX
 
 log = logging.getLogger("recloss.data")
 
 CHUNK_ROWS = 1 << 20
 SUSPICIOUS_SHARE = 0.95  # of a field's values unknown, in at least
-SUSPICIOUS_VALUES = 100  # values, warns
+SUSPICIOUS_VALUES = 100  # values, warns where at most
+USUAL_SHARE = 0.5  # of the data set's own validation values are unknown
 EXAMPLES = 3
 
 
 def unknown_counts(x_cat: np.ndarray) -> dict[str, list[int]]:
-    """Per field position: `[unknown, present]` values (missing ones are neither), by chunks."""
+    """Per field position, the number of values `unknown` and `present` (not missing)."""
     unknown = np.zeros(x_cat.shape[1], np.int64)
     present = np.zeros(x_cat.shape[1], np.int64)
     for first in range(0, len(x_cat), CHUNK_ROWS):
@@ -34,20 +36,38 @@ def unknown_counts(x_cat: np.ndarray) -> dict[str, list[int]]:
     return {"unknown": unknown.tolist(), "present": present.tolist()}
 
 
-def warn_of_unknown_values(where: str, counts: dict[str, list[int]], encoding: Encoding) -> None:
-    """Log each field where nearly all of the values are unknown to the model, with known ones."""
-    for name, vocab, unknown, present in zip(
-        encoding.cat_fields, encoding.vocabs, counts["unknown"], counts["present"], strict=True
-    ):
-        suspicious = present >= SUSPICIOUS_VALUES and unknown >= SUSPICIOUS_SHARE * present
-        if not suspicious or len(vocab.values) == 0:  # a field with no known value warned before
-            continue
-        known = ""
-        if pa.types.is_string(vocab.values.type):  # not a numeric field's bucket keys
-            examples = ", ".join(repr(v) for v in vocab.values[:EXAMPLES].to_pylist())
-            known = f", which knows values such as {examples}"
+def warn_of_unknown_values(
+    where: str,
+    counts: dict[str, list[int]],
+    encoding: Encoding,
+    usual: Callable[[], dict[str, list[int]]],
+) -> None:
+    """Log each field where nearly all of the values are unknown to the model, though `usual`
+    (the counts of the data set's validation rows, called only if needed) are mostly known."""
+    suspicious = [
+        j for j in range(len(encoding.cat_fields)) if _share(counts, j) >= SUSPICIOUS_SHARE
+    ]
+    seen = usual() if suspicious else counts
+    for j in suspicious:
+        if _share(seen, j, at_least=1) > USUAL_SHARE:
+            continue  # as unknown in the data set's own rows (rare values, ids seen once)
+        unknown, present = counts["unknown"][j], counts["present"][j]
         log.warning(
             "%s: field %s: %d of its %d values (%.0f%%) are unknown to the model%s; if they are "
             "written otherwise than in the training data, convert them",
-            where, name, unknown, present, 100 * unknown / present, known,
+            where, encoding.cat_fields[j], unknown, present, 100 * unknown / present,
+            _known_examples(encoding.vocabs[j]),
         )  # fmt: skip
+
+
+def _share(counts: dict[str, list[int]], j: int, at_least: int = SUSPICIOUS_VALUES) -> float:
+    """Field j's share of unknown values, 0 where it has fewer than `at_least` values."""
+    present = counts["present"][j]
+    return counts["unknown"][j] / present if present >= at_least else 0.0
+
+
+def _known_examples(vocab: Vocabulary) -> str:
+    if not pa.types.is_string(vocab.values.type):  # a numeric field's bucket keys
+        return ""
+    examples = ", ".join(repr(v) for v in vocab.values[:EXAMPLES].to_pylist())
+    return f", which knows values such as {examples}"
