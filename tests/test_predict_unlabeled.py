@@ -253,3 +253,13 @@ def test_training_on_criteos_unlabeled_layout_says_what_it_is(tmp_path):
     cfg["data"] |= {"path": str(tmp_path / "train.txt"), "on_bad_line": "skip"}
     dataset = prepare_dataset(recloss.runs.resolve_config(cfg).data)
     assert sum(dataset.meta["rows"].values()) == 49 and dataset.meta["bad_lines"] == 1
+
+
+def test_eval_on_rows_of_one_class_says_auc_is_undefined(tmp_path, capsys):
+    run, data = train_tiny(tmp_path, "csv")
+    header, *lines = data.read_text().splitlines()
+    positives = tmp_path / "positives.csv"
+    positives.write_text("".join(f"{x}\n" for x in [header, *(s for s in lines if s[0] == "1")]))
+    code, out, _ = cli(capsys, "eval", run, "--data", positives)
+    assert code == 0 and out.splitlines()[0] == "auc      undefined: the rows hold one class"
+    assert re.fullmatch(r"logloss  \d\.\d{4}", out.splitlines()[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -134,7 +135,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     names = {key: metric_name(key, task) for key in metrics}
     width = max(len(name) for name in names.values())
     for key, value in metrics.items():
-        print(f"{names[key]:<{width}}  {value:.4f}")
+        shown = f"{value:.4f}" if math.isfinite(value) else "undefined: the rows hold one class"
+        print(f"{names[key]:<{width}}  {shown}")
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
