@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -343,6 +344,12 @@ def test_labels_of_a_float_column_read_as_pandas_writes_them(tmp_path, task, tex
     cfg = cfg.model_copy(update={"path": str(tmp_path / "g.csv")})
     with pytest.raises(DataError, match=r"g\.csv:3: label y: '0\.5' is not (0 or 1|a class index)"):
         prepare_dataset(cfg)
+    (tmp_path / "h.csv").write_text("y,c\n1,a\nnan,b\ninf,c\n1e30,a\nx,b\n0,c\n")
+    cfg = cfg.model_copy(update={"path": str(tmp_path / "h.csv"), "on_bad_line": "skip"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no invalid cast of a bad row's label either
+        skipped = prepare_dataset(cfg)
+    assert skipped.split("train").y.tolist() == [1, 0] and skipped.meta["bad_lines"] == 4
 
 
 def test_multiclass_labels_numbered_from_one_are_refused_with_the_fix(tmp_path):

@@ -68,7 +68,8 @@ def require(column: pa.Array, checks: RowChecks, what: str) -> None:
 
 
 def _label_numbers(column: pa.Array, checks: RowChecks, what: str) -> np.ndarray:
-    """Labels as float64, so that `1.0` (a float column as pandas writes it) reads as 1."""
+    """Labels as float64, so that `1.0` (a float column as pandas writes it) reads as 1.
+    Unparsable ones are bad rows (and 0 here); `nan` stays NaN, for the caller to refuse."""
     require(column, checks, what)
     return _np(pc.fill_null(to_float(column, checks, what, finite=False), 0.0))
 
@@ -77,7 +78,7 @@ def binary_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np
     """Labels 0/1 (or 0.0/1.0) as int64 class indices."""
     values = _label_numbers(column, checks, what)
     checks.add((values != 0) & (values != 1), lambda r: _not_binary(column, values, r, what))
-    return values.astype(np.int64)
+    return _class_indices(values)
 
 
 def _not_binary(column: pa.Array, values: np.ndarray, row: int, what: str) -> str:
@@ -100,7 +101,12 @@ def class_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.
     checks.add(
         bad, lambda r: f"{what}: {_shown(column, r)} is not a class index in [0, {MAX_CLASSES})"
     )
-    return values.astype(np.int64)
+    return _class_indices(values)
+
+
+def _class_indices(values: np.ndarray) -> np.ndarray:
+    """Labels as int64; bad rows' (NaN, out of range) as 0, as they are dropped or reported."""
+    return np.where((values >= 0) & (values < MAX_CLASSES), values, 0).astype(np.int64)
 
 
 def rating_label(
