@@ -18,11 +18,13 @@ from recloss.data.schema import MISSING_INDEX, OOV_INDEX
 
 log = logging.getLogger("recloss.data")
 
-CHUNK_ROWS = 1 << 20
-SUSPICIOUS_SHARE = 0.95  # of a field's values unknown, in at least
-SUSPICIOUS_VALUES = 100  # values, warns where at most
-USUAL_SHARE = 0.5  # of the data set's own validation values are unknown
-EXAMPLES = 3
+CHUNK_ROWS = 1 << 20  # rows of codes compared at once
+# A field is warned of when at least SUSPICIOUS_SHARE of its SUSPICIOUS_VALUES or more values
+# are unknown, while at most USUAL_SHARE of the data set's own validation values are.
+SUSPICIOUS_SHARE = 0.95
+SUSPICIOUS_VALUES = 100
+USUAL_SHARE = 0.5
+EXAMPLES = 3  # known values the warning shows
 
 
 def unknown_counts(x_cat: np.ndarray) -> dict[str, list[int]]:
