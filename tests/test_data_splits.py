@@ -88,6 +88,23 @@ def test_data_splits_without_a_path_takes_absolute_files(tmp_path):
     assert ds.meta["rows"]["test"] == ROWS[2]
 
 
+def test_one_file_for_the_train_and_a_held_out_split_is_refused(tmp_path, caplog):
+    folder = write_split_files(tmp_path / "d", write_csv, ("a.csv", "b.csv"), ROWS[:2])
+    for held_out in ("valid", "test"):
+        splits = {"train": "a.csv", "valid": "b.csv", "test": "b.csv", held_out: "./a.csv"}
+        with pytest.raises(DataError) as err:
+            prepare_dataset(data_config(tmp_path, "csv", folder, splits=splits, table=TABLE))
+        assert str(err.value) == (
+            f"csv: data.splits: {folder}/a.csv is both the train and the {held_out} split; the "
+            "model would be judged on the rows it trains on"
+        )
+    assert not caplog.records
+    splits = {"train": "a.csv", "valid": "b.csv", "test": "b.csv"}  # allowed, but said
+    ds = prepare_dataset(data_config(tmp_path, "csv", folder, splits=splits, table=TABLE))
+    assert ds.meta["rows"]["test"] == ROWS[1]
+    assert "b.csv is both the valid and the test split" in caplog.records[0].getMessage()
+
+
 def test_frappe_names_keep_working(tmp_path):
     folder = write_frappe(tmp_path / "frappe", rows=(40, 9, 6))
     ds = prepare_dataset(data_config(tmp_path, "frappe", folder), progress=False)

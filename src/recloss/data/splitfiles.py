@@ -10,12 +10,15 @@ missing: the given test rows must never land in a random training split.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from recloss.config import DataConfig
 from recloss.data.splits import SPLITS
 from recloss.errors import DataError
+
+log = logging.getLogger("recloss.data")
 
 STEMS = {"train": ("train",), "valid": ("valid", "validation"), "test": ("test",)}
 
@@ -69,4 +72,22 @@ def configured_splits(name: str, cfg: DataConfig) -> dict[str, Path]:
         if not path.is_file():
             raise DataError(f"{name}: data.splits.{split}: {path} is not a file")
         found[split] = path
+    _check_apart(name, found)
     return found
+
+
+def _check_apart(name: str, files: dict[str, Path]) -> None:
+    """DataError where training rows would be validated or tested on; a warning where the
+    validation file is the test file, whose metrics then come from the split that chose them."""
+    for held_out in ("valid", "test"):
+        if files["train"].samefile(files[held_out]):
+            raise DataError(
+                f"{name}: data.splits: {files['train']} is both the train and the {held_out} "
+                "split; the model would be judged on the rows it trains on"
+            )
+    if files["valid"].samefile(files["test"]):
+        log.warning(
+            "%s: data.splits: %s is both the valid and the test split; the test metrics are those "
+            "of the rows that chose the best epoch, and read higher than on unseen rows",
+            name, files["test"],
+        )  # fmt: skip
