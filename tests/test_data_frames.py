@@ -339,13 +339,17 @@ def test_only_the_most_recently_used_encodings_are_kept(tmp_path):
     assert {p.name for p in (ds.root / "encoded").iterdir()} == {names[i] for i in (1, 3, 4, 5)}
 
 
-def test_a_column_of_mixed_types_or_of_lists_is_one_line_naming_it(tmp_path):
+def test_a_column_of_mixed_types_twice_or_of_lists_is_one_line_naming_it(tmp_path):
     mixed = pd.DataFrame({**columns(rows=6), "city": [1, "x", None, 2, "y", "z"]})
     with pytest.raises(DataError) as err:
         prepare_frame(mixed, frame_config(tmp_path))
     message = one_line(err)  # Arrow's own words in between
     assert message.startswith("frame: column 'city': ") and "'x'" in message
     assert message.endswith("; give the column values of one type (text: .astype(str))")
+    twice = pd.DataFrame(columns(rows=6)).rename(columns={"age": "city"})
+    with pytest.raises(DataError) as err:
+        prepare_frame(twice, frame_config(tmp_path))
+    assert one_line(err) == "frame: column 'city' appears 2 times; rename all but one"
     lists = {**columns(rows=6), "age": pa.array([[1], [2, 3], None, [], [4], [5]])}
     with pytest.raises(DataError) as err:
         prepare_frame(lists, frame_config(tmp_path))

@@ -352,6 +352,17 @@ def test_labels_of_a_float_column_read_as_pandas_writes_them(tmp_path, task, tex
     assert skipped.split("train").y.tolist() == [1, 0] and skipped.meta["bad_lines"] == 4
 
 
+def test_a_named_column_twice_in_a_header_is_one_line(tmp_path):
+    (tmp_path / "d.csv").write_text("a,a,y,b,b\n1,2,0,3,4\n")
+    schema = TableSchema(label="y", categorical=["a"])  # b, twice too, is not used
+    with pytest.raises(DataError) as err:
+        prepare_dataset(data_config(tmp_path, "csv", tmp_path / "d.csv", table=schema))
+    assert str(err.value) == (
+        f"{tmp_path}/d.csv: column 'a' appears 2 times; rename all but one, so that data.table "
+        "names one column"
+    )
+
+
 def test_multiclass_labels_numbered_from_one_are_refused_with_the_fix(tmp_path):
     (tmp_path / "r.csv").write_text("rating,u\n1,a\n5,b\n3,c\n")
     cfg = data_config(

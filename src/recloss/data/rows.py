@@ -58,6 +58,12 @@ def arrow_table(data: Any) -> pa.Table:
 
 
 def _from_pandas(frame: Any) -> pa.Table:
+    names = list(frame.columns)
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise DataError(
+            f"{FRAME}: column {twice!r} appears {names.count(twice)} times; rename all but one"
+        )
     try:
         return pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowException, TypeError, ValueError) as err:

@@ -38,7 +38,8 @@ from recloss.errors import ConfigError, DataError
 def check_columns(
     path: Path | str, have: Sequence[str], table: TableSchema, labeled: bool = True
 ) -> None:
-    """Every column the table config names (but the label, unlabeled) must exist in the file."""
+    """Every column the table config names (but the label, unlabeled) must exist in the file,
+    once."""
     for key in ("label",) * labeled + ("categorical", "numeric"):
         names = getattr(table, key)
         for name in [names] if isinstance(names, str) else names:
@@ -47,6 +48,11 @@ def check_columns(
                 raise ConfigError(
                     f"data.table.{key}: column {name!r} is not in {path} (columns: {shown})"
                     + _separator_hint(have)
+                )
+            if have.count(name) > 1:
+                raise DataError(
+                    f"{path}: column {name!r} appears {have.count(name)} times; rename all but "
+                    "one, so that data.table names one column"
                 )
 
 
