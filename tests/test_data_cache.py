@@ -40,6 +40,32 @@ def test_second_prepare_is_a_cache_hit_without_reading(tmp_path, criteo, monkeyp
     np.testing.assert_array_equal(second.split("train").x_cat, first.split("train").x_cat)
 
 
+@pytest.mark.parametrize(
+    "damage",
+    ["cut train/x_cat.npy", "cut vocab.arrow", "remove valid/y.npy", "cut encoded array"],
+)
+def test_a_damaged_cache_is_prepared_again(tmp_path, criteo, caplog, damage):
+    first = prepare(tmp_path, criteo)
+    x_train = np.array(first.split("train").x_cat)  # copies: a cut file's mapping would fault
+    encoded = np.array(first.encode_file(criteo).x_cat)
+    action, name = damage.split(" ", 1)
+    if name == "encoded array":
+        target = next((first.root / "encoded").glob("*/all/x_cat.npy"))
+    else:
+        target = first.root / name
+    if action == "cut":
+        os.truncate(target, target.stat().st_size // 2)
+    else:
+        target.unlink()
+    if name == "encoded array":
+        np.testing.assert_array_equal(first.encode_file(criteo).x_cat, encoded)
+        return
+    again = prepare(tmp_path, criteo)
+    assert f"the cache {first.root} is damaged; preparing it again" in caplog.text
+    assert again.root == first.root and len(again.split("valid").y) == first.meta["rows"]["valid"]
+    np.testing.assert_array_equal(again.split("train").x_cat, x_train)
+
+
 def test_a_file_where_the_cache_folder_belongs_names_the_setting(tmp_path, criteo, monkeypatch):
     (tmp_path / "afile").touch()
     cfg = data_config(tmp_path, "criteo", criteo)

@@ -142,7 +142,24 @@ def read_meta(root: Path, fingerprint: str) -> dict | None:
         return None
     if meta.get("format_version") != FORMAT_VERSION or meta.get("fingerprint") != fingerprint:
         return None
-    return meta
+    return meta if _files_whole(root, meta) else None
+
+
+def _files_whole(root: Path, meta: dict) -> bool:
+    """Whether every split has its arrays and every file opens whole (a copy cut short does
+    not)."""
+    splits = meta.get("rows", {})
+    if not all((root / s / name).is_file() for s in splits for name in ("x_cat.npy", "y.npy")):
+        return False
+    try:
+        for path in root.glob("*/*.npy"):
+            load_array(path)
+        for path in root.glob("*.arrow"):
+            with pa.memory_map(str(path)) as source:
+                pa.ipc.open_file(source)  # reads the footer at its end
+    except (OSError, ValueError, pa.ArrowInvalid):
+        return False
+    return True
 
 
 class ArrayFile:

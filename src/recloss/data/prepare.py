@@ -26,6 +26,7 @@ from recloss.data.build import (
 )
 from recloss.data.cache import (
     ENCODED,
+    META_FILE,
     CacheWriter,
     cache_root,
     content_key,
@@ -157,6 +158,8 @@ def prepare_source(
         "config": cfg.model_dump(mode="json"),
     }
     root = _cache_folder(name, key, cfg.cache_dir)
+    if (root / META_FILE).exists():  # its name says complete, but a file of it is cut short
+        log.warning("%s: the cache %s is damaged; preparing it again", name, root)
     try:
         _build(root, meta, reader, cfg, progress)
     except OSError as err:
