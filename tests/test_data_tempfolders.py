@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from datafiles import data_config, write_criteo
 
@@ -16,6 +17,7 @@ from recloss.data import prepare_dataset
 from recloss.data import tempfolders as tf
 from recloss.data.cache import CacheWriter
 from recloss.data.inventory import (
+    DAMAGED,
     LIVE,
     OLD,
     READY,
@@ -140,7 +142,7 @@ def test_lockless_temporaries_of_older_versions_go_by_process_id(tmp_path):
 def fake_cache(root: Path, name: str, **meta) -> Path:
     folder = root / f"{name}-{KEY}"
     (folder / "train").mkdir(parents=True)
-    (folder / "train" / "y.npy").write_bytes(b"\0" * 50_000)
+    np.save(folder / "train" / "y.npy", np.zeros(50_000, np.int8))
     record = {"format_version": 1, "fingerprint": KEY, "dataset": name, "total_rows": 1234}
     (folder / "meta.json").write_text(json.dumps(record | meta))
     return folder
@@ -150,11 +152,13 @@ def test_listing_and_cleaning_touch_only_recloss_caches(tmp_path):
     root = tmp_path / "cache"
     fake_cache(root, "criteo", sources=[{"path": "/data/train.txt"}])
     fake_cache(root, "avazu", format_version=0)
+    os.truncate(fake_cache(root, "adult") / "train" / "y.npy", 1000)  # an interrupted copy
     (root / "notes").mkdir()  # the user's own things under a shared root
     (root / "notes" / "a.txt").write_text("mine")
     (root / "other-0123456789abcdef").mkdir()  # a cache-like name without meta.json
     entries = list_caches(root)
     assert [(e.dataset, e.state, e.rows) for e in entries] == [
+        ("adult", DAMAGED, 1234),
         ("avazu", OLD, 1234),
         ("criteo", READY, 1234),
     ]
@@ -171,13 +175,14 @@ def test_listing_and_cleaning_touch_only_recloss_caches(tmp_path):
         "CREATED",
         "SOURCES",
     ]
-    assert f"criteo-{KEY}" in lines[3] and "1,234" in lines[3] and "/data/train.txt" in lines[3]
-    assert lines[-1].startswith("2 caches: ")
+    assert "adult" in lines[2] and "damaged" in lines[2]
+    assert f"criteo-{KEY}" in lines[4] and "1,234" in lines[4] and "/data/train.txt" in lines[4]
+    assert lines[-1].startswith("3 caches: ")
     done = clean_caches(list_caches(root, "criteo"))
     assert [e.dataset for e, _ in done.removed] == ["criteo"] and done.freed >= 50_000
     assert (root / f"avazu-{KEY}").is_dir() and not (root / f"criteo-{KEY}").exists()
     done = clean_caches(list_caches(root))
-    assert [e.dataset for e, _ in done.removed] == ["avazu"]
+    assert [e.dataset for e, _ in done.removed] == ["adult", "avazu"]
     assert sorted(p.name for p in root.iterdir()) == ["notes", "other-0123456789abcdef"]
     assert format_listing(root, list_caches(root)) == f"no caches in {root}"
 

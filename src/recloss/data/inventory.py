@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recloss.data.cache import ENCODED, META_FILE, cache_root, read_meta
+from recloss.data.cache import ENCODED, FORMAT_VERSION, META_FILE, cache_root, read_meta
 from recloss.data.display import count, human_bytes, sources_text, table, when
 from recloss.data.tempfolders import (
     OwnedFolder,
@@ -24,7 +24,8 @@ from recloss.data.tempfolders import (
 )
 
 CACHE_NAME = re.compile(r"^(?P<dataset>.+)-(?P<key>[0-9a-f]{16})$")
-READY, OLD, LIVE, STALE = "ready", "old format", "in progress", "stale temporary"
+READY, OLD, DAMAGED = "ready", "old format", "damaged"
+LIVE, STALE = "in progress", "stale temporary"
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class CacheEntry:
 
     path: Path
     dataset: str
-    state: str  # READY, OLD (another cache format version: rebuilt when used), LIVE or STALE
+    state: str  # READY, OLD (another format version) or DAMAGED (rebuilt when used), LIVE, STALE
     size: int  # bytes on disk
     fingerprint: str | None = None
     rows: int | None = None
@@ -65,6 +66,12 @@ def _modified(path: Path) -> str:
         return ""
 
 
+def _state(path: Path, meta: dict) -> str:
+    if read_meta(path, meta["fingerprint"]) is not None:
+        return READY
+    return OLD if meta.get("format_version") != FORMAT_VERSION else DAMAGED
+
+
 def _cache_entry(path: Path, meta: dict, busy: bool) -> CacheEntry:
     rows = meta.get("total_rows")
     if rows is None and isinstance(meta.get("rows"), dict):
@@ -73,7 +80,7 @@ def _cache_entry(path: Path, meta: dict, busy: bool) -> CacheEntry:
     return CacheEntry(
         path=path,
         dataset=str(meta.get("dataset") or (match["dataset"] if match else path.name)),
-        state=READY if read_meta(path, meta["fingerprint"]) is not None else OLD,
+        state=_state(path, meta),
         size=disk_usage(path),
         fingerprint=meta["fingerprint"],
         rows=rows,
