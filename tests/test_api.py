@@ -115,6 +115,7 @@ def missing_criteo(tmp_path) -> dict[str, str]:
         ({"loss.name": "bohb", "loss.params": {"retrain": "x"}}, "loss.params.retrain: unknown"),
         ({"loss.candidates": ["focal", "nope"]}, "loss.candidates: unknown loss 'nope'"),
         ({"loss.name": "race", "loss.candidates": ["nope"]}, "loss.candidates: unknown loss"),
+        ({"loss.name": "ce", "loss.candidates": ["nope"]}, "loss.candidates: unknown loss"),
     ],
 )
 def test_names_are_checked_before_the_data_is_read(tmp_path, override, start):

@@ -102,8 +102,7 @@ def check_method(loss: LossConfig, schema: Schema | None = None) -> None:
     check_method_name(loss.name)
     if schema is not None:
         return _build(loss, schema)
-    if not is_single_loss(loss.name):
-        candidate_losses(loss.candidates)
+    candidate_losses(loss.candidates)  # a single loss ignores them, but a typo is still one
     _build(loss, None)
     refusals = []
     for stand_in in _TASK_STAND_INS:
