@@ -26,9 +26,11 @@ from datafiles import (
 )
 from pydantic import ValidationError
 
-from recloss.config import TableSchema
+from recloss.config import TableSchema, config_from_dict
 from recloss.data import prepare_dataset
+from recloss.data.datasets import DATASETS
 from recloss.data.encode import BUCKET_KEY_OFFSET, bucket_keys
+from recloss.data.prepare import cache_settings
 from recloss.data.schema import MISSING_INDEX
 from recloss.errors import ConfigError, DataError
 
@@ -361,6 +363,40 @@ def test_a_named_column_twice_in_a_header_is_one_line(tmp_path):
         f"{tmp_path}/d.csv: column 'a' appears 2 times; rename all but one, so that data.table "
         "names one column"
     )
+
+
+def test_a_csv_file_in_another_encoding_reads_with_data_table_encoding(tmp_path):
+    rows = "".join(f"{city},{i % 2}\n" for i, city in enumerate(["café", "zürich", "köln"] * 4))
+    (tmp_path / "l.csv").write_bytes(("ville é,y\n" + rows).encode("cp1252"))
+    schema = TableSchema(label="y", categorical=["ville é"], encoding="cp1252")
+    ds = prepare_dataset(data_config(tmp_path, "csv", tmp_path / "l.csv", table=schema))
+    assert sorted(ds.encoding.vocabs[0].values.to_pylist()) == ["café", "köln", "zürich"]
+    assert "encoding" in ds.meta["settings"]["table"]
+    utf8 = schema.model_copy(update={"encoding": "UTF8"})  # the default, spelled otherwise
+    with pytest.raises(DataError) as err:
+        prepare_dataset(data_config(tmp_path, "csv", tmp_path / "l.csv", table=utf8))
+    assert str(err.value).startswith(f"{tmp_path}/l.csv: not utf-8 text (line 1: invalid ")
+    assert str(err.value).endswith(
+        "); for a CSV file in another encoding, set data.table.encoding (latin-1, cp1252, ...)"
+    )
+    (tmp_path / "r.csv").write_bytes(("c,y\n" + rows).encode("cp1252"))  # a row, not the header
+    ascii_header = TableSchema(label="y", categorical=["c"])
+    with pytest.raises(
+        DataError, match=r"r\.csv: not utf-8 text \(.*\); for a CSV file in another"
+    ):
+        prepare_dataset(data_config(tmp_path, "csv", tmp_path / "r.csv", table=ascii_header))
+    default = TableSchema(label="y", categorical=["c"])  # caches made before the option keep
+    cfg = data_config(tmp_path, "csv", tmp_path / "d.csv", table=default)  # their keys
+    assert "encoding" not in cache_settings(DATASETS.get("csv"), cfg, "binary")["table"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "message"),
+    [("nope", "unknown text encoding 'nope'"), ("utf-16", "lines must end in the byte")],
+)
+def test_an_encoding_recloss_cannot_read_is_refused_by_name(encoding, message):
+    with pytest.raises(ConfigError, match=f"data.table.encoding: .*{message}"):
+        config_from_dict({"data": {"table": {"label": "y", "encoding": encoding}}})
 
 
 def test_multiclass_labels_numbered_from_one_are_refused_with_the_fix(tmp_path):

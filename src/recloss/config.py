@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import copy
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,19 @@ class TableSchema(_Section):
     numeric: list[str] = Field(default_factory=list)
     separator: str = ","
     header: bool = True
+    encoding: str = "utf-8"  # of a CSV file's text
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, name: str) -> str:
+        """A codec Python knows, that writes a line break as the one byte `\n` (UTF-16 does not)."""
+        try:
+            codec = codecs.lookup(name)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {name!r}") from None
+        if codec.encode("\n")[0] != b"\n":
+            raise ValueError(f"{name}: lines must end in the byte \\n; convert the file to UTF-8")
+        return name
 
     @model_validator(mode="after")
     def _each_column_once(self) -> TableSchema:

@@ -31,7 +31,7 @@ from recloss.data.chunks import (
 )
 from recloss.data.convert import binary_label, class_label, to_float
 from recloss.data.schema import Task
-from recloss.data.text import TextFormat, column_names, read_text
+from recloss.data.text import TextFormat, arrow_encoding, column_names, read_text
 from recloss.errors import ConfigError, DataError
 
 
@@ -127,7 +127,12 @@ class CSVReader(TableReader):
         labeled: bool | None = True,
     ) -> None:
         super().__init__(files, table, task)
-        self.format = TextFormat(delimiter=table.separator, header=table.header, quoted=True)
+        self.format = TextFormat(
+            delimiter=table.separator,
+            header=table.header,
+            encoding=arrow_encoding(table.encoding),
+            quoted=True,
+        )
         names = column_names(self.files[0], self.format)
         if labeled is None and not table.header:
             labeled = all(name in names for name in self.wanted)

@@ -38,6 +38,18 @@ class TextFormat:
     quoted: bool = False  # fields may be enclosed in double quotes
 
 
+def arrow_encoding(name: str) -> str:
+    """Arrow's name for a text encoding: `utf8` (read natively) for any spelling of UTF-8."""
+    return "utf8" if codecs.lookup(name).name == "utf-8" else name
+
+
+def _not_text_in(path: Path, encoding: str, why: str) -> DataError:
+    return DataError(
+        f"{path}: not {codecs.lookup(encoding).name} text ({why}); for a CSV file in another "
+        "encoding, set data.table.encoding (latin-1, cp1252, ...)"
+    )
+
+
 def open_stream(path: Path) -> pa.NativeFile:
     """Open a file for reading, decompressing .gz/.bz2/.zst/.lz4 transparently."""
     try:
@@ -85,7 +97,10 @@ def column_names(path: Path, fmt: TextFormat) -> tuple[str, ...]:
     if fmt.columns is not None and not fmt.header:
         return fmt.columns
     first = head.removeprefix(codecs.BOM_UTF8).split(b"\n", 1)[0].rstrip(b"\r")
-    first = first.decode(fmt.encoding, errors="replace")
+    try:
+        first = first.decode(fmt.encoding)
+    except UnicodeDecodeError as err:
+        raise _not_text_in(path, fmt.encoding, f"line 1: {err.reason}") from None
     quoting = csv.QUOTE_MINIMAL if fmt.quoted else csv.QUOTE_NONE
     try:
         fields = next(csv.reader(io.StringIO(first), delimiter=fmt.delimiter, quoting=quoting))
@@ -238,6 +253,8 @@ def read_text(
             except pa.ArrowInvalid as err:
                 if "Empty CSV file" in str(err):
                     raise DataError(f"{path}: file is empty") from None
+                if "invalid UTF8" in str(err):
+                    raise _not_text_in(path, "utf8", str(err)) from None
                 raise DataError(f"{path}: {err}") from None
 
     first_row = 0
