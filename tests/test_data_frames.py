@@ -266,18 +266,21 @@ def test_pandas_dataframe_is_prepared_like_its_columns(tmp_path):
     )
 
 
-def test_float_and_boolean_tokens_are_written_as_pandas_writes_them(tmp_path):
+def test_float_and_boolean_tokens_are_written_as_pandas_writes_them_integers_as_such(tmp_path):
     table = pa.table(
         {
             "clicked": [0, 1, 1, 0, 1],
             "city": pa.array([True, False, None, True, False]).dictionary_encode(),  # a category
             "age": [20.0, 3.5, None, float("nan"), 1e-5],  # integer ids with gaps become floats
-            "price": [1.0] * 5,
+            "price": ["7.0", "7.5", "-3.00", "1.0e2", "x.0"],  # text: only integers lose ".0"
         }
     )
-    ds = prepare_frame(table, frame_config(tmp_path, split=(1.0, 0.0, 0.0)))
+    table_schema = TableSchema(label="clicked", categorical=["city", "age", "price"])
+    cfg = frame_config(tmp_path, split=(1.0, 0.0, 0.0)).model_copy(update={"table": table_schema})
+    ds = prepare_frame(table, cfg)
     assert decode(ds, "city") == ["True", "False", None, "True", "False"]
-    assert decode(ds, "age") == ["20.0", "3.5", None, None, "1e-05"]
+    assert decode(ds, "age") == ["20", "3.5", None, None, "1e-05"]
+    assert decode(ds, "price") == ["7", "7.5", "-3", "1.0e2", "x.0"]
 
 
 def test_a_frame_and_the_csv_pandas_writes_of_it_encode_alike(tmp_path):
@@ -293,6 +296,28 @@ def test_a_frame_and_the_csv_pandas_writes_of_it_encode_alike(tmp_path):
     from_csv, from_frame = ds.encode_file(tmp_path / "rows.csv"), ds.encode_frame(frame)
     np.testing.assert_array_equal(from_csv.x_cat, from_frame.x_cat)
     assert (from_csv.x_cat[:, :2] != OOV_INDEX).all()  # every value known to the model
+
+
+def test_integer_ids_as_text_and_as_pandas_floats_are_the_same_values(tmp_path):
+    ids = np.arange(300) % 40
+    frame = pd.DataFrame({"clicked": ids % 2, "city": ids.astype(float), "age": ids % 7,
+                          "price": np.ones(300)})  # fmt: skip
+    frame.loc[::9, "city"] = np.nan  # gaps: pandas writes 20.0, a database export 20
+    frame.to_csv(tmp_path / "pandas.csv", index=False)
+    frame.astype({"city": "Int64"}).to_csv(tmp_path / "export.csv", index=False)
+    assert ",20.0," in (tmp_path / "pandas.csv").read_text()
+    assert ",20.0," not in (tmp_path / "export.csv").read_text()
+    encoded = []
+    for source in ("export.csv", "pandas.csv"):
+        cfg = data_config(
+            tmp_path / "c" / source, "csv", tmp_path / source, table=TABLE, split=SPLIT
+        )
+        ds = prepare_dataset(cfg)
+        encoded += [ds.encode_frame(frame).x_cat, ds.encode_file(tmp_path / "pandas.csv").x_cat]
+        encoded.append(ds.encode_file(tmp_path / "export.csv").x_cat)
+        assert (encoded[-1][:, 0] != OOV_INDEX).all()
+    for other in encoded[1:]:
+        np.testing.assert_array_equal(other, encoded[0])
 
 
 def test_a_field_whose_new_values_are_nearly_all_unknown_is_warned_of(tmp_path, caplog):

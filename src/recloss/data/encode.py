@@ -38,6 +38,7 @@ BUCKET_KEY_OFFSET = 3
 MERGE_AT = 1 << 18  # partial counts held per field before a merge (or half the merged size)
 VOCAB_FILE = "vocab.arrow"
 NO_VALUE = -1  # index of a null token in Coded.indices
+INTEGRAL_DECIMAL = r"^(-?[0-9]+)\.0+$"  # 20.0, -3.00: an integer written as a float
 
 
 def bucket_keys(values: pa.Array) -> pa.Array:
@@ -76,6 +77,14 @@ def _dictionary(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return encoded.dictionary, indices
 
 
+def integral_as_integer(tokens: pa.Array) -> pa.Array:
+    """Tokens `20.0` as `20`: an integer column that pandas made floats (it had gaps) is written
+    so, and must meet the same ids written as integers (a database's export, a typed column)."""
+    if not pc.any(pc.match_substring(tokens, ".0")).as_py():  # most fields: a scan, no copy
+        return tokens
+    return pc.replace_substring_regex(tokens, INTEGRAL_DECIMAL, r"\1")
+
+
 def code_chunk(chunk: Chunk, numeric: Numeric) -> Coded:
     """Dictionary-encode every categorical field of a chunk (bucketed numeric fields last)."""
     columns = list(chunk.cat) + (list(chunk.num) if numeric == "bucket" else [])
@@ -86,6 +95,8 @@ def code_chunk(chunk: Chunk, numeric: Numeric) -> Coded:
         if j >= len(chunk.cat):
             # Bucket the chunk's distinct numbers rather than every row.
             dictionary = bucket_keys(dictionary)
+        else:  # the chunk's distinct tokens rather than every row (they may now repeat)
+            dictionary = integral_as_integer(dictionary)
         dictionaries.append(dictionary)
     logs = None
     if numeric == "continuous" and chunk.num:

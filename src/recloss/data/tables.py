@@ -252,9 +252,10 @@ def _parquet_file(path: Path) -> pq.ParquetFile:
 def _parquet_tokens(column: pa.Array) -> pa.Array:
     """A typed column's values as text; floats and booleans as pandas writes them to CSV.
 
-    So a frame with integer ids that pandas made floats (a column with gaps) and the CSV file
-    `DataFrame.to_csv` makes of it share their tokens (`20.0`, `True`; Arrow's own cast gives
-    `20`, `true`), and a model trained on one predicts right on the other. NaN is missing.
+    So a frame and the CSV file `DataFrame.to_csv` makes of it share their tokens (`0.5`,
+    `1e-05`, `True`; Arrow's own cast gives `0.00001`, `true`), and a model trained on one
+    predicts right on the other. NaN is missing. Integral floats (`20.0`, integer ids that pandas
+    made floats for their gaps) become `20` when encoded (`encode.integral_as_integer`).
     """
     if pa.types.is_dictionary(column.type):  # a pandas category
         column = column.dictionary_decode()
