@@ -28,9 +28,7 @@ from pydantic import ValidationError
 
 from recloss.config import TableSchema, config_from_dict
 from recloss.data import prepare_dataset
-from recloss.data.datasets import DATASETS
 from recloss.data.encode import BUCKET_KEY_OFFSET, bucket_keys
-from recloss.data.prepare import cache_settings
 from recloss.data.schema import MISSING_INDEX
 from recloss.errors import ConfigError, DataError
 
@@ -385,9 +383,6 @@ def test_a_csv_file_in_another_encoding_reads_with_data_table_encoding(tmp_path)
         DataError, match=r"r\.csv: not utf-8 text \(.*\); for a CSV file in another"
     ):
         prepare_dataset(data_config(tmp_path, "csv", tmp_path / "r.csv", table=ascii_header))
-    default = TableSchema(label="y", categorical=["c"])  # caches made before the option keep
-    cfg = data_config(tmp_path, "csv", tmp_path / "d.csv", table=default)  # their keys
-    assert "encoding" not in cache_settings(DATASETS.get("csv"), cfg, "binary")["table"]
 
 
 @pytest.mark.parametrize(

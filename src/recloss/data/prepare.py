@@ -88,10 +88,8 @@ def cache_settings(spec: DatasetSpec, cfg: DataConfig, task: Task) -> dict:
     }
     if spec.name in ("csv", "parquet") and cfg.table is not None:
         settings["table"] = cfg.table.model_dump(mode="json")
-        if cfg.table.encoding == "utf-8":  # keys of caches made before the option stay valid
-            del settings["table"]["encoding"]
-    if spec.name == "parquet":  # typed tokens written as pandas writes them (`20.0`, `True`)
-        settings["tokens"] = "pandas-text"
+        # tokens of typed values as pandas writes them (`0.5`, `True`), and `20.0` as `20`
+        settings["tokens"] = "pandas-text, integral as integer"
     if spec.open is None:
         settings["synthetic"] = cfg.synthetic.model_dump(mode="json")
     else:  # generated data has no vocabularies to count

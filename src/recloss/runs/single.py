@@ -100,8 +100,9 @@ def _not_what_it_trained_on(folder: RunDir, trained_on: TrainedOn, rows: bool) -
         return f"data: these are not the rows {folder.path} trained on ({why}); pass those rows"
     sources = ", ".join(trained_on.sources) or trained_on.dataset
     return (
-        f"{sources}: changed since {folder.path} trained on it, and the cache it trained on is "
-        f"gone ({why}); restore the data, or train again"
+        f"{sources}: changed since {folder.path} trained on it (or an older recloss read it "
+        f"otherwise), and the cache it trained on is gone ({why}); restore the data, or train "
+        "again"
     )
 
 
