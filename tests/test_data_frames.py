@@ -196,8 +196,16 @@ def test_encode_frame_maps_unseen_values_to_oov_like_encode_file(tmp_path):
     np.testing.assert_array_equal(encoded.y, from_file.y)
 
 
-def test_a_prepared_frame_reads_a_new_file_as_parquet_or_csv_by_its_content(tmp_path):
-    ds = prepare_frame(columns(), frame_config(tmp_path))
+@pytest.mark.parametrize("source", ["frame", "csv", "parquet"])
+def test_a_table_data_set_reads_a_new_file_as_parquet_or_csv_by_its_content(tmp_path, source):
+    if source == "frame":
+        ds = prepare_frame(columns(), frame_config(tmp_path))
+    else:
+        table = pa.table(columns())
+        path = tmp_path / f"rows.{source}"
+        write = pq.write_table if source == "parquet" else pa_csv.write_csv
+        write(table, path)
+        ds = prepare_dataset(data_config(tmp_path, source, path, table=TABLE, split=SPLIT))
     new = pa.table({"clicked": [1, 0], "city": ["rome", "atlantis"], "age": [20, 99]})
     new = new.append_column("price", pa.array([5.0, 1.5]))
     pq.write_table(new, tmp_path / "new.data")

@@ -48,6 +48,7 @@ from recloss.errors import ConfigError, DataError
 log = logging.getLogger("recloss.data")
 
 ENCODED_SPLIT = "all"
+TABLE_SOURCES = (FRAME, "csv", "parquet")  # whose rows `data.table` names, in any of them
 
 
 def available_cores() -> int:
@@ -265,11 +266,12 @@ class PreparedDataset:
         header or Parquet schema without the label column) as unlabeled, True requires the
         label, False reads without it. Bad lines follow `data.on_bad_line` as in training;
         the result's `bad_lines` counts the skipped ones. The result is cached under this
-        data set's folder, keyed by the file's fingerprint. A data set of in-memory rows has no
-        format of its own: it reads a Parquet file, or else a CSV file (`data.table.separator`).
+        data set's folder, keyed by the file's fingerprint. A data set of named columns (CSV,
+        Parquet, in-memory rows) reads a Parquet file, or else a CSV file
+        (`data.table.separator`), whichever it was prepared from.
         """
         cfg = DataConfig.model_validate({**self.meta["config"], "path": str(path), "splits": None})
-        if self.meta["dataset"] == FRAME:
+        if self.meta["dataset"] in TABLE_SOURCES:  # the same columns, from either format
             cfg.dataset = "parquet" if is_parquet(Path(path).expanduser()) else "csv"
         spec = DATASETS.get(cfg.dataset)
         if spec.open is None:
