@@ -39,7 +39,7 @@ def replace_field(line: str, index: int, value: str) -> str:
     ("field", "value", "problem"),
     [
         (0, "2", "label: '2' is not 0 or 1"),
-        (0, "yes", "label: 'yes' is not a number"),
+        (0, "yes", "label: 'yes' is not 0 or 1"),
         (0, "", "label is missing"),
         (3, "4.5", "I3: '4.5' is not an integer"),
         (13, "abc", "I13: 'abc' is not an integer"),

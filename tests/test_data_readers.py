@@ -326,7 +326,7 @@ def test_binary_labels_may_be_booleans_or_their_text(tmp_path):
         cfg = data_config(tmp_path / kind, kind, tmp_path / name, table=schema)
         assert prepare_dataset(cfg).split("train").y.tolist() == [1, 0, 1, 1, 0]
     (tmp_path / "e.csv").write_text("clicked,c\nyes,a\n")
-    with pytest.raises(DataError, match="e.csv:2: label clicked: 'yes' is not a number"):
+    with pytest.raises(DataError, match="e.csv:2: label clicked: 'yes' is not 0 or 1"):
         prepare_dataset(data_config(tmp_path, "csv", tmp_path / "e.csv", table=schema))
 
 

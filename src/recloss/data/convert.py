@@ -32,8 +32,11 @@ def _unparsable(column: pa.Array, target: pa.DataType, offset: int, out: np.ndar
         _unparsable(column.slice(half), target, offset + half, out)
 
 
-def _parse(column: pa.Array, target: pa.DataType, checks: RowChecks, what: str) -> pa.Array:
-    """Cast strings with Arrow's parser; empty strings are nulls, rejected entries bad rows."""
+def _parse(
+    column: pa.Array, target: pa.DataType, checks: RowChecks, what: str, kind: str = ""
+) -> pa.Array:
+    """Cast strings with Arrow's parser; empty strings are nulls, rejected entries bad rows
+    (`what: 'x' is not <kind>`, by default the target type's description)."""
     column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
     try:
         return pc.cast(column, target)
@@ -41,7 +44,8 @@ def _parse(column: pa.Array, target: pa.DataType, checks: RowChecks, what: str) 
         pass
     bad = np.zeros(len(column), dtype=bool)
     _unparsable(column, target, 0, bad)
-    checks.add(bad, lambda row: f"{what}: {_shown(column, row)} is not {_KINDS[target]}")
+    kind = kind or _KINDS[target]
+    checks.add(bad, lambda row: f"{what}: {_shown(column, row)} is not {kind}")
     return pc.cast(pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), column), target)
 
 
@@ -67,16 +71,17 @@ def require(column: pa.Array, checks: RowChecks, what: str) -> None:
     checks.add(is_missing(column), lambda row: f"{what} is missing")
 
 
-def _label_numbers(column: pa.Array, checks: RowChecks, what: str) -> np.ndarray:
+def _label_numbers(column: pa.Array, checks: RowChecks, what: str, kind: str) -> np.ndarray:
     """Labels as float64, so that `1.0` (a float column as pandas writes it) reads as 1.
-    Unparsable ones are bad rows (and 0 here); `nan` stays NaN, for the caller to refuse."""
+    Unparsable ones are bad rows (`is not <kind>`; 0 here); `nan` stays NaN, for the caller to
+    refuse."""
     require(column, checks, what)
-    return _np(pc.fill_null(to_float(column, checks, what, finite=False), 0.0))
+    return _np(pc.fill_null(_parse(column, pa.float64(), checks, what, kind), 0.0))
 
 
 def binary_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
     """Labels 0/1 (or 0.0/1.0) as int64 class indices."""
-    values = _label_numbers(column, checks, what)
+    values = _label_numbers(column, checks, what, "0 or 1")
     checks.add((values != 0) & (values != 1), lambda r: _not_binary(column, values, r, what))
     return _class_indices(values)
 
@@ -88,7 +93,7 @@ def _not_binary(column: pa.Array, values: np.ndarray, row: int, what: str) -> st
 
 def signed_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
     """libFM labels -1/1 or 0/1 (also written 1.0, -1.0) as class indices 0/1."""
-    values = _label_numbers(column, checks, what)
+    values = _label_numbers(column, checks, what, "-1, 0 or 1")
     bad = (values != -1) & (values != 0) & (values != 1)
     checks.add(bad, lambda r: f"{what}: {_shown(column, r)} is not -1, 0 or 1")
     return (values == 1).astype(np.int64)
@@ -96,7 +101,7 @@ def signed_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np
 
 def class_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
     """Non-negative integer class indices (`3.0` reads as 3)."""
-    values = _label_numbers(column, checks, what)
+    values = _label_numbers(column, checks, what, f"a class index in [0, {MAX_CLASSES})")
     bad = ~((values >= 0) & (values < MAX_CLASSES) & (values == np.floor(values)))
     checks.add(
         bad, lambda r: f"{what}: {_shown(column, r)} is not a class index in [0, {MAX_CLASSES})"
