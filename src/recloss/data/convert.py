@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,42 +73,50 @@ def require(column: pa.Array, checks: RowChecks, what: str) -> None:
     checks.add(is_missing(column), lambda row: f"{what} is missing")
 
 
-def _label_numbers(column: pa.Array, checks: RowChecks, what: str, kind: str) -> np.ndarray:
-    """Labels as float64, so that `1.0` (a float column as pandas writes it) reads as 1.
-    Unparsable ones are bad rows (`is not <kind>`; 0 here); `nan` stays NaN, for the caller to
-    refuse."""
+def _labels(
+    column: pa.Array,
+    checks: RowChecks,
+    what: str,
+    kind: str,
+    valid: Callable[[np.ndarray], np.ndarray],
+    hint: Callable[[float], str] = lambda value: "",
+) -> np.ndarray:
+    """Labels as float64, so that `1.0` (a float column as pandas writes it) reads as 1; rows
+    whose label is missing, no number or not `valid` are bad (`what: 'x' is not <kind>`)."""
     require(column, checks, what)
-    return _np(pc.fill_null(_parse(column, pa.float64(), checks, what, kind), 0.0))
+    values = _np(pc.fill_null(_parse(column, pa.float64(), checks, what, kind), 0.0))
+
+    def describe(row: int) -> str:
+        return f"{what}: {_shown(column, row)} is not {kind}{hint(values[row])}"
+
+    checks.add(~valid(values), describe)
+    return values
+
+
+def _libsvm_hint(value: float) -> str:
+    return " (labels -1/1, as libSVM writes them: map -1 to 0)" if value == -1 else ""
 
 
 def binary_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
     """Labels 0/1 (or 0.0/1.0) as int64 class indices."""
-    values = _label_numbers(column, checks, what, "0 or 1")
-    checks.add((values != 0) & (values != 1), lambda r: _not_binary(column, values, r, what))
+    values = _labels(column, checks, what, "0 or 1", lambda v: (v == 0) | (v == 1), _libsvm_hint)
     return _class_indices(values)
-
-
-def _not_binary(column: pa.Array, values: np.ndarray, row: int, what: str) -> str:
-    hint = " (labels -1/1, as libSVM writes them: map -1 to 0)" if values[row] == -1 else ""
-    return f"{what}: {_shown(column, row)} is not 0 or 1{hint}"
 
 
 def signed_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
     """libFM labels -1/1 or 0/1 (also written 1.0, -1.0) as class indices 0/1."""
-    values = _label_numbers(column, checks, what, "-1, 0 or 1")
-    bad = (values != -1) & (values != 0) & (values != 1)
-    checks.add(bad, lambda r: f"{what}: {_shown(column, r)} is not -1, 0 or 1")
+    values = _labels(column, checks, what, "-1, 0 or 1", lambda v: np.isin(v, (-1, 0, 1)))
     return (values == 1).astype(np.int64)
 
 
 def class_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
     """Non-negative integer class indices (`3.0` reads as 3)."""
-    values = _label_numbers(column, checks, what, f"a class index in [0, {MAX_CLASSES})")
-    bad = ~((values >= 0) & (values < MAX_CLASSES) & (values == np.floor(values)))
-    checks.add(
-        bad, lambda r: f"{what}: {_shown(column, r)} is not a class index in [0, {MAX_CLASSES})"
-    )
-    return _class_indices(values)
+    kind = f"a class index in [0, {MAX_CLASSES})"
+    return _class_indices(_labels(column, checks, what, kind, _class_index))
+
+
+def _class_index(values: np.ndarray) -> np.ndarray:
+    return (values >= 0) & (values < MAX_CLASSES) & (np.floor(values) == values)
 
 
 def _class_indices(values: np.ndarray) -> np.ndarray:
