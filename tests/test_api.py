@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def test_config_forms_and_overrides_agree(tmp_path):
     from_cfg = resolve_config(RunConfig.model_validate(raw), train__lr=0.01)
     assert from_path == from_dict == from_cfg
     assert from_path.train.lr == 0.01 and from_path.model.name == "ipnn"
+    assert raw == {"model": {"name": "ipnn"}, "train": {"epochs": 3}}  # the caller's, untouched
     with pytest.raises(ConfigError, match=r"train\.epochs"):
         resolve_config(raw, train__epochs=0)
     with pytest.raises(TypeError, match="^config must be a RunConfig, .*, not int$"):
@@ -206,6 +208,31 @@ def test_binary_rows_of_one_class_are_refused_before_training(tmp_path):
     with pytest.raises(DataError, match="^frame: every row's label is 1; a binary task needs"):
         recloss.train(frame_config(tmp_path), run_dir=tmp_path / "run", data=rows)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_validation_split_of_one_class_warns_or_refuses_a_calibration(tmp_path, caplog):
+    rows = planted_rows(900, seed=0)
+    for name, part in (
+        ("train", slice(0, 600)),
+        ("valid", slice(600, 750)),
+        ("test", slice(750, None)),
+    ):
+        split = {k: v[part] for k, v in rows.items()}
+        if name == "valid":
+            split["y"][:] = 0
+        pa_csv.write_csv(pa.table(split), tmp_path / f"{name}.csv")
+    cfg = frame_config(tmp_path)
+    cfg["data"] |= {"dataset": "csv", "path": str(tmp_path)}  # its train/valid/test files
+    with pytest.raises(ConfigError) as err:
+        recloss.train(cfg, run_dir=tmp_path / "calibrated", train__calibration="platt")
+    assert str(err.value) == (
+        "train.calibration: platt is fitted on the validation split, whose 150 rows are all of "
+        "class 0; give it rows of more classes, or set train.calibration: none"
+    )
+    assert not (tmp_path / "calibrated").exists()
+    record = recloss.train(cfg, run_dir=tmp_path / "run")
+    assert "the validation split's 150 rows are all of class 0: its AUC is undefined" in caplog.text
+    assert math.isnan(record.best_valid["auc"]) and record.test["auc"] > 0.5
 
 
 def test_training_into_a_folder_with_a_run_to_lose_is_refused(tmp_path):

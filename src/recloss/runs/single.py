@@ -8,10 +8,14 @@ mapping of column name -> array, with `data.table` naming the label and feature 
 
 from __future__ import annotations
 
+import copy
+import logging
 import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
 from recloss.data import (
@@ -31,6 +35,8 @@ from recloss.runs.online import run_online
 from recloss.runs.twostage import run_two_stage
 from recloss.training import Callback, distributed, resolve_device
 
+log = logging.getLogger("recloss.runs")
+
 ConfigLike = RunConfig | Mapping[str, Any] | str | Path | None
 Rows = Any  # a pandas DataFrame, a pyarrow Table or a mapping of column name -> array
 
@@ -45,7 +51,7 @@ def resolve_config(config: ConfigLike = None, **overrides: Any) -> RunConfig:
             "config must be a RunConfig, a mapping of config keys, a YAML path or None, "
             f"not {type(config).__name__}"
         )
-    raw = config.model_dump() if isinstance(config, RunConfig) else dict(config)
+    raw = config.model_dump() if isinstance(config, RunConfig) else copy.deepcopy(dict(config))
     for key, value in dotted.items():
         set_dotted(raw, key, value)
     return config_from_dict(raw, "config" if not isinstance(config, RunConfig) else "RunConfig")
@@ -167,11 +173,33 @@ def _check_both_classes(dataset: PreparedDataset) -> None:
         )
 
 
+def _check_validation_classes(cfg: RunConfig, dataset: PreparedDataset) -> None:
+    """ConfigError where a calibration would be fitted on a validation split of one class; a
+    warning where the split's AUC, which picks the best epoch, is undefined for that reason."""
+    labels = np.asarray(dataset.split("valid").y)
+    present = np.flatnonzero(np.bincount(labels))
+    if len(present) > 1:
+        return
+    one_class = f"{len(labels):,} rows are all of class {present[0]}"
+    if cfg.train.calibration != "none":
+        raise ConfigError(
+            f"train.calibration: {cfg.train.calibration} is fitted on the validation split, "
+            f"whose {one_class}; give it rows of more classes, or set train.calibration: none",
+            "train.calibration",
+        )
+    if distributed.is_main():
+        log.warning(
+            "the validation split's %s: its AUC is undefined, so the best epoch is the one of "
+            "the lowest validation logloss", one_class,
+        )  # fmt: skip
+
+
 def _check(cfg: RunConfig, dataset: PreparedDataset) -> None:
     """ConfigError naming the key, before any training, for a run that cannot be built."""
     schema = dataset.schema
     _check_split_rows(cfg, dataset)
     _check_both_classes(dataset)
+    _check_validation_classes(cfg, dataset)
     check_method(cfg.loss, schema)
     if cfg.train.label_noise == "channel":
         check_label_noise(cfg.loss.name, schema)
