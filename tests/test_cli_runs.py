@@ -67,6 +67,13 @@ def test_predict_writes_one_probability_per_row_in_order(criteo_run, tmp_path, c
     assert code == 2 and "--output p.txt: give a .csv or .parquet file name" in err
 
 
+def test_several_problems_of_one_flag_name_it_once(capsys):
+    code, _, err = run(capsys, "train", "--set", "train={lr: -1, epochs: 0}")
+    assert code == 2 and err.count("--set train=") == 1 and err.count("\n") == 1
+    assert err.startswith("recloss: error: --set train={lr: -1, epochs: 0}: train.")
+    assert "; train.lr: Input should be greater than 0" in err or "; train.epochs: " in err
+
+
 def test_resume_refuses_flags_and_a_finished_run_prints_its_table(criteo_run, capsys):
     folder, _, out, _ = criteo_run
     code, _, err = run(capsys, "train", "--resume", str(folder.path), "--epochs", "5")

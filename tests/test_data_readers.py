@@ -296,6 +296,8 @@ def test_csv_without_header_names_columns_by_position(tmp_path):
     ds = prepare_dataset(cfg, progress=False)
     assert ds.schema.cat_fields == ("1",) and ds.schema.num_fields == ("4",)
     assert ds.split("train").x_num.shape == (20, 1)
+    by_number = config_from_dict({"data": {"table": {"label": 0, "categorical": [1, "x"]}}})
+    assert by_number.data.table.label == "0" and by_number.data.table.categorical == ["1", "x"]
 
 
 def test_parquet_with_table_schema(tmp_path):

@@ -18,6 +18,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _column_name(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class TableSchema(_Section):
     """Columns of a user-given CSV/Parquet file."""
 
@@ -27,6 +31,12 @@ class TableSchema(_Section):
     separator: str = ","
     header: bool = True
     encoding: str = "utf-8"  # of a CSV file's text
+
+    @field_validator("label", "categorical", "numeric", mode="before")
+    @classmethod
+    def _positions_as_names(cls, value: Any) -> Any:
+        """A header-less file's columns are named by position: `2` is the column `"2"`."""
+        return [_column_name(v) for v in value] if isinstance(value, list) else _column_name(value)
 
     @field_validator("encoding")
     @classmethod
@@ -216,11 +226,13 @@ def format_validation_error(
     `origins` maps a dotted key to where its value came from (e.g. `--set train.lr=-1`); a
     problem inside that key is reported there, every other one at `source`.
     """
-    parts = []
+    parts, last = [], None
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(root)"
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        parts.append(f"{origin_of(key, origins or {}) or source}: {key}: {msg}")
+        where = origin_of(key, origins or {}) or source
+        parts.append(f"{where}: {key}: {msg}" if where != last else f"{key}: {msg}")
+        last = where
     return "; ".join(parts)
 
 
