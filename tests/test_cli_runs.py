@@ -168,11 +168,11 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
         (["--seed", "-1"], "--seed -1: train.seed: Input should be greater than or equal to 0"),
         (
             ["--set", "data.split=[0.5, 0.6, 0.1]"],
-            "--set data.split=[0.5, 0.6, 0.1]: data.split: Value error, (0.5, 0.6, 0.1) must be",
+            "--set data.split=[0.5, 0.6, 0.1]: data.split: (0.5, 0.6, 0.1) must be",
         ),
         (
             ["--set", "data.split=[0.5, 0.5]"],
-            "--set data.split=[0.5, 0.5]: data.split: Value error, [0.5, 0.5] must be 3 fractions",
+            "--set data.split=[0.5, 0.5]: data.split: [0.5, 0.5] must be 3 fractions",
         ),
         (
             ["--set", "model.params.dropout=2"],

@@ -229,7 +229,9 @@ def format_validation_error(
     parts, last = [], None
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(root)"
+        # pydantic prefixes our validators' own words with "Value error, "
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        msg = msg.removeprefix("Value error, ")
         where = origin_of(key, origins or {}) or source
         parts.append(f"{where}: {key}: {msg}" if where != last else f"{key}: {msg}")
         last = where
