@@ -241,3 +241,17 @@ def test_list_without_an_argument_lists_everything(capsys):
     headers = [line for line in out.splitlines() if not line.startswith(" ")]
     assert headers == ["models:", "losses:", "strategies:", "datasets:", "configs:"]
     assert "  deepfm " in out and "  autoloss " in out and "  bohb " in out and "  demo " in out
+
+
+def test_an_auc_undefined_on_one_class_says_so_in_the_results(tmp_path, capsys, caplog):
+    argv = ["train", "--dataset", "synthetic", "--loss", "ce", "--epochs", "1", "--out"]
+    argv += [
+        str(tmp_path),
+        "--set",
+        "data.synthetic.rows=20",
+        "--set",
+        f"data.cache_dir={tmp_path}",
+    ]
+    code, out, _ = run(capsys, *argv)  # 2 validation rows, both negative
+    assert code == 0 and "its AUC is undefined" in caplog.text
+    assert "best valid auc      undefined: the rows hold one class" in out.splitlines()

@@ -122,8 +122,12 @@ def print_record(record: RunRecord) -> None:
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
-        text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        print(f"{name:<{width}}  {text}")
+        print(f"{name:<{width}}  {metric_text(value) if isinstance(value, float) else value}")
+
+
+def metric_text(value: float) -> str:
+    """A metric on screen; NaN is an AUC undefined on rows of one class."""
+    return f"{value:.4f}" if math.isfinite(value) else "undefined: the rows hold one class"
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -135,8 +139,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     names = {key: metric_name(key, task) for key in metrics}
     width = max(len(name) for name in names.values())
     for key, value in metrics.items():
-        shown = f"{value:.4f}" if math.isfinite(value) else "undefined: the rows hold one class"
-        print(f"{names[key]:<{width}}  {shown}")
+        print(f"{names[key]:<{width}}  {metric_text(value)}")
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
