@@ -223,6 +223,17 @@ def test_training_figure_plots_loss_and_auc_by_epoch_and_seconds(tmp_path):
     assert legend == ["best epoch 2 (AUC 0.7200)"]
 
 
+def test_training_figure_shows_the_logloss_where_no_auc_is_defined():
+    history = [epoch(i) for i in range(1, 3)]
+    for entry in history:  # a validation split of one class
+        entry.valid.update(auc=float("nan"), logloss=0.4)
+    axes = np.array(training_figure(history, 2, "t").axes).reshape(2, 2)
+    assert axes[1, 0].get_ylabel() == "validation logloss"
+    assert [t.get_text() for t in axes[1, 1].get_legend().get_texts()][0].startswith(
+        "best epoch 2 (logloss "
+    )
+
+
 def test_best_entry_follows_the_record_else_the_first_best_auc():
     history = [epoch(i) for i in range(3)]
     history[2].valid["auc"] = history[1].valid["auc"]

@@ -153,9 +153,10 @@ def training_figure(
     figure = new_figure(10, 6.5)
     axes = figure.subplots(2, 2, sharex="col", sharey="row")
     best = best_entry(history, best_epoch)
+    metric, name = _selection_metric(history)
     rows: list[tuple[Any, str]] = [
         (lambda e: e.train_loss, "training loss"),
-        (lambda e: e.valid["auc"], "validation AUC"),
+        (lambda e: e.valid[metric], f"validation {name}"),
     ]
     columns = [("epoch", "epoch"), ("seconds", "wall-clock seconds")]
     for r, (value, ylabel) in enumerate(rows):
@@ -163,7 +164,7 @@ def training_figure(
             ax = axes[r, c]
             ax.plot([getattr(e, x_name) for e in history], [value(e) for e in history], marker="o")
             if best is not None:
-                label = f"best epoch {best.epoch} (AUC {best.valid['auc']:.4f})"
+                label = f"best epoch {best.epoch} ({name} {best.valid[metric]:.4f})"
                 ax.axvline(getattr(best, x_name), color="tab:red", linestyle="--", label=label)
                 ax.plot(getattr(best, x_name), value(best), "*", color="tab:red", markersize=12)
             ax.set(xlabel=xlabel if r == len(rows) - 1 else "", ylabel=ylabel if c == 0 else "")
@@ -178,6 +179,14 @@ def training_figure(
         axes[1, 1].legend(loc="lower right")
     _suptitle(figure, title)
     return figure
+
+
+def _selection_metric(history: list[EpochRecord]) -> tuple[str, str]:
+    """The validation metric that picked the best epoch: AUC, or where it is undefined on a
+    validation split of one class, the logloss."""
+    if all(math.isnan(e.valid["auc"]) for e in history):
+        return "logloss", "logloss"
+    return "auc", "AUC"
 
 
 def auc_figure(history: list[EpochRecord], title: str | None = None) -> Figure | None:
