@@ -41,7 +41,7 @@ class TableSchema(_Section):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, name: str) -> str:
-        """A codec Python knows, that writes a line break as the one byte `\n` (UTF-16 does not)."""
+        """A codec Python knows that writes a line break as the one byte 0x0A (UTF-16 does not)."""
         try:
             codec = codecs.lookup(name)
         except LookupError:
