@@ -300,6 +300,15 @@ def test_csv_without_header_names_columns_by_position(tmp_path):
     assert by_number.data.table.label == "0" and by_number.data.table.categorical == ["1", "x"]
 
 
+def test_a_header_longer_than_the_sample_is_read_whole(tmp_path):
+    names = [f"column_number_{i}" for i in range(6000)]  # a header of about 100 kB
+    rows = "".join(",".join(["1"] * 6000 + [str(r % 2)]) + "\n" for r in range(10))
+    (tmp_path / "wide.csv").write_text(",".join([*names, "y"]) + "\n" + rows)
+    table = TableSchema(label="y", categorical=["column_number_0", "column_number_5999"])
+    ds = prepare_dataset(data_config(tmp_path, "csv", tmp_path / "wide.csv", table=table))
+    assert ds.split("train").y.tolist() == [0, 1] * 5
+
+
 def test_parquet_with_table_schema(tmp_path):
     table = pa.table(
         {

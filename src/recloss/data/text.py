@@ -91,12 +91,26 @@ def text_head(path: Path) -> bytes:
     return head
 
 
+def first_line(path: Path) -> bytes:
+    """The file's first line without its end, however long (a wide table's header)."""
+    head = text_head(path)
+    if b"\n" in head or len(head) < SAMPLE_BYTES:
+        return head.split(b"\n", 1)[0]
+    parts = []
+    with open_stream(path) as stream:
+        while block := stream.read(SAMPLE_BYTES):
+            parts.append(block.split(b"\n", 1)[0])
+            if b"\n" in block:
+                break
+    return b"".join(parts)
+
+
 def column_names(path: Path, fmt: TextFormat) -> tuple[str, ...]:
     """Column names from the header line, the format, or positions for header-less files."""
-    head = text_head(path)
     if fmt.columns is not None and not fmt.header:
+        text_head(path)  # an empty or binary file is refused all the same
         return fmt.columns
-    first = head.removeprefix(codecs.BOM_UTF8).split(b"\n", 1)[0].rstrip(b"\r")
+    first = first_line(path).removeprefix(codecs.BOM_UTF8).rstrip(b"\r")
     try:
         first = first.decode(fmt.encoding)
     except UnicodeDecodeError as err:
