@@ -390,3 +390,14 @@ def test_a_column_of_mixed_types_twice_or_of_lists_is_one_line_naming_it(tmp_pat
         "frame: column 'age' holds list<item: int64> values; a column is one value per row (a "
         "list per row, a multi-valued field, is not supported)"
     )
+
+
+def test_an_encoding_in_a_read_only_cache_is_used_as_it_is(tmp_path, monkeypatch):
+    ds = prepare_frame(columns(), frame_config(tmp_path))
+    first = ds.encode_frame(columns(seed=4)).x_cat.copy()
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr("recloss.data.cache.os.utime", read_only)
+    np.testing.assert_array_equal(ds.encode_frame(columns(seed=4)).x_cat, first)

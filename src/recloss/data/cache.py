@@ -10,6 +10,7 @@ removed by the next preparation in that folder (see `tempfolders`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -120,7 +121,8 @@ def keep_recent_encodings(used: Path) -> None:
 
     A file scored every day would otherwise leave a copy of its encoded rows per day.
     """
-    os.utime(used / META_FILE)
+    with contextlib.suppress(OSError):  # a read-only cache is used as it is
+        os.utime(used / META_FILE)
     done = sorted(used.parent.iterdir(), key=_used_at, reverse=True)
     for folder in [f for f in done if _used_at(f)][KEPT_ENCODINGS:]:  # not temporaries
         shutil.rmtree(folder, ignore_errors=True)  # mapped arrays stay readable (POSIX)
