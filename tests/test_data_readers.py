@@ -309,6 +309,14 @@ def test_a_header_longer_than_the_sample_is_read_whole(tmp_path):
     assert ds.split("train").y.tolist() == [0, 1] * 5
 
 
+def test_a_file_without_a_line_break_is_refused_after_a_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr("recloss.data.text.MAX_HEADER_BYTES", 1 << 18)
+    (tmp_path / "blob.csv").write_bytes(b"a," * (1 << 18))
+    table = TableSchema(label="y", categorical=["a"])
+    with pytest.raises(DataError, match=r"blob\.csv: no line break in its first 262\.1 kB$"):
+        prepare_dataset(data_config(tmp_path, "csv", tmp_path / "blob.csv", table=table))
+
+
 def test_parquet_with_table_schema(tmp_path):
     table = pa.table(
         {

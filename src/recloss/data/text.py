@@ -18,12 +18,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from recloss.data.badlines import BadLines, Found, RowChecks
+from recloss.data.display import human_bytes
 from recloss.data.prefetch import prefetch
 from recloss.errors import DataError
 
 MIN_BLOCK_BYTES = 1 << 12
 MAX_BLOCK_BYTES = 1 << 23  # larger blocks are no faster; Arrow holds dozens of them read ahead
 SAMPLE_BYTES = 1 << 16
+MAX_HEADER_BYTES = 1 << 26  # a first line longer than this is no table's header
 PARQUET_MAGIC = b"PAR1"  # the first (and last) four bytes of every Parquet file
 
 
@@ -102,6 +104,10 @@ def first_line(path: Path) -> bytes:
             parts.append(block.split(b"\n", 1)[0])
             if b"\n" in block:
                 break
+            if len(parts) * SAMPLE_BYTES >= MAX_HEADER_BYTES:
+                raise DataError(
+                    f"{path}: no line break in its first {human_bytes(MAX_HEADER_BYTES)}"
+                )
     return b"".join(parts)
 
 
