@@ -281,14 +281,16 @@ def test_float_and_boolean_tokens_are_written_as_pandas_writes_them_integers_as_
             "city": pa.array([True, False, None, True, False]).dictionary_encode(),  # a category
             "age": [20.0, 3.5, None, float("nan"), 1e-5],  # integer ids with gaps become floats
             "price": ["7.0", "7.5", "-3.00", "1.0e2", "x.0"],  # text: only integers lose ".0"
+            "shop": pa.array(["a", "b", None, "a", "c"], pa.string_view()).dictionary_encode(),
         }
     )
-    table_schema = TableSchema(label="clicked", categorical=["city", "age", "price"])
+    table_schema = TableSchema(label="clicked", categorical=["city", "age", "price", "shop"])
     cfg = frame_config(tmp_path, split=(1.0, 0.0, 0.0)).model_copy(update={"table": table_schema})
     ds = prepare_frame(table, cfg)
     assert decode(ds, "city") == ["True", "False", None, "True", "False"]
     assert decode(ds, "age") == ["20", "3.5", None, None, "1e-05"]
     assert decode(ds, "price") == ["7", "7.5", "-3", "1.0e2", "x.0"]
+    assert decode(ds, "shop") == ["a", "b", None, "a", "c"]  # a polars category's layout
 
 
 def test_a_frame_and_the_csv_pandas_writes_of_it_encode_alike(tmp_path):

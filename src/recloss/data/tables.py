@@ -257,8 +257,8 @@ def _parquet_tokens(column: pa.Array) -> pa.Array:
     predicts right on the other. NaN is missing. Integral floats (`20.0`, integer ids that pandas
     made floats for their gaps) become `20` when encoded (`encode.integral_as_integer`).
     """
-    if pa.types.is_dictionary(column.type):  # a pandas category
-        column = column.dictionary_decode()
+    if pa.types.is_dictionary(column.type):  # a pandas or polars category: its values once
+        return pc.take(_parquet_tokens(column.dictionary), column.indices)
     if pa.types.is_string(column.type):
         return column
     if not (pa.types.is_floating(column.type) or pa.types.is_boolean(column.type)):
