@@ -363,7 +363,7 @@ def test_only_the_most_recently_used_encodings_are_kept(tmp_path):
 
     def encode(frame) -> str:
         """The name of the folder holding the frame's encoding."""
-        before = {p.name for p in (ds.root / "encoded").glob("*")}
+        before = {p.name for p in (ds.root / "encoded").glob("*")}  # no folder before the first
         ds.encode_frame(frame)
         return ({p.name for p in (ds.root / "encoded").iterdir()} - before).pop()
 
