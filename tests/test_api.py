@@ -118,11 +118,12 @@ def missing_criteo(tmp_path) -> dict[str, str]:
         ({"loss.candidates": ["focal", "nope"]}, "loss.candidates: unknown loss 'nope'"),
         ({"loss.name": "race", "loss.candidates": ["nope"]}, "loss.candidates: unknown loss"),
         ({"loss.name": "ce", "loss.candidates": ["nope"]}, "loss.candidates: unknown loss"),
+        ({"data.dataset": "synthetic"}, "data.path: "),  # a file it would never read
     ],
 )
 def test_names_are_checked_before_the_data_is_read(tmp_path, override, start):
     with pytest.raises(ConfigError) as err:
-        recloss.train(**missing_criteo(tmp_path), **override, out=str(tmp_path))
+        recloss.train(**(missing_criteo(tmp_path) | override), out=str(tmp_path))
     assert str(err.value).startswith(start)
     assert not list(tmp_path.iterdir())
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from recloss.config import RunConfig, config_from_dict, load_config, set_dotted
+from recloss.config import DataConfig, RunConfig, config_from_dict, load_config, set_dotted
 from recloss.data import (
     DATASETS,
     PreparedDataset,
@@ -134,6 +134,7 @@ def check_names(cfg: RunConfig) -> None:
     minutes."""
     checks = {
         "data.dataset": lambda: cfg.data.dataset == FRAME or DATASETS.get(cfg.data.dataset),
+        "data.path": lambda: _check_path_is_read(cfg.data),
         "model.name": lambda: check_model_params(cfg.model.name, cfg.model.params),
         "loss.name": lambda: check_method(cfg.loss),
     }
@@ -144,6 +145,15 @@ def check_names(cfg: RunConfig) -> None:
             if err.key is not None:  # named in the message already
                 raise
             raise ConfigError(f"{key}: {err}", key) from None
+
+
+def _check_path_is_read(cfg: DataConfig) -> None:
+    """ConfigError for a file given to generated data, which would go unread."""
+    if cfg.path is not None and cfg.dataset != FRAME and DATASETS.get(cfg.dataset).open is None:
+        raise ConfigError(
+            f"{cfg.path}: the {cfg.dataset} data set is generated and reads no file; name the "
+            "file's data set (--dataset csv, criteo, ...) or leave the path out"
+        )
 
 
 def _check_split_rows(cfg: RunConfig, dataset: PreparedDataset) -> None:
