@@ -93,6 +93,9 @@ def test_an_existing_file_wins_over_a_name_and_is_returned_as_given(monkeypatch,
     monkeypatch.chdir(Path("paper"))
     Path("demo").mkdir()  # a folder is not a file: the name stays the shipped one
     assert presets.resolve("demo", "grid") == presets.configs_dir() / "demo.yaml"
+    Path("mine").mkdir()  # a folder of no shipped name is not "not found"
+    with pytest.raises(ConfigError, match="^mine: a folder, not a config file$"):
+        presets.resolve("mine", "run")
 
 
 def test_an_unknown_name_is_one_line_listing_the_names_of_its_kind(monkeypatch, tmp_path):

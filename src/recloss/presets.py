@@ -90,10 +90,12 @@ def resolve(name_or_path: str | Path, kind: str) -> Path:
     shipped = {p.name: p for p in list_presets()}
     found = shipped.get(name)
     if found is not None and found.kind == kind:
-        return found.path
+        return found.path  # also where a folder of that name is here: the data's, say
+    what = "grid" if kind == GRID else "config"  # the words of "file not found" elsewhere
+    if path.is_dir():
+        raise ConfigError(f"{name_or_path}: a folder, not a {what} file")
     other = f" ({name} is a shipped {_LABELS[found.kind]})" if found is not None else ""
     names = ", ".join(n for n, p in shipped.items() if p.kind == kind)
-    what = "grid" if kind == GRID else "config"  # the words of "file not found" elsewhere
     raise ConfigError(
         f"{name_or_path}: {what} file not found, and not a shipped {_LABELS[kind]}{other}; "
         f"shipped {_LABELS[kind]}s: {names}"
