@@ -123,8 +123,9 @@ def keep_recent_encodings(used: Path) -> None:
     """
     with contextlib.suppress(OSError):  # a read-only cache is used as it is
         os.utime(used / META_FILE)
-    done = sorted(used.parent.iterdir(), key=_used_at, reverse=True)
-    for folder in [f for f in done if _used_at(f)][KEPT_ENCODINGS:]:  # not temporaries
+    used_at = {folder: _used_at(folder) for folder in used.parent.iterdir()}
+    done = sorted((f for f, at in used_at.items() if at), key=used_at.__getitem__, reverse=True)
+    for folder in done[KEPT_ENCODINGS:]:  # temporaries (no metadata yet) are not among them
         shutil.rmtree(folder, ignore_errors=True)  # mapped arrays stay readable (POSIX)
 
 

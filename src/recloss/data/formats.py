@@ -99,8 +99,9 @@ class CriteoReader(Reader):
 
 def _criteo_unlabeled(path: Path, lines: int = 10) -> bool:
     """Whether the file's first lines (up to `lines`) all hold the 39 fields of `test.txt`."""
-    head = [line for line in text_head(path).split(b"\n")[:-1] if line.strip()][:lines]
-    head = head or [text_head(path)]  # one line longer than the sample: its start
+    sample = text_head(path)
+    head = [line for line in sample.split(b"\n")[:-1] if line.strip()][:lines]
+    head = head or [sample]  # one line longer than the sample: its start
     return all(line.count(b"\t") + 1 == len(CRITEO_UNLABELED.columns) for line in head)
 
 
