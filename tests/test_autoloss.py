@@ -1,5 +1,6 @@
 import copy
 import dataclasses
+import itertools
 import math
 
 import pytest
@@ -541,3 +542,29 @@ def test_gumbel_noise_stream_resumes_from_the_state_dict():
     autoloss.loss(*batch_)
     resumed.loss(*batch_)
     assert torch.equal(resumed._last.noise, autoloss._last.noise)
+
+
+def test_update_draws_validation_pairs_from_an_iterator_such_as_a_cycled_loader():
+    torch.manual_seed(0)
+    model, autoloss = TinyNet(), make(controller_every=1)
+    (x, y), first, second = batch(16, 2, 1), batch(32, 2, 2), batch(32, 2, 3)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*first), batch_size=32)
+    drawn = []
+
+    def pairs():
+        for pair in (first, second):
+            drawn.append(pair)
+            yield pair
+
+    stream = pairs()
+    for _ in range(2):
+        autoloss.loss(model(x), y).backward()
+        assert autoloss.update(model, (x, y), stream, lr=0.1)
+    assert drawn == [first, second]
+    autoloss.loss(model(x), y).backward()
+    with pytest.raises(RecLossError, match=r"exhausted; .*cycle\(val_loader\)$"):
+        autoloss.update(model, (x, y), stream, lr=0.1)
+    with pytest.raises(RecLossError, match=r"an iterator of them .*; got DataLoader$"):
+        autoloss.update(model, (x, y), loader, lr=0.1)
+    assert autoloss.update(model, (x, y), itertools.cycle(loader), lr=0.1)
+    assert autoloss.controller_steps == 3

@@ -7,7 +7,7 @@ with the one-step-unrolled hypergradient of the validation loss (`recloss.search
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -276,7 +276,7 @@ class AutoLoss(SelectionStats, LossStrategy):
         self,
         model: nn.Module,
         train: Pair,
-        val: Pair | Callable[[], Pair],
+        val: Pair | Callable[[], Pair] | Iterator[Pair],
         lr: float,
         forward: Forward | None = None,
         precondition: Precondition | None = None,
@@ -285,8 +285,9 @@ class AutoLoss(SelectionStats, LossStrategy):
         """After `loss(...).backward()`, before the optimiser step; True if the controller stepped.
 
         `train` is the `(inputs, labels)` pair just trained on, `val` a validation pair (or a
-        function returning the next one, called only on controller steps), `lr` the model's
-        learning rate (xi), and `forward(inputs) -> logits` defaults to `model(inputs)`.
+        function returning the next one, or an iterator of them, used only on controller steps),
+        `lr` the model's learning rate (xi), and `forward(inputs) -> logits` defaults to
+        `model(inputs)`.
         `precondition` is the model optimiser's (`recloss.training.AdamPreconditioner`), which
         `unroll: adam` needs; `train_forward` gives the training loss's logits where they are not
         `forward`'s (a label-noise channel).

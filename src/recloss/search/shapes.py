@@ -3,7 +3,7 @@ and on the CPU the labels' values (on a GPU that would wait for the device every
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -56,13 +56,22 @@ def checked_forward(task: str, num_classes: int, forward: Forward, val: Pair) ->
     return call
 
 
-def validation_pair(val: Pair | Callable[[], Pair]) -> Pair:
-    """The validation pair `val` is, or returns (a function called once per controller step)."""
-    pair = val() if callable(val) else val
+def validation_pair(val: Pair | Callable[[], Pair] | Iterator[Pair]) -> Pair:
+    """The validation pair `val` is, returns (a function) or yields next (an iterator); called
+    once per controller step."""
+    if isinstance(val, Iterator):
+        pair = next(val, None)
+        if pair is None:
+            raise RecLossError(
+                "AutoLoss.update: the validation iterator is exhausted; give one that never "
+                "ends, such as itertools.cycle(val_loader)"
+            )
+    else:
+        pair = val() if callable(val) else val
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
         raise RecLossError(
-            "AutoLoss.update: val must be an (inputs, labels) pair, or a function returning "
-            f"one; got {type(pair).__name__}"
+            "AutoLoss.update: val must be an (inputs, labels) pair, a function returning one or "
+            f"an iterator of them (itertools.cycle(val_loader)); got {type(pair).__name__}"
         )
     return pair
 
