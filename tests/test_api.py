@@ -119,6 +119,7 @@ def missing_criteo(tmp_path) -> dict[str, str]:
         ({"loss.name": "race", "loss.candidates": ["nope"]}, "loss.candidates: unknown loss"),
         ({"loss.name": "ce", "loss.candidates": ["nope"]}, "loss.candidates: unknown loss"),
         ({"data.dataset": "synthetic"}, "data.path: "),  # a file it would never read
+        ({"data.table": {"label": "y", "categorical": ["a"]}}, "data.table: the criteo data set"),
     ],
 )
 def test_names_are_checked_before_the_data_is_read(tmp_path, override, start):

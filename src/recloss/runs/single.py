@@ -26,6 +26,7 @@ from recloss.data import (
     prepare_frame,
     prepared_cache,
 )
+from recloss.data.prepare import TABLE_SOURCES
 from recloss.data.rows import FRAME
 from recloss.errors import ConfigError, DataError, RunInterrupted
 from recloss.models import check_model_params
@@ -135,6 +136,7 @@ def check_names(cfg: RunConfig) -> None:
     checks = {
         "data.dataset": lambda: cfg.data.dataset == FRAME or DATASETS.get(cfg.data.dataset),
         "data.path": lambda: _check_path_is_read(cfg.data),
+        "data.table": lambda: _check_table_is_read(cfg.data),
         "model.name": lambda: check_model_params(cfg.model.name, cfg.model.params),
         "loss.name": lambda: check_method(cfg.loss),
     }
@@ -153,6 +155,15 @@ def _check_path_is_read(cfg: DataConfig) -> None:
         raise ConfigError(
             f"{cfg.path}: the {cfg.dataset} data set is generated and reads no file; name the "
             "file's data set (--dataset csv, criteo, ...) or leave the path out"
+        )
+
+
+def _check_table_is_read(cfg: DataConfig) -> None:
+    """ConfigError for columns named to a data set of fixed columns, which would go unread."""
+    if cfg.table is not None and cfg.dataset not in TABLE_SOURCES:
+        raise ConfigError(
+            f"the {cfg.dataset} data set has columns of its own and reads no table; name the "
+            "file's format (--dataset csv or parquet) or leave data.table out"
         )
 
 
