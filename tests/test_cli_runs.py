@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
@@ -61,10 +62,38 @@ def test_predict_writes_one_probability_per_row_in_order(criteo_run, tmp_path, c
         assert table.column_names == ["probability"] and table.num_rows == 600
         got = table.column("probability").to_numpy()
         assert abs(got - expected).max() < 1e-6  # the CSV keeps enough digits
-    code, _, err = run(
-        capsys, "predict", str(folder.path), "--data", str(data), "--output", "p.txt"
-    )
-    assert code == 2 and "--output p.txt: give a .csv or .parquet file name" in err
+
+
+def test_predict_to_standard_output_writes_the_csv_there_and_the_summary_to_stderr(
+    criteo_run, capsys
+):
+    folder, data, _, _ = criteo_run
+    expected = recloss.predict(folder.path, data)
+    code, out, err = run(capsys, "predict", str(folder.path), "--data", str(data), "--output", "-")
+    assert code == 0, err
+    header, *values = out.splitlines()
+    assert header == "probability" and len(values) == 600
+    assert abs(np.array(values, dtype=float) - expected).max() < 1e-6
+    assert err == "wrote 600 predictions (one row per input row, in order) to standard output\n"
+
+
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        ("p.txt", "give a .csv or .parquet file name, or - (standard output)"),
+        ("train.txt/p.csv", "train.txt is a file, not a folder"),
+        ("folder.csv", "a folder stands there; give a file name"),
+    ],
+)
+def test_an_output_predictions_cannot_go_to_is_refused_before_any_row_is_scored(
+    criteo_run, tmp_path, capsys, monkeypatch, output, message
+):
+    folder, data, _, _ = criteo_run
+    (tmp_path / "folder.csv").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("recloss.runs.scoring._predict_rows", lambda *a: pytest.fail("scored"))
+    code, _, err = run(capsys, "predict", str(folder.path), "--data", str(data), "--output", output)
+    assert code == 2 and err == f"recloss: error: --output {output}: {message}\n"
 
 
 def test_several_problems_of_one_flag_name_it_once(capsys):

@@ -84,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     pred = commands.add_parser("predict", help="write a finished run's predictions for a file")
     pred.add_argument("run_dir", help="a finished run's directory")
     pred.add_argument("--data", required=True, help="a file of the run's data format")
-    pred.add_argument("--output", required=True, help="preds.csv or preds.parquet")
+    pred.add_argument(
+        "--output", required=True, help="preds.csv or preds.parquet, or - for CSV on stdout"
+    )
 
     ev = commands.add_parser("eval", help="evaluate a finished run's best model")
     ev.add_argument("run_dir", help="a finished run's directory")

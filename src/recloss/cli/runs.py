@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -144,9 +145,15 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     from recloss.runs import predict_to_file
+    from recloss.runs.scoring import STDOUT
 
     written = predict_to_file(args.run_dir, args.data, args.output)
     rows, skipped = "one row per input row, in order", written.skipped_lines
     if skipped:
         rows += f"; {skipped} skipped bad line{'s' * (skipped != 1)} got no row"
-    print(f"wrote {written.rows} predictions ({rows}) to {written.path}")
+    to_stdout = args.output == STDOUT  # then the predictions are stdout, the summary is not
+    where = "standard output" if to_stdout else written.path
+    print(
+        f"wrote {written.rows} predictions ({rows}) to {where}",
+        file=sys.stderr if to_stdout else sys.stdout,
+    )

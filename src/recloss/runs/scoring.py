@@ -6,8 +6,10 @@ or in-memory rows; `train_data` the rows an in-memory run was trained on.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +28,8 @@ from recloss.rundir import RunDir
 from recloss.runs.online import make_model
 from recloss.runs.single import Rows, trained_data
 from recloss.training import checkpoint, predict_split, resolve_device
+
+STDOUT = "-"  # the output that writes CSV to standard output
 
 
 def _rows(
@@ -131,17 +135,36 @@ def predict_to_file(
     train_data: Rows | None = None,
     labeled: bool | None = None,
 ) -> WrittenPredictions:
-    """`predict`, written to `output` (`save_predictions`), with the rows and skipped lines."""
+    """`predict`, written to `output` (`save_predictions`), with the rows and skipped lines.
+
+    `output` is checked before any row is scored, which on a large file takes minutes."""
+    check_output(output)
     probabilities, rows = _predict_rows(run_dir, data, train_data, labeled)
     path = save_predictions(probabilities, output)
     return WrittenPredictions(path, len(probabilities), rows.bad_lines)
 
 
-def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
-    """Write predictions as CSV or Parquet (by suffix): `probability`, or `p_0` .. `p_{C-1}`."""
-    path = Path(path)
+def check_output(output: str | Path) -> None:
+    """ConfigError unless predictions can go to `output`: a .csv or .parquet file name whose
+    folder is a folder (or will be made), or `-`, standard output."""
+    if str(output) == STDOUT:
+        return
+    path = Path(output)
     if path.suffix not in (".csv", ".parquet"):
-        raise ConfigError(f"--output {path}: give a .csv or .parquet file name")
+        raise ConfigError(
+            f"--output {path}: give a .csv or .parquet file name, or - (standard output)"
+        )
+    if path.is_dir():
+        raise ConfigError(f"--output {path}: a folder stands there; give a file name")
+    existing = next(p for p in path.parents if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"--output {path}: {existing} is a file, not a folder")
+
+
+def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
+    """Write predictions as CSV or Parquet (by suffix), or CSV to standard output (`-`): a
+    column `probability`, or `p_0` .. `p_{C-1}`."""
+    check_output(path)
     probs = np.asarray(probabilities)
     columns = (
         {"probability": probs}
@@ -149,24 +172,34 @@ def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
         else {f"p_{c}": probs[:, c] for c in range(probs.shape[1])}
     )
     table = pa.table(columns)
+    path = Path(path)
+    if str(path) == STDOUT:
+        _write_csv(table, sys.stdout.buffer)
+        sys.stdout.flush()
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
-        write_atomic(path, lambda tmp: _write_csv(table, tmp))
+        write_atomic(path, lambda tmp: _write_csv_file(table, tmp))
     else:
         write_atomic(path, lambda tmp: pq.write_table(table, tmp))
     return path
 
 
-def _write_csv(table: pa.Table, path: Path) -> None:
-    with path.open("wb") as out:  # the header by hand: pyarrow quotes every column name
-        out.write(f"{','.join(table.column_names)}\n".encode())
-        pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False))
+def _write_csv_file(table: pa.Table, path: Path) -> None:
+    with path.open("wb") as out:
+        _write_csv(table, out)
+
+
+def _write_csv(table: pa.Table, out: BinaryIO) -> None:
+    out.write(f"{','.join(table.column_names)}\n".encode())  # pyarrow would quote each name
+    pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False))
 
 
 __all__ = [
     "BestModel",
     "WrittenPredictions",
     "best_model",
+    "check_output",
     "evaluate",
     "predict",
     "predict_to_file",

@@ -285,9 +285,8 @@ class AutoLoss(SelectionStats, LossStrategy):
         """After `loss(...).backward()`, before the optimiser step; True if the controller stepped.
 
         `train` is the `(inputs, labels)` pair just trained on, `val` a validation pair (or a
-        function returning the next one, or an iterator of them, used only on controller steps),
-        `lr` the model's learning rate (xi), and `forward(inputs) -> logits` defaults to
-        `model(inputs)`.
+        function returning the next one, or an iterator of them: drawn on controller steps), `lr`
+        the model's learning rate (xi), and `forward(inputs)` (logits) defaults to `model(inputs)`.
         `precondition` is the model optimiser's (`recloss.training.AdamPreconditioner`), which
         `unroll: adam` needs; `train_forward` gives the training loss's logits where they are not
         `forward`'s (a label-noise channel).
