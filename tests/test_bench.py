@@ -14,6 +14,7 @@ from recloss.bench import runner
 from recloss.cli import main
 from recloss.errors import ConfigError
 from recloss.rundir import RunDir, RunRecord
+from recloss.runs import prepare_data
 
 GRID = {
     "name": "tiny",
@@ -106,6 +107,7 @@ def fake(monkeypatch) -> FakeTraining:
     f = FakeTraining()
     monkeypatch.setattr(runner, "train", f.train)
     monkeypatch.setattr(runner, "resume", f.resume)
+    monkeypatch.setattr(runner, "prepare_data", lambda cfg, data: None)
     return f
 
 
@@ -312,6 +314,30 @@ def test_a_failed_cell_is_recorded_and_its_transfers_skipped(grid, tmp_path, fak
     assert folder.has_error() and bench.state(root, key) == "failed"
     error = folder.file(RunDir.ERROR).read_text()
     assert "source cell syn/deepfm/autoloss/seed1 did not finish" in error
+
+
+def test_a_data_set_that_cannot_be_prepared_is_tried_once_not_for_each_cell(
+    tmp_path, fake, monkeypatch
+):
+    (tmp_path / "clicks.csv").write_text("a,y\n1,0\n2,1\n")
+    clicks = {"dataset": "csv", "path": str(tmp_path / "clicks.csv")}
+    d = grid_dict(datasets={"clicks": clicks | {"table": {"label": "y", "categorical": ["b"]}}})
+    d["base"]["data"], d["transfer"] = {"cache_dir": str(tmp_path / "cache")}, None
+    tries = []
+
+    def prepare(cfg, data):
+        tries.append(cfg)
+        return prepare_data(cfg, data)
+
+    monkeypatch.setattr(runner, "prepare_data", prepare)
+    root = tmp_path / "bench"
+    rows = bench.run_bench(bench.grid_from_dict(d), root, progress=False)
+    assert len(tries) == 1 and not fake.trained
+    assert [r["status"] for r in rows] == ["failed"] * 6
+    first, *others = [RunDir(root / r["run_dir"]).file(RunDir.ERROR).read_text() for r in rows]
+    assert first.startswith("data.table.categorical: column 'b' is not in ")
+    again = "(found preparing the data set of clicks/deepfm/focal/seed1; not prepared again)"
+    assert others == [f"{first} {again}"] * 5
 
 
 def test_results_table_has_one_row_per_cell(grid, tmp_path, fake):

@@ -9,11 +9,11 @@ from typing import Any
 from recloss.bench.cells import Cell, cell_dir, expand
 from recloss.bench.grid import Grid
 from recloss.bench.gridfile import save_grid
-from recloss.errors import ConfigError, RecLossError
+from recloss.errors import ConfigError, DataError, RecLossError
 from recloss.progress import ProgressBar
 from recloss.report import run_row, summary_line, write_results
 from recloss.rundir import RunDir
-from recloss.runs import resume, train
+from recloss.runs import prepare_data, resume, train
 
 
 def _run_dir(root: Path, key: str) -> RunDir:
@@ -47,8 +47,9 @@ def run_bench(grid: Grid, root: Path, progress: bool = True) -> list[dict[str, A
     )
     if len(todo) < len(cells):
         bar.write(f"{len(cells) - len(todo)} of {len(cells)} cells already finished")
+    unprepared: dict[str, str] = {}
     for cell in todo:
-        bar.write(run_cell(root, cell))
+        bar.write(run_cell(root, cell, unprepared))
         bar.update()
         write_results(collect_rows(root, cells), root)
     bar.close()
@@ -57,8 +58,11 @@ def run_bench(grid: Grid, root: Path, progress: bool = True) -> list[dict[str, A
     return rows
 
 
-def run_cell(root: Path, cell: Cell) -> str:
-    """Train (or resume) one cell; return its summary line. Failures are recorded, not raised."""
+def run_cell(root: Path, cell: Cell, unprepared: dict[str, str] | None = None) -> str:
+    """Train (or resume) one cell; return its summary line. Failures are recorded, not raised.
+
+    `unprepared` maps the data settings that could not be prepared to the error: the cells
+    that share them fail with it rather than preparing the data set again (minutes each)."""
     folder = _run_dir(root, cell.key)
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.clear_error()
@@ -68,12 +72,26 @@ def run_cell(root: Path, cell: Cell) -> str:
         if folder.has_progress():
             record = resume(folder.path)
         else:
+            _prepare(cell, {} if unprepared is None else unprepared)
             record = train(cell.config, run_dir=folder.path)
     except Exception as err:  # one failed cell must not stop a bench of hours; it is retried later
         detail = str(err) if isinstance(err, RecLossError) else traceback.format_exc()
         folder.write_error(detail)
         return f"{cell.key}: FAILED: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
     return f"{cell.key}: {summary_line(run_row(record))}"
+
+
+def _prepare(cell: Cell, unprepared: dict[str, str]) -> None:
+    """The cell's data set prepared (or found in its cache), unless it failed for another cell."""
+    settings = cell.config.data.model_dump_json()
+    if settings in unprepared:
+        raise DataError(unprepared[settings])
+    try:
+        prepare_data(cell.config, None)
+    except RecLossError as err:
+        again = f"(found preparing the data set of {cell.key}; not prepared again)"
+        unprepared[settings] = f"{err} {again}"
+        raise
 
 
 def _check_data_paths(cells: list[Cell]) -> None:

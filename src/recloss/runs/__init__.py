@@ -15,7 +15,7 @@ from recloss.runs.methods import (
     transferable_methods,
 )
 from recloss.runs.scoring import evaluate, predict, predict_to_file, save_predictions
-from recloss.runs.single import check_names, resolve_config, resume, train
+from recloss.runs.single import check_names, prepare_data, resolve_config, resume, train
 
 __all__ = [
     "SEARCHES",
@@ -27,6 +27,7 @@ __all__ = [
     "method_label",
     "predict",
     "predict_to_file",
+    "prepare_data",
     "resolve_config",
     "resume",
     "save_predictions",
