@@ -133,6 +133,9 @@ def test_train_then_eval(capsys, synthetic_flags):
     assert code == 0
     evaluated = dict(line.split() for line in out.splitlines())
     assert float(evaluated["auc"]) == pytest.approx(metrics["test"]["auc"], abs=1e-4)
+    (run_dir / "metrics.json").unlink()  # as while the run still trains: its best model so far
+    code, again, err = run(capsys, "eval", str(run_dir))
+    assert code == 0 and again == out and err == f"{run_dir}: not finished; its best model so far\n"
 
 
 def test_logs_and_pipes_get_the_epoch_lines_without_progress_bars(capsys, synthetic_flags):

@@ -136,7 +136,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from recloss.runs import evaluate
 
     metrics = evaluate(args.run_dir, args.data)
-    task = RunDir(args.run_dir).read_record().dataset.task
+    if not RunDir(args.run_dir).is_finished():
+        print(f"{args.run_dir}: not finished; its best model so far", file=sys.stderr)
+    task = "multiclass" if "accuracy" in metrics else "binary"  # `recloss.metrics.evaluate`
     names = {key: metric_name(key, task) for key in metrics}
     width = max(len(name) for name in names.values())
     for key, value in metrics.items():
