@@ -289,6 +289,17 @@ def test_a_file_of_another_separator_gets_a_hint(tmp_path):
         prepare_dataset(data_config(tmp_path, "csv", path, table=TABLE))
 
 
+def test_a_tab_typed_in_a_shell_is_a_tab_and_a_longer_separator_is_refused(tmp_path):
+    path = write_csv(tmp_path / "t.tsv", rows=20, sep="\t")
+    typed = TABLE.model_validate(TABLE.model_dump() | {"separator": "\\t"})  # --set ...=\t
+    assert typed.separator == "\t"
+    ds = prepare_dataset(data_config(tmp_path, "csv", path, table=typed), progress=False)
+    assert ds.schema.cat_fields == ("color", "shape", "size")
+    for separator in (";;", "", '"', "\n"):
+        with pytest.raises(ValidationError, match="is not one character .*; a tab is \\\\t"):
+            TableSchema(label="label", separator=separator)
+
+
 def test_csv_without_header_names_columns_by_position(tmp_path):
     path = write_csv(tmp_path / "t.tsv", rows=20, sep=";", header=False)
     table = TableSchema(label="0", categorical=["1"], numeric=["4"], separator=";", header=False)

@@ -38,6 +38,18 @@ class TableSchema(_Section):
         """A header-less file's columns are named by position: `2` is the column `"2"`."""
         return [_column_name(v) for v in value] if isinstance(value, list) else _column_name(value)
 
+    @field_validator("separator")
+    @classmethod
+    def _one_character(cls, separator: str) -> str:
+        """One character, no quote or line break; `\\t`, a tab as typed in a shell, is a tab."""
+        separator = "\t" if separator == "\\t" else separator
+        if len(separator) != 1 or separator in '"\r\n':
+            raise ValueError(
+                f"{separator!r} is not one character (other than a quote or a line break); "
+                "a tab is \\t"
+            )
+        return separator
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, name: str) -> str:
