@@ -195,6 +195,15 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
         (["--set", "train.lr=-1"], "--set train.lr=-1: train.lr: Input should be greater than 0"),
         (["--epochs", "0"], "--epochs 0: train.epochs: Input should be greater than 0"),
         (["--seed", "-1"], "--seed -1: train.seed: Input should be greater than or equal to 0"),
+        (["--set", "train.lr=.inf"], "--set train.lr=.inf: train.lr: Input should be a finite"),
+        (
+            ["--set", "data.split=[.nan, 0.5, 0.5]"],
+            "--set data.split=[.nan, 0.5, 0.5]: data.split.0: Input should be a finite number",
+        ),
+        (
+            ["--set", "loss.params.controller_lr=.inf"],
+            "--set loss.params.controller_lr=.inf: loss.params.controller_lr: Input should be a",
+        ),
         (
             ["--set", "data.split=[0.5, 0.6, 0.1]"],
             "--set data.split=[0.5, 0.6, 0.1]: data.split: (0.5, 0.6, 0.1) must be",

@@ -2,6 +2,7 @@
 
 The constructor's signature says which keys exist and its type hints what each must be; values
 are validated and converted with pydantic, and a mistake is a ConfigError naming the key.
+Numbers must be finite: no parameter means anything by an infinity or a NaN.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import inspect
 from collections.abc import Collection
 from typing import Any, get_type_hints
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from recloss.errors import ConfigError
+
+FINITE = ConfigDict(allow_inf_nan=False)
 
 
 def accepted_params(cls: type, given_elsewhere: Collection[str] = ()) -> dict[str, Any]:
@@ -42,7 +45,7 @@ def check_params(
             message = f"{where}.{key}: unknown parameter of {name}; valid: {choices}"
             raise ConfigError(message, key=f"{where}.{key}")
         try:
-            checked[key] = TypeAdapter(hints.get(key, Any)).validate_python(value)
+            checked[key] = TypeAdapter(hints.get(key, Any), config=FINITE).validate_python(value)
         except ValidationError as err:
             msg = err.errors()[0]["msg"]
             raise ConfigError(f"{where}.{key}: {msg} (got {value!r})", f"{where}.{key}") from None
