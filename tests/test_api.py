@@ -94,6 +94,23 @@ def test_train_evaluate_predict_on_in_memory_rows(tmp_path):
     assert scored["auc"] > 0.8
 
 
+def test_paths_that_start_with_a_tilde_are_in_the_home_folder(tmp_path, monkeypatch):
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    rows = planted_rows(600, seed=0)
+    write_csv(home / "rows.csv", rows)
+    cfg = frame_config(tmp_path)
+    cfg["data"] |= {"dataset": "csv", "path": "~/rows.csv", "cache_dir": "~/cache"}
+    record = recloss.train(cfg, out="~/runs", train__epochs=1)
+    assert record.run_dir.parent == home / "runs" and (home / "cache").is_dir()
+    folder = f"~/runs/{record.run_dir.name}"
+    assert RunDir(folder).read_record().test == record.test
+    recloss.runs.save_predictions(recloss.predict(folder, "~/rows.csv"), "~/p.csv")
+    assert (home / "p.csv").is_file() and not list(work.iterdir())  # no folder named ~
+
+
 def missing_criteo(tmp_path) -> dict[str, str]:
     """Overrides naming a Criteo file that does not exist: any step that reads it fails."""
     return {"data.dataset": "criteo", "data.path": str(tmp_path / "train.txt")}

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import codecs
 import copy
+import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from recloss.dataset_defaults import dataset_defaults
 from recloss.errors import ConfigError
+
+# a path as a config file may write it: `~/data/train.txt` is in the home folder, as in a shell
+UserPath = Annotated[str, AfterValidator(os.path.expanduser)]
 
 
 class _Section(BaseModel):
@@ -93,18 +105,18 @@ class SyntheticConfig(_Section):
 
 class DataConfig(_Section):
     dataset: str = "movielens-100k"
-    path: str | None = None  # file or folder for data sets that are not fetched
+    path: UserPath | None = None  # file or folder for data sets that are not fetched
     task: Literal["binary", "multiclass"] | None = None  # None: the data set's default
     min_count: int | None = Field(None, ge=1)  # None: the data set's default
     numeric: Literal["bucket", "continuous"] = "bucket"
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_seed: int = Field(2021, ge=0)
     # given split files {train: F, valid: F, test: F}; relative to `path` when that is a folder
-    splits: dict[Literal["train", "valid", "test"], str] | None = None
+    splits: dict[Literal["train", "valid", "test"], UserPath] | None = None
     vocab_from: Literal["train", "all"] = "train"  # rows the vocabularies and statistics see
     on_bad_line: Literal["error", "skip"] = "error"
     chunk_rows: int = Field(500_000, gt=0)
-    cache_dir: str | None = None  # default: $RECLOSS_HOME/cache
+    cache_dir: UserPath | None = None  # default: $RECLOSS_HOME/cache
     table: TableSchema | None = None  # for dataset csv / parquet
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
 
@@ -224,7 +236,7 @@ class RunConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-    out: str = "runs"
+    out: UserPath = "runs"
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

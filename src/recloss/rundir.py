@@ -149,7 +149,7 @@ class RunDir:
     LOG = "train.log"
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
 
     @classmethod
     def new(cls, cfg: RunConfig) -> RunDir:

@@ -36,7 +36,7 @@ class Cell:
 
 def bench_dir(grid: Grid, out: str | Path) -> Path:
     """The bench directory of a grid under `--out`."""
-    return Path(out).resolve() / grid.name
+    return Path(out).expanduser().resolve() / grid.name
 
 
 def cell_dir(root: Path, key: str) -> Path:

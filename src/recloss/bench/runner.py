@@ -98,7 +98,7 @@ def _check_data_paths(cells: list[Cell]) -> None:
     """ConfigError now for a data file that does not exist, not a failed cell for each run."""
     for cell in cells:
         path = cell.config.data.path
-        if path is not None and not Path(path).expanduser().exists():
+        if path is not None and not Path(path).exists():
             raise ConfigError(
                 f"data set {cell.dataset}: {path} does not exist (a relative path is read from "
                 f"the current folder, {Path.cwd()})"

@@ -105,7 +105,7 @@ def reader_settings(reader: Reader) -> dict:
 
 def _data_path(spec: DatasetSpec, cfg: DataConfig) -> Path | None:
     if cfg.path is not None:
-        return Path(cfg.path).expanduser()
+        return Path(cfg.path)
     if cfg.splits is not None:
         return None  # the files data.splits names
     if spec.fetch is not None:

@@ -58,7 +58,7 @@ def folder_splits(name: str, folder: Path, suffixes: Sequence[str]) -> dict[str,
 def configured_splits(name: str, cfg: DataConfig) -> dict[str, Path]:
     """The files `data.splits` names; relative ones are taken from `data.path` when a folder."""
     assert cfg.splits is not None
-    base = Path(cfg.path).expanduser() if cfg.path else None
+    base = Path(cfg.path) if cfg.path else None
     if base is not None and not base.is_dir():
         raise DataError(
             f"{name}: data.path {base} is not a folder; with data.splits give a folder "
@@ -66,7 +66,7 @@ def configured_splits(name: str, cfg: DataConfig) -> dict[str, Path]:
         )
     found = {}
     for split in SPLITS:
-        path = Path(cfg.splits[split]).expanduser()
+        path = Path(cfg.splits[split])
         if base is not None and not path.is_absolute():
             path = base / path
         if not path.is_file():

@@ -149,7 +149,7 @@ def check_output(output: str | Path) -> None:
     folder is a folder (or will be made), or `-`, standard output."""
     if str(output) == STDOUT:
         return
-    path = Path(output)
+    path = Path(output).expanduser()
     if path.suffix not in (".csv", ".parquet"):
         raise ConfigError(
             f"--output {path}: give a .csv or .parquet file name, or - (standard output)"
@@ -172,7 +172,7 @@ def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
         else {f"p_{c}": probs[:, c] for c in range(probs.shape[1])}
     )
     table = pa.table(columns)
-    path = Path(path)
+    path = Path(path).expanduser()
     if str(path) == STDOUT:
         _write_csv(table, sys.stdout.buffer)
         sys.stdout.flush()

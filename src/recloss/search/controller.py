@@ -197,7 +197,7 @@ def load_controller(path: str | Path, option: str = "controller") -> Controller:
     """Read a controller written by `save_controller`; CompatibilityError if it is not one, and
     where it is missing an OptionError naming the `option` that gave the path (so that a method
     built before any data is read refuses it then)."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise OptionError(option, f"{path}: {option} file not found")
     try:
