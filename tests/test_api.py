@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 import torch
+import yaml
 from conftest import InterruptAfter
 
 import recloss
@@ -103,7 +104,8 @@ def test_paths_that_start_with_a_tilde_are_in_the_home_folder(tmp_path, monkeypa
     write_csv(home / "rows.csv", rows)
     cfg = frame_config(tmp_path)
     cfg["data"] |= {"dataset": "csv", "path": "~/rows.csv", "cache_dir": "~/cache"}
-    record = recloss.train(cfg, out="~/runs", train__epochs=1)
+    (home / "run.yaml").write_text(yaml.safe_dump(cfg))
+    record = recloss.train("~/run.yaml", out="~/runs", train__epochs=1)
     assert record.run_dir.parent == home / "runs" and (home / "cache").is_dir()
     folder = f"~/runs/{record.run_dir.name}"
     assert RunDir(folder).read_record().test == record.test

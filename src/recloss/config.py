@@ -303,7 +303,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def read_yaml_mapping(path: str | Path, kind: str = "config") -> dict[str, Any]:
     """The top-level mapping of a YAML file; ConfigError naming the file (and line) otherwise."""
-    p = Path(path)
+    p = Path(path).expanduser()
     if not p.is_file():
         raise ConfigError(f"{p}: {kind} file not found")
     try:

@@ -83,7 +83,7 @@ def resolve(name_or_path: str | Path, kind: str) -> Path:
     `.yaml` at the end of a name is optional (`paper/criteo.yaml` names `paper/criteo`).
     """
     _check_kind(kind)
-    path = Path(name_or_path)
+    path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
     name = path.as_posix().removesuffix(".yaml")
