@@ -19,6 +19,7 @@ from recloss.data.fetch import fetch_ml100k
 from recloss.data.formats import AvazuReader, CriteoReader, LibFMReader, Reader
 from recloss.data.movielens import atomic_100k, grouplens_100k, movielens_1m, movielens_20m
 from recloss.data.obd import ObdReader, campaign_folder
+from recloss.data.partitions import data_files
 from recloss.data.schema import Task
 from recloss.data.splitfiles import configured_splits, folder_splits
 from recloss.data.tables import CSVReader, ParquetReader
@@ -200,9 +201,15 @@ def _table(cfg: DataConfig) -> TableSchema:
     return cfg.table
 
 
-def _table_listing(name: str, suffixes: Sequence[str], expects: str) -> Listing:
+def _table_listing(name: str, suffixes: Sequence[str], expects: str, deep: bool = False) -> Listing:
+    """A folder's files of the format; `deep`: at any depth (a partitioned Parquet folder)."""
+
     def listing(folder: Path) -> list[Path]:
-        files = sorted(p for s in suffixes for p in folder.glob(f"*{s}") if p.is_file())
+        files = (
+            data_files(folder, suffixes)
+            if deep
+            else sorted(p for s in suffixes for p in folder.glob(f"*{s}") if p.is_file())
+        )
         if not files:
             raise _missing(name, folder, expects)
         return files
@@ -213,7 +220,9 @@ def _table_listing(name: str, suffixes: Sequence[str], expects: str) -> Listing:
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 CSV_EXPECTS = "a CSV file, or a folder of them (train/valid/test files are used as the splits)"
 PARQUET_SUFFIXES = (".parquet",)
-PARQUET_EXPECTS = "a Parquet file, or a folder of them (train/valid/test files: the splits)"
+PARQUET_EXPECTS = (
+    "a Parquet file, or a folder of them, partitioned too (train/valid/test files: the splits)"
+)
 
 
 def _read_csv(files: Files, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
@@ -311,7 +320,7 @@ for _spec in (
         file_format(
             "parquet",
             PARQUET_SUFFIXES,
-            _table_listing("parquet", PARQUET_SUFFIXES, PARQUET_EXPECTS),
+            _table_listing("parquet", PARQUET_SUFFIXES, PARQUET_EXPECTS, deep=True),
             _read_parquet,
         ),
         tasks=BOTH,

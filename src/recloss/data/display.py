@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[
     return "\n".join(lines)
 
 
+MAX_LISTED = 4  # source files of several folders named one by one; more are counted
+
+
 def sources_text(sources: Sequence[dict]) -> str:
     """A cache's sources in a line: its files (one folder written once), a table, or generated."""
     paths = [s["path"] for s in sources if "path" in s]
@@ -57,6 +61,8 @@ def sources_text(sources: Sequence[dict]) -> str:
         if len(paths) > 1 and len(parents) == 1:
             names = ",".join(Path(p).name for p in paths)
             parts.append(f"{parents.pop()}/{{{names}}}")
+        elif len(paths) > MAX_LISTED:  # a partitioned folder's: a file per partition
+            parts.append(f"{len(paths):,} files under {os.path.commonpath(paths)}")
         else:
             parts.append(", ".join(paths))
     parts += [f"in-memory table ({count(s.get('rows'))} rows)" for s in tables]

@@ -30,6 +30,7 @@ from recloss.data.chunks import (
     with_label,
 )
 from recloss.data.convert import binary_label, class_label, to_float
+from recloss.data.partitions import partition_of, with_partition
 from recloss.data.schema import Task
 from recloss.data.text import TextFormat, arrow_encoding, column_names, read_text
 from recloss.errors import ConfigError, DataError
@@ -159,7 +160,8 @@ class CSVReader(TableReader):
 
 
 class ParquetReader(TableReader):
-    """Parquet files read in record batches; errors name the 1-based row."""
+    """Parquet files read in record batches; errors name the 1-based row. A file in a partitioned
+    folder (`day=2024-01-01/part-0.parquet`) also has the columns its folders name."""
 
     def __init__(
         self,
@@ -169,20 +171,28 @@ class ParquetReader(TableReader):
         labeled: bool | None = True,
     ) -> None:
         super().__init__(files, table, task)
-        names = [_parquet_file(path).schema_arrow.names for path in self.files]
+        own = [_parquet_file(path).schema_arrow.names for path in self.files]
+        self._partitions = [  # a file's own column of a partition's name wins
+            {k: v for k, v in partition_of(path).items() if k not in names}
+            for path, names in zip(self.files, own, strict=True)
+        ]
+        names = [[*n, *p] for n, p in zip(own, self._partitions, strict=True)]
         self._read_labels(labeled, names[0])
         for path, have in zip(self.files, names, strict=True):
             check_columns(path, have, table, self.labeled)
 
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
-        for path, part in zip(self.files, self._parts, strict=True):
+        for path, part, partition in zip(self.files, self._parts, self._partitions, strict=True):
+            wanted = {k: v for k, v in partition.items() if k in self.wanted}
+            columns = [c for c in self.wanted if c not in wanted]
             first = 1
             with (
                 closing(_parquet_file(path)) as file,
-                closing(file.iter_batches(batch_size=chunk_rows, columns=self.wanted)) as batches,
+                closing(file.iter_batches(batch_size=chunk_rows, columns=columns)) as batches,
             ):
                 for data in batches:
-                    yield arrow_chunk(self, self.prepared(data), str(path), first, policy, part)
+                    data = self.prepared(with_partition(data, wanted))
+                    yield arrow_chunk(self, data, str(path), first, policy, part)
                     first += data.num_rows
 
     def prepared(self, data: pa.RecordBatch) -> pa.RecordBatch:

@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 
 from recloss.data.badlines import BadLines, Found, RowChecks
 from recloss.data.display import human_bytes
+from recloss.data.partitions import data_files
 from recloss.data.prefetch import prefetch
 from recloss.errors import DataError
 
@@ -72,9 +73,10 @@ def sample(path: Path, size: int = SAMPLE_BYTES) -> bytes:
 
 
 def is_parquet(path: Path) -> bool:
-    """Whether `path` (or a folder's first file) starts as a Parquet file does."""
+    """Whether `path` (or a folder's first data file, at any depth) starts as a Parquet file
+    does."""
     if path.is_dir():
-        path = next(iter(sorted(p for p in path.iterdir() if p.is_file())), path)
+        path = next(iter(data_files(path, ("",))), path)
     try:
         with open(path, "rb") as f:
             return f.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
