@@ -95,6 +95,20 @@ def test_train_evaluate_predict_on_in_memory_rows(tmp_path):
     assert scored["auc"] > 0.8
 
 
+def test_rows_given_beside_a_config_that_names_files_are_refused_not_the_files_ignored(tmp_path):
+    rows = planted_rows(300, seed=0)
+    cfg = frame_config(tmp_path)
+    cfg["data"] |= {"dataset": "csv", "path": str(tmp_path / "rows.csv")}
+    with pytest.raises(ConfigError, match=r"^data\.path: .*rows\.csv names data, and rows are "):
+        recloss.train(cfg, data=rows, out=str(tmp_path))
+    splits = {"train": "a.csv", "valid": "b.csv", "test": "c.csv"}
+    with pytest.raises(ConfigError, match=r"^data\.splits: .* \(data__splits=None leaves"):
+        recloss.train(cfg, data=rows, data__path=None, data__splits=splits, out=str(tmp_path))
+    assert not list(tmp_path.glob("frame-*"))
+    record = recloss.train(cfg, data=rows, data__path=None, train__epochs=1, out=str(tmp_path))
+    assert RunDir(record.run_dir).read_config().data.dataset == "frame"
+
+
 def test_paths_that_start_with_a_tilde_are_in_the_home_folder(tmp_path, monkeypatch):
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir(), work.mkdir()

@@ -274,7 +274,8 @@ def train(
     """
     cfg = resolve_config(config, **overrides)
     if data is not None:  # the run's config says where its rows came from
-        cfg.data = cfg.data.model_copy(update={"dataset": FRAME, "path": None})
+        _check_no_files(cfg.data)
+        cfg.data = cfg.data.model_copy(update={"dataset": FRAME})
     check_names(cfg)
     if run_dir is not None:
         _check_unused(RunDir(run_dir))
@@ -283,6 +284,18 @@ def train(
     dataset = _set_up(cfg, data)
     folder = _new_folder(cfg, run_dir, dataset)
     return _run(cfg, dataset, folder, resume=False, callbacks=callbacks)
+
+
+def _check_no_files(cfg: DataConfig) -> None:
+    """ConfigError where the config names files beside the rows given: they would go unread."""
+    named = {"data.path": cfg.path, "data.splits": cfg.splits}
+    for key, files in named.items():
+        if files is not None:
+            raise ConfigError(
+                f"{key}: {files} names data, and rows are given as data= too; train on one "
+                f"of them ({key.replace('.', '__')}=None leaves the files out)",
+                key,
+            )
 
 
 def _check_unused(folder: RunDir) -> None:
