@@ -153,6 +153,7 @@ def missing_criteo(tmp_path) -> dict[str, str]:
         ({"loss.name": "ce", "loss.candidates": ["nope"]}, "loss.candidates: unknown loss"),
         ({"data.dataset": "synthetic"}, "data.path: "),  # a file it would never read
         ({"data.table": {"label": "y", "categorical": ["a"]}}, "data.table: the criteo data set"),
+        ({"data.synthetic": {"rows": 5}}, "data.synthetic: settings of generated data"),
     ],
 )
 def test_names_are_checked_before_the_data_is_read(tmp_path, override, start):

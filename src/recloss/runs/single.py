@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from recloss.config import DataConfig, RunConfig, config_from_dict, load_config, set_dotted
+from recloss.config import (
+    DataConfig,
+    RunConfig,
+    SyntheticConfig,
+    config_from_dict,
+    load_config,
+    set_dotted,
+)
 from recloss.data import (
     DATASETS,
     PreparedDataset,
@@ -137,6 +144,7 @@ def check_names(cfg: RunConfig) -> None:
         "data.dataset": lambda: cfg.data.dataset == FRAME or DATASETS.get(cfg.data.dataset),
         "data.path": lambda: _check_path_is_read(cfg.data),
         "data.table": lambda: _check_table_is_read(cfg.data),
+        "data.synthetic": lambda: _check_synthetic_is_used(cfg.data),
         "model.name": lambda: check_model_params(cfg.model.name, cfg.model.params),
         "loss.name": lambda: check_method(cfg.loss),
     }
@@ -164,6 +172,15 @@ def _check_table_is_read(cfg: DataConfig) -> None:
         raise ConfigError(
             f"the {cfg.dataset} data set has columns of its own and reads no table; name the "
             "file's format (--dataset csv or parquet) or leave data.table out"
+        )
+
+
+def _check_synthetic_is_used(cfg: DataConfig) -> None:
+    """ConfigError for settings of generated data given to another data set, which ignores them."""
+    if cfg.dataset != "synthetic" and cfg.synthetic != SyntheticConfig():
+        raise ConfigError(
+            f"settings of generated data, which the {cfg.dataset} data set ignores; name "
+            "--dataset synthetic or leave data.synthetic out"
         )
 
 
