@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import logging
 
 import pytest
@@ -163,6 +165,15 @@ def test_a_binary_file_where_text_is_expected_is_one_line(tmp_path, dataset):
     binary.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(DataError, match=r"noise\.txt: not a text file, where delimited text"):
         prepare(tmp_path, dataset, binary, **({"table": table} if table else {}))
+    text = b"label,color\n0,red\n1,blue\n"
+    packed = {"gz": gzip.compress(text), "bz2": bz2.compress(text), "zip": b"PK\x03\x04..."}
+    for suffix, data in packed.items():
+        (tmp_path / f"{suffix}.txt").write_bytes(data)
+        fix = "extract it first" if suffix == "zip" else f"name it {suffix}.txt.{suffix}$"
+        with pytest.raises(DataError, match=rf"{suffix}\.txt: .*, where delimited text .*; {fix}"):
+            prepare(
+                tmp_path, dataset, tmp_path / f"{suffix}.txt", **({"table": table} if table else {})
+            )
 
 
 def test_a_named_data_set_without_path_says_what_it_expects(tmp_path):

@@ -6,6 +6,7 @@ import bisect
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -28,6 +29,22 @@ MAX_BLOCK_BYTES = 1 << 23  # larger blocks are no faster; Arrow holds dozens of 
 SAMPLE_BYTES = 1 << 16
 MAX_HEADER_BYTES = 1 << 26  # a first line longer than this is no table's header
 PARQUET_MAGIC = b"PAR1"  # the first (and last) four bytes of every Parquet file
+
+
+@dataclass(frozen=True)
+class Compressed:
+    magic: re.Pattern[bytes]  # matches the first bytes of such a file
+    kind: str
+    suffix: str | None  # the name's ending that reads it decompressed (None: not read so)
+
+
+COMPRESSED = (
+    Compressed(re.compile(rb"\x1f\x8b"), "gzip-compressed", ".gz"),
+    Compressed(re.compile(rb"BZh[1-9]1AY&SY"), "bzip2-compressed", ".bz2"),
+    Compressed(re.compile(rb"\x28\xb5\x2f\xfd"), "zstd-compressed", ".zst"),
+    Compressed(re.compile(rb"\x04\x22\x4d\x18"), "lz4-compressed", ".lz4"),
+    Compressed(re.compile(rb"PK\x03\x04"), "a zip archive", None),
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,10 @@ def text_head(path: Path) -> bytes:
     head = sample(path)
     if not head.strip():
         raise DataError(f"{path}: file is empty")
+    packed = next((c for c in COMPRESSED if c.magic.match(head)), None)
+    if packed is not None:  # compressed, but not named so: decompression goes by the suffix
+        fix = f"name it {path.name}{packed.suffix}" if packed.suffix else "extract it first"
+        raise DataError(f"{path}: {packed.kind}, where delimited text is expected; {fix}")
     if b"\0" in head:  # no delimited text has NUL bytes: a Parquet or other binary file
         kind = "a Parquet file" if head.startswith(PARQUET_MAGIC) else "not a text file"
         raise DataError(f"{path}: {kind}, where delimited text is expected")
