@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import math
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -203,6 +204,19 @@ def test_movielens_20m_half_stars_round_up_into_classes(tmp_path):
         item: year for item, year in zip(decode(ds, "item_id"), decode(ds, "year"), strict=True)
     }
     assert years["3"] == "1953"  # quoted title "Movie, The 3 (1953)"
+
+
+@pytest.mark.parametrize("name", ["movielens-100k", "movielens-1m", "movielens-20m"])
+def test_a_movielens_download_still_zipped_is_sent_to_be_extracted(tmp_path, name, monkeypatch):
+    folder = write_ml20m(tmp_path / "ml-20m", rows=20)
+    with zipfile.ZipFile(tmp_path / "ml-20m.zip", "w") as archive:
+        archive.write(folder / "ratings.csv", "ml-20m/ratings.csv")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=f"^{name}: ml-20m.zip is a zip archive; extract it and "):
+        prepare_dataset(data_config(tmp_path, name, Path("ml-20m.zip")))
+    (folder / "movies.csv").unlink()  # a file given for its folder: the folder is named whole
+    with pytest.raises(DataError, match=f"^movielens-20m: {folder} lacks movies.csv; expected "):
+        prepare_dataset(data_config(tmp_path, "movielens-20m", Path("ml-20m/ratings.csv")))
 
 
 def test_movielens_binary_task_is_rating_at_least_4(tmp_path):

@@ -23,6 +23,7 @@ from recloss.data.partitions import data_files
 from recloss.data.schema import Task
 from recloss.data.splitfiles import configured_splits, folder_splits
 from recloss.data.tables import CSVReader, ParquetReader
+from recloss.data.text import compression_of
 from recloss.data.wheelsets import ADULT_FILE, fetch_adult, fetch_obd
 from recloss.errors import ConfigError, DataError
 from recloss.registry import Registry
@@ -136,9 +137,19 @@ def _ratings_only(name: str, labeled: bool | None) -> None:
         raise DataError(f"{name}: a ratings file is read with its ratings (no unlabeled layout)")
 
 
+def _folder_of(name: str, path: Path) -> Path:
+    """`path`, a folder, or the folder of a file in it (`ratings.csv`); not a downloaded archive."""
+    if not path.is_file():
+        return path
+    packed = compression_of(path)
+    if packed is not None:
+        raise DataError(f"{name}: {path} is {packed.kind}; extract it and pass the folder it holds")
+    return path.absolute().parent
+
+
 def _movielens_100k(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
     _ratings_only("movielens-100k", labeled)
-    folder = path.parent if path.is_file() else path
+    folder = _folder_of("movielens-100k", path)
     if (folder / "u.data").is_file():
         return grouplens_100k(folder, task)
     inter = sorted(folder.glob("*.inter"))
@@ -158,7 +169,7 @@ ML1M_EXPECTS = "a folder with ratings.dat, users.dat, movies.dat"
 
 def _movielens_1m(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
     _ratings_only("movielens-1m", labeled)
-    folder = path.parent if path.is_file() else path
+    folder = _folder_of("movielens-1m", path)
     _needs("movielens-1m", folder, ("ratings.dat", "users.dat", "movies.dat"), ML1M_EXPECTS)
     return movielens_1m(folder, task)
 
@@ -168,7 +179,7 @@ ML20M_EXPECTS = "a folder with ratings.csv and movies.csv (ml-20m or ml-25m)"
 
 def _movielens_20m(path: Path, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
     _ratings_only("movielens-20m", labeled)
-    folder = path.parent if path.is_file() else path
+    folder = _folder_of("movielens-20m", path)
     _needs("movielens-20m", folder, ("ratings.csv", "movies.csv"), ML20M_EXPECTS)
     return movielens_20m(folder, task)
 

@@ -101,6 +101,13 @@ def is_parquet(path: Path) -> bool:
         return False
 
 
+def compression_of(path: Path) -> Compressed | None:
+    """The compression or archive the first bytes of the file at `path` show, whatever its name."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    return next((c for c in COMPRESSED if c.magic.match(head)), None)
+
+
 def text_head(path: Path) -> bytes:
     """The first bytes of a delimited text file; DataError if it is empty or binary."""
     head = sample(path)
