@@ -314,6 +314,19 @@ def test_a_tab_typed_in_a_shell_is_a_tab_and_a_longer_separator_is_refused(tmp_p
             TableSchema(label="label", separator=separator)
 
 
+def test_numbers_padded_with_spaces_are_numbers_as_pandas_reads_them(tmp_path):
+    (tmp_path / "t.csv").write_text("color, size, label\nred, 3.5, 1\nblue, 10 , 0\nred,, 1\n")
+    table = TableSchema(label="label", categorical=["color"], numeric=["size"])
+    cfg = data_config(tmp_path, "csv", tmp_path / "t.csv", table=table, numeric="continuous")
+    ds = prepare_dataset(cfg, progress=False)
+    assert ds.split("train").y.tolist() == [1, 0, 1]
+    assert np.isnan(ds.split("train").x_num[:, 0]).tolist() == [False, False, False]  # mean-filled
+    assert decode(ds, "color") == ["red", "blue", "red"]
+    (tmp_path / "u.csv").write_text("color,size,label\nred,3, x \n")
+    with pytest.raises(DataError, match=r"u\.csv:2: label label: ' x ' is not 0 or 1$"):
+        prepare_dataset(data_config(tmp_path, "csv", tmp_path / "u.csv", table=table))
+
+
 def test_csv_without_header_names_columns_by_position(tmp_path):
     path = write_csv(tmp_path / "t.tsv", rows=20, sep=";", header=False)
     table = TableSchema(label="0", categorical=["1"], numeric=["4"], separator=";", header=False)

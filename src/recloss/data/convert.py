@@ -38,17 +38,27 @@ def _parse(
     column: pa.Array, target: pa.DataType, checks: RowChecks, what: str, kind: str = ""
 ) -> pa.Array:
     """Cast strings with Arrow's parser; empty strings are nulls, rejected entries bad rows
-    (`what: 'x' is not <kind>`, by default the target type's description)."""
-    column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+    (`what: 'x' is not <kind>`, by default the target type's description). A number padded
+    with spaces (`a, b, y` files, ` 1`) is that number, as pandas reads it."""
+    column = _empty_as_null(column)
     try:
         return pc.cast(column, target)
     except pa.ArrowInvalid:
         pass
-    bad = np.zeros(len(column), dtype=bool)
-    _unparsable(column, target, 0, bad)
+    trimmed = _empty_as_null(pc.utf8_trim_whitespace(column))  # only now: clean data pays nothing
+    try:
+        return pc.cast(trimmed, target)
+    except pa.ArrowInvalid:
+        pass
+    bad = np.zeros(len(trimmed), dtype=bool)
+    _unparsable(trimmed, target, 0, bad)
     kind = kind or _KINDS[target]
     checks.add(bad, lambda row: f"{what}: {_shown(column, row)} is not {kind}")
-    return pc.cast(pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), column), target)
+    return pc.cast(pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), trimmed), target)
+
+
+def _empty_as_null(column: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
 
 
 _KINDS = {pa.int64(): "an integer", pa.float64(): "a number"}
