@@ -51,6 +51,8 @@ def test_config_forms_and_overrides_agree(tmp_path):
         resolve_config(raw, train__epochs=0)
     with pytest.raises(TypeError, match="^config must be a RunConfig, .*, not int$"):
         resolve_config(123)
+    with pytest.raises(ConfigError, match=r"^'train\.\.lr': not a key; keys are dotted names"):
+        resolve_config(raw, **{"train..lr": 0.01})
 
 
 def planted_rows(n: int, seed: int) -> dict[str, np.ndarray]:

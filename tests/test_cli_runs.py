@@ -196,6 +196,7 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
         (["--epochs", "0"], "--epochs 0: train.epochs: Input should be greater than 0"),
         (["--seed", "-1"], "--seed -1: train.seed: Input should be greater than or equal to 0"),
         (["--set", "train.lr=.inf"], "--set train.lr=.inf: train.lr: Input should be a finite"),
+        (["--set", ".lr=3"], "--set '.lr=3': expected KEY=VALUE, KEY dotted as in train.lr"),
         (
             ["--set", "data.split=[.nan, 0.5, 0.5]"],
             "--set data.split=[.nan, 0.5, 0.5]: data.split.0: Input should be a finite number",

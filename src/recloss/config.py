@@ -340,6 +340,8 @@ def load_config(
 
 def set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
     """Set `d["a"]["b"] = value` for `dotted == "a.b"`, creating mappings on the way."""
+    if "" in dotted.split("."):
+        raise ConfigError(f"{dotted!r}: not a key; keys are dotted names, as in train.lr")
     *parents, leaf = dotted.split(".")
     for key in parents:
         d = d.setdefault(key, {})

@@ -31,8 +31,8 @@ def _config_and_origins(
     origins: dict[str, str] = {}  # key -> the flag that set it, for error messages
     for item in args.set:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        if not sep or "" in key.split("."):
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, KEY dotted as in train.lr")
         try:
             overrides[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError:
