@@ -20,8 +20,9 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 Partition = dict[str, str | None]  # a file's partition columns and their values
 
 
-def data_files(folder: Path, suffixes: Sequence[str]) -> list[Path]:
-    """The files under `folder` at any depth whose names end in one of `suffixes`, in order."""
+def data_files(folder: Path, suffixes: Sequence[str] = ("",)) -> list[Path]:
+    """The files under `folder` at any depth whose names end in one of `suffixes` (by default
+    all), in path order."""
     return sorted(
         path
         for path in folder.rglob("*")

@@ -93,7 +93,7 @@ def is_parquet(path: Path) -> bool:
     """Whether `path` (or a folder's first data file, at any depth) starts as a Parquet file
     does."""
     if path.is_dir():
-        path = next(iter(data_files(path, ("",))), path)
+        path = next(iter(data_files(path)), path)
     try:
         with open(path, "rb") as f:
             return f.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
@@ -104,7 +104,10 @@ def is_parquet(path: Path) -> bool:
 def compression_of(path: Path) -> Compressed | None:
     """The compression or archive the first bytes of the file at `path` show, whatever its name."""
     with open(path, "rb") as f:
-        head = f.read(16)
+        return _compression(f.read(16))
+
+
+def _compression(head: bytes) -> Compressed | None:
     return next((c for c in COMPRESSED if c.magic.match(head)), None)
 
 
@@ -113,7 +116,7 @@ def text_head(path: Path) -> bytes:
     head = sample(path)
     if not head.strip():
         raise DataError(f"{path}: file is empty")
-    packed = next((c for c in COMPRESSED if c.magic.match(head)), None)
+    packed = _compression(head)
     if packed is not None:  # compressed, but not named so: decompression goes by the suffix
         fix = f"name it {path.name}{packed.suffix}" if packed.suffix else "extract it first"
         raise DataError(f"{path}: {packed.kind}, where delimited text is expected; {fix}")
