@@ -22,6 +22,7 @@ from recloss.report import (
     transfer_table,
     write_results,
 )
+from recloss.report.stats import marked
 from recloss.rundir import DatasetInfo, EpochRecord, RunRecord, SearchRecord
 
 METHODS = {"ce": "CE", "darts": "DARTS", "slf": "SLF", "autoloss": "AutoLoss"}
@@ -155,6 +156,14 @@ def test_missing_and_unfinished_cells_show_a_dash():
     )
     table = overall_table(index_rows(rows), layout())
     assert [e.text for e in table.rows[0][4:]] == ["\u2013", "\u2013", "\u2013"]
+
+
+def test_means_that_show_as_the_best_are_all_bold():
+    close = {"ce": Stat((0.88401, 0.88401)), "al": Stat((0.88398, 0.88398)), "kl": Stat((0.87,))}
+    entries = marked(close, higher=True)
+    assert [k for k, e in entries.items() if e.bold] == ["ce", "al"]  # both show 0.8840
+    assert entries["ce"].text.split()[0] == entries["al"].text.split()[0] == "0.8840"
+    assert [k for k, e in marked(close, higher=True, digits=5).items() if e.bold] == ["ce"]
 
 
 def test_transfer_table_rows_are_methods_columns_targets():

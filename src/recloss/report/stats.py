@@ -93,12 +93,18 @@ class Entry:
 def marked(
     stats: dict[str, Stat], higher: bool, compare: str | None = None, digits: int = 4
 ) -> dict[str, Entry]:
-    """Format competing methods: the best mean bold, `compare` tested against the best rival."""
+    """Format competing methods: the best mean bold (every mean that shows as the best one, so
+    that a tie at the digits shown is bold twice), `compare` tested against the best rival."""
     means = {k: s.mean for k, s in stats.items() if s.n}
     best = (max if higher else min)(means.values()) if means else None
+    shown_best = None if best is None else f"{best:.{digits}f}"
     marks = {compare: _significance(stats, compare, higher)} if compare in means else {}
     return {
-        k: Entry(fmt(s, digits), bold=means.get(k) == best and s.n > 0, mark=marks.get(k, ""))
+        k: Entry(
+            fmt(s, digits),
+            bold=k in means and f"{means[k]:.{digits}f}" == shown_best,
+            mark=marks.get(k, ""),
+        )
         for k, s in stats.items()
     }
 
