@@ -129,6 +129,14 @@ def test_missing_column_is_a_config_error_naming_it(tmp_path):
         prepare_frame(cols, frame_config(tmp_path))
     assert one_line(err).startswith("data.table.categorical: column 'city' is not in frame")
     assert "clicked" in one_line(err)  # the columns it has are listed
+    indexed = pd.DataFrame(columns()).set_index("city")
+    with pytest.raises(ConfigError) as err:
+        prepare_frame(indexed, frame_config(tmp_path))
+    assert one_line(err) == (
+        "data.table.categorical: 'city' is the frame's index, not one of its columns; pass "
+        "frame.reset_index()"
+    )
+    assert prepare_frame(indexed.reset_index(), frame_config(tmp_path)).schema.n_fields > 0
 
 
 def test_bad_label_is_a_data_error_naming_column_and_row(tmp_path):

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from recloss.config import DataConfig
+from recloss.config import DataConfig, TableSchema
 from recloss.data.schema import Task
 from recloss.data.tables import ArrowReader
 from recloss.errors import ConfigError, DataError
@@ -32,7 +32,25 @@ def frame_reader(
             "data.table: in-memory data needs a table schema "
             "(label, categorical and numeric columns)"
         )
+    _check_not_index(data, cfg.table)
     return ArrowReader(arrow_table(data), cfg.table, task, FRAME, labeled)
+
+
+def _check_not_index(data: Any, table: TableSchema) -> None:
+    """ConfigError for a column `table` names that is a pandas frame's index (not converted)."""
+    index = {name for name in getattr(getattr(data, "index", None), "names", ()) if name}
+    if not index:  # not a pandas frame, or one whose index has no name
+        return
+    columns = set(data.columns)
+    for key in ("label", "categorical", "numeric"):
+        names = getattr(table, key)
+        for name in [names] if isinstance(names, str) else names:
+            if name in index and name not in columns:
+                raise ConfigError(
+                    f"data.table.{key}: {name!r} is the frame's index, not one of its columns; "
+                    "pass frame.reset_index()",
+                    f"data.table.{key}",
+                )
 
 
 def arrow_table(data: Any) -> pa.Table:
