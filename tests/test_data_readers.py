@@ -327,6 +327,17 @@ def test_numbers_padded_with_spaces_are_numbers_as_pandas_reads_them(tmp_path):
         prepare_dataset(data_config(tmp_path, "csv", tmp_path / "u.csv", table=table))
 
 
+def test_a_folder_of_compressed_csv_files_reads_each_as_a_single_one_is_read(tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for k, (suffix, codec) in enumerate({".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}.items()):
+        plain = write_csv(tmp_path / f"p{k}.csv", rows=10, seed=k).read_bytes()
+        with pa.CompressedOutputStream(str(folder / f"part-{k}.csv{suffix}"), codec) as out:
+            out.write(plain)
+    cfg = data_config(tmp_path, "csv", folder, table=TABLE)
+    assert len(prepare_dataset(cfg, progress=False).split("train")) == 30
+
+
 def test_csv_without_header_names_columns_by_position(tmp_path):
     path = write_csv(tmp_path / "t.tsv", rows=20, sep=";", header=False)
     table = TableSchema(label="0", categorical=["1"], numeric=["4"], separator=";", header=False)

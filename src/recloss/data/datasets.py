@@ -23,7 +23,7 @@ from recloss.data.partitions import data_files
 from recloss.data.schema import Task
 from recloss.data.splitfiles import configured_splits, folder_splits
 from recloss.data.tables import CSVReader, ParquetReader
-from recloss.data.text import compression_of
+from recloss.data.text import STREAM_SUFFIXES, compression_of
 from recloss.data.wheelsets import ADULT_FILE, fetch_adult, fetch_obd
 from recloss.errors import ConfigError, DataError
 from recloss.registry import Registry
@@ -228,7 +228,10 @@ def _table_listing(name: str, suffixes: Sequence[str], expects: str, deep: bool 
     return listing
 
 
-CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
+# plain, or compressed as a single file is read (`recloss.data.text.open_stream`)
+CSV_SUFFIXES = tuple(
+    f"{name}{packed}" for name in (".csv", ".tsv", ".txt") for packed in ("", *STREAM_SUFFIXES)
+)
 CSV_EXPECTS = "a CSV file, or a folder of them (train/valid/test files are used as the splits)"
 PARQUET_SUFFIXES = (".parquet",)
 PARQUET_EXPECTS = (

@@ -38,6 +38,8 @@ class Compressed:
     suffix: str | None  # the name's ending that reads it decompressed (None: not read so)
 
 
+STREAM_SUFFIXES = (".gz", ".bz2", ".zst", ".lz4")  # what `open_stream` decompresses
+
 COMPRESSED = (
     Compressed(re.compile(rb"\x1f\x8b"), "gzip-compressed", ".gz"),
     Compressed(re.compile(rb"BZh[1-9]1AY&SY"), "bzip2-compressed", ".bz2"),
