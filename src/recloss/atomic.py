@@ -50,3 +50,9 @@ def space_left(folder: Path) -> str:
         return f", with {shutil.disk_usage(folder).free / 1e6:,.1f} MB free on its disk"
     except OSError:  # no such folder
         return ""
+
+
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file standing at `folder` or above it, where a folder would have to be made."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    return None if existing.is_dir() else existing

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from recloss.atomic import write_atomic
+from recloss.atomic import file_in_the_way, write_atomic
 from recloss.calibration import Calibration
 from recloss.config import RunConfig, load_config
 from recloss.errors import CompatibilityError, ConfigError
@@ -170,8 +170,7 @@ class RunDir:
     @staticmethod
     def check_out(out: str | Path) -> None:
         """ConfigError where a file stands at `out` or above it: found before data is prepared."""
-        existing = next(p for p in (Path(out), *Path(out).parents) if p.exists())
-        if not existing.is_dir():
+        if file_in_the_way(Path(out)) is not None:
             raise _file_in_the_way(out)
 
     def __repr__(self) -> str:

@@ -17,7 +17,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import torch
 
-from recloss.atomic import write_atomic
+from recloss.atomic import file_in_the_way, write_atomic
 from recloss.calibration import Calibration
 from recloss.config import RunConfig
 from recloss.data import PreparedDataset, SplitArrays
@@ -156,9 +156,9 @@ def check_output(output: str | Path) -> None:
         )
     if path.is_dir():
         raise ConfigError(f"--output {path}: a folder stands there; give a file name")
-    existing = next(p for p in path.parents if p.exists())
-    if not existing.is_dir():
-        raise ConfigError(f"--output {path}: {existing} is a file, not a folder")
+    blocking = file_in_the_way(path.parent)
+    if blocking is not None:
+        raise ConfigError(f"--output {path}: {blocking} is a file, not a folder")
 
 
 def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
