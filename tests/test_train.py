@@ -123,7 +123,7 @@ def test_a_run_whose_model_diverges_says_so_and_names_the_learning_rates(tmp_pat
         train(cfg, run_dir=tmp_path / "run", callbacks=[Diverge(30)])  # in epoch 2 of 2
 
 
-def test_interrupted_run_resumes_to_same_metrics(tmp_path):
+def test_interrupted_run_resumes_to_same_metrics(tmp_path, caplog):
     full = train(small_config(tmp_path), run_dir=tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
         train(small_config(tmp_path), run_dir=tmp_path / "cut", callbacks=[InterruptAfter(1)])
@@ -131,8 +131,24 @@ def test_interrupted_run_resumes_to_same_metrics(tmp_path):
     assert checkpoint.load(cut.checkpoint)["state"]["epoch"] == 1
     assert not cut.is_finished()  # no record until the run has finished
     resumed = resume(cut.path)
+    assert not caplog.records  # the same number of processes: an exact resume, nothing to say
     assert resumed.test == full.test
     assert [h.valid for h in resumed.history] == [h.valid for h in full.history]
+
+
+def test_a_run_resumed_by_another_number_of_processes_says_it_is_not_exact(tmp_path, caplog):
+    cfg = small_config(tmp_path, **{"train.epochs": 2})
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, run_dir=tmp_path / "cut", callbacks=[InterruptAfter(1)])
+    cut = RunDir(tmp_path / "cut")
+    state = checkpoint.load(cut.checkpoint)
+    assert state["world"] == 1
+    torch.save({**state, "world": 2}, cut.checkpoint)  # as if two ranks had written it
+    resume(cut.path)
+    warned = [r.getMessage() for r in caplog.records if "resumed by 1" in r.getMessage()]
+    assert len(warned) == 1
+    assert "trained so far by 2 processes, resumed by 1" in warned[0]
+    assert "will differ from an uninterrupted run's" in warned[0]
 
 
 def test_early_stopping_state_survives_a_resume(tmp_path):

@@ -85,7 +85,7 @@ class RunRecord(_Record):
     weights: dict[str, float] = Field(default_factory=dict)  # learned weight per candidate
     dataset: DatasetInfo
     device: str  # rank 0's device
-    world_size: int = 1  # processes that trained it (data-parallel ranks)
+    world_size: int = 1  # data-parallel processes that trained it (resumed: its last part)
     backend: str | None = None  # their torch.distributed backend (gloo, nccl); None alone
     search: SearchRecord | None = None  # two-stage methods
     retrain_seconds: float | None = None  # two-stage methods: `wall_seconds` of the retrain

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +31,8 @@ from recloss.training import (
 from recloss.training.distributed import broadcast_object, is_main
 from recloss.training.label_noise import estimate_flip_rates
 from recloss.training.signals import StopSignals
+
+log = logging.getLogger("recloss.runs")
 
 
 def make_model(cfg: RunConfig, dataset: PreparedDataset, device: torch.device) -> RecModel:
@@ -106,6 +109,7 @@ def fit_run(
         state = _saved_state(run_dir, trainer) if resume else None
         if state is not None:
             checkpoint.restore(trainer, state, run_dir.checkpoint)
+            _note_other_world(run_dir, state.get("world", trainer.world), trainer)
         trainer.fit()
     calibration = trainer.calibrate()
     test = trainer.test(dataset.split("test"), calibration)
@@ -141,6 +145,18 @@ def _saved_state(run_dir: RunDir, trainer: Trainer) -> dict[str, Any] | None:
         return checkpoint.load(run_dir.checkpoint, trainer.device) if found else None
     found = trainer.is_main and run_dir.checkpoint.is_file()
     return broadcast_object(checkpoint.load(run_dir.checkpoint, "cpu") if found else None)
+
+
+def _note_other_world(run_dir: RunDir, saved: int, trainer: Trainer) -> None:
+    """A run resumed with another number of processes takes the same global batches, but not
+    the same random draws: say so, since the resume is then not exact."""
+    if saved != trainer.world and trainer.is_main:
+        log.warning(
+            "%s: trained so far by %d process%s, resumed by %d: the same global batches from "
+            "here, but not the same random draws (dropout, AutoLoss's noise) or ragged last "
+            "batches, so the result will differ from an uninterrupted run's",
+            run_dir.path, saved, "es" if saved > 1 else "", trainer.world,
+        )  # fmt: skip
 
 
 def save_run(run_dir: RunDir, trainer: Trainer, record: RunRecord) -> None:

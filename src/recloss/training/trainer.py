@@ -274,6 +274,7 @@ class Trainer:
             "val_stream": self.val_stream.state_dict(),
             "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
             "rng": rng,
+            "world": self.world,  # the processes that took the steps so far
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
