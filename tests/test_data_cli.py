@@ -65,6 +65,23 @@ def test_info_of_a_multiclass_data_set_counts_classes(capsys, tmp_path, home):
     assert header.split() == ["split", "rows", *(w for k in range(5) for w in ("class", str(k)))]
 
 
+@pytest.mark.parametrize(
+    ("task", "labels", "classes", "header"),
+    [("multiclass", "35135", "[1, 3, 5]", "class 1  class 3  class 5"),
+     ("binary", "nyyny", "[n, y]", "positive rate (y)")],
+)  # fmt: skip
+def test_info_names_the_classes_by_their_labels(
+    capsys, tmp_path, home, task, labels, classes, header
+):
+    rows = "".join(f"{y},{k % 3}\n" for k, y in enumerate(labels))
+    (tmp_path / "r.csv").write_text("y,u\n" + rows)
+    table = f"data.table={{label: y, categorical: [u], classes: {classes}}}"
+    flags = ["--dataset", "csv", "--data", str(tmp_path / "r.csv"), "--set", table]
+    code, out, _ = run(capsys, "data", "info", *flags, "--set", f"data.task={task}")
+    assert code == 0
+    assert next(line for line in out.splitlines() if line.startswith("split ")).endswith(header)
+
+
 def test_ls_and_clean_under_recloss_home(capsys, tmp_path, home):
     code, out, _ = run(capsys, "data", "ls")
     assert code == 0 and out == f"no caches in {home / 'cache'}\n"

@@ -17,6 +17,8 @@ from recloss.data.schema import MISSING_INDEX, OOV_INDEX
 from recloss.data.splits import SPLITS
 from recloss.errors import ConfigError, DataError
 
+BINARY_ADVICE = "; name other labels in data.table.classes, negative first: [-1, 1], [no, yes]"
+
 TABLE = TableSchema(label="clicked", categorical=["city", "age"], numeric=["price"])
 VIEWS = getattr(pa, "string_view", pa.string)()  # polars's strings (pyarrow >= 16)
 SPLIT = (0.8, 0.1, 0.1)
@@ -144,17 +146,18 @@ def test_bad_label_is_a_data_error_naming_column_and_row(tmp_path):
     cols["clicked"][70] = 2
     with pytest.raises(DataError) as err:
         prepare_frame(cols, frame_config(tmp_path))
-    assert one_line(err) == "frame:row 71: label clicked: '2' is not 0 or 1"
+    assert one_line(err) == f"frame:row 71: label clicked: '2' is not 0 or 1{BINARY_ADVICE}"
 
 
-def test_labels_minus_one_and_one_are_refused_with_the_mapping(tmp_path):
+def test_labels_minus_one_and_one_are_refused_with_the_setting_that_reads_them(tmp_path):
     cols = columns(rows=100)
     cols["clicked"] = np.where(np.asarray(cols["clicked"]) == 1, 1, -1)
     with pytest.raises(DataError) as err:
         prepare_frame(cols, frame_config(tmp_path))
-    assert one_line(err).endswith(
-        "label clicked: '-1' is not 0 or 1 (labels -1/1, as libSVM writes them: map -1 to 0)"
-    )
+    assert one_line(err).endswith(f"label clicked: '-1' is not 0 or 1{BINARY_ADVICE}")
+    table = TABLE.model_copy(update={"classes": [-1, 1]})
+    ds = prepare_frame(cols, data_config(tmp_path, "parquet", table=table))  # rows in order
+    assert ds.split("train").y.tolist() == (cols["clicked"] == 1).astype(int).tolist()
 
 
 def test_empty_or_malformed_data_is_rejected_in_one_line(tmp_path):
@@ -266,7 +269,7 @@ def test_encode_frame_bad_label_names_the_row(tmp_path):
     new = {**columns(rows=5), "clicked": np.array([0, 1, 0, 1, 7])}
     with pytest.raises(DataError) as err:
         ds.encode_frame(new)
-    assert one_line(err) == "frame:row 5: label clicked: '7' is not 0 or 1"
+    assert one_line(err) == f"frame:row 5: label clicked: '7' is not 0 or 1{BINARY_ADVICE}"
 
 
 def test_pandas_dataframe_is_prepared_like_its_columns(tmp_path):

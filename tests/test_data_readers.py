@@ -323,7 +323,7 @@ def test_numbers_padded_with_spaces_are_numbers_as_pandas_reads_them(tmp_path):
     assert np.isnan(ds.split("train").x_num[:, 0]).tolist() == [False, False, False]  # mean-filled
     assert decode(ds, "color") == ["red", "blue", "red"]
     (tmp_path / "u.csv").write_text("color,size,label\nred,3, x \n")
-    with pytest.raises(DataError, match=r"u\.csv:2: label label: ' x ' is not 0 or 1$"):
+    with pytest.raises(DataError, match=r"u\.csv:2: label label: ' x ' is not 0 or 1; name other"):
         prepare_dataset(data_config(tmp_path, "csv", tmp_path / "u.csv", table=table))
 
 
@@ -468,8 +468,12 @@ def test_multiclass_labels_numbered_from_one_are_refused_with_the_fix(tmp_path):
         tmp_path, "csv", tmp_path / "r.csv", task="multiclass",
         table=TableSchema(label="rating", categorical=["u"]),
     )  # fmt: skip
-    with pytest.raises(DataError, match=r"lowest label here is 1; number the .* \(label - 1\)$"):
+    fix = r"number the .* \(label - 1\), or name them in data.table.classes: \[1, 3, 5\]$"
+    with pytest.raises(DataError, match=rf"lowest label here is 1; {fix}"):
         prepare_dataset(cfg)
+    cfg.table = TableSchema(label="rating", categorical=["u"], classes=[1, 2, 3, 4, 5])
+    ds = prepare_dataset(cfg)
+    assert ds.schema.num_classes == 5 and ds.split("train").y.tolist() == [0, 4, 2]
 
 
 def test_parquet_label_outside_task_names_the_row(tmp_path):

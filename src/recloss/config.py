@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from recloss.classes import ClassValue, class_key
 from recloss.dataset_defaults import dataset_defaults
 from recloss.errors import ConfigError
 
@@ -43,6 +44,7 @@ class TableSchema(_Section):
     separator: str = ","
     header: bool = True
     encoding: str = "utf-8"  # of a CSV file's text
+    classes: list[ClassValue] | None = None  # the label values in class order (binary: -, +)
 
     @field_validator("label", "categorical", "numeric", mode="before")
     @classmethod
@@ -61,6 +63,21 @@ class TableSchema(_Section):
                 "a tab is \\t"
             )
         return separator
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct_classes(cls, classes: list[ClassValue] | None) -> list[ClassValue] | None:
+        """At least two, none of them twice (as labels compare: `1` and `1.0` are one)."""
+        if classes is None:
+            return None
+        if len(classes) < 2:
+            raise ValueError("name at least two label values, in class order")
+        seen: dict[tuple[str, Any], ClassValue] = {}
+        for value in classes:
+            if class_key(value) in seen:
+                raise ValueError(f"{value!r} is the same label as {seen[class_key(value)]!r}")
+            seen[class_key(value)] = value
+        return classes
 
     @field_validator("encoding")
     @classmethod

@@ -206,9 +206,11 @@ def _num_classes(reader: Reader, found: Scan) -> int:
         raise DataError(f"{reader.source}: a multiclass label needs at least 2 classes")
     if counts[0] == 0:  # ratings 1..5, say: a class 0 no row has, and a model output for it
         lowest = int(np.flatnonzero(counts)[0])
+        found = ", ".join(map(str, np.flatnonzero(counts)))
         raise DataError(
             f"{reader.source}: multi-class labels are class indices from 0, and the lowest "
-            f"label here is {lowest}; number the classes from 0 (label - {lowest})"
+            f"label here is {lowest}; number the classes from 0 (label - {lowest}), or name "
+            f"them in data.table.classes: [{found}]"
         )
     return len(counts)
 

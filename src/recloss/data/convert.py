@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recloss.classes import ClassValue, class_key, class_text
 from recloss.data.badlines import RowChecks
 from recloss.data.text import is_missing
 
@@ -107,10 +108,14 @@ def _libsvm_hint(value: float) -> str:
     return " (labels -1/1, as libSVM writes them: map -1 to 0)" if value == -1 else ""
 
 
-def binary_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
-    """Labels 0/1 (or 0.0/1.0) as int64 class indices."""
-    values = _labels(column, checks, what, "0 or 1", lambda v: (v == 0) | (v == 1), _libsvm_hint)
-    return _class_indices(values)
+def binary_label(
+    column: pa.Array, checks: RowChecks, what: str = "label", advice: str = ""
+) -> np.ndarray:
+    """Labels 0/1 (or 0.0/1.0) as int64 class indices; `advice` ends a bad row's message
+    (else, for -1, how to read libSVM's labels)."""
+    hint = (lambda value: "") if advice else _libsvm_hint
+    valid = lambda v: (v == 0) | (v == 1)  # noqa: E731
+    return _class_indices(_labels(column, checks, what, "0 or 1" + advice, valid, hint))
 
 
 def signed_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
@@ -119,9 +124,11 @@ def signed_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np
     return (values == 1).astype(np.int64)
 
 
-def class_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:
-    """Non-negative integer class indices (`3.0` reads as 3)."""
-    kind = f"a class index in [0, {MAX_CLASSES})"
+def class_label(
+    column: pa.Array, checks: RowChecks, what: str = "label", advice: str = ""
+) -> np.ndarray:
+    """Non-negative integer class indices (`3.0` reads as 3); `advice` ends a bad row's message."""
+    kind = f"a class index in [0, {MAX_CLASSES}){advice}"
     return _class_indices(_labels(column, checks, what, kind, _class_index))
 
 
@@ -132,6 +139,25 @@ def _class_index(values: np.ndarray) -> np.ndarray:
 def _class_indices(values: np.ndarray) -> np.ndarray:
     """Labels as int64; bad rows' (NaN, out of range) as 0, as they are dropped or reported."""
     return np.where((values >= 0) & (values < MAX_CLASSES), values, 0).astype(np.int64)
+
+
+def listed_label(
+    column: pa.Array, checks: RowChecks, what: str, classes: Sequence[ClassValue]
+) -> np.ndarray:
+    """Labels as the positions of their values in `classes` (`data.table.classes`), each
+    distinct value compared once; a label that is none of them makes a bad row."""
+    require(column, checks, what)
+    position = {class_key(value): i for i, value in enumerate(classes)}
+    encoded = pc.dictionary_encode(column)
+    found = np.array(
+        [position.get(class_key(v), -1) for v in encoded.dictionary.to_pylist()] or [-1]
+    )[_np(pc.fill_null(encoded.indices, 0))]
+    listed = ", ".join(map(class_text, classes))
+    checks.add(
+        found < 0, lambda row: f"{what}: {_shown(column, row)} is not one of [{listed}] "
+        "(data.table.classes)"
+    )  # fmt: skip
+    return np.maximum(found, 0)
 
 
 def rating_label(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from recloss.classes import class_text
 from recloss.data.display import count, human_bytes, sources_text, table
 from recloss.data.prepare import PreparedDataset
 from recloss.data.splits import SPLITS
@@ -25,18 +26,29 @@ def _label_counts(dataset: PreparedDataset) -> dict[str, np.ndarray]:
     return counts
 
 
+def _class_names(dataset: PreparedDataset) -> list[str]:
+    """Each class's label value (`data.table.classes`), else its index."""
+    table = dataset.meta.get("settings", {}).get("table") or {}
+    named = table.get("classes")
+    if not named:
+        return [str(k) for k in range(dataset.schema.num_classes)]
+    return [class_text(v) for v in named]
+
+
 def _split_table(dataset: PreparedDataset) -> str:
     counts = _label_counts(dataset)
     counts["total"] = sum(counts.values())
     classes = dataset.schema.num_classes
+    names = _class_names(dataset)
     if dataset.schema.task == "binary":
-        header = ("split", "rows", "positive rate")
+        positive = "" if names == ["0", "1"] else f" ({names[1]})"
+        header = ("split", "rows", f"positive rate{positive}")
 
         def cells(c: np.ndarray) -> list[str]:
             total = int(c.sum())
             return [count(total), f"{c[1] / total:.4f}" if total else "-"]
     elif classes <= MAX_CLASS_COLUMNS:
-        header = ("split", "rows", *(f"class {k}" for k in range(classes)))
+        header = ("split", "rows", *(f"class {name}" for name in names))
 
         def cells(c: np.ndarray) -> list[str]:
             return [count(int(c.sum())), *(count(int(v)) for v in c)]
@@ -48,8 +60,8 @@ def _split_table(dataset: PreparedDataset) -> str:
             return [
                 count(int(c.sum())),
                 f"{int((c > 0).sum())} of {classes}",
-                f"{rare} ({count(int(c[rare]))})",
-                f"{common} ({count(int(c[common]))})",
+                f"{names[rare]} ({count(int(c[rare]))})",
+                f"{names[common]} ({count(int(c[common]))})",
             ]
 
     rows = [(name, *cells(c)) for name, c in counts.items()]

@@ -29,7 +29,7 @@ from recloss.data.chunks import (
     split_parts,
     with_label,
 )
-from recloss.data.convert import binary_label, class_label, to_float
+from recloss.data.convert import binary_label, class_label, listed_label, to_float
 from recloss.data.partitions import partition_of, with_partition
 from recloss.data.schema import Task
 from recloss.data.text import TextFormat, arrow_encoding, column_names, read_text
@@ -65,11 +65,14 @@ def _separator_hint(have: Sequence[str]) -> str:
     return f"; is the separator {found!r}? set data.table.separator" if found else ""
 
 
-def table_label(column: pa.Array, checks: RowChecks, task: Task, name: str) -> np.ndarray:
-    what = f"label {name}"
+def table_label(column: pa.Array, checks: RowChecks, task: Task, table: TableSchema) -> np.ndarray:
+    what = f"label {table.label}"
+    if table.classes is not None:
+        return listed_label(column, checks, what, table.classes)
     if task == "binary":
-        return binary_label(_truth_as_digits(column), checks, what)
-    return class_label(column, checks, what)
+        advice = "; name other labels in data.table.classes, negative first: [-1, 1], [no, yes]"
+        return binary_label(_truth_as_digits(column), checks, what, advice)
+    return class_label(column, checks, what, "; name other labels in data.table.classes")
 
 
 def _truth_as_digits(column: pa.Array) -> pa.Array:
@@ -91,7 +94,7 @@ class TableReader(Reader):
         self.parts = OWN_SPLITS if isinstance(files, dict) else ALL
         self.table = table
         self.task = task
-        self.num_classes = 2 if task == "binary" else None
+        self.num_classes = _num_classes(table, task)
         self.layout = Layout(cat=tuple(table.categorical), num=tuple(table.numeric))
         if not table.categorical and not table.numeric:
             raise ConfigError("data.table: name at least one categorical or numeric column")
@@ -99,13 +102,25 @@ class TableReader(Reader):
 
     def labels(self, column: pa.Array, checks: RowChecks) -> np.ndarray:
         """Class indices of a typed label column (Parquet, in-memory rows)."""
-        return table_label(pc.cast(column, pa.string()), checks, self.task, self.table.label)
+        return table_label(pc.cast(column, pa.string()), checks, self.task, self.table)
 
     def _read_labels(self, labeled: bool | None, names: Sequence[str]) -> None:
         """Read the label column as asked, or (None) when `names`, the first file's, have it."""
         self.labeled = with_label(labeled, names, self.table.label)
         if not self.labeled:
             self.wanted = (*self.table.categorical, *self.table.numeric)
+
+
+def _num_classes(table: TableSchema, task: Task) -> int | None:
+    """2 for a binary task, the listed classes' number, or None: the largest label + 1."""
+    if table.classes is None:
+        return 2 if task == "binary" else None
+    if task == "binary" and len(table.classes) != 2:
+        raise ConfigError(
+            f"data.table.classes: a binary task has two classes, [negative, positive], not "
+            f"{len(table.classes)}; for more, set data.task: multiclass"
+        )
+    return len(table.classes)
 
 
 def _positions_without(label: str, width: int) -> tuple[str, ...]:
@@ -149,7 +164,7 @@ class CSVReader(TableReader):
             with closing(read_text(path, self.format, policy, chunk_rows)) as batches:
                 for batch in batches:
                     y = (
-                        table_label(batch.column(t.label), batch.checks, self.task, t.label)
+                        table_label(batch.column(t.label), batch.checks, self.task, t)
                         if self.labeled
                         else no_labels(len(batch))
                     )

@@ -7,6 +7,7 @@ or in-memory rows; `train_data` the rows an in-memory run was trained on.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +20,7 @@ import torch
 
 from recloss.atomic import file_in_the_way, write_atomic
 from recloss.calibration import Calibration
+from recloss.classes import ClassValue
 from recloss.config import RunConfig
 from recloss.data import PreparedDataset, SplitArrays
 from recloss.errors import CompatibilityError, ConfigError, DataError
@@ -97,10 +99,10 @@ def _predict_rows(
     data: str | Path | Rows | None,
     train_data: Rows | None,
     labeled: bool | None,
-) -> tuple[np.ndarray, SplitArrays]:
+) -> tuple[np.ndarray, SplitArrays, RunConfig]:
     best = best_model(RunDir(run_dir), train_data)
     rows = _rows(best.dataset, data, labeled)
-    return best.scores(rows), rows
+    return best.scores(rows), rows, best.cfg
 
 
 def predict(
@@ -139,8 +141,9 @@ def predict_to_file(
 
     `output` is checked before any row is scored, which on a large file takes minutes."""
     check_output(output)
-    probabilities, rows = _predict_rows(run_dir, data, train_data, labeled)
-    path = save_predictions(probabilities, output)
+    probabilities, rows, cfg = _predict_rows(run_dir, data, train_data, labeled)
+    table = cfg.data.table
+    path = save_predictions(probabilities, output, None if table is None else table.classes)
     return WrittenPredictions(path, len(probabilities), rows.bad_lines)
 
 
@@ -161,16 +164,19 @@ def check_output(output: str | Path) -> None:
         raise ConfigError(f"--output {path}: {blocking} is a file, not a folder")
 
 
-def save_predictions(probabilities: np.ndarray, path: str | Path) -> Path:
+def save_predictions(
+    probabilities: np.ndarray, path: str | Path, classes: Sequence[ClassValue] | None = None
+) -> Path:
     """Write predictions as CSV or Parquet (by suffix), or CSV to standard output (`-`): a
-    column `probability`, or `p_0` .. `p_{C-1}`."""
+    column `probability` (of the positive class), or one per class, `p_0` .. `p_{C-1}`, or
+    named by `classes` (`data.table.classes`: `p_1` .. `p_5` for ratings 1-5)."""
     check_output(path)
     probs = np.asarray(probabilities)
-    columns = (
-        {"probability": probs}
-        if probs.ndim == 1
-        else {f"p_{c}": probs[:, c] for c in range(probs.shape[1])}
-    )
+    if probs.ndim == 1:
+        columns = {"probability": probs}
+    else:
+        names = range(probs.shape[1]) if classes is None else classes
+        columns = {f"p_{name}": probs[:, c] for c, name in enumerate(names)}
     table = pa.table(columns)
     path = Path(path).expanduser()
     if str(path) == STDOUT:
