@@ -193,7 +193,7 @@ def test_html_has_the_same_marks():
 def history(*points: tuple[float, float]) -> list[EpochRecord]:
     return [
         EpochRecord(
-            epoch=i,
+            epoch=i + 1,
             step=10 * (i + 1),
             seconds=s,
             train_loss=0.5,
@@ -209,7 +209,7 @@ def record(h: list[EpochRecord], **kw) -> RunRecord:
     fields = {
         "test": {"auc": 0.71, "logloss": 0.45},
         "best_valid": {"auc": max(e.valid["auc"] for e in h)},
-        "best_epoch": 0,
+        "best_epoch": max(h, key=lambda e: e.valid["auc"]).epoch,  # the first of equal bests
         "epochs": len(h),
         "steps": h[-1].step,
         "history": h,
@@ -222,9 +222,10 @@ def record(h: list[EpochRecord], **kw) -> RunRecord:
     return RunRecord(**{**fields, **kw})
 
 
-def test_time_to_best_is_the_first_epoch_with_the_best_valid_auc():
+def test_time_to_best_is_when_the_best_epoch_ended():
     h = history((10.0, 0.70), (21.5, 0.74), (30.0, 0.73), (41.0, 0.74))
     assert record(h).time_to_best == 21.5
+    assert record(h, best_epoch=3).time_to_best == 30.0  # picked by logloss (train.monitor)
 
 
 def test_time_to_best_adds_the_search_stage():
@@ -233,9 +234,9 @@ def test_time_to_best_adds_the_search_stage():
     assert record(h, search=search, retrain_seconds=13.0).time_to_best == 109.0
 
 
-def test_time_to_best_skips_undefined_auc():
-    h = history((5.0, math.nan), (9.0, 0.6))
-    assert record(h, best_valid={"auc": 0.6}).time_to_best == 9.0
+def test_time_to_best_of_a_validation_split_without_auc_is_when_the_best_logloss_was():
+    h = history((5.0, math.nan), (9.0, math.nan))
+    assert record(h, best_valid={"auc": math.nan}, best_epoch=1).time_to_best == 5.0
 
 
 def test_run_row_has_the_results_figures_of_a_record():
@@ -256,7 +257,7 @@ def test_write_results_writes_csv_and_json(tmp_path):
     csv_path, json_path = write_results(rows, tmp_path)
     header, line = csv_path.read_text().splitlines()
     assert header.startswith("dataset,model,method,source,seed,status,test_auc,")
-    assert line.startswith("d,,ce,,,done,0.71,0.45,,0.7,0,1,0.8,1.0,1.0,,,")
+    assert line.startswith("d,,ce,,,done,0.71,0.45,,0.7,1,1,0.8,1.0,1.0,,,")
     assert json.loads(json_path.read_text()) == rows
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
 

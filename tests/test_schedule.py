@@ -20,9 +20,9 @@ def _rates(saved: dict) -> list[float]:
     return [g["lr"] for opt in saved["optimizers"] for g in opt["param_groups"]]
 
 
-def _first_bad_epoch(aucs: list[float]) -> int:
-    """The first epoch (1-based) whose validation AUC is no better than an earlier one's."""
-    return next(i + 1 for i in range(1, len(aucs)) if aucs[i] <= max(aucs[:i]))
+def _first_bad_epoch(scores: list[float]) -> int:
+    """The first epoch (1-based) whose validation score is no better than an earlier one's."""
+    return next(i + 1 for i in range(1, len(scores)) if scores[i] <= max(scores[:i]))
 
 
 def _overfitting(tmp_path, **schedule):
@@ -38,10 +38,18 @@ def _overfitting(tmp_path, **schedule):
     )
 
 
-def test_plateau_drops_the_rate_and_goes_back_to_the_best_weights(tmp_path):
+def _scores(history, monitor: str) -> list[float]:
+    return [h.valid["auc"] if monitor == "auc" else -h.valid["logloss"] for h in history]
+
+
+@pytest.mark.parametrize("monitor", ["auc", "logloss"])
+def test_plateau_drops_the_rate_and_goes_back_to_the_best_weights(tmp_path, monitor):
     cfg = _overfitting(tmp_path)
+    cfg.train.monitor = monitor
     full = train(cfg, run_dir=tmp_path / "full")
-    bad = _first_bad_epoch([h.valid["auc"] for h in full.history])
+    scores = _scores(full.history, monitor)
+    assert full.best_epoch == scores.index(max(scores)) + 1
+    bad = _first_bad_epoch(scores)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, run_dir=tmp_path / "cut", callbacks=[InterruptAfter(bad)])
     cut = RunDir(tmp_path / "cut")

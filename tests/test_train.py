@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -444,13 +445,20 @@ def test_a_validation_split_too_small_to_share_says_so_on_the_rank_left_without(
         stream()
 
 
-def test_the_best_epoch_is_the_lowest_logloss_where_the_auc_is_undefined():
+@pytest.mark.parametrize(
+    ("aucs", "monitor", "best"),
+    [([math.nan] * 3, "auc", 2), ([0.6, 0.7, 0.8], "auc", 3), ([0.6, 0.7, 0.8], "logloss", 2)],
+    ids=["auc-undefined", "auc", "logloss"],
+)
+def test_the_best_epoch_is_the_monitored_metrics_or_the_logloss_where_the_auc_is_undefined(
+    aucs, monitor, best
+):
     from recloss.rundir import EpochRecord
     from recloss.training.state import TrainerState
 
     state = TrainerState()
-    for epoch, logloss in enumerate([0.6, 0.5, 0.55], start=1):
-        valid = {"auc": float("nan"), "logloss": logloss}
+    for epoch, (auc, logloss) in enumerate(zip(aucs, [0.6, 0.5, 0.55], strict=True), start=1):
+        valid = {"auc": auc, "logloss": logloss}
         state.record_epoch(EpochRecord(epoch=epoch, step=epoch, seconds=1.0, train_loss=0.7,
-                                       samples_per_second=1.0, valid=valid))  # fmt: skip
-    assert state.best_epoch == 2
+                                       samples_per_second=1.0, valid=valid), monitor)  # fmt: skip
+    assert state.best_epoch == best

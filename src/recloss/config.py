@@ -224,7 +224,9 @@ class TrainConfig(_Section):
         return values
 
     sparse_embeddings: bool = True  # lazy row updates of the embedding tables (LazyAdam)
-    patience: int = Field(2, ge=0)  # epochs without a better validation AUC before stopping
+    patience: int = Field(2, ge=0)  # epochs without a better validation score before stopping
+    # what picks the best epoch, stops early and drives `plateau`: the validation AUC, or logloss
+    monitor: Literal["auc", "logloss"] = "auc"
     max_steps_per_epoch: int | None = Field(None, gt=0)
     # a checkpoint inside an epoch too: every N steps and/or M minutes (None: at epoch ends only)
     checkpoint_every_steps: int | None = Field(None, gt=0)

@@ -107,12 +107,9 @@ class RunRecord(_Record):
 
     @property
     def time_to_best(self) -> float:
-        """Seconds until the best validation AUC: search stage plus epochs up to the best."""
-        finite = [e for e in self.history if math.isfinite(e.valid["auc"])]
-        if not finite:
-            return math.nan
-        best = max(finite, key=lambda e: e.valid["auc"])  # the first of equal bests
-        return self.search_seconds + best.seconds
+        """Seconds until the best epoch ended: search stage plus epochs up to the best."""
+        best = next((e for e in self.history if e.epoch == self.best_epoch), None)
+        return math.nan if best is None else self.search_seconds + best.seconds
 
 
 def write_json(path: Path, obj: Any) -> None:

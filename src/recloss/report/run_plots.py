@@ -44,7 +44,7 @@ def write_run_report(run_dir: str | Path) -> list[Path]:
         title = f"{run_title(run)} (in progress, after epoch {len(history)})"
     figures = {
         "selection.png": selection_figure(history, title),
-        "valid_auc.png": training_figure(history, best_epoch, title),
+        "valid_auc.png": training_figure(history, best_epoch, title, _monitor(run)),
     }
     if run.file(CONTROLLER_FILE).is_file():
         controller = load_controller(run.file(CONTROLLER_FILE))
@@ -62,6 +62,14 @@ def progress_so_far(run: RunDir) -> tuple[list[EpochRecord], int]:
     if not state["history"]:
         raise RecLossError(f"{run.path}: no epoch has finished yet; nothing to plot")
     return [EpochRecord.model_validate(e) for e in state["history"]], state["best_epoch"]
+
+
+def _monitor(run: RunDir) -> str:
+    """The validation metric the run picked its best epoch by (`train.monitor`)."""
+    try:
+        return run.read_config().train.monitor
+    except RecLossError:  # no or unreadable config: the default
+        return "auc"
 
 
 def run_title(run: RunDir, record: RunRecord | None = None) -> str:
@@ -144,16 +152,20 @@ def best_entry(history: list[EpochRecord], best_epoch: int | None = None) -> Epo
 
 
 def training_figure(
-    history: list[EpochRecord], best_epoch: int | None = None, title: str | None = None
+    history: list[EpochRecord],
+    best_epoch: int | None = None,
+    title: str | None = None,
+    monitor: str = "auc",
 ) -> Figure | None:
-    """Training loss (top) and validation AUC (bottom) against the epoch (left) and wall-clock
-    seconds (right), the best epoch marked in every panel (None without epochs)."""
+    """Training loss (top) and the validation metric that picked the best epoch (bottom: AUC,
+    or the logloss) against the epoch (left) and wall-clock seconds (right), the best epoch
+    marked in every panel (None without epochs)."""
     if not history:
         return None
     figure = new_figure(10, 6.5)
     axes = figure.subplots(2, 2, sharex="col", sharey="row")
     best = best_entry(history, best_epoch)
-    metric, name = _selection_metric(history)
+    metric, name = _selection_metric(history, monitor)
     rows: list[tuple[Any, str]] = [
         (lambda e: e.train_loss, "training loss"),
         (lambda e: e.valid[metric], f"validation {name}"),
@@ -181,10 +193,10 @@ def training_figure(
     return figure
 
 
-def _selection_metric(history: list[EpochRecord]) -> tuple[str, str]:
-    """The validation metric that picked the best epoch: AUC, or where it is undefined on a
-    validation split of one class, the logloss."""
-    if all(math.isnan(e.valid["auc"]) for e in history):
+def _selection_metric(history: list[EpochRecord], monitor: str) -> tuple[str, str]:
+    """The validation metric that picked the best epoch: `train.monitor`'s, the logloss also
+    where the AUC is undefined on a validation split of one class."""
+    if monitor == "logloss" or all(math.isnan(e.valid["auc"]) for e in history):
         return "logloss", "logloss"
     return "auc", "AUC"
 

@@ -89,7 +89,7 @@ def check_state_keys(callbacks: list[Callback]) -> None:
 
 
 class EarlyStopping(Callback):
-    """Stop after `patience` epochs in a row without a better validation AUC (0: after one)."""
+    """Stop after `patience` epochs in a row without a better validation score (0: after one)."""
 
     def __init__(self, patience: int) -> None:
         self.patience = patience

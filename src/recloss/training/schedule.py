@@ -1,9 +1,9 @@
 """The model's learning-rate schedule, as a callback that owns its schedulers' state.
 
 `plateau` is FuxiCTR's reduce-on-plateau: after `patience` epochs in a row without a better
-validation AUC every rate is multiplied by `factor` (down to `min_lr`); with `restore_best`
-training then continues from the best epoch's weights (the optimisers' moments are kept), so
-that the lower rate refines the best model rather than the one that overshot. `cosine` and
+validation score (`train.monitor`) every rate is multiplied by `factor` (down to `min_lr`); with
+`restore_best` training then continues from the best epoch's weights (the optimisers' moments are
+kept), so that the lower rate refines the best model rather than the one that overshot. `cosine` and
 `step` are `torch.optim.lr_scheduler`'s. Every schedule steps once per epoch, after validation.
 """
 
@@ -18,6 +18,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler, ReduceLROnP
 from recloss.config import LRScheduleConfig
 from recloss.rundir import EpochRecord
 from recloss.training.callbacks import Callback, TrainerLike
+from recloss.training.state import selection_score
 
 Scheduler = LRScheduler | ReduceLROnPlateau
 
@@ -33,7 +34,7 @@ def make_scheduler(
             mode="max",
             factor=cfg.factor,
             patience=cfg.patience - 1,
-            threshold=0.0,  # better means strictly higher AUC, as for the best epoch
+            threshold=0.0,  # better means a strictly higher score, as for the best epoch
             threshold_mode="abs",
             min_lr=cfg.min_lr,
         )
@@ -70,7 +71,7 @@ class LRSchedule(Callback):
         before = self._rates()
         for scheduler in self.schedulers:
             if plateau:
-                scheduler.step(entry.valid["auc"])
+                scheduler.step(selection_score(entry.valid, trainer.cfg.monitor))
             else:
                 scheduler.step()
         dropped = self._rates() != before

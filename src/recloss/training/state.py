@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from recloss.rundir import EpochRecord
+
+Monitor = Literal["auc", "logloss"]
 
 
 @dataclass
@@ -41,11 +43,11 @@ class TrainerState:
         self.epoch_step, self.epoch_loss, self.epoch_samples, self.epoch_seconds = 0, 0.0, 0, 0.0
         return done
 
-    def record_epoch(self, entry: EpochRecord) -> bool:
+    def record_epoch(self, entry: EpochRecord, monitor: Monitor = "auc") -> bool:
         """Append an epoch; True if its `selection_score` is the best so far (the first of
         equals)."""
         self.history.append(entry)
-        score = selection_score(entry.valid)
+        score = selection_score(entry.valid, monitor)
         better = self.best_epoch == 0 or score > self.best_metric
         if better:
             self.best_metric, self.best_epoch = score, entry.epoch
@@ -64,8 +66,9 @@ class TrainerState:
         self.history = [EpochRecord.model_validate(e) for e in state["history"]]
 
 
-def selection_score(valid: dict[str, float]) -> float:
-    """What picks the best epoch: the validation AUC, or minus the validation logloss where the
-    AUC is undefined (a validation split of one class)."""
+def selection_score(valid: dict[str, float], monitor: Monitor = "auc") -> float:
+    """What picks the best epoch, higher is better: the validation AUC (`train.monitor`), or
+    minus the validation logloss, which also stands in for an AUC that is undefined (a
+    validation split of one class)."""
     auc = valid["auc"]
-    return -valid["logloss"] if math.isnan(auc) else auc
+    return -valid["logloss"] if monitor == "logloss" or math.isnan(auc) else auc

@@ -138,7 +138,7 @@ class Trainer:
             valid=valid,
             strategy=self.strategy.on_epoch_end(),
         )
-        s.record_epoch(entry)
+        s.record_epoch(entry, self.cfg.monitor)
         self._call("on_epoch_end", entry)
 
     def steps_per_epoch(self) -> int:
