@@ -91,7 +91,7 @@ def test_an_output_predictions_cannot_go_to_is_refused_before_any_row_is_scored(
     folder, data, _, _ = criteo_run
     (tmp_path / "folder.csv").mkdir()
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("recloss.runs.scoring._predict_rows", lambda *a: pytest.fail("scored"))
+    monkeypatch.setattr("recloss.runs.scoring.best_model", lambda *a: pytest.fail("loaded"))
     code, _, err = run(capsys, "predict", str(folder.path), "--data", str(data), "--output", output)
     assert code == 2 and err == f"recloss: error: --output {output}: {message}\n"
 

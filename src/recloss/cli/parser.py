@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument(
         "--output", required=True, help="preds.csv or preds.parquet, or - for CSV on stdout"
     )
+    pred.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="a column of the file written as it is before the predictions, e.g. --keep id "
+        "(repeatable)",
+    )
 
     ev = commands.add_parser("eval", help="evaluate a finished run's best model")
     ev.add_argument("run_dir", help="a finished run's directory")

@@ -149,7 +149,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from recloss.runs import predict_to_file
     from recloss.runs.scoring import STDOUT
 
-    written = predict_to_file(args.run_dir, args.data, args.output)
+    written = predict_to_file(args.run_dir, args.data, args.output, keep=args.keep)
     rows, skipped = "one row per input row, in order", written.skipped_lines
     if skipped:
         rows += f"; {skipped} skipped bad line{'s' * (skipped != 1)} got no row"

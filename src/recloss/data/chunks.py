@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from recloss.data.badlines import BadLines
 from recloss.data.cache import file_identity
+from recloss.errors import ConfigError
 
 ALL = ("all",)  # the single part of a source without its own splits
 OWN_SPLITS = ("train", "valid", "test")
@@ -43,21 +44,30 @@ class Chunk:
     num: list[pa.Array]
     y: np.ndarray  # int64 class indices (placeholder zeros when the reader is unlabeled)
     part: int = 0  # index into Reader.parts
+    kept_columns: dict[str, pa.Array] = field(default_factory=dict)  # `Reader.keep`'s, as read
 
     def __len__(self) -> int:
         return len(self.y)
 
     @classmethod
     def kept(
-        cls, cat: list[pa.Array], num: list[pa.Array], y: np.ndarray, keep: np.ndarray, part: int
+        cls,
+        cat: list[pa.Array],
+        num: list[pa.Array],
+        y: np.ndarray,
+        keep: np.ndarray,
+        part: int,
+        kept_columns: dict[str, pa.Array] | None = None,
     ) -> Chunk:
         """A chunk of the rows where `keep` is true."""
+        kept_columns = kept_columns or {}
         if not keep.all():
             mask = pa.array(keep)
             cat = [pc.filter(a, mask) for a in cat]
             num = [pc.filter(a, mask) for a in num]
+            kept_columns = {k: pc.filter(a, mask) for k, a in kept_columns.items()}
             y = y[keep]
-        return cls(cat, num, y, part)
+        return cls(cat, num, y, part, kept_columns)
 
 
 class Reader(ABC):
@@ -68,6 +78,7 @@ class Reader(ABC):
     parts: tuple[str, ...] = ALL
     num_classes: int | None = 2  # None: max label + 1, known after a pass
     labeled: bool = True  # False: the rows are read without a label column
+    keep: tuple[str, ...] = ()  # source columns carried through as they are (`Chunk.kept_columns`)
 
     @property
     def source(self) -> str:
@@ -81,6 +92,23 @@ class Reader(ABC):
     @abstractmethod
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
         """Stream the rows in file order."""
+
+    def keep_columns(self, names: Sequence[str]) -> None:
+        """Carry these columns of the source through `chunks`, beside its rows (a scored
+        file's ids); ConfigError naming a column it lacks. A source of unnamed columns has none."""
+        raise ConfigError(f"--keep: {self.source} has no named columns to keep")
+
+
+def kept_names(
+    names: Sequence[str], headers: Sequence[Sequence[str]], files: Sequence[Path | str]
+) -> tuple[str, ...]:
+    """`names` as given, once each, if every file has each (else ConfigError naming it)."""
+    for have, path in zip(headers, files, strict=True):
+        for name in names:
+            if name not in have:
+                shown = ", ".join(have[:20]) + (" ..." if len(have) > 20 else "")
+                raise ConfigError(f"--keep {name}: no such column in {path} (columns: {shown})")
+    return tuple(dict.fromkeys(names))
 
 
 def split_parts(

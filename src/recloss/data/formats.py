@@ -25,6 +25,7 @@ from recloss.data.chunks import (
     Chunk,
     Layout,
     Reader,
+    kept_names,
     no_labels,
     split_parts,
     with_label,
@@ -146,10 +147,10 @@ class AvazuReader(Reader):
     ) -> None:
         self.files, self._parts = split_parts(files)
         self.parts = OWN_SPLITS if isinstance(files, dict) else ALL
-        headers = [column_names(path, AVAZU_FORMAT) for path in self.files]
-        self.labeled = with_label(labeled, headers[0], "click")
+        self._headers = [column_names(path, AVAZU_FORMAT) for path in self.files]
+        self.labeled = with_label(labeled, self._headers[0], "click")
         needed = ("click",) * self.labeled + ("hour", *AVAZU_CATS)
-        for path, have in zip(self.files, headers, strict=True):
+        for path, have in zip(self.files, self._headers, strict=True):
             missing = [c for c in needed if c not in have]
             if missing:
                 raise DataError(f"{path}:1: Avazu header lacks column(s) {', '.join(missing)}")
@@ -166,7 +167,11 @@ class AvazuReader(Reader):
                     hour, weekday = _hour_fields(batch)
                     keep = batch.resolve(policy)
                     cats = [hour, weekday, *(batch.column(n) for n in AVAZU_CATS)]
-                    yield Chunk.kept(cats, [], y, keep, part)
+                    kept = {n: batch.column(n) for n in self.keep}
+                    yield Chunk.kept(cats, [], y, keep, part, kept)
+
+    def keep_columns(self, names: Sequence[str]) -> None:
+        self.keep = kept_names(names, self._headers, self.files)
 
 
 def _hour_fields(batch: TextBatch) -> tuple[pa.Array, pa.Array]:

@@ -273,14 +273,29 @@ class PreparedDataset:
         Parquet, in-memory rows) reads a Parquet file, or else a CSV file
         (`data.table.separator`), whichever it was prepared from.
         """
-        cfg = DataConfig.model_validate({**self.meta["config"], "path": str(path), "splits": None})
+        reader, cfg = self.reader_of(path, labeled)
+        return self._encode(reader, cfg, str(path), progress)
+
+    def reader_of(
+        self, data: str | Path | object, labeled: bool | None
+    ) -> tuple[Reader, DataConfig]:
+        """A reader of another file (or folder) of this data set's format, or of in-memory
+        rows, with the data settings it is read under (those it was prepared with)."""
+        if not isinstance(data, str | Path):
+            cfg = DataConfig.model_validate(self.meta["config"])
+            if cfg.table is None:  # MovieLens, Criteo ...: no named columns to find in the rows
+                raise ConfigError(
+                    f"{self.meta['dataset']}: rows in memory need a data set whose columns "
+                    "data.table names (CSV, Parquet, in-memory rows); give a file of its format"
+                )
+            return frame_reader(data, cfg, self.schema.task, labeled), cfg
+        cfg = DataConfig.model_validate({**self.meta["config"], "path": str(data), "splits": None})
         if self.meta["dataset"] in TABLE_SOURCES:  # the same columns, from either format
-            cfg.dataset = "parquet" if is_parquet(Path(path).expanduser()) else "csv"
+            cfg.dataset = "parquet" if is_parquet(Path(data).expanduser()) else "csv"
         spec = DATASETS.get(cfg.dataset)
         if spec.open is None:
             raise DataError(f"{spec.name}: generated data has no file format to encode")
-        reader = spec.reader(Path(path).expanduser(), cfg, self.schema.task, labeled)
-        return self._encode(reader, cfg, str(path), progress)
+        return spec.reader(Path(data).expanduser(), cfg, self.schema.task, labeled), cfg
 
     def encode_frame(
         self, data: object, progress: bool = False, *, labeled: bool | None = None
@@ -291,13 +306,7 @@ class PreparedDataset:
         values map to the out-of-vocabulary index; without the label column (`labeled` as
         for `encode_file`) the rows are unlabeled. Cached like `encode_file`, by content.
         """
-        cfg = DataConfig.model_validate(self.meta["config"])
-        if cfg.table is None:  # MovieLens, Criteo ...: no named columns to find in the rows
-            raise ConfigError(
-                f"{self.meta['dataset']}: rows in memory need a data set whose columns "
-                "data.table names (CSV, Parquet, in-memory rows); give a file of its format"
-            )
-        reader = frame_reader(data, cfg, self.schema.task, labeled)
+        reader, cfg = self.reader_of(data, labeled)
         return self._encode(reader, cfg, reader.source, progress)
 
     def _encode(self, reader: Reader, cfg: DataConfig, where: str, progress: bool) -> SplitArrays:

@@ -25,6 +25,7 @@ from recloss.data.chunks import (
     Chunk,
     Layout,
     Reader,
+    kept_names,
     no_labels,
     split_parts,
     with_label,
@@ -104,6 +105,13 @@ class TableReader(Reader):
         """Class indices of a typed label column (Parquet, in-memory rows)."""
         return table_label(pc.cast(column, pa.string()), checks, self.task, self.table)
 
+    def keep_columns(self, names: Sequence[str]) -> None:
+        self.keep = kept_names(names, self._headers, self._named_files)
+
+    @property
+    def _named_files(self) -> Sequence[str]:
+        return [str(path) for path in self.files]
+
     def _read_labels(self, labeled: bool | None, names: Sequence[str]) -> None:
         """Read the label column as asked, or (None) when `names`, the first file's, have it."""
         self.labeled = with_label(labeled, names, self.table.label)
@@ -155,8 +163,9 @@ class CSVReader(TableReader):
         self._read_labels(labeled, names)
         if not self.labeled and not table.header:
             self.format = replace(self.format, columns=_positions_without(table.label, len(names)))
-        for path in self.files:
-            check_columns(path, column_names(path, self.format), table, self.labeled)
+        self._headers = [column_names(path, self.format) for path in self.files]
+        for path, have in zip(self.files, self._headers, strict=True):
+            check_columns(path, have, table, self.labeled)
 
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
         t = self.table
@@ -171,7 +180,8 @@ class CSVReader(TableReader):
                     num = [to_float(batch.column(n), batch.checks, n) for n in t.numeric]
                     keep = batch.resolve(policy)
                     cats = [batch.column(c) for c in t.categorical]
-                    yield Chunk.kept(cats, num, y, keep, part)
+                    kept = {n: batch.column(n) for n in self.keep}
+                    yield Chunk.kept(cats, num, y, keep, part, kept)
 
 
 class ParquetReader(TableReader):
@@ -191,15 +201,16 @@ class ParquetReader(TableReader):
             {k: v for k, v in partition_of(path).items() if k not in names}
             for path, names in zip(self.files, own, strict=True)
         ]
-        names = [[*n, *p] for n, p in zip(own, self._partitions, strict=True)]
-        self._read_labels(labeled, names[0])
-        for path, have in zip(self.files, names, strict=True):
+        self._headers = [[*n, *p] for n, p in zip(own, self._partitions, strict=True)]
+        self._read_labels(labeled, self._headers[0])
+        for path, have in zip(self.files, self._headers, strict=True):
             check_columns(path, have, table, self.labeled)
 
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
+        read = list(dict.fromkeys((*self.wanted, *self.keep)))
         for path, part, partition in zip(self.files, self._parts, self._partitions, strict=True):
-            wanted = {k: v for k, v in partition.items() if k in self.wanted}
-            columns = [c for c in self.wanted if c not in wanted]
+            wanted = {k: v for k, v in partition.items() if k in read}
+            columns = [c for c in read if c not in wanted]
             first = 1
             with (
                 closing(_parquet_file(path)) as file,
@@ -225,7 +236,16 @@ class ArrowReader(TableReader):
         self.name = name
         self._read_labels(labeled, data.column_names)
         check_columns(name, data.column_names, table, self.labeled)
+        self._headers, self._all = [data.column_names], data
         self.data = data.select(list(dict.fromkeys(self.wanted)))
+
+    def keep_columns(self, names: Sequence[str]) -> None:
+        super().keep_columns(names)
+        self.data = self._all.select(list(dict.fromkeys((*self.wanted, *self.keep))))
+
+    @property
+    def _named_files(self) -> Sequence[str]:
+        return [self.name]
 
     @property
     def source(self) -> str:
@@ -253,7 +273,8 @@ def arrow_chunk(
     y = reader.labels(data.column(t.label), checks) if labeled else no_labels(data.num_rows)
     num = [_parquet_numeric(data.column(n), checks, n) for n in t.numeric]
     cat = [_parquet_tokens(data.column(c)) for c in t.categorical]
-    return Chunk.kept(cat, num, y, checks.resolve(policy), part)
+    kept = {n: data.column(n) for n in reader.keep}
+    return Chunk.kept(cat, num, y, checks.resolve(policy), part, kept)
 
 
 def _check_one_value_per_row(column: pa.Array, where: str, name: str) -> None:

@@ -6,6 +6,7 @@ or in-memory rows; `train_data` the rows an in-memory run was trained on.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import torch
@@ -23,6 +25,7 @@ from recloss.calibration import Calibration
 from recloss.classes import ClassValue
 from recloss.config import RunConfig
 from recloss.data import PreparedDataset, SplitArrays
+from recloss.data.keep import read_kept_columns
 from recloss.errors import CompatibilityError, ConfigError, DataError
 from recloss.metrics import evaluate as metrics_of
 from recloss.models import RecModel
@@ -94,17 +97,6 @@ def evaluate(
     return metrics_of(best.dataset.schema.task, np.asarray(split.y, np.int64), best.scores(split))
 
 
-def _predict_rows(
-    run_dir: str | Path,
-    data: str | Path | Rows | None,
-    train_data: Rows | None,
-    labeled: bool | None,
-) -> tuple[np.ndarray, SplitArrays, RunConfig]:
-    best = best_model(RunDir(run_dir), train_data)
-    rows = _rows(best.dataset, data, labeled)
-    return best.scores(rows), rows, best.cfg
-
-
 def predict(
     run_dir: str | Path,
     data: str | Path | Rows | None = None,
@@ -119,7 +111,8 @@ def predict(
     it. Bad lines follow the run's `data.on_bad_line`; skipped ones get no row, the others
     keep their order.
     """
-    return _predict_rows(run_dir, data, train_data, labeled)[0]
+    best = best_model(RunDir(run_dir), train_data)
+    return best.scores(_rows(best.dataset, data, labeled))
 
 
 @dataclass(frozen=True)
@@ -136,15 +129,33 @@ def predict_to_file(
     *,
     train_data: Rows | None = None,
     labeled: bool | None = None,
+    keep: Sequence[str] = (),
 ) -> WrittenPredictions:
-    """`predict`, written to `output` (`save_predictions`), with the rows and skipped lines.
+    """`predict`, written to `output` (`save_predictions`), with the rows and skipped lines;
+    `keep`: columns of `data` written as they are before the predictions (ids), row for row.
 
-    `output` is checked before any row is scored, which on a large file takes minutes."""
+    `output` and `keep` are checked before any row is scored, which on a large file takes
+    minutes."""
     check_output(output)
-    probabilities, rows, cfg = _predict_rows(run_dir, data, train_data, labeled)
-    table = cfg.data.table
-    path = save_predictions(probabilities, output, None if table is None else table.classes)
-    return WrittenPredictions(path, len(probabilities), rows.bad_lines)
+    best = best_model(RunDir(run_dir), train_data)
+    kept = _kept_columns(best, data, keep, labeled) if keep else None
+    rows = _rows(best.dataset, data, labeled)
+    table = best.cfg.data.table
+    classes = None if table is None else table.classes
+    path = save_predictions(best.scores(rows), output, classes, kept)
+    return WrittenPredictions(path, len(rows), rows.bad_lines)
+
+
+def _kept_columns(
+    best: BestModel, data: str | Path | Rows | None, keep: Sequence[str], labeled: bool | None
+) -> pa.Table:
+    if data is None:
+        raise ConfigError("--keep: columns are kept from a file given with --data")
+    for name in keep:
+        if name == "probability" or name.startswith("p_"):
+            raise ConfigError(f"--keep {name}: the name of a predictions column; rename it")
+    reader, cfg = best.dataset.reader_of(data, labeled)
+    return read_kept_columns(reader, keep, cfg.on_bad_line, cfg.chunk_rows)
 
 
 def check_output(output: str | Path) -> None:
@@ -165,11 +176,15 @@ def check_output(output: str | Path) -> None:
 
 
 def save_predictions(
-    probabilities: np.ndarray, path: str | Path, classes: Sequence[ClassValue] | None = None
+    probabilities: np.ndarray,
+    path: str | Path,
+    classes: Sequence[ClassValue] | None = None,
+    kept: pa.Table | None = None,
 ) -> Path:
     """Write predictions as CSV or Parquet (by suffix), or CSV to standard output (`-`): a
     column `probability` (of the positive class), or one per class, `p_0` .. `p_{C-1}`, or
-    named by `classes` (`data.table.classes`: `p_1` .. `p_5` for ratings 1-5)."""
+    named by `classes` (`data.table.classes`: `p_1` .. `p_5` for ratings 1-5); after the
+    columns of `kept` (ids), one row of it per prediction."""
     check_output(path)
     probs = np.asarray(probabilities)
     if probs.ndim == 1:
@@ -177,6 +192,10 @@ def save_predictions(
     else:
         names = range(probs.shape[1]) if classes is None else classes
         columns = {f"p_{name}": probs[:, c] for c, name in enumerate(names)}
+    if kept is not None:
+        if kept.num_rows != len(probs):
+            raise ValueError(f"{kept.num_rows} kept rows for {len(probs)} predictions")
+        columns = {**dict(zip(kept.column_names, kept.columns, strict=True)), **columns}
     table = pa.table(columns)
     path = Path(path).expanduser()
     if str(path) == STDOUT:
@@ -196,9 +215,26 @@ def _write_csv_file(table: pa.Table, path: Path) -> None:
         _write_csv(table, out)
 
 
+STRUCTURAL = '[",\r\n]'  # characters a CSV field must be quoted for
+
+
 def _write_csv(table: pa.Table, out: BinaryIO) -> None:
-    out.write(f"{','.join(table.column_names)}\n".encode())  # pyarrow would quote each name
-    pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False))
+    """CSV as pandas writes it: a field in quotes only where it needs them (pyarrow would quote
+    every name and every text value, ids included)."""
+    header = ",".join(
+        _quoted(name) if re.search(STRUCTURAL, name) else name for name in table.column_names
+    )
+    out.write(f"{header}\n".encode())
+    texts = [
+        c for c in table.columns if pa.types.is_string(c.type) or pa.types.is_large_string(c.type)
+    ]
+    needed = any(pc.any(pc.match_substring_regex(c, STRUCTURAL)).as_py() for c in texts)
+    quoting = "needed" if needed else "none"
+    pa_csv.write_csv(table, out, pa_csv.WriteOptions(include_header=False, quoting_style=quoting))
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
 
 
 __all__ = [

@@ -1,0 +1,93 @@
+"""`recloss predict --keep COLUMN`: a scored file's ids written beside their predictions, row
+for row, bad and blank lines skipped alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+from test_predict_unlabeled import cli, spoil, strip_field, train_tiny
+
+import recloss
+from recloss.errors import ConfigError
+from recloss.runs import predict_to_file
+from recloss.runs.scoring import BestModel
+
+
+@pytest.fixture(scope="module")
+def avazu_run(tmp_path_factory):
+    """An Avazu run that skips bad lines, and its rows without `click` (ids 10000 ...)."""
+    folder = tmp_path_factory.mktemp("avazu")
+    run, data = train_tiny(folder, "avazu", on_bad_line="skip")
+    return run, strip_field(data, folder / "test.csv", 1, ",")
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory):
+    """A run on CSV columns (label, color, shape, size, weight) and its training file."""
+    return train_tiny(tmp_path_factory.mktemp("table"), "csv")
+
+
+def test_ids_are_written_beside_their_predictions_past_bad_and_blank_lines(avazu_run, capsys):
+    run, unlabeled = avazu_run
+    bad = spoil(unlabeled, 6, 1, "x", ",")  # line 6 (id 10004): its hour is no time
+    with bad.open("a") as f:
+        f.write("\n")  # a blank line: no row either
+    out = bad.with_name("preds.csv")
+    code, said, err = cli(capsys, "predict", run, "--data", bad, "--output", out, "--keep", "id")
+    assert code == 0, err
+    assert said.startswith("wrote 199 predictions")
+    lines = out.read_text().splitlines()
+    assert lines[0] == "id,probability" and lines[1].startswith("10000,")  # no quotes
+    written = pa_csv.read_csv(out)
+    expected_ids = [10_000 + i for i in range(200) if i != 4]
+    assert written.column("id").to_pylist() == expected_ids
+    expected = recloss.predict(run, bad)
+    np.testing.assert_allclose(written.column("probability").to_numpy(), expected, atol=1e-7)
+
+
+def test_a_parquet_files_columns_keep_their_types(table_run, tmp_path):
+    run, data = table_run
+    rows = pa_csv.read_csv(data)
+    rows = rows.append_column("uid", pa.array(np.arange(100, 300), pa.int64()))
+    pq.write_table(rows, tmp_path / "new.parquet")
+    written = predict_to_file(run, tmp_path / "new.parquet", tmp_path / "p.parquet", keep=["uid"])
+    table = pq.read_table(written.path)
+    assert table.column_names == ["uid", "probability"]
+    assert table.schema.field("uid").type == pa.int64()
+    assert table.column("uid").to_pylist() == list(range(100, 300))
+
+
+def test_in_memory_rows_keep_their_columns(table_run, tmp_path):
+    run, data = table_run
+    frame = pa_csv.read_csv(data).to_pandas()
+    frame["name"] = [f"row {i}, of 200" for i in range(200)]  # needs quotes in CSV
+    written = predict_to_file(run, frame, tmp_path / "p.csv", keep=["name"])
+    back = pa_csv.read_csv(written.path)
+    assert back.column("name").to_pylist() == frame["name"].tolist()
+    np.testing.assert_allclose(
+        back.column("probability").to_numpy(), recloss.predict(run, frame), atol=1e-7
+    )
+
+
+@pytest.mark.parametrize(
+    ("keep", "message"),
+    [("idx", r"--keep idx: no such column in .*test\.csv \(columns: id, hour, C1,"),
+     ("probability", "--keep probability: the name of a predictions column; rename it")],
+)  # fmt: skip
+def test_a_column_that_cannot_be_kept_is_refused_before_any_row_is_scored(
+    avazu_run, monkeypatch, keep, message
+):
+    run, unlabeled = avazu_run
+    monkeypatch.setattr(BestModel, "scores", lambda *a: pytest.fail("scored"))
+    with pytest.raises(ConfigError, match=message):
+        predict_to_file(run, unlabeled, unlabeled.with_name("p.csv"), keep=[keep])
+    assert not unlabeled.with_name("p.csv").exists()
+
+
+def test_a_file_of_unnamed_columns_has_none_to_keep(tmp_path):
+    run, data = train_tiny(tmp_path, "criteo")
+    with pytest.raises(ConfigError, match=r"^--keep: .*train\.txt has no named columns to keep$"):
+        predict_to_file(run, data, tmp_path / "p.csv", keep=["0"])
