@@ -85,3 +85,29 @@ def test_probabilities_from_logits():
     assert torch.allclose(probabilities(torch.tensor([0.0, 100.0])), torch.tensor([0.5, 1.0]))
     p = probabilities(torch.tensor([[0.0, 0.0], [1.0, 1.0]]))
     assert torch.allclose(p, torch.full((2, 2), 0.5))
+
+
+def test_group_auc_is_each_groups_auc_weighted_by_its_rows():
+    from recloss.metrics import group_auc
+
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 60, 3000)
+    y = rng.integers(0, 2, 3000)
+    y[groups == 7] = 1  # a group of one class: no AUC, left out
+    scores = np.round(rng.random(3000) + 0.3 * y, 1)  # many ties within groups
+    expected, weight = 0.0, 0
+    for g in np.unique(groups[groups != 7]):
+        rows = groups == g
+        expected += roc_auc_score(y[rows], scores[rows]) * rows.sum()
+        weight += rows.sum()
+    found = group_auc(y, scores, groups)
+    assert found.value == pytest.approx(expected / weight, abs=1e-12)
+    assert (found.groups, found.of_groups) == (59, 60)
+    assert found.row_share == pytest.approx(weight / 3000)
+
+
+def test_group_auc_without_a_group_of_both_classes_is_nan():
+    from recloss.metrics import group_auc
+
+    found = group_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.4]), np.arange(4))
+    assert math.isnan(found.value) and found.groups == 0 and found.row_share == 0

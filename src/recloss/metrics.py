@@ -1,10 +1,13 @@
-"""Evaluation metrics: AUC and logloss (binary); macro one-vs-rest AUC, logloss and accuracy.
+"""Evaluation metrics: AUC and logloss (binary); macro one-vs-rest AUC, logloss and accuracy;
+group AUC (binary, per user).
 
 Thin wrappers over scikit-learn that give a clear result in degenerate cases instead of raising:
 AUC is NaN when it is undefined, and probabilities are clipped before the logloss.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -38,6 +41,39 @@ def macro_auc(y_true: np.ndarray, probs: np.ndarray) -> float:
     if present.size < 2:
         return float("nan")
     return float(np.mean([roc_auc_score(y_true == c, probs[:, c]) for c in present]))
+
+
+@dataclass(frozen=True)
+class GroupAUC:
+    """AUC within each group (a user's impressions), averaged weighted by the group's rows."""
+
+    value: float  # NaN where no group holds both classes
+    groups: int  # groups that hold both classes: the ones averaged
+    of_groups: int  # all groups
+    row_share: float  # the share of the rows in the groups averaged
+
+
+def group_auc(y_true: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> GroupAUC:
+    """gAUC (Zhou et al., KDD 2018, DIN): each group's ROC AUC, tied scores sharing their mean
+    rank, averaged over the groups that hold both classes, weighted by their rows."""
+    y = np.asarray(y_true, dtype=np.float64)
+    order = np.lexsort((scores, groups))  # by group, then by score
+    g, s, y = np.asarray(groups)[order], np.asarray(scores)[order], y[order]
+    starts = np.r_[True, g[1:] != g[:-1]]
+    group = np.cumsum(starts) - 1
+    rank = np.arange(len(g)) - np.flatnonzero(starts)[group] + 1  # 1-based, within the group
+    tie = np.cumsum(np.r_[True, starts[1:] | (s[1:] != s[:-1])]) - 1
+    rank = (np.bincount(tie, weights=rank) / np.bincount(tie))[tie]
+    rows = np.bincount(group).astype(np.float64)
+    positives = np.bincount(group, weights=y)
+    negatives = rows - positives
+    both = (positives > 0) & (negatives > 0)
+    rank_sum = np.bincount(group, weights=rank * y)[both]
+    p, n = positives[both], negatives[both]
+    aucs = (rank_sum - p * (p + 1) / 2) / (p * n)
+    counted = rows[both].sum()
+    value = float(np.sum(aucs * rows[both]) / counted) if counted else float("nan")
+    return GroupAUC(value, int(both.sum()), len(rows), float(counted / max(len(g), 1)))
 
 
 def binary_logloss(y_true: np.ndarray, scores: np.ndarray) -> float:
@@ -78,9 +114,11 @@ def evaluate(task: Task, y_true: np.ndarray, scores: np.ndarray) -> dict[str, fl
 
 
 __all__ = [
+    "GroupAUC",
     "binary_auc",
     "binary_logloss",
     "evaluate",
+    "group_auc",
     "macro_auc",
     "multiclass_logloss",
     "probabilities",

@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("eval", help="evaluate a finished run's best model")
     ev.add_argument("run_dir", help="a finished run's directory")
     ev.add_argument("--data", help="a new file of the run's data format (default: its test split)")
+    ev.add_argument(
+        "--group",
+        metavar="FIELD",
+        help="also the AUC within each value of this categorical field (gAUC), e.g. user_id",
+    )
 
     data = commands.add_parser("data", help="prepare or show a data set; list or clean caches")
     data.add_argument(

@@ -135,14 +135,19 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from recloss.rundir import RunDir
     from recloss.runs import evaluate
 
-    metrics = evaluate(args.run_dir, args.data)
+    metrics = evaluate(args.run_dir, args.data, group=args.group)
     if not RunDir(args.run_dir).is_finished():
         print(f"{args.run_dir}: not finished; its best model so far", file=sys.stderr)
     task = "multiclass" if "accuracy" in metrics else "binary"  # `recloss.metrics.evaluate`
-    names = {key: metric_name(key, task) for key in metrics}
-    width = max(len(name) for name in names.values())
-    for key, value in metrics.items():
-        print(f"{names[key]:<{width}}  {metric_text(value)}")
+    rows = [(metric_name(k, task), metric_text(metrics[k])) for k in ("auc", "logloss", "accuracy")
+            if k in metrics]  # fmt: skip
+    if "gauc" in metrics:
+        counted = f"{metrics['gauc_groups']:,} groups of both classes"
+        counted += f", {metrics['gauc_rows']:.1%} of the rows"
+        rows.append((f"gauc by {args.group}", f"{metric_text(metrics['gauc'])}  ({counted})"))
+    width = max(len(name) for name, _ in rows)
+    for name, text in rows:
+        print(f"{name:<{width}}  {text}")
 
 
 def cmd_predict(args: argparse.Namespace) -> None:

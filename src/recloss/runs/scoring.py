@@ -26,8 +26,10 @@ from recloss.classes import ClassValue
 from recloss.config import RunConfig
 from recloss.data import PreparedDataset, SplitArrays
 from recloss.data.keep import read_kept_columns
+from recloss.data.schema import FIRST_VALUE_INDEX, Schema
 from recloss.errors import CompatibilityError, ConfigError, DataError
 from recloss.metrics import evaluate as metrics_of
+from recloss.metrics import group_auc
 from recloss.models import RecModel
 from recloss.rundir import RunDir
 from recloss.runs.online import make_model
@@ -84,17 +86,45 @@ def best_model(folder: RunDir, train_data: Rows | None) -> BestModel:
 
 
 def evaluate(
-    run_dir: str | Path, data: str | Path | Rows | None = None, *, train_data: Rows | None = None
+    run_dir: str | Path,
+    data: str | Path | Rows | None = None,
+    *,
+    train_data: Rows | None = None,
+    group: str | None = None,
 ) -> dict[str, float]:
     """Metrics of a run's best model on its test split, a new file, or in-memory rows.
 
     `train_data`: the rows an in-memory run was trained on (its vocabularies come from them).
+    `group`: a categorical field (`user_id`) whose values group the rows for `gauc`, the AUC
+    within each group weighted by its rows, with `gauc_groups`, the groups of both classes it
+    averages, and `gauc_rows`, their share of the rows (rows whose value is missing or unknown
+    to the model belong to no group).
     """
     best = best_model(RunDir(run_dir), train_data)
+    schema = best.dataset.schema
+    field = _group_field(schema, group) if group is not None else None
     split = _rows(best.dataset, data)
     if not split.labeled:  # refused before any scoring
         raise DataError(f"{split.source or 'frame'} has no label column: use recloss predict")
-    return metrics_of(best.dataset.schema.task, np.asarray(split.y, np.int64), best.scores(split))
+    y, scores = np.asarray(split.y, np.int64), best.scores(split)
+    metrics = metrics_of(schema.task, y, scores)
+    if field is not None:
+        codes = np.asarray(split.x_cat[:, field])
+        known = codes >= FIRST_VALUE_INDEX
+        found = group_auc(y[known], scores[known], codes[known])
+        metrics |= {"gauc": found.value, "gauc_groups": found.groups,
+                    "gauc_rows": found.row_share * known.mean()}  # fmt: skip
+    return metrics
+
+
+def _group_field(schema: Schema, group: str) -> int:
+    """The column of `group` among the encoded categorical fields (ConfigError otherwise)."""
+    if schema.task != "binary":
+        raise ConfigError(f"--group {group}: the group AUC is for binary tasks")
+    if group not in schema.cat_fields:
+        fields = ", ".join(schema.cat_fields)
+        raise ConfigError(f"--group {group}: not a categorical field of the run ({fields})")
+    return schema.cat_fields.index(group)
 
 
 def predict(

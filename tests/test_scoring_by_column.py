@@ -1,5 +1,5 @@
-"""`recloss predict --keep COLUMN`: a scored file's ids written beside their predictions, row
-for row, bad and blank lines skipped alike."""
+"""Scoring by a file's own columns: its ids beside their predictions (`recloss predict --keep`,
+row for row, bad and blank lines skipped alike) and the AUC within groups (`eval --group`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from sklearn.metrics import roc_auc_score
 from test_predict_unlabeled import cli, spoil, strip_field, train_tiny
 
 import recloss
@@ -91,3 +92,28 @@ def test_a_file_of_unnamed_columns_has_none_to_keep(tmp_path):
     run, data = train_tiny(tmp_path, "criteo")
     with pytest.raises(ConfigError, match=r"^--keep: .*train\.txt has no named columns to keep$"):
         predict_to_file(run, data, tmp_path / "p.csv", keep=["0"])
+
+
+def test_eval_by_group_averages_the_auc_within_each_known_value(table_run, capsys):
+    run, data = table_run
+    frame = pa_csv.read_csv(data).to_pandas()
+    metrics = recloss.evaluate(run, frame, group="color")
+    probs = recloss.predict(run, frame)
+    expected = sum(
+        roc_auc_score(frame.label[rows], probs[rows]) * rows.sum() / len(frame)
+        for rows in (frame.color == c for c in ("red", "green", "blue"))
+    )
+    assert metrics["gauc"] == pytest.approx(expected, abs=1e-6)
+    assert (metrics["gauc_groups"], metrics["gauc_rows"]) == (3, 1.0)
+    frame.loc[:9, "color"] = "purple"  # unknown to the model: in no group
+    assert recloss.evaluate(run, frame, group="color")["gauc_rows"] == pytest.approx(0.95)
+    code, out, _ = cli(capsys, "eval", run, "--data", data, "--group", "color")
+    assert code == 0
+    assert out.splitlines()[-1].startswith("gauc by color  0.")
+    assert out.endswith("(3 groups of both classes, 100.0% of the rows)\n")
+
+
+def test_eval_by_a_group_that_is_no_categorical_field_is_refused(table_run):
+    message = r"^--group user: not a categorical field of the run \(color, shape, size, weight\)$"
+    with pytest.raises(ConfigError, match=message):
+        recloss.evaluate(table_run[0], group="user")
