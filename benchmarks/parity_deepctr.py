@@ -1,10 +1,12 @@
-"""DeepFM with cross-entropy: recloss with its defaults against DeepCTR-Torch 0.3.0, same splits.
+"""DeepFM (or xDeepFM) with cross-entropy: recloss with its defaults against DeepCTR-Torch 0.3.0,
+same splits.
 
 For each data set recloss prepares the data once (vocabularies fitted on the training split,
 the data set's default split); the encoded train/valid/test rows are exported and both
 libraries train on exactly those rows, seeds 0-4 (the seed sets the initial weights and the
 shuffling; the split stays the same). DeepCTR-Torch gets recloss's architecture (embedding size,
-DNN widths, dropout), batch size, epoch budget and best-epoch selection on validation AUC, and
+DNN widths, dropout; for xDeepFM the CIN's widths, with no activation and no split of its maps,
+as in the paper), batch size, epoch budget and best-epoch selection on validation AUC, and
 keeps its own optimiser settings and regularisation (its defaults: Adam at 1e-3, L2 1e-5 on the
 embeddings and the linear weights). It runs in a virtual environment of its own (created once
 under --envs with `deepctr-torch==0.3.0`, `requests` which it imports, and this machine's torch
@@ -12,9 +14,10 @@ version); recloss never depends on it.
 
 Prints, per data set, the mean test AUC and logloss of each library and the paired per-seed
 differences (recloss minus peer) with a paired t-test, and writes them to
-benchmarks/results/parity_deepctr_DATASET.json.
+benchmarks/results/parity_deepctr_DATASET.json (xDeepFM: parity_deepctr_xdeepfm_DATASET.json).
 
     python benchmarks/parity_deepctr.py [--datasets movielens-100k adult synthetic] [--seeds 5]
+        [--model deepfm|xdeepfm]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from scipy.stats import ttest_rel
 from recloss import train
 from recloss.config import config_from_dict
 from recloss.data import prepare_dataset
+from recloss.models import default_params
 
 HERE = Path(__file__).parent
 PEER = "deepctr-torch==0.3.0"
@@ -64,9 +68,9 @@ def peer_python(envs: Path) -> Path:
     return python
 
 
-def base_config(name: str, out: str) -> dict[str, Any]:
-    """recloss's defaults for DeepFM-CE on one data set (binary task)."""
-    return {"data": DATASETS[name], "model": {"name": "deepfm"}, "loss": {"name": "ce"},
+def base_config(name: str, model: str, out: str) -> dict[str, Any]:
+    """recloss's defaults for the model with CE on one data set (binary task)."""
+    return {"data": DATASETS[name], "model": {"name": model}, "loss": {"name": "ce"},
             "train": {"progress": False}, "out": out}  # fmt: skip
 
 
@@ -84,12 +88,16 @@ def export_splits(cfg: dict[str, Any], path: Path) -> None:
 
 
 def run_peer(python: Path, data: Path, resolved: Any, seed: int) -> dict[str, float]:
-    t, params = resolved.train, resolved.model.params
-    hidden = ",".join(str(h) for h in params.get("hidden_dims", (400, 400, 400)))
+    t, model = resolved.train, resolved.model
+    params = {**default_params(model.name), **model.params}  # the architecture recloss trains
+    hidden = ",".join(str(h) for h in params["hidden_dims"])
     cmd = [str(python), str(PEER_SCRIPT), str(data), "--seed", str(seed),
            "--epochs", str(t.epochs), "--patience", str(t.patience),
-           "--batch-size", str(t.batch_size), "--embed-dim", str(resolved.model.embed_dim),
-           "--hidden", hidden, "--dropout", str(params.get("dropout", 0.5))]  # fmt: skip
+           "--batch-size", str(t.batch_size), "--embed-dim", str(model.embed_dim),
+           "--hidden", hidden, "--dropout", str(params["dropout"]),
+           "--model", model.name]  # fmt: skip
+    if model.name == "xdeepfm":
+        cmd += ["--cin", ",".join(str(h) for h in params["cin_sizes"])]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -105,12 +113,13 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--envs", type=Path, default=HERE / ".envs")
+    parser.add_argument("--model", default="deepfm", choices=["deepfm", "xdeepfm"])
     args = parser.parse_args()
     python = peer_python(args.envs)
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets:
             before = load()
-            cfg = base_config(name, tmp)
+            cfg = base_config(name, args.model, tmp)
             data = Path(tmp) / f"{name}.npz"
             export_splits(cfg, data)
             resolved = config_from_dict(cfg)
@@ -127,7 +136,8 @@ def main() -> None:
                       f"deepctr-torch {statistics.mean(c['peer']):.4f}  "
                       f"diff {c['mean_diff']:+.4f}  paired p {c['paired_p']:.3f}")  # fmt: skip
             sys.stdout.flush()
-            report(f"parity_deepctr_{name}", {"seeds": args.seeds, "peer": PEER,
+            prefix = "parity_deepctr" + ("" if args.model == "deepfm" else f"_{args.model}")
+            report(f"{prefix}_{name}", {"seeds": args.seeds, "peer": PEER, "model": args.model,
                                               "load_before": before, "load_after": load(),
                                               **cell})  # fmt: skip
 

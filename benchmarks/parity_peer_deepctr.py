@@ -1,4 +1,5 @@
-"""DeepCTR-Torch's DeepFM on exported splits; run by parity_deepctr.py in the peer's own venv.
+"""DeepCTR-Torch's DeepFM or xDeepFM on exported splits; run by parity_deepctr.py in the peer's
+own venv.
 
 Reads an .npz of already-encoded splits (`{train,valid,test}_x` int [N, F], `*_y` [N],
 `cardinalities` [F]), trains with the peer's own optimiser and regularisation, keeps the epoch
@@ -6,7 +7,8 @@ with the best validation AUC (early stopping with the same patience as recloss),
 test AUC and logloss as one JSON line. Imports nothing of recloss.
 
     python parity_peer_deepctr.py DATA.npz --seed 0 --epochs 10 --patience 2 \
-        --batch-size 2048 --embed-dim 16 --hidden 400,400,400 --dropout 0.5
+        --batch-size 2048 --embed-dim 16 --hidden 400,400,400 --dropout 0.5 \
+        [--model xdeepfm --cin 16,16,16]
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import numpy as np
 import pandas as pd
 from deepctr_torch.inputs import SparseFeat, get_feature_names
-from deepctr_torch.models import DeepFM
+from deepctr_torch.models import DeepFM, xDeepFM
 from sklearn.metrics import log_loss, roc_auc_score
 
 
@@ -36,6 +38,8 @@ def main() -> None:
     parser.add_argument("--embed-dim", type=int, required=True)
     parser.add_argument("--hidden", required=True)
     parser.add_argument("--dropout", type=float, required=True)
+    parser.add_argument("--model", default="deepfm", choices=["deepfm", "xdeepfm"])
+    parser.add_argument("--cin", default="16,16,16")
     args = parser.parse_args()
 
     data = np.load(args.data)
@@ -44,15 +48,19 @@ def main() -> None:
     columns = [
         SparseFeat(n, c, embedding_dim=args.embed_dim) for n, c in zip(names, cards, strict=True)
     ]
-    model = DeepFM(
-        columns,
-        columns,
-        dnn_hidden_units=tuple(int(h) for h in args.hidden.split(",")),
-        dnn_dropout=args.dropout,
-        task="binary",
-        seed=args.seed,
-        device="cpu",
-    )
+    common = {
+        "dnn_hidden_units": tuple(int(h) for h in args.hidden.split(",")),
+        "dnn_dropout": args.dropout,
+        "task": "binary",
+        "seed": args.seed,
+        "device": "cpu",
+    }
+    if args.model == "xdeepfm":  # the paper's CIN: no activation, every map to the next layer
+        cin = tuple(int(h) for h in args.cin.split(","))
+        model = xDeepFM(columns, columns, cin_layer_size=cin, cin_split_half=False,
+                        cin_activation="linear", **common)  # fmt: skip
+    else:
+        model = DeepFM(columns, columns, **common)
     model.compile("adam", "binary_crossentropy")
     assert get_feature_names(columns) == names
     split = {s: (_inputs(data[f"{s}_x"], names), data[f"{s}_y"].astype("float32"))

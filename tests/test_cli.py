@@ -48,7 +48,10 @@ def synthetic_flags(tmp_path, data_flags) -> list[str]:
 @pytest.mark.parametrize(
     "what,expected",
     [
-        ("models", ["deepfm", "ipnn", "nfm", "autoint", "lr", "fm", "widedeep", "dcnv2"]),
+        (
+            "models",
+            ["deepfm", "ipnn", "nfm", "autoint", "lr", "fm", "widedeep", "dcnv2", "xdeepfm"],
+        ),
         ("losses", ["ce", "focal", "kl", "hinge"]),
         ("strategies", ["autoloss", "weighted"]),
         ("datasets", ["movielens-100k", "criteo", "avazu", "frappe", "synthetic", "csv"]),
@@ -184,7 +187,7 @@ from datafiles import (  # noqa: E402
     write_ml100k_grouplens,
 )
 
-MODELS = ["lr", "fm", "widedeep", "deepfm", "ipnn", "nfm", "autoint", "dcnv2"]
+MODELS = ["lr", "fm", "widedeep", "deepfm", "ipnn", "nfm", "autoint", "dcnv2", "xdeepfm"]
 LOSSES = ["ce", "focal", "kl", "hinge", "autoloss"]
 FORMATS = ["criteo", "avazu", "frappe", "movielens-100k", "synthetic"]
 EPOCHS, BATCH = 2, 64

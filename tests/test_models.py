@@ -16,6 +16,7 @@ from recloss.errors import ConfigError
 from recloss.models import MODELS, build_model, default_params
 from recloss.models.layers import (
     BiInteraction,
+    CompressedInteraction,
     Dropout,
     FactorizationMachine,
     FeaturesEmbedding,
@@ -25,7 +26,7 @@ from recloss.models.layers import (
     field_offsets,
 )
 
-ALL = ["lr", "fm", "widedeep", "deepfm", "ipnn", "nfm", "autoint", "dcnv2"]
+ALL = ["lr", "fm", "widedeep", "deepfm", "ipnn", "nfm", "autoint", "dcnv2", "xdeepfm"]
 INTERACTION = [name for name in ALL if name != "lr"]
 CARDS = (5, 7, 4)
 OFFSETS = (0, 5, 12)  # where each field of CARDS starts in the fused table
@@ -37,6 +38,7 @@ SMALL = {
     "nfm": {"hidden_dims": (32,), "dropout": 0.0, "bi_dropout": 0.0},
     "autoint": {"num_layers": 2, "head_dim": 8},
     "dcnv2": {"cross_layers": 2, "hidden_dims": (32, 32)},
+    "xdeepfm": {"cin_sizes": (8, 4), "hidden_dims": (32, 32), "dropout": 0.0},
 }
 
 
@@ -412,13 +414,15 @@ def test_bad_params_of_other_models():
         build_model("autoint", make_schema(), heads=0)
     with pytest.raises(ConfigError, match=r"model\.params\.batch_norm: .*boolean"):
         build_model("dcnv2", make_schema(), batch_norm="maybe")
+    with pytest.raises(ConfigError, match=r"model\.params\.cin_sizes: .*at least 1 item"):
+        build_model("xdeepfm", make_schema(), cin_sizes=())
     with pytest.raises(ConfigError, match=r"unknown parameter of fm; valid: none"):
         build_model("fm", make_schema(), dropout=0.1)
 
 
 def test_unknown_model_and_bad_embed_dim_raise_config_error():
-    with pytest.raises(ConfigError, match="unknown model 'xdeepfm'"):
-        build_model("xdeepfm", make_schema())
+    with pytest.raises(ConfigError, match="unknown model 'xdeepfn'"):
+        build_model("xdeepfn", make_schema())
     with pytest.raises(ConfigError, match="model.embed_dim"):
         build_model("fm", make_schema(), embed_dim=0)
 
@@ -451,3 +455,16 @@ def test_dropout_masks_follow_the_seed_and_differ_between_calls():
     assert not torch.equal(first, second)
     with pytest.raises(ValueError, match="dropout"):
         Dropout(1.0)
+
+
+def test_cin_is_the_papers_sum_over_field_pairs_of_weighted_elementwise_products():
+    torch.manual_seed(0)
+    x0 = torch.randn(2, 3, 4)  # [B, F, D]
+    cin = CompressedInteraction(3, (5, 2))
+    expected, x = [], x0
+    for conv in cin.layers:
+        w = conv.weight.view(conv.out_channels, x.shape[1], 3)  # [H_k, H_{k-1}, F]
+        x = torch.einsum("hij,bid,bjd->bhd", w, x, x0) + conv.bias.view(1, -1, 1)
+        expected.append(x.sum(dim=2))
+    torch.testing.assert_close(cin(x0), torch.cat(expected, dim=1))
+    assert cin(x0).shape == (2, 7) and cin.out_dim == 7

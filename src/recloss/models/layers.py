@@ -292,3 +292,30 @@ class CrossNetwork(nn.Module):
         for layer in self.layers:
             x = x0 * layer(x) + x
         return x
+
+
+class CompressedInteraction(nn.Module):
+    """xDeepFM's compressed interaction network (CIN): [B, F, D] -> [B, sum(sizes)].
+
+    Map h of layer k is `sum_{i,j} W[h, i, j] * x_{k-1}[i] * x_0[j]`, elementwise over the D
+    embedding dimensions (a 1x1 convolution over the outer products of the two layers' fields,
+    no activation, as in the paper's equation 6); each layer's maps are summed over D.
+    """
+
+    def __init__(self, n_fields: int, sizes: Sequence[int]):
+        super().__init__()
+        widths = [n_fields, *sizes[:-1]]  # each layer's input maps
+        self.layers = nn.ModuleList(
+            nn.Conv1d(width * n_fields, size, kernel_size=1)
+            for width, size in zip(widths, sizes, strict=True)
+        )
+        self.out_dim = sum(sizes)
+
+    def forward(self, x0: torch.Tensor) -> torch.Tensor:
+        batch, _, dim = x0.shape
+        x, pooled = x0, []
+        for layer in self.layers:
+            outer = (x.unsqueeze(2) * x0.unsqueeze(1)).reshape(batch, -1, dim)  # [B, H*F, D]
+            x = layer(outer)
+            pooled.append(x.sum(dim=2))
+        return torch.cat(pooled, dim=1)
