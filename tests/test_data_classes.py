@@ -91,3 +91,5 @@ def test_predictions_are_named_by_the_classes(tmp_path):
     written = predict_to_file(record.run_dir, rows, tmp_path / "p.parquet", train_data=rows)
     assert written.rows == 400
     assert pq.read_table(written.path).column_names == ["p_low", "p_mid", "p_high"]
+    with pytest.raises(ConfigError, match="^--group c: the group AUC is for binary tasks$"):
+        recloss.evaluate(record.run_dir, rows, train_data=rows, group="c")
