@@ -111,3 +111,5 @@ def test_group_auc_without_a_group_of_both_classes_is_nan():
 
     found = group_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.4]), np.arange(4))
     assert math.isnan(found.value) and found.groups == 0 and found.row_share == 0
+    none = group_auc(np.array([]), np.array([]), np.array([], np.int64))  # every value unknown
+    assert math.isnan(none.value) and (none.groups, none.of_groups, none.row_share) == (0, 0, 0)

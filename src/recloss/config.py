@@ -74,9 +74,10 @@ class TableSchema(_Section):
             raise ValueError("name at least two label values, in class order")
         seen: dict[tuple[str, Any], ClassValue] = {}
         for value in classes:
-            if class_key(value) in seen:
-                raise ValueError(f"{value!r} is the same label as {seen[class_key(value)]!r}")
-            seen[class_key(value)] = value
+            key = class_key(value)
+            if key in seen:
+                raise ValueError(f"{value!r} is the same label as {seen[key]!r}")
+            seen[key] = value
         return classes
 
     @field_validator("encoding")

@@ -57,6 +57,8 @@ def group_auc(y_true: np.ndarray, scores: np.ndarray, groups: np.ndarray) -> Gro
     """gAUC (Zhou et al., KDD 2018, DIN): each group's ROC AUC, tied scores sharing their mean
     rank, averaged over the groups that hold both classes, weighted by their rows."""
     y = np.asarray(y_true, dtype=np.float64)
+    if len(y) == 0:
+        return GroupAUC(float("nan"), 0, 0, 0.0)
     order = np.lexsort((scores, groups))  # by group, then by score
     g, s, y = np.asarray(groups)[order], np.asarray(scores)[order], y[order]
     starts = np.r_[True, g[1:] != g[:-1]]

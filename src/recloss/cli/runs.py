@@ -144,7 +144,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if "gauc" in metrics:
         counted = f"{metrics['gauc_groups']:,} groups of both classes"
         counted += f", {metrics['gauc_rows']:.1%} of the rows"
-        rows.append((f"gauc by {args.group}", f"{metric_text(metrics['gauc'])}  ({counted})"))
+        gauc = metrics["gauc"]
+        text = f"{gauc:.4f}" if math.isfinite(gauc) else "undefined: no group holds both classes"
+        rows.append((f"gauc by {args.group}", f"{text}  ({counted})"))
     width = max(len(name) for name, _ in rows)
     for name, text in rows:
         print(f"{name:<{width}}  {text}")

@@ -114,8 +114,8 @@ def binary_label(
     """Labels 0/1 (or 0.0/1.0) as int64 class indices; `advice` ends a bad row's message
     (else, for -1, how to read libSVM's labels)."""
     hint = (lambda value: "") if advice else _libsvm_hint
-    valid = lambda v: (v == 0) | (v == 1)  # noqa: E731
-    return _class_indices(_labels(column, checks, what, "0 or 1" + advice, valid, hint))
+    kind = "0 or 1" + advice
+    return _class_indices(_labels(column, checks, what, kind, lambda v: (v == 0) | (v == 1), hint))
 
 
 def signed_label(column: pa.Array, checks: RowChecks, what: str = "label") -> np.ndarray:

@@ -88,10 +88,9 @@ def cache_settings(spec: DatasetSpec, cfg: DataConfig, task: Task) -> dict:
         "on_bad_line": cfg.on_bad_line,
     }
     if spec.name in ("csv", "parquet") and cfg.table is not None:
-        # without classes as before the key existed, so that caches made then keep their names
-        settings["table"] = cfg.table.model_dump(mode="json", exclude={"classes"})
-        if cfg.table.classes is not None:
-            settings["table"]["classes"] = cfg.table.model_dump(mode="json")["classes"]
+        settings["table"] = cfg.table.model_dump(mode="json")
+        if cfg.table.classes is None:  # as before the key existed: caches keep their names
+            del settings["table"]["classes"]
         # tokens of typed values as pandas writes them (`0.5`, `True`), and `20.0` as `20`
         settings["tokens"] = "pandas-text, integral as integer"
     if spec.open is None:
