@@ -117,3 +117,14 @@ def test_eval_by_a_group_that_is_no_categorical_field_is_refused(table_run):
     message = r"^--group user: not a categorical field of the run \(color, shape, size, weight\)$"
     with pytest.raises(ConfigError, match=message):
         recloss.evaluate(table_run[0], group="user")
+
+
+def test_predictions_go_to_a_text_only_standard_output_as_a_notebooks(monkeypatch):
+    import io
+
+    from recloss.runs import save_predictions
+
+    shown = io.StringIO()  # like Jupyter's stream: text, no `buffer`
+    monkeypatch.setattr("sys.stdout", shown)
+    save_predictions(np.array([0.25, 0.5]), "-")
+    assert shown.getvalue() == "probability\n0.25\n0.5\n"

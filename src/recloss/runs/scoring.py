@@ -6,6 +6,7 @@ or in-memory rows; `train_data` the rows an in-memory run was trained on.
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 from collections.abc import Sequence
@@ -229,8 +230,7 @@ def save_predictions(
     table = pa.table(columns)
     path = Path(path).expanduser()
     if str(path) == STDOUT:
-        _write_csv(table, sys.stdout.buffer)
-        sys.stdout.flush()
+        _write_csv_to_stdout(table)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
@@ -238,6 +238,19 @@ def save_predictions(
     else:
         write_atomic(path, lambda tmp: pq.write_table(table, tmp))
     return path
+
+
+def _write_csv_to_stdout(table: pa.Table) -> None:
+    """The CSV on standard output: its bytes where it has them (a terminal, a pipe), else as
+    text (a notebook's output stream has no `buffer`)."""
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:
+        text = io.BytesIO()
+        _write_csv(table, text)
+        sys.stdout.write(text.getvalue().decode())
+    else:
+        _write_csv(table, binary)
+    sys.stdout.flush()
 
 
 def _write_csv_file(table: pa.Table, path: Path) -> None:
