@@ -64,6 +64,12 @@ def test_list(capsys, what, expected):
     assert all(len(line.split()) > 1 for line in out.splitlines())  # each has a description
 
 
+def test_the_data_sets_say_their_min_count_where_one_applies(capsys):
+    lines = {line.split()[0]: line for line in run(capsys, "list", "datasets")[1].splitlines()}
+    assert "binary task, min_count 10; " in lines["criteo"]
+    assert "binary task; no files" in lines["synthetic"]  # generated values are codes
+
+
 def test_unknown_model_lists_choices(capsys, synthetic_flags):
     code, out, err = run(capsys, "train", *synthetic_flags, "--model", "deepfn")
     assert code == 2

@@ -81,8 +81,9 @@ def _describe(obj: Any) -> str:
 
     if isinstance(obj, Preset):  # a shipped config
         return f"{obj.kind:<6}{obj.description}"
-    if hasattr(obj, "expects"):  # a data set spec
-        return f"{obj.task} task, min_count {obj.min_count}; {obj.expects}"
+    if hasattr(obj, "expects"):  # a data set spec; generated values are codes, none rare
+        counted = "" if obj.open is None else f", min_count {obj.min_count}"
+        return f"{obj.task} task{counted}; {obj.expects}"
     doc = getattr(obj, "description", None) or getattr(obj, "__doc__", None) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
