@@ -566,5 +566,6 @@ def test_update_draws_validation_pairs_from_an_iterator_such_as_a_cycled_loader(
         autoloss.update(model, (x, y), stream, lr=0.1)
     with pytest.raises(RecLossError, match=r"an iterator of them .*; got DataLoader$"):
         autoloss.update(model, (x, y), loader, lr=0.1)
+    assert autoloss.updates == 2  # the two calls that failed did not count
     assert autoloss.update(model, (x, y), itertools.cycle(loader), lr=0.1)
-    assert autoloss.controller_steps == 3
+    assert autoloss.controller_steps == 3 and autoloss.updates == 3

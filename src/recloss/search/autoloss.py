@@ -308,11 +308,11 @@ class AutoLoss(SelectionStats, LossStrategy):
             raise RecLossError("AutoLoss.update: no gradients; back-propagate the loss first")
         if r.unroll == "adam" and precondition is None:
             raise RecLossError("AutoLoss.update: unroll 'adam' needs the optimiser's precondition")
-        self.updates += 1
         adam = precondition if r.unroll == "adam" else None
         for _ in range(due):
             pair = validation_pair(val)
             self._controller_step(model, train, pair, lr, forward, adam, train_forward)
+        self.updates += 1  # only now: a call that failed (a bad validation pair) is no update
         self._window.clear()
         return True
 
