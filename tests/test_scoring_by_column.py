@@ -128,3 +128,18 @@ def test_predictions_go_to_a_text_only_standard_output_as_a_notebooks(monkeypatc
     monkeypatch.setattr("sys.stdout", shown)
     save_predictions(np.array([0.25, 0.5]), "-")
     assert shown.getvalue() == "probability\n0.25\n0.5\n"
+
+
+def test_a_file_with_a_header_alone_gets_a_header_alone(table_run, tmp_path, capsys):
+    run, data = table_run
+    empty = tmp_path / "empty.csv"
+    empty.write_text(data.read_text().splitlines()[0] + "\n")  # a batch with no row yet
+    assert recloss.predict(run, empty).shape == (0,)
+    out = tmp_path / "p.csv"
+    code, said, err = cli(
+        capsys, "predict", run, "--data", empty, "--output", out, "--keep", "color"
+    )
+    assert code == 0, err
+    assert said.startswith("wrote 0 predictions") and out.read_text() == "color,probability\n"
+    code, _, err = cli(capsys, "eval", run, "--data", empty)
+    assert code == 2 and err.endswith("empty.csv: no data rows\n")  # no metric of no rows

@@ -119,6 +119,14 @@ class SourceChanged(DataError):
     """The source no longer gives the prepared data set asked for (`expect`): it changed."""
 
 
+class NoRows(DataError):
+    """A file to encode holds no data row (a header alone; `bad_lines` skipped lines)."""
+
+    def __init__(self, message: str, bad_lines: int) -> None:
+        super().__init__(message)
+        self.bad_lines = bad_lines
+
+
 def prepare_dataset(
     cfg: DataConfig, progress: bool = True, expect: str | None = None
 ) -> PreparedDataset:
@@ -346,7 +354,7 @@ class PreparedDataset:
         found = scan(reader, cfg, None, spill, progress)
         if found.rows == 0:
             skipped = f" ({found.bad_lines} bad lines skipped)" if found.bad_lines else ""
-            raise DataError(f"{where}: no data rows{skipped}")
+            raise NoRows(f"{where}: no data rows{skipped}", found.bad_lines)
         check_labels(found, self.schema.num_classes, where)
         sizes = {ENCODED_SPLIT: found.rows}
         columns = columns_of(self.encoding, self.schema.num_classes)

@@ -27,6 +27,7 @@ from recloss.classes import ClassValue
 from recloss.config import RunConfig
 from recloss.data import PreparedDataset, SplitArrays
 from recloss.data.keep import read_kept_columns
+from recloss.data.prepare import NoRows
 from recloss.data.schema import FIRST_VALUE_INDEX, Schema
 from recloss.errors import CompatibilityError, ConfigError, DataError
 from recloss.metrics import evaluate as metrics_of
@@ -143,7 +144,7 @@ def predict(
     keep their order.
     """
     best = best_model(RunDir(run_dir), train_data)
-    return best.scores(_rows(best.dataset, data, labeled))
+    return _scores(best, data, labeled)[0]
 
 
 @dataclass(frozen=True)
@@ -170,11 +171,25 @@ def predict_to_file(
     check_output(output)
     best = best_model(RunDir(run_dir), train_data)
     kept = _kept_columns(best, data, keep, labeled) if keep else None
-    rows = _rows(best.dataset, data, labeled)
+    scores, bad_lines = _scores(best, data, labeled)
     table = best.cfg.data.table
     classes = None if table is None else table.classes
-    path = save_predictions(best.scores(rows), output, classes, kept)
-    return WrittenPredictions(path, len(rows), rows.bad_lines)
+    path = save_predictions(scores, output, classes, kept)
+    return WrittenPredictions(path, len(scores), bad_lines)
+
+
+def _scores(
+    best: BestModel, data: str | Path | Rows | None, labeled: bool | None
+) -> tuple[np.ndarray, int]:
+    """The best model's probabilities for `data`, and the bad lines skipped; a file without a
+    data row (a header alone: a batch with nothing in it yet) has none to score."""
+    try:
+        rows = _rows(best.dataset, data, labeled)
+    except NoRows as empty:
+        classes = best.dataset.schema.num_classes
+        shape = (0,) if best.dataset.schema.task == "binary" else (0, classes)
+        return np.empty(shape, np.float32), empty.bad_lines
+    return best.scores(rows), rows.bad_lines
 
 
 def _kept_columns(
