@@ -260,9 +260,9 @@ def _write_csv_to_stdout(table: pa.Table) -> None:
     text (a notebook's output stream has no `buffer`)."""
     binary = getattr(sys.stdout, "buffer", None)
     if binary is None:
-        text = io.BytesIO()
-        _write_csv(table, text)
-        sys.stdout.write(text.getvalue().decode())
+        encoded = io.BytesIO()
+        _write_csv(table, encoded)
+        sys.stdout.write(encoded.getvalue().decode())
     else:
         _write_csv(table, binary)
     sys.stdout.flush()
