@@ -68,6 +68,8 @@ def test_in_memory_rows_keep_their_columns(table_run, tmp_path):
     written = predict_to_file(run, frame, tmp_path / "p.csv", keep=["name"])
     back = pa_csv.read_csv(written.path)
     assert back.column("name").to_pylist() == frame["name"].tolist()
+    frame["p_0"] = range(200)  # a class column's name only where the run's output has classes
+    assert predict_to_file(run, frame, tmp_path / "q.csv", keep=["p_0"]).rows == 200
     np.testing.assert_allclose(
         back.column("probability").to_numpy(), recloss.predict(run, frame), atol=1e-7
     )

@@ -23,6 +23,8 @@ from recloss.classes import ClassValue, class_key
 from recloss.dataset_defaults import dataset_defaults
 from recloss.errors import ConfigError
 
+Monitor = Literal["auc", "logloss"]  # the validation metric that picks the best epoch
+
 # a path as a config file may write it: `~/data/train.txt` is in the home folder, as in a shell
 UserPath = Annotated[str, AfterValidator(os.path.expanduser)]
 
@@ -227,7 +229,7 @@ class TrainConfig(_Section):
     sparse_embeddings: bool = True  # lazy row updates of the embedding tables (LazyAdam)
     patience: int = Field(2, ge=0)  # epochs without a better validation score before stopping
     # what picks the best epoch, stops early and drives `plateau`: the validation AUC, or logloss
-    monitor: Literal["auc", "logloss"] = "auc"
+    monitor: Monitor = "auc"
     max_steps_per_epoch: int | None = Field(None, gt=0)
     # a checkpoint inside an epoch too: every N steps and/or M minutes (None: at epoch ends only)
     checkpoint_every_steps: int | None = Field(None, gt=0)

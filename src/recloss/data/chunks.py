@@ -99,6 +99,11 @@ class Reader(ABC):
         raise ConfigError(f"--keep: {self.source} has no named columns to keep")
 
 
+def column_list(have: Sequence[str], most: int = 20) -> str:
+    """A file's columns in a message: the first `most`, then `...`."""
+    return ", ".join(have[:most]) + (" ..." if len(have) > most else "")
+
+
 def kept_names(
     names: Sequence[str], headers: Sequence[Sequence[str]], files: Sequence[Path | str]
 ) -> tuple[str, ...]:
@@ -106,7 +111,7 @@ def kept_names(
     for have, path in zip(headers, files, strict=True):
         for name in names:
             if name not in have:
-                shown = ", ".join(have[:20]) + (" ..." if len(have) > 20 else "")
+                shown = column_list(have)
                 raise ConfigError(f"--keep {name}: no such column in {path} (columns: {shown})")
     return tuple(dict.fromkeys(names))
 

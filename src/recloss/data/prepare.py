@@ -297,12 +297,13 @@ class PreparedDataset:
                 )
             return frame_reader(data, cfg, self.schema.task, labeled), cfg
         cfg = DataConfig.model_validate({**self.meta["config"], "path": str(data), "splits": None})
+        path = Path(cfg.path)  # `~` expanded
         if self.meta["dataset"] in TABLE_SOURCES:  # the same columns, from either format
-            cfg.dataset = "parquet" if is_parquet(Path(data).expanduser()) else "csv"
+            cfg.dataset = "parquet" if is_parquet(path) else "csv"
         spec = DATASETS.get(cfg.dataset)
         if spec.open is None:
             raise DataError(f"{spec.name}: generated data has no file format to encode")
-        return spec.reader(Path(data).expanduser(), cfg, self.schema.task, labeled), cfg
+        return spec.reader(path, cfg, self.schema.task, labeled), cfg
 
     def encode_frame(
         self, data: object, progress: bool = False, *, labeled: bool | None = None

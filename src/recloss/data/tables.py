@@ -25,6 +25,7 @@ from recloss.data.chunks import (
     Chunk,
     Layout,
     Reader,
+    column_list,
     kept_names,
     no_labels,
     split_parts,
@@ -46,7 +47,7 @@ def check_columns(
         names = getattr(table, key)
         for name in [names] if isinstance(names, str) else names:
             if name not in have:
-                shown = ", ".join(have[:20]) + (" ..." if len(have) > 20 else "")
+                shown = column_list(have)
                 raise ConfigError(
                     f"data.table.{key}: column {name!r} is not in {path} (columns: {shown})"
                     + _separator_hint(have)
@@ -107,6 +108,11 @@ class TableReader(Reader):
 
     def keep_columns(self, names: Sequence[str]) -> None:
         self.keep = kept_names(names, self._headers, self._named_files)
+
+    @property
+    def read_columns(self) -> list[str]:
+        """The columns read: the table's (`wanted`), then those kept as they are, once each."""
+        return list(dict.fromkeys((*self.wanted, *self.keep)))
 
     @property
     def _named_files(self) -> Sequence[str]:
@@ -207,7 +213,7 @@ class ParquetReader(TableReader):
             check_columns(path, have, table, self.labeled)
 
     def chunks(self, policy: BadLines, chunk_rows: int) -> Iterator[Chunk]:
-        read = list(dict.fromkeys((*self.wanted, *self.keep)))
+        read = self.read_columns
         for path, part, partition in zip(self.files, self._parts, self._partitions, strict=True):
             wanted = {k: v for k, v in partition.items() if k in read}
             columns = [c for c in read if c not in wanted]
@@ -237,11 +243,11 @@ class ArrowReader(TableReader):
         self._read_labels(labeled, data.column_names)
         check_columns(name, data.column_names, table, self.labeled)
         self._headers, self._all = [data.column_names], data
-        self.data = data.select(list(dict.fromkeys(self.wanted)))
+        self.data = data.select(self.read_columns)
 
     def keep_columns(self, names: Sequence[str]) -> None:
         super().keep_columns(names)
-        self.data = self._all.select(list(dict.fromkeys((*self.wanted, *self.keep))))
+        self.data = self._all.select(self.read_columns)
 
     @property
     def _named_files(self) -> Sequence[str]:

@@ -197,8 +197,11 @@ def _kept_columns(
 ) -> pa.Table:
     if data is None:
         raise ConfigError("--keep: columns are kept from a file given with --data")
+    schema, table = best.dataset.schema, best.cfg.data.table
+    width = None if schema.task == "binary" else schema.num_classes
+    ours = prediction_columns(width, None if table is None else table.classes)
     for name in keep:
-        if name == "probability" or name.startswith("p_"):
+        if name in ours:
             raise ConfigError(f"--keep {name}: the name of a predictions column; rename it")
     reader, cfg = best.dataset.reader_of(data, labeled)
     return read_kept_columns(reader, keep, cfg.on_bad_line, cfg.chunk_rows)
@@ -233,11 +236,8 @@ def save_predictions(
     columns of `kept` (ids), one row of it per prediction."""
     check_output(path)
     probs = np.asarray(probabilities)
-    if probs.ndim == 1:
-        columns = {"probability": probs}
-    else:
-        names = range(probs.shape[1]) if classes is None else classes
-        columns = {f"p_{name}": probs[:, c] for c, name in enumerate(names)}
+    names = prediction_columns(probs.shape[1] if probs.ndim == 2 else None, classes)
+    columns = dict(zip(names, [probs] if probs.ndim == 1 else probs.T, strict=True))
     if kept is not None:
         if kept.num_rows != len(probs):
             raise ValueError(f"{kept.num_rows} kept rows for {len(probs)} predictions")
@@ -253,6 +253,14 @@ def save_predictions(
     else:
         write_atomic(path, lambda tmp: pq.write_table(table, tmp))
     return path
+
+
+def prediction_columns(classes_out: int | None, classes: Sequence[ClassValue] | None) -> list[str]:
+    """The predictions' column names: `probability` (binary: `classes_out` None), else `p_0` ..
+    `p_{C-1}`, or `p_` and each of the run's `data.table.classes`."""
+    if classes_out is None:
+        return ["probability"]
+    return [f"p_{name}" for name in (range(classes_out) if classes is None else classes)]
 
 
 def _write_csv_to_stdout(table: pa.Table) -> None:

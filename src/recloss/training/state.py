@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from recloss.config import Monitor
 from recloss.rundir import EpochRecord
-
-Monitor = Literal["auc", "logloss"]
 
 
 @dataclass
