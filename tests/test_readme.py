@@ -1,14 +1,18 @@
-"""The README's promises: its Python example runs, its quick start names the real commands."""
+"""The README's promises: its Python examples run, its quick start names the real commands, its
+transcripts show what the commands print."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from recloss.cli import main
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -51,3 +55,30 @@ def test_quick_start_is_two_commands_matching_ci():
     assert commands[0].endswith("recloss train")
     ci = (README.parent / ".ci" / "run").read_text()
     assert commands[1] in ci
+
+
+def transcripts() -> list[tuple[str, str]]:
+    """Each `$ recloss ...` line of the README's plain code blocks, with the lines after it."""
+    found = []
+    for language, block in re.findall(r"^```(\w*)\n(.*?)^```", README.read_text(), re.S | re.M):
+        if language:
+            continue
+        for command, output in re.findall(r"^\$ (recloss .*)\n((?:(?!\$ ).*\n)*)", block, re.M):
+            found.append((command, output.strip()))
+    return found
+
+
+def test_readme_has_transcripts():
+    assert len(transcripts()) >= 2
+
+
+@pytest.mark.parametrize(("command", "output"), transcripts())
+def test_transcript_shows_what_the_command_prints(command, output, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        status = main(shlex.split(command)[1:])
+    except SystemExit as stop:  # argparse's own refusals
+        status = stop.code
+    printed = capsys.readouterr()
+    assert status != 0
+    assert (printed.out + printed.err).strip() == output
