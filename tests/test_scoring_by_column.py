@@ -107,6 +107,7 @@ def test_eval_by_group_averages_the_auc_within_each_known_value(table_run, capsy
     )
     assert metrics["gauc"] == pytest.approx(expected, abs=1e-6)
     assert (metrics["gauc_groups"], metrics["gauc_rows"]) == (3, 1.0)
+    assert all(type(value) in (float, int) for value in metrics.values())  # prints as numbers
     frame.loc[:9, "color"] = "purple"  # unknown to the model: in no group
     assert recloss.evaluate(run, frame, group="color")["gauc_rows"] == pytest.approx(0.95)
     code, out, _ = cli(capsys, "eval", run, "--data", data, "--group", "color")

@@ -115,7 +115,7 @@ def evaluate(
         known = codes >= FIRST_VALUE_INDEX
         found = group_auc(y[known], scores[known], codes[known])
         metrics |= {"gauc": found.value, "gauc_groups": found.groups,
-                    "gauc_rows": found.row_share * known.mean()}  # fmt: skip
+                    "gauc_rows": found.row_share * float(known.mean())}  # fmt: skip
     return metrics
 
 
