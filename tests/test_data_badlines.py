@@ -6,6 +6,8 @@ import bz2
 import gzip
 import logging
 
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import pytest
 from datafiles import criteo_lines, data_config, write_csv, write_libfm, write_ml20m
 
@@ -181,13 +183,39 @@ def test_a_named_data_set_without_path_says_what_it_expects(tmp_path):
         prepare(tmp_path, "criteo", None)
 
 
-def test_table_config_errors(tmp_path):
+def test_table_config_errors_list_the_columns_to_name(tmp_path):
     path = write_csv(tmp_path / "t.csv", rows=5)
-    with pytest.raises(ConfigError, match=r"data\.table: the csv data set needs a table schema"):
+    columns = "label, color, shape, size, weight"
+    with pytest.raises(
+        ConfigError,
+        match=rf"^data\.table: the csv data set needs a table schema .*; .*t\.csv has the "
+        rf"columns {columns}$",
+    ):
         prepare(tmp_path, "csv", path)
+    semicolons = write_csv(tmp_path / "s.csv", rows=5, sep=";")
+    with pytest.raises(ConfigError, match=r"; is the separator ';'\? set data\.table\.separator$"):
+        prepare(tmp_path, "csv", semicolons)
+    pq.write_table(pa_csv.read_csv(path), tmp_path / "t.parquet")
+    with pytest.raises(ConfigError, match=rf"t\.parquet has the columns {columns}$"):
+        prepare(tmp_path, "parquet", tmp_path / "t.parquet")
+    with pytest.raises(
+        ConfigError, match=rf"^data\.table: name at least one categorical or numeric column \(.*"
+        rf"t\.csv has the columns {columns}\)$",
+    ):  # fmt: skip
+        prepare(tmp_path, "csv", path, table=TableSchema(label="label"))
     table = TableSchema(label="label", categorical=["colour"])
     with pytest.raises(ConfigError, match=r"data\.table\.categorical: column 'colour' is not in"):
         prepare(tmp_path, "csv", path, table=table)
+
+
+def test_a_table_given_to_a_folder_data_set_is_pointed_to_the_table_data_sets(tmp_path):
+    path = write_csv(tmp_path / "t.csv", rows=5)
+    with pytest.raises(
+        DataError,
+        match=r"^movielens-100k: .*t\.csv holds no data files; expected .*; a table of your own "
+        r"is read with --dataset csv and a data\.table naming its columns",
+    ):
+        prepare(tmp_path, "movielens-100k", path)
 
 
 def test_header_only_file_has_no_data_rows(tmp_path):

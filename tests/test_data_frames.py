@@ -167,7 +167,11 @@ def test_empty_or_malformed_data_is_rejected_in_one_line(tmp_path):
         prepare_frame(empty, cfg)
     with pytest.raises(DataError, match=r"^frame: no columns$"):
         prepare_frame({}, cfg)
-    with pytest.raises(ConfigError, match=r"^data\.table: in-memory data needs a table schema"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^data\.table: in-memory data needs a table schema .*; frame has the columns "
+        r"clicked, city, age, price, unused$",
+    ):
         prepare_frame(columns(), cfg.model_copy(update={"table": None}))
     short = {**columns(), "age": np.arange(10)}
     with pytest.raises(DataError, match=r"^frame: column 'age' has 10 rows, column 'clicked'"):

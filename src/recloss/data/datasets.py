@@ -15,6 +15,7 @@ from pathlib import Path
 
 from recloss.config import DataConfig, TableSchema
 from recloss.data.adult import AdultReader
+from recloss.data.chunks import split_parts
 from recloss.data.fetch import fetch_ml100k
 from recloss.data.formats import AvazuReader, CriteoReader, LibFMReader, Reader
 from recloss.data.movielens import atomic_100k, grouplens_100k, movielens_1m, movielens_20m
@@ -22,7 +23,13 @@ from recloss.data.obd import ObdReader, campaign_folder
 from recloss.data.partitions import data_files
 from recloss.data.schema import Task
 from recloss.data.splitfiles import configured_splits, folder_splits
-from recloss.data.tables import CSVReader, ParquetReader
+from recloss.data.tables import (
+    CSVReader,
+    ParquetReader,
+    csv_columns,
+    missing_table,
+    parquet_columns,
+)
 from recloss.data.text import STREAM_SUFFIXES, compression_of
 from recloss.data.wheelsets import ADULT_FILE, fetch_adult, fetch_obd
 from recloss.errors import ConfigError, DataError
@@ -74,7 +81,18 @@ DATASETS: Registry[DatasetSpec] = Registry("data set")
 
 
 def _missing(name: str, path: Path, expects: str) -> DataError:
-    return DataError(f"{name}: {path} holds no data files; expected {expects}")
+    return DataError(f"{name}: {path} holds no data files; expected {expects}{_table_hint(path)}")
+
+
+def _table_hint(path: Path) -> str:
+    """For a CSV or Parquet file given to another data set (the default one, most often)."""
+    for kind, ends in (("csv", CSV_SUFFIXES), ("parquet", PARQUET_SUFFIXES)):
+        if path.is_file() and path.name.endswith(ends):
+            return (
+                f"; a table of your own is read with --dataset {kind} and a data.table naming "
+                "its columns (the shipped config csv-example)"
+            )
+    return ""
 
 
 def file_format(name: str, suffixes: Sequence[str], listing: Listing, read: FilesOpener) -> Opener:
@@ -203,13 +221,16 @@ def _read_libfm(files: Files, cfg: DataConfig, task: Task, labeled: bool | None)
     return LibFMReader(files, labeled)
 
 
-def _table(cfg: DataConfig) -> TableSchema:
-    if cfg.table is None:
-        raise ConfigError(
-            f"data.table: the {cfg.dataset} data set needs a table schema "
-            "(label, categorical and numeric columns)"
-        )
-    return cfg.table
+def _table(cfg: DataConfig, files: Files, columns: Callable[[Path], Sequence[str]]) -> TableSchema:
+    """`data.table`, which a table's files need; its error lists the first file's columns."""
+    if cfg.table is not None:
+        return cfg.table
+    first = split_parts(files)[0][0]
+    try:
+        have = columns(first)
+    except DataError:  # unreadable: the missing setting is still the news
+        have = None
+    raise missing_table(f"the {cfg.dataset} data set", str(first), have)
 
 
 def _table_listing(name: str, suffixes: Sequence[str], expects: str, deep: bool = False) -> Listing:
@@ -240,11 +261,11 @@ PARQUET_EXPECTS = (
 
 
 def _read_csv(files: Files, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
-    return CSVReader(files, _table(cfg), task, labeled)
+    return CSVReader(files, _table(cfg, files, csv_columns), task, labeled)
 
 
 def _read_parquet(files: Files, cfg: DataConfig, task: Task, labeled: bool | None) -> Reader:
-    return ParquetReader(files, _table(cfg), task, labeled)
+    return ParquetReader(files, _table(cfg, files, parquet_columns), task, labeled)
 
 
 ADULT_EXPECTS = (

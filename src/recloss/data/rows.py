@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from recloss.config import DataConfig, TableSchema
 from recloss.data.schema import Task
-from recloss.data.tables import ArrowReader
+from recloss.data.tables import ArrowReader, missing_table
 from recloss.errors import ConfigError, DataError
 
 FRAME = "frame"  # the in-memory source's name in messages and cache folders
@@ -27,13 +27,11 @@ def frame_reader(
 
     `labeled`: True requires the label column, False leaves it out, None reads it if present.
     """
+    rows = arrow_table(data)
     if cfg.table is None:
-        raise ConfigError(
-            "data.table: in-memory data needs a table schema "
-            "(label, categorical and numeric columns)"
-        )
+        raise missing_table("in-memory data", FRAME, rows.column_names)
     _check_not_index(data, cfg.table)
-    return ArrowReader(arrow_table(data), cfg.table, task, FRAME, labeled)
+    return ArrowReader(rows, cfg.table, task, FRAME, labeled)
 
 
 def _check_not_index(data: Any, table: TableSchema) -> None:

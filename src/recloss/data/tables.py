@@ -42,7 +42,12 @@ def check_columns(
     path: Path | str, have: Sequence[str], table: TableSchema, labeled: bool = True
 ) -> None:
     """Every column the table config names (but the label, unlabeled) must exist in the file,
-    once."""
+    once, and it must name a feature column."""
+    if not table.categorical and not table.numeric:
+        raise ConfigError(
+            "data.table: name at least one categorical or numeric column "
+            f"({path} has the columns {column_list(have)})"
+        )
     for key in ("label",) * labeled + ("categorical", "numeric"):
         names = getattr(table, key)
         for name in [names] if isinstance(names, str) else names:
@@ -57,6 +62,27 @@ def check_columns(
                     f"{path}: column {name!r} appears {have.count(name)} times; rename all but "
                     "one, so that data.table names one column"
                 )
+
+
+def missing_table(needing: str, source: str, have: Sequence[str] | None) -> ConfigError:
+    """The error for a table read without `data.table`, listing the columns it could name."""
+    listed = f"; {source} has the columns {column_list(have)}" if have else ""
+    return ConfigError(
+        f"data.table: {needing} needs a table schema (label, categorical and numeric columns)"
+        + listed
+        + _separator_hint(have or ())
+    )
+
+
+def csv_columns(path: Path) -> tuple[str, ...]:
+    """A CSV file's column names as a header read with the table defaults gives them."""
+    return column_names(path, TextFormat(delimiter=",", header=True, encoding="utf-8", quoted=True))
+
+
+def parquet_columns(path: Path) -> list[str]:
+    """A Parquet file's columns, then those its partition folders name."""
+    own = _parquet_file(path).schema_arrow.names
+    return [*own, *(name for name in partition_of(path) if name not in own)]
 
 
 def _separator_hint(have: Sequence[str]) -> str:
@@ -98,8 +124,6 @@ class TableReader(Reader):
         self.task = task
         self.num_classes = _num_classes(table, task)
         self.layout = Layout(cat=tuple(table.categorical), num=tuple(table.numeric))
-        if not table.categorical and not table.numeric:
-            raise ConfigError("data.table: name at least one categorical or numeric column")
         self.wanted = (table.label, *table.categorical, *table.numeric)
 
     def labels(self, column: pa.Array, checks: RowChecks) -> np.ndarray:
