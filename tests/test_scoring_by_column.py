@@ -8,8 +8,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from datafiles import write_csv
 from sklearn.metrics import roc_auc_score
-from test_predict_unlabeled import cli, spoil, strip_field, train_tiny
+from test_predict_unlabeled import TABLE, cli, spoil, strip_field, train_tiny
 
 import recloss
 from recloss.errors import ConfigError
@@ -120,6 +121,25 @@ def test_eval_by_a_group_that_is_no_categorical_field_is_refused(table_run):
     message = r"^--group user: not a categorical field of the run \(color, shape, size, weight\)$"
     with pytest.raises(ConfigError, match=message):
         recloss.evaluate(table_run[0], group="user")
+
+
+def test_a_run_grouped_by_a_field_records_its_validation_and_test_gauc(tmp_path):
+    cfg = {
+        "data": {"dataset": "csv", "path": str(write_csv(tmp_path / "t.csv", rows=400)),
+                 "cache_dir": str(tmp_path / "cache"), "table": TABLE},
+        "model": {"embed_dim": 4},
+        "loss": {"name": "ce"},
+        "train": {"epochs": 2, "batch_size": 64, "progress": False, "gauc_by": "color"},
+    }  # fmt: skip
+    record = recloss.train(cfg, run_dir=tmp_path / "run")
+    test = recloss.evaluate(record.run_dir, group="color")
+    assert record.test["gauc"] == pytest.approx(test["gauc"], abs=1e-9)
+    assert [sorted(entry.valid) for entry in record.history] == [["auc", "gauc", "logloss"]] * 2
+    assert record.best_valid["gauc"] == record.history[record.best_epoch - 1].valid["gauc"]
+    cfg["train"]["gauc_by"] = "user"
+    message = r"^train\.gauc_by: not a categorical field of the run \(color, shape, size, weight\)$"
+    with pytest.raises(ConfigError, match=message):
+        recloss.train(cfg, run_dir=tmp_path / "other")
 
 
 def test_predictions_go_to_a_text_only_standard_output_as_a_notebooks(monkeypatch):

@@ -230,6 +230,9 @@ class TrainConfig(_Section):
     patience: int = Field(2, ge=0)  # epochs without a better validation score before stopping
     # what picks the best epoch, stops early and drives `plateau`: the validation AUC, or logloss
     monitor: Monitor = "auc"
+    # a categorical field (user_id) whose values group the rows: the validation and test metrics
+    # add gAUC, the AUC within each value averaged weighted by its rows (binary tasks)
+    gauc_by: str | None = None
     max_steps_per_epoch: int | None = Field(None, gt=0)
     # a checkpoint inside an epoch too: every N steps and/or M minutes (None: at epoch ends only)
     checkpoint_every_steps: int | None = Field(None, gt=0)

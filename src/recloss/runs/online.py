@@ -29,6 +29,7 @@ from recloss.training import (
     resolve_device,
 )
 from recloss.training.distributed import broadcast_object, is_main
+from recloss.training.evaluate import group_column
 from recloss.training.label_noise import estimate_flip_rates
 from recloss.training.signals import StopSignals
 
@@ -64,7 +65,8 @@ def build_trainer(
     strategy = build_strategy(cfg.loss, dataset.schema).to(device)
     log = run_dir.log if run_dir is not None else None
     optimizers = make_optimizers(model, t)
-    data = TrainData(dataset.split("train"), dataset.split("valid"), dataset.schema.task)
+    group = None if t.gauc_by is None else group_column(dataset.schema, t.gauc_by, "train.gauc_by")
+    data = TrainData(dataset.split("train"), dataset.split("valid"), dataset.schema.task, group)
     flip_rates = None
     if t.label_noise == "channel":
         flip_rates = estimate_flip_rates(data.train, data.valid, dataset.schema.cardinalities)

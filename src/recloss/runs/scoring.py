@@ -28,15 +28,14 @@ from recloss.config import RunConfig
 from recloss.data import PreparedDataset, SplitArrays
 from recloss.data.keep import read_kept_columns
 from recloss.data.prepare import NoRows
-from recloss.data.schema import FIRST_VALUE_INDEX, Schema
 from recloss.errors import CompatibilityError, ConfigError, DataError
 from recloss.metrics import evaluate as metrics_of
-from recloss.metrics import group_auc
 from recloss.models import RecModel
 from recloss.rundir import RunDir
 from recloss.runs.online import make_model
 from recloss.runs.single import Rows, trained_data
 from recloss.training import checkpoint, predict_split, resolve_device
+from recloss.training.evaluate import group_column, known_group_auc
 
 STDOUT = "-"  # the output that writes CSV to standard output
 
@@ -104,29 +103,16 @@ def evaluate(
     """
     best = best_model(RunDir(run_dir), train_data)
     schema = best.dataset.schema
-    field = _group_field(schema, group) if group is not None else None
+    field = group_column(schema, group, f"--group {group}") if group is not None else None
     split = _rows(best.dataset, data)
     if not split.labeled:  # refused before any scoring
         raise DataError(f"{split.source or 'frame'} has no label column: use recloss predict")
     y, scores = np.asarray(split.y, np.int64), best.scores(split)
     metrics = metrics_of(schema.task, y, scores)
     if field is not None:
-        codes = np.asarray(split.x_cat[:, field])
-        known = codes >= FIRST_VALUE_INDEX
-        found = group_auc(y[known], scores[known], codes[known])
-        metrics |= {"gauc": found.value, "gauc_groups": found.groups,
-                    "gauc_rows": found.row_share * float(known.mean())}  # fmt: skip
+        found = known_group_auc(y, scores, split.x_cat[:, field])
+        metrics |= {"gauc": found.value, "gauc_groups": found.groups, "gauc_rows": found.row_share}
     return metrics
-
-
-def _group_field(schema: Schema, group: str) -> int:
-    """The column of `group` among the encoded categorical fields (ConfigError otherwise)."""
-    if schema.task != "binary":
-        raise ConfigError(f"--group {group}: the group AUC is for binary tasks")
-    if group not in schema.cat_fields:
-        fields = ", ".join(schema.cat_fields)
-        raise ConfigError(f"--group {group}: not a categorical field of the run ({fields})")
-    return schema.cat_fields.index(group)
 
 
 def predict(

@@ -10,6 +10,7 @@ best-epoch decisions.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import numpy as np
@@ -18,9 +19,9 @@ from torch import nn
 
 from recloss.calibration import Calibration, fit_calibration
 from recloss.data import BatchLoader, SplitArrays
-from recloss.data.schema import Task
-from recloss.errors import TrainingDiverged
-from recloss.metrics import evaluate, probabilities
+from recloss.data.schema import FIRST_VALUE_INDEX, Schema, Task
+from recloss.errors import ConfigError, TrainingDiverged
+from recloss.metrics import GroupAUC, evaluate, group_auc, probabilities
 from recloss.training import distributed
 from recloss.training.devices import distributed_rank
 from recloss.training.streams import staged
@@ -99,9 +100,10 @@ def evaluate_split(
     *,
     sharded: bool = False,
     calibration: Calibration | None = None,
+    group: int | None = None,
 ) -> dict[str, float]:
     """The task's metrics (AUC, logloss, ...) of `model` on every row of `split`, after
-    `calibration`'s map of the logits, if any.
+    `calibration`'s map of the logits, if any; with `gauc` by the categorical column `group`.
 
     `sharded`: every rank of the process group scores its block of rows (all ranks must call).
     """
@@ -112,7 +114,35 @@ def evaluate_split(
             "rates (train.lr, train.embedding_lr)"
         )
     labels = np.asarray(split.y, dtype=np.int64)
-    return _on_main(lambda: evaluate(task, labels, _probabilities(logits, calibration)), sharded)
+
+    def metrics() -> dict[str, float]:
+        scores = _probabilities(logits, calibration)
+        found = evaluate(task, labels, scores)
+        if group is not None:
+            found["gauc"] = known_group_auc(labels, scores, split.x_cat[:, group]).value
+        return found
+
+    return _on_main(metrics, sharded)
+
+
+def group_column(schema: Schema, field: str, where: str) -> int:
+    """The column of `field` among the encoded categorical fields, to group rows by for gAUC;
+    a ConfigError led by `where` (the flag or key that named it) otherwise."""
+    if schema.task != "binary":
+        raise ConfigError(f"{where}: the group AUC is for binary tasks")
+    if field not in schema.cat_fields:
+        fields = ", ".join(schema.cat_fields)
+        raise ConfigError(f"{where}: not a categorical field of the run ({fields})")
+    return schema.cat_fields.index(field)
+
+
+def known_group_auc(labels: np.ndarray, scores: np.ndarray, codes: np.ndarray) -> GroupAUC:
+    """gAUC over the rows whose group value the model knows (a missing or unknown value is in
+    no group); its row share is of all the rows."""
+    codes = np.asarray(codes)
+    known = codes >= FIRST_VALUE_INDEX
+    found = group_auc(labels[known], scores[known], codes[known])
+    return replace(found, row_share=found.row_share * float(known.mean()))
 
 
 def calibrate_on_split(

@@ -46,6 +46,7 @@ class TrainData:
     train: SplitArrays
     valid: SplitArrays
     task: Task
+    group: int | None = None  # the categorical column whose values group the rows for gAUC
 
 
 class Trainer:
@@ -235,6 +236,7 @@ class Trainer:
             self.device,
             sharded=True,
             calibration=calibration,
+            group=self.data.group,
         )
 
     def predict(self, split: SplitArrays, calibration: Calibration | None = None) -> np.ndarray:
