@@ -156,7 +156,7 @@ def test_transfer_cells_load_the_source_controller_frozen(grid, tmp_path):
 @pytest.mark.parametrize(
     "change,key",
     [
-        ({"methods": {"ce": {"nme": "ce"}}}, "methods.ce.nme: unknown key"),
+        ({"methods": {"ce": {"nme": "ce"}}}, "methods.ce.nme: unknown key (did you mean name?)"),
         ({"datasets": {"syn": {"task": "ternary"}}}, "datasets.syn.task"),
         ({"models": {"deepfm": {"embed_dim": -1}}}, "models.deepfm.embed_dim"),
         ({"models": {"deepfm": {"dropout": 0.1}}}, "models.deepfm.dropout: unknown key"),

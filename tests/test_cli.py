@@ -120,7 +120,20 @@ def test_unknown_config_key_is_named(capsys, tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("train:\n  epoch: 3\n")
     code, _, err = run(capsys, "train", "--config", str(config))
-    assert code == 2 and "train.epoch: unknown key" in err and str(config) in err
+    assert code == 2 and "train.epoch: unknown key (did you mean epochs?)" in err
+    assert str(config) in err
+    config.write_text("trian:\n  epochs: 3\ndata:\n  table: {lable: y}\nloss: {nmae: ce}\n")
+    code, _, err = run(capsys, "train", "--config", str(config))
+    assert "trian: unknown key (did you mean train?)" in err
+    assert "data.table.lable: unknown key (did you mean label?)" in err
+    assert "loss.nmae: unknown key (did you mean name?)" in err
+
+
+def test_unknown_key_far_from_every_known_one_is_named_alone(capsys, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("train:\n  zzz: 3\n")
+    code, _, err = run(capsys, "train", "--config", str(config))
+    assert code == 2 and err.rstrip().endswith("train.zzz: unknown key")
 
 
 def test_invalid_yaml_names_file_and_line(capsys, tmp_path):

@@ -143,10 +143,12 @@ def test_cli_bench_takes_a_grid_name(capsys, tmp_path, monkeypatch):
 def test_cli_errors_name_a_file_as_before(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [\n")
+    said = f"recloss: error: {bad} line 2: not valid YAML (expected the node content, but found "
+    said += "'<stream end>')\n"  # PyYAML's words for what it found
     code, _, err = run(capsys, "bench", str(bad), "--list")
-    assert code == 2 and err == f"recloss: error: {bad} line 2: not valid YAML\n"
+    assert code == 2 and err == said
     code, _, err = run(capsys, "data", "info", "--config", str(bad))
-    assert code == 2 and err == f"recloss: error: {bad} line 2: not valid YAML\n"
+    assert code == 2 and err == said
     twice = tmp_path / "twice.yaml"  # YAML would keep the second, dropping train.lr unsaid
     twice.write_text("train:\n  lr: 0.1\ntrain:\n  epochs: 2\n")
     code, _, err = run(capsys, "train", "--config", str(twice))

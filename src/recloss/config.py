@@ -22,6 +22,7 @@ from pydantic import (
 from recloss.classes import ClassValue, class_key
 from recloss.dataset_defaults import dataset_defaults
 from recloss.errors import ConfigError
+from recloss.keys import problem_text
 
 Monitor = Literal["auc", "logloss"]  # the validation metric that picks the best epoch
 
@@ -268,19 +269,21 @@ class RunConfig(_Section):
 
 
 def format_validation_error(
-    err: ValidationError, source: str = "config", origins: dict[str, str] | None = None
+    err: ValidationError,
+    source: str = "config",
+    origins: dict[str, str] | None = None,
+    root: type[BaseModel] | None = None,
 ) -> str:
     """One line: `where: key.path: message` per problem, `where` the problem's origin.
 
     `origins` maps a dotted key to where its value came from (e.g. `--set train.lr=-1`); a
-    problem inside that key is reported there, every other one at `source`.
+    problem inside that key is reported there, every other one at `source`. `root`: the model
+    validated (RunConfig unless given), whose keys an unknown key is matched against.
     """
     parts, last = [], None
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(root)"
-        # pydantic prefixes our validators' own words with "Value error, "
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        msg = msg.removeprefix("Value error, ")
+        msg = problem_text(e, root or RunConfig)
         where = origin_of(key, origins or {}) or source
         parts.append(f"{where}: {key}: {msg}" if where != last else f"{key}: {msg}")
         last = where
@@ -338,6 +341,7 @@ def read_yaml_mapping(path: str | Path, kind: str = "config") -> dict[str, Any]:
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or ""
         what = problem if problem.startswith("duplicate key") else "not valid YAML"
+        what += f" ({problem})" if problem and what != problem else ""
         raise ConfigError(f"{p}{where}: {what}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: the top level must be a mapping")

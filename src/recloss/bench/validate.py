@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from recloss.bench.grid import NAME, DatasetTransfer, Grid, loss_keys, model_keys
 from recloss.config import RunConfig, format_validation_error, merge
 from recloss.errors import ConfigError, RecLossError
+from recloss.keys import problem_text
 from recloss.runs import check_method, is_fixed, transferable_methods
 
 
@@ -19,7 +20,7 @@ def grid_from_dict(raw: dict[str, Any], source: str = "grid") -> Grid:
     try:
         grid = Grid.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source)) from None
+        raise ConfigError(format_validation_error(err, source, root=Grid)) from None
     _check_names(grid, source)
     _check_sections(grid, source)
     _check_transfer(grid, source)
@@ -107,8 +108,7 @@ def _validate_run(
             loc = [str(p) for p in e["loc"]]
             inside = section is not None and loc[:1] == [section[0]]
             loc = [where, *loc[1:]] if inside else ["base", *loc]
-            msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-            parts.append(f"{'.'.join(loc)}: {msg}")
+            parts.append(f"{'.'.join(loc)}: {problem_text(e, RunConfig)}")
         raise ConfigError(f"{source}: " + "; ".join(parts)) from None
 
 
