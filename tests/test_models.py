@@ -396,7 +396,8 @@ def test_params_are_validated_and_converted():
     [
         (
             {"hiden_dims": [8]},
-            r"model\.params\.hiden_dims: unknown parameter of deepfm; valid: "
+            r"model\.params\.hiden_dims: unknown parameter of deepfm \(did you mean "
+            r"hidden_dims\?\); valid: "
             r"hidden_dims, dropout, batch_norm",
         ),
         ({"dropout": 1.5}, r"model\.params\.dropout: .*less than 1"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Collection
+from difflib import get_close_matches
 from typing import Any, get_type_hints
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
@@ -41,8 +42,10 @@ def check_params(
     checked = {}
     for key, value in params.items():
         if key not in valid:
+            close = get_close_matches(key, valid, n=1)
             choices = ", ".join(valid) or "none"
-            message = f"{where}.{key}: unknown parameter of {name}; valid: {choices}"
+            guess = f" (did you mean {close[0]}?)" if close else ""
+            message = f"{where}.{key}: unknown parameter of {name}{guess}; valid: {choices}"
             raise ConfigError(message, key=f"{where}.{key}")
         try:
             checked[key] = TypeAdapter(hints.get(key, Any), config=FINITE).validate_python(value)
