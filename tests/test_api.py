@@ -137,8 +137,11 @@ def missing_criteo(tmp_path) -> dict[str, str]:
 @pytest.mark.parametrize(
     "override, start",
     [
-        ({"loss.name": "focall"}, "loss.name: unknown loss or strategy 'focall'"),
-        ({"model.name": "deepfn"}, "model.name: unknown model 'deepfn'"),
+        (
+            {"loss.name": "focall"},
+            "loss.name: unknown loss or strategy 'focall' (did you mean focal?)",
+        ),
+        ({"model.name": "deepfn"}, "model.name: unknown model 'deepfn' (did you mean deepfm?)"),
         ({"model.params": {"dropout": 2}}, "model.params.dropout: "),
         ({"loss.params": {"controler_lr": 0.1}}, "loss.params.controler_lr: unknown parameter"),
         ({"loss.params": {"controller_lr": "fast"}}, "loss.params.controller_lr: Input should"),

@@ -166,7 +166,10 @@ def test_transfer_cells_load_the_source_controller_frozen(grid, tmp_path):
             {"models": {"deepfm": {"params": {"hiden_dims": [8]}}}},
             "models.deepfm: model.params.hiden",
         ),
-        ({"methods": ["ce", "autolos"]}, "methods.autolos: loss.name: unknown loss or strategy"),
+        (
+            {"methods": ["ce", "autolos"]},
+            "methods.autolos: loss.name: unknown loss or strategy 'autolos' (did you mean autolo",
+        ),
         (
             {"methods": {"al": {"name": "autoloss", "params": {"controller_evry": 7}}}},
             "methods.al: loss.params.controller_evry",

@@ -218,7 +218,11 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
             "--set model.params.dropout=2: model.params.dropout:",
         ),
         (["--model", "deepfn"], "--model deepfn: model.name: unknown model 'deepfn'"),
-        (["--dataset", "nope"], "--dataset nope: data.dataset: unknown data set 'nope'"),
+        (["--dataset", "nope"], "--dataset nope: data.dataset: unknown data set 'nope'; choose"),
+        (
+            ["--dataset", "Criteo1"],
+            "--dataset Criteo1: data.dataset: unknown data set 'Criteo1' (did you mean criteo?)",
+        ),
         (["--loss", "nope"], "--loss nope: loss.name: unknown loss or strategy 'nope'"),
         (
             ["--set", "loss.params.controler_lr=0.1"],

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Collection
-from difflib import get_close_matches
 from typing import Any, get_type_hints
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from recloss.errors import ConfigError
+from recloss.keys import did_you_mean
 
 FINITE = ConfigDict(allow_inf_nan=False)
 
@@ -42,9 +42,8 @@ def check_params(
     checked = {}
     for key, value in params.items():
         if key not in valid:
-            close = get_close_matches(key, valid, n=1)
             choices = ", ".join(valid) or "none"
-            guess = f" (did you mean {close[0]}?)" if close else ""
+            guess = did_you_mean(key, valid)
             message = f"{where}.{key}: unknown parameter of {name}{guess}; valid: {choices}"
             raise ConfigError(message, key=f"{where}.{key}")
         try:

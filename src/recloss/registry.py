@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from recloss.errors import ConfigError
+from recloss.keys import did_you_mean
 
 T = TypeVar("T")
 
@@ -35,7 +36,8 @@ class Registry(Generic[T]):
             return self._items[name.lower()]
         except KeyError:
             raise ConfigError(
-                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r}{did_you_mean(name.lower(), self.names())}; "
+                f"choose one of: {', '.join(self.names())}"
             ) from None
 
     def __contains__(self, name: object) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from recloss.config import LossConfig, RunConfig
 from recloss.data.schema import Schema
 from recloss.errors import ConfigError, RecLossError
+from recloss.keys import did_you_mean
 from recloss.losses import LOSSES, candidate_losses, check_candidates
 from recloss.registry import Registry
 from recloss.runs.bohb import BohbSearch
@@ -79,8 +80,9 @@ def check_method_name(name: str) -> None:
     if name in LOSSES or name in STRATEGIES or name in SEARCHES:
         return
     strategies = sorted({*STRATEGIES, *SEARCHES})
+    guess = did_you_mean(name, [*LOSSES, *strategies])
     raise ConfigError(
-        f"loss.name: unknown loss or strategy {name!r}; losses: {', '.join(LOSSES)}; "
+        f"loss.name: unknown loss or strategy {name!r}{guess}; losses: {', '.join(LOSSES)}; "
         f"strategies: {', '.join(strategies)}",
         "loss.name",
     )

@@ -7,6 +7,7 @@ from typing import Any
 from recloss.config import LossConfig
 from recloss.data.schema import Schema
 from recloss.errors import ConfigError
+from recloss.keys import did_you_mean
 from recloss.losses import LOSSES, check_candidates
 from recloss.params import check_params
 from recloss.registry import Registry
@@ -45,7 +46,8 @@ def strategy_params(cfg: LossConfig) -> dict[str, Any]:
         return {}
     if cfg.name not in STRATEGIES:
         raise ConfigError(
-            f"loss.name: unknown loss or strategy {cfg.name!r}; "
+            f"loss.name: unknown loss or strategy {cfg.name!r}"
+            f"{did_you_mean(cfg.name, [*LOSSES, *STRATEGIES])}; "
             f"losses: {', '.join(LOSSES.names())}; "
             f"strategies: {', '.join(STRATEGIES.names())}"
         )
