@@ -257,7 +257,7 @@ def test_write_results_writes_csv_and_json(tmp_path):
     csv_path, json_path = write_results(rows, tmp_path)
     header, line = csv_path.read_text().splitlines()
     assert header.startswith("dataset,model,method,source,seed,status,test_auc,")
-    assert line.startswith("d,,ce,,,done,0.71,0.45,,0.7,1,1,0.8,1.0,1.0,,,")
+    assert line.startswith("d,,ce,,,done,0.71,0.45,,,0.7,1,1,0.8,1.0,1.0,,,")
     assert json.loads(json_path.read_text()) == rows
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
 

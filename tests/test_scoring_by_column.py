@@ -14,6 +14,7 @@ from test_predict_unlabeled import TABLE, cli, spoil, strip_field, train_tiny
 
 import recloss
 from recloss.errors import ConfigError
+from recloss.report.rows import run_row
 from recloss.runs import predict_to_file
 from recloss.runs.scoring import BestModel
 
@@ -136,6 +137,7 @@ def test_a_run_grouped_by_a_field_records_its_validation_and_test_gauc(tmp_path)
     assert record.test["gauc"] == pytest.approx(test["gauc"], abs=1e-9)
     assert [sorted(entry.valid) for entry in record.history] == [["auc", "gauc", "logloss"]] * 2
     assert record.best_valid["gauc"] == record.history[record.best_epoch - 1].valid["gauc"]
+    assert run_row(record)["test_gauc"] == record.test["gauc"]  # a bench's results column
     cfg["train"]["gauc_by"] = "user"
     message = r"^train\.gauc_by: not a categorical field of the run \(color, shape, size, weight\)$"
     with pytest.raises(ConfigError, match=message):

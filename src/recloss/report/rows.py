@@ -12,8 +12,8 @@ from recloss.rundir import RunRecord, write_text
 
 COLUMNS = (
     "dataset", "model", "method", "source", "seed", "status", "test_auc", "test_logloss",
-    "test_accuracy", "best_valid_auc", "best_epoch", "epochs", "train_seconds", "wall_seconds",
-    "time_to_best_seconds", "search_seconds", "retrain_seconds", "run_dir",
+    "test_accuracy", "test_gauc", "best_valid_auc", "best_epoch", "epochs", "train_seconds",
+    "wall_seconds", "time_to_best_seconds", "search_seconds", "retrain_seconds", "run_dir",
 )  # fmt: skip
 
 
@@ -23,6 +23,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "test_auc": record.test["auc"],
         "test_logloss": record.test["logloss"],
         "test_accuracy": record.test.get("accuracy"),
+        "test_gauc": record.test.get("gauc"),  # with `train.gauc_by`
         "best_valid_auc": record.best_valid["auc"],
         "best_epoch": record.best_epoch,
         "epochs": record.epochs,
