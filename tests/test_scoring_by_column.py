@@ -124,7 +124,7 @@ def test_eval_by_a_group_that_is_no_categorical_field_is_refused(table_run):
         recloss.evaluate(table_run[0], group="user")
 
 
-def test_a_run_grouped_by_a_field_records_its_validation_and_test_gauc(tmp_path):
+def test_a_run_grouped_by_a_field_records_its_validation_and_test_gauc(tmp_path, capsys):
     cfg = {
         "data": {"dataset": "csv", "path": str(write_csv(tmp_path / "t.csv", rows=400)),
                  "cache_dir": str(tmp_path / "cache"), "table": TABLE},
@@ -138,6 +138,9 @@ def test_a_run_grouped_by_a_field_records_its_validation_and_test_gauc(tmp_path)
     assert [sorted(entry.valid) for entry in record.history] == [["auc", "gauc", "logloss"]] * 2
     assert record.best_valid["gauc"] == record.history[record.best_epoch - 1].valid["gauc"]
     assert run_row(record)["test_gauc"] == record.test["gauc"]  # a bench's results column
+    assert recloss.evaluate(record.run_dir) == test  # grouped as the run was
+    code, out, _ = cli(capsys, "eval", record.run_dir)
+    assert code == 0 and out.splitlines()[-1].startswith("gauc by color  0.")
     cfg["train"]["gauc_by"] = "user"
     message = r"^train\.gauc_by: not a categorical field of the run \(color, shape, size, weight\)$"
     with pytest.raises(ConfigError, match=message):

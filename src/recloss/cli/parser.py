@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--group",
         metavar="FIELD",
-        help="also the AUC within each value of this categorical field (gAUC), e.g. user_id",
+        help="also the AUC within each value of this categorical field (gAUC), e.g. user_id "
+        "(default: the run's train.gauc_by)",
     )
 
     data = commands.add_parser("data", help="prepare or show a data set; list or clean caches")

@@ -146,7 +146,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         counted += f", {metrics['gauc_rows']:.1%} of the rows"
         gauc = metrics["gauc"]
         text = f"{gauc:.4f}" if math.isfinite(gauc) else "undefined: no group holds both classes"
-        rows.append((f"gauc by {args.group}", f"{text}  ({counted})"))
+        field = args.group or RunDir(args.run_dir).read_config().train.gauc_by
+        rows.append((f"gauc by {field}", f"{text}  ({counted})"))
     width = max(len(name) for name, _ in rows)
     for name, text in rows:
         print(f"{name:<{width}}  {text}")

@@ -96,13 +96,14 @@ def evaluate(
     """Metrics of a run's best model on its test split, a new file, or in-memory rows.
 
     `train_data`: the rows an in-memory run was trained on (its vocabularies come from them).
-    `group`: a categorical field (`user_id`) whose values group the rows for `gauc`, the AUC
-    within each group weighted by its rows, with `gauc_groups`, the groups of both classes it
-    averages, and `gauc_rows`, their share of the rows (rows whose value is missing or unknown
-    to the model belong to no group).
+    `group`: a categorical field (`user_id`; default: the run's `train.gauc_by`) whose values
+    group the rows for `gauc`, the AUC within each group weighted by its rows, with
+    `gauc_groups`, the groups of both classes it averages, and `gauc_rows`, their share of the
+    rows (rows whose value is missing or unknown to the model belong to no group).
     """
     best = best_model(RunDir(run_dir), train_data)
     schema = best.dataset.schema
+    group = group or best.cfg.train.gauc_by
     field = group_column(schema, group, f"--group {group}") if group is not None else None
     split = _rows(best.dataset, data)
     if not split.labeled:  # refused before any scoring
