@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from test_predict_unlabeled import TABLE, cli, spoil, strip_field, train_tiny
 
 import recloss
+from recloss.config import config_from_dict
 from recloss.errors import ConfigError
 from recloss.report.rows import run_row
 from recloss.runs import predict_to_file
@@ -145,6 +146,24 @@ def test_a_run_grouped_by_a_field_records_its_validation_and_test_gauc(tmp_path,
     message = r"^train\.gauc_by: not a categorical field of the run \(color, shape, size, weight\)$"
     with pytest.raises(ConfigError, match=message):
         recloss.train(cfg, run_dir=tmp_path / "other")
+
+
+def test_a_run_monitoring_gauc_keeps_the_epoch_of_the_best_validation_gauc(tmp_path):
+    cfg = {
+        "data": {"dataset": "csv", "path": str(write_csv(tmp_path / "t.csv", rows=400)),
+                 "cache_dir": str(tmp_path / "cache"), "table": TABLE},
+        "model": {"embed_dim": 4},
+        "loss": {"name": "ce"},
+        "train": {"epochs": 3, "batch_size": 64, "progress": False, "monitor": "gauc",
+                  "gauc_by": "shape"},
+    }  # fmt: skip
+    record = recloss.train(cfg, run_dir=tmp_path / "run")
+    by_gauc = [entry.valid["gauc"] for entry in record.history]
+    assert record.best_epoch == 1 + int(np.argmax(by_gauc))
+    assert record.best_valid["gauc"] == max(by_gauc)
+    del cfg["train"]["gauc_by"]
+    with pytest.raises(ConfigError, match=r"train\.monitor: gauc needs train\.gauc_by"):
+        config_from_dict(cfg)
 
 
 def test_predictions_go_to_a_text_only_standard_output_as_a_notebooks(monkeypatch):

@@ -447,8 +447,14 @@ def test_a_validation_split_too_small_to_share_says_so_on_the_rank_left_without(
 
 @pytest.mark.parametrize(
     ("aucs", "monitor", "best"),
-    [([math.nan] * 3, "auc", 2), ([0.6, 0.7, 0.8], "auc", 3), ([0.6, 0.7, 0.8], "logloss", 2)],
-    ids=["auc-undefined", "auc", "logloss"],
+    [
+        ([math.nan] * 3, "auc", 2),
+        ([0.6, 0.7, 0.8], "auc", 3),
+        ([0.6, 0.7, 0.8], "logloss", 2),
+        ([0.6, 0.7, 0.8], "gauc", 1),
+        ([math.nan] * 3, "gauc", 1),  # the gAUC is defined where the whole split's AUC is not
+    ],
+    ids=["auc-undefined", "auc", "logloss", "gauc", "gauc-auc-undefined"],
 )
 def test_the_best_epoch_is_the_monitored_metrics_or_the_logloss_where_the_auc_is_undefined(
     aucs, monitor, best
@@ -458,7 +464,7 @@ def test_the_best_epoch_is_the_monitored_metrics_or_the_logloss_where_the_auc_is
 
     state = TrainerState()
     for epoch, (auc, logloss) in enumerate(zip(aucs, [0.6, 0.5, 0.55], strict=True), start=1):
-        valid = {"auc": auc, "logloss": logloss}
+        valid = {"auc": auc, "logloss": logloss, "gauc": [0.75, 0.72, 0.71][epoch - 1]}
         state.record_epoch(EpochRecord(epoch=epoch, step=epoch, seconds=1.0, train_loss=0.7,
                                        samples_per_second=1.0, valid=valid), monitor)  # fmt: skip
     assert state.best_epoch == best

@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -24,7 +25,7 @@ from recloss.dataset_defaults import dataset_defaults
 from recloss.errors import ConfigError
 from recloss.keys import problem_text
 
-Monitor = Literal["auc", "logloss"]  # the validation metric that picks the best epoch
+Monitor = Literal["auc", "logloss", "gauc"]  # the validation metric that picks the best epoch
 
 # a path as a config file may write it: `~/data/train.txt` is in the home folder, as in a shell
 UserPath = Annotated[str, AfterValidator(os.path.expanduser)]
@@ -229,11 +230,19 @@ class TrainConfig(_Section):
 
     sparse_embeddings: bool = True  # lazy row updates of the embedding tables (LazyAdam)
     patience: int = Field(2, ge=0)  # epochs without a better validation score before stopping
-    # what picks the best epoch, stops early and drives `plateau`: the validation AUC, or logloss
-    monitor: Monitor = "auc"
-    # a categorical field (user_id) whose values group the rows: the validation and test metrics
-    # add gAUC, the AUC within each value averaged weighted by its rows (binary tasks)
+    # what picks the best epoch, stops early and drives `plateau`: the validation AUC, logloss or
+    # gAUC (by `gauc_by`: a categorical field, user_id, whose values group the rows; with it the
+    # validation and test metrics add gAUC, each value's AUC averaged weighted by its rows)
     gauc_by: str | None = None
+    monitor: Monitor = "auc"
+
+    @field_validator("monitor")
+    @classmethod
+    def _gauc_grouped(cls, monitor: str, info: ValidationInfo) -> str:
+        if monitor == "gauc" and info.data.get("gauc_by") is None:
+            raise ValueError("gauc needs train.gauc_by, the field that groups the rows")
+        return monitor
+
     max_steps_per_epoch: int | None = Field(None, gt=0)
     # a checkpoint inside an epoch too: every N steps and/or M minutes (None: at epoch ends only)
     checkpoint_every_steps: int | None = Field(None, gt=0)

@@ -195,10 +195,10 @@ def training_figure(
 
 def _selection_metric(history: list[EpochRecord], monitor: str) -> tuple[str, str]:
     """The validation metric that picked the best epoch: `train.monitor`'s, the logloss also
-    where the AUC is undefined on a validation split of one class."""
-    if monitor == "logloss" or all(math.isnan(e.valid["auc"]) for e in history):
+    where the (g)AUC is undefined on a validation split of one class."""
+    if monitor == "logloss" or all(math.isnan(e.valid[monitor]) for e in history):
         return "logloss", "logloss"
-    return "auc", "AUC"
+    return monitor, {"auc": "AUC", "gauc": "gAUC"}[monitor]
 
 
 def auc_figure(history: list[EpochRecord], title: str | None = None) -> Figure | None:

@@ -66,8 +66,9 @@ class TrainerState:
 
 
 def selection_score(valid: dict[str, float], monitor: Monitor = "auc") -> float:
-    """What picks the best epoch, higher is better: the validation AUC (`train.monitor`), or
-    minus the validation logloss, which also stands in for an AUC that is undefined (a
-    validation split of one class)."""
-    auc = valid["auc"]
-    return -valid["logloss"] if monitor == "logloss" or math.isnan(auc) else auc
+    """What picks the best epoch, higher is better: the validation AUC or gAUC
+    (`train.monitor`), or minus the validation logloss, which also stands in for an AUC that is
+    undefined (a validation split of one class, or no group of both)."""
+    if monitor != "logloss" and not math.isnan(valid[monitor]):
+        return valid[monitor]
+    return -valid["logloss"]
