@@ -230,10 +230,11 @@ class TrainConfig(_Section):
 
     sparse_embeddings: bool = True  # lazy row updates of the embedding tables (LazyAdam)
     patience: int = Field(2, ge=0)  # epochs without a better validation score before stopping
-    # what picks the best epoch, stops early and drives `plateau`: the validation AUC, logloss or
-    # gAUC (by `gauc_by`: a categorical field, user_id, whose values group the rows; with it the
-    # validation and test metrics add gAUC, each value's AUC averaged weighted by its rows)
+    # a categorical field (user_id) whose values group the rows: the validation and test metrics
+    # add gAUC, each value's AUC averaged weighted by its rows (binary tasks)
     gauc_by: str | None = None
+    # what picks the best epoch, stops early and drives `plateau`: the validation AUC, logloss or
+    # gAUC (after `gauc_by`, so that its check sees it)
     monitor: Monitor = "auc"
 
     @field_validator("monitor")
@@ -281,18 +282,18 @@ def format_validation_error(
     err: ValidationError,
     source: str = "config",
     origins: dict[str, str] | None = None,
-    root: type[BaseModel] | None = None,
+    root: type[BaseModel] = RunConfig,
 ) -> str:
     """One line: `where: key.path: message` per problem, `where` the problem's origin.
 
     `origins` maps a dotted key to where its value came from (e.g. `--set train.lr=-1`); a
     problem inside that key is reported there, every other one at `source`. `root`: the model
-    validated (RunConfig unless given), whose keys an unknown key is matched against.
+    validated, whose keys an unknown key is matched against.
     """
     parts, last = [], None
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(root)"
-        msg = problem_text(e, root or RunConfig)
+        msg = problem_text(e, root)
         where = origin_of(key, origins or {}) or source
         parts.append(f"{where}: {key}: {msg}" if where != last else f"{key}: {msg}")
         last = where
