@@ -32,6 +32,14 @@ def test_a_missing_folder_is_named_without_the_space_left(tmp_path):
         write_json(path, {})
 
 
+def test_a_write_refused_for_another_reason_than_space_does_not_blame_the_disk(tmp_path):
+    def refused(tmp):
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+
+    with pytest.raises(OSError, match=r"m\.json: could not be written \(Permission denied\)$"):
+        write_atomic(tmp_path / "m.json", refused)
+
+
 def test_an_interrupted_write_leaves_no_temporary_and_stays_an_interrupt(tmp_path):
     def interrupted(tmp):
         tmp.write_text("{")

@@ -3,6 +3,7 @@ writes that fail named by their file."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Callable
@@ -39,9 +40,13 @@ def append_line(path: Path, line: str) -> None:
 
 
 def unwritable(path: Path, err: Exception) -> OSError:
-    """The error for a write to `path` that failed with `err`: the file, the space left, why."""
+    """The error for a write to `path` that failed with `err`: the file, why, and the space left
+    where that may be why (a full disk, or torch's writer, whose errors give no cause)."""
     cause = getattr(err, "strerror", None) or str(err).splitlines()[0]
-    return OSError(f"{path}: could not be written{space_left(path.parent)} ({cause})")
+    space = getattr(err, "errno", None) in (None, errno.ENOSPC, errno.EDQUOT)
+    return OSError(
+        f"{path}: could not be written{space_left(path.parent) if space else ''} ({cause})"
+    )
 
 
 def space_left(folder: Path) -> str:
