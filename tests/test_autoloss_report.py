@@ -124,7 +124,10 @@ def test_controller_curves_evaluate_the_saved_controller():
 
 
 def test_missing_or_bad_metrics_are_reported(tmp_path):
-    with pytest.raises(ConfigError, match="no metrics.json"):
+    with pytest.raises(ConfigError, match=r"^\S+: not a run directory \(no config\.yaml\)$"):
+        write_run_report(tmp_path)
+    (tmp_path / "config.yaml").write_text("train: {epochs: 1}\n")  # a run that never finished
+    with pytest.raises(ConfigError, match=r"no metrics\.json; is it a finished run directory\?$"):
         write_run_report(tmp_path)
     (tmp_path / "metrics.json").write_text("{not json")
     with pytest.raises(CompatibilityError, match="not a readable RunRecord"):

@@ -209,9 +209,12 @@ class RunDir:
         write_text(self.path / self.CONFIG, cfg.to_yaml())
 
     def read_config(self) -> RunConfig:
+        self._check_is_run()
+        return load_config(self.path / self.CONFIG)
+
+    def _check_is_run(self) -> None:
         if not self.is_run():
             raise ConfigError(f"{self.path}: not a run directory (no {self.CONFIG})")
-        return load_config(self.path / self.CONFIG)
 
     def write_trained_on(self, trained_on: TrainedOn) -> None:
         write_json(self.path / self.DATA, trained_on.model_dump())
@@ -232,6 +235,7 @@ class RunDir:
     def read_record(self) -> RunRecord:
         path = self.path / self.RECORD
         if not path.is_file():
+            self._check_is_run()
             raise ConfigError(f"{self.path}: no {self.RECORD}; is it a finished run directory?")
         record = _read(path, RunRecord)
         record._run_dir = self.path
