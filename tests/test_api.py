@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -274,6 +275,16 @@ def test_a_validation_split_of_one_class_warns_or_refuses_a_calibration(tmp_path
     record = recloss.train(cfg, run_dir=tmp_path / "run")
     assert "the validation split's 150 rows are all of class 0: its AUC is undefined" in caplog.text
     assert math.isnan(record.best_valid["auc"]) and record.test["auc"] > 0.5
+
+
+def test_a_validation_split_of_one_row_is_told_in_the_singular(tmp_path, caplog):
+    cfg = {"data": {"dataset": "synthetic", "synthetic": {"rows": 5},
+                    "cache_dir": str(tmp_path / "cache")},
+           "loss": {"name": "ce"}, "train": {"epochs": 1, "progress": False}}  # fmt: skip
+    recloss.train(cfg, run_dir=tmp_path / "run")
+    assert re.search(
+        r"the validation split's 1 row is of class \d: its AUC is undefined", caplog.text
+    )
 
 
 def test_training_into_a_folder_with_a_run_to_lose_is_refused(tmp_path):

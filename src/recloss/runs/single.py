@@ -218,7 +218,8 @@ def _check_validation_classes(cfg: RunConfig, dataset: PreparedDataset) -> None:
     present = np.flatnonzero(np.bincount(labels))
     if len(present) > 1:
         return
-    one_class = f"{len(labels):,} rows are all of class {present[0]}"
+    rows = f"{len(labels):,} rows are all" if len(labels) > 1 else "1 row is"
+    one_class = f"{rows} of class {present[0]}"
     if cfg.train.calibration != "none":
         raise ConfigError(
             f"train.calibration: {cfg.train.calibration} is fitted on the validation split, "
