@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 from scipy import stats
@@ -92,6 +93,24 @@ def test_significance_marks_match_scipy_paired_test():
     starred_auc = [i for i, c in enumerate(auc_row) if c.endswith("\\*")]
     assert starred_auc == [3 + list(METHODS).index("autoloss")]
     assert not any("\\*" in c for c in logloss_row)
+
+
+def test_runs_grouped_by_a_field_add_a_gauc_row():
+    rows = rows_for(AUC, LOGLOSS)
+    for row in rows:
+        row["test_gauc"] = row["test_auc"] - 0.05
+    two = replace(layout(), datasets={"d": "Grouped", "e": "Not grouped"})
+    table = overall_table(index_rows(rows + rows_for(AUC, LOGLOSS, dataset="e")), two)
+    metrics = [row[2] for row in table.rows]
+    assert metrics == [
+        "AUC \u2191",
+        "Logloss \u2193",
+        "gAUC \u2191",
+        "AUC \u2191",
+        "Logloss \u2193",
+    ]
+    gauc = {m: entry.text for m, entry in zip(METHODS, table.rows[2][3:], strict=True)}
+    assert gauc["autoloss"].startswith("0.6664") and table.rows[2][3 + 3].bold
 
 
 def test_mark_tests_against_the_best_baseline_only():

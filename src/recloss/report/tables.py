@@ -1,6 +1,7 @@
 """The bench's tables, laid out like the AutoLoss paper's: overall, transferability, efficiency.
 
-The overall table has methods as columns and an AUC and a logloss row per data set and model.
+The overall table has methods as columns and an AUC and a logloss row per data set and model, and
+a gAUC row where its runs grouped the rows by a field (`train.gauc_by`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from recloss.report.stats import Entry, Index, marked, stat
 
 METRICS = (("test_auc", "AUC \u2191", True), ("test_logloss", "Logloss \u2193", False))
+GAUC = ("test_gauc", "gAUC \u2191", True)
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,17 @@ class Table:
 
 
 def overall_table(index: Index, layout: Layout) -> Table:
-    """The paper's overall-performance table: methods as columns, AUC and logloss rows."""
+    """The paper's overall-performance table: methods as columns, AUC and logloss rows (and
+    gAUC rows for the data sets and models whose runs have it)."""
     rows: list[list[Entry | str]] = []
     for dataset, dataset_label in layout.datasets.items():
         for model, model_label in layout.models.items():
-            for i, (metric, name, higher) in enumerate(METRICS):
+            grouped = any(
+                row.get("test_gauc") is not None
+                for m in layout.methods
+                for row in index.get((dataset, model, m, ""), [])
+            )
+            for i, (metric, name, higher) in enumerate(METRICS + (GAUC,) * grouped):
                 stats = {m: stat(index, (dataset, model, m, ""), metric) for m in layout.methods}
                 entries = marked(stats, higher, layout.compare)
                 head = [dataset_label, model_label] if i == 0 else ["", ""]
