@@ -125,14 +125,19 @@ def test_eval_by_a_group_that_is_no_categorical_field_is_refused(table_run):
         recloss.evaluate(table_run[0], group="user")
 
 
-def test_a_run_grouped_by_a_field_records_its_validation_and_test_gauc(tmp_path, capsys):
-    cfg = {
+def grouped_run(tmp_path, **train) -> dict:
+    """The config of a small CE run on the table's CSV, with `train` settings (gauc_by, ...)."""
+    return {
         "data": {"dataset": "csv", "path": str(write_csv(tmp_path / "t.csv", rows=400)),
                  "cache_dir": str(tmp_path / "cache"), "table": TABLE},
         "model": {"embed_dim": 4},
         "loss": {"name": "ce"},
-        "train": {"epochs": 2, "batch_size": 64, "progress": False, "gauc_by": "color"},
+        "train": {"epochs": 2, "batch_size": 64, "progress": False, **train},
     }  # fmt: skip
+
+
+def test_a_run_grouped_by_a_field_records_its_validation_and_test_gauc(tmp_path, capsys):
+    cfg = grouped_run(tmp_path, gauc_by="color")
     record = recloss.train(cfg, run_dir=tmp_path / "run")
     test = recloss.evaluate(record.run_dir, group="color")
     assert record.test["gauc"] == pytest.approx(test["gauc"], abs=1e-9)
@@ -149,14 +154,7 @@ def test_a_run_grouped_by_a_field_records_its_validation_and_test_gauc(tmp_path,
 
 
 def test_a_run_monitoring_gauc_keeps_the_epoch_of_the_best_validation_gauc(tmp_path):
-    cfg = {
-        "data": {"dataset": "csv", "path": str(write_csv(tmp_path / "t.csv", rows=400)),
-                 "cache_dir": str(tmp_path / "cache"), "table": TABLE},
-        "model": {"embed_dim": 4},
-        "loss": {"name": "ce"},
-        "train": {"epochs": 3, "batch_size": 64, "progress": False, "monitor": "gauc",
-                  "gauc_by": "shape"},
-    }  # fmt: skip
+    cfg = grouped_run(tmp_path, epochs=3, monitor="gauc", gauc_by="shape")
     record = recloss.train(cfg, run_dir=tmp_path / "run")
     by_gauc = [entry.valid["gauc"] for entry in record.history]
     assert record.best_epoch == 1 + int(np.argmax(by_gauc))
