@@ -158,6 +158,10 @@ def test_transfer_cells_load_the_source_controller_frozen(grid, tmp_path):
     [
         ({"methods": {"ce": {"nme": "ce"}}}, "methods.ce.nme: unknown key (did you mean name?)"),
         ({"datasets": {"syn": {"task": "ternary"}}}, "datasets.syn.task"),
+        (
+            {"datasets": {"syn": {"dataset": "synthtic"}}},
+            "datasets.syn.dataset: unknown data set 'synthtic' (did you mean synthetic?)",
+        ),
         ({"models": {"deepfm": {"embed_dim": -1}}}, "models.deepfm.embed_dim"),
         ({"models": {"deepfm": {"dropout": 0.1}}}, "models.deepfm.dropout: unknown key"),
         ({"base": {"train": {"lr": -1}}}, "base.train.lr"),

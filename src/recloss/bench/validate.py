@@ -58,7 +58,9 @@ def _as_list(value: str | list[str] | None) -> list[str]:
 
 
 def _check_sections(grid: Grid, source: str) -> None:
-    """Validate every section merged over `base`, and build each model and method once."""
+    """Validate every section merged over `base`, name each data set, and build each model and
+    method once."""
+    from recloss.data import DATASETS
     from recloss.data.schema import Schema
     from recloss.models import build_model
 
@@ -66,7 +68,8 @@ def _check_sections(grid: Grid, source: str) -> None:
     _validate_run(grid.base, None, "base", source)
     datasets, models = _sections(grid)
     for where, spec in datasets.items():
-        _validate_run(grid.base, ("data", spec), where, source)
+        data = _validate_run(grid.base, ("data", spec), where, source).data
+        _built(lambda name=data.dataset: DATASETS.get(name), f"{where}.dataset", source)
     for where, (name, spec) in models.items():
         m = _validate_run(grid.base, ("model", model_keys(name, spec)), where, source).model
         _built(lambda m=m: build_model(m.name, schema, m.embed_dim, **m.params), where, source)
