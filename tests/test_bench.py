@@ -239,6 +239,8 @@ def test_data_option_points_a_data_set_at_its_file(tmp_path):
     assert g.transfer.datasets.targets["syn2"]["path"] == "/data/avazu.csv" and g.seeds == [7]
     with pytest.raises(ConfigError, match="no data set 'criteo'.*syn, syn2"):
         bench.load_grid(path, data={"criteo": "x"})
+    with pytest.raises(ConfigError, match=r"no data set 'syn3' in the grid \(did you mean syn\?\)"):
+        bench.load_grid(path, data={"syn3": "x"})
 
 
 def test_a_missing_data_file_stops_the_bench_before_any_cell(tmp_path, fake, monkeypatch):

@@ -1,15 +1,16 @@
-"""What a configuration mistake is told: pydantic's message, or for an unknown key or name the
-known one closest to it (`train.epoch: unknown key (did you mean epochs?)`)."""
+"""What a configuration problem is told: pydantic's message, or for an unknown key the known key
+of its section closest to it (`train.epoch: unknown key (did you mean epochs?)`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from difflib import get_close_matches
+from collections.abc import Mapping, Sequence
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
+
+from recloss.names import did_you_mean
 
 
 def problem_text(error: ErrorDetails, root: type[BaseModel]) -> str:
@@ -18,12 +19,6 @@ def problem_text(error: ErrorDetails, root: type[BaseModel]) -> str:
         return error["msg"].removeprefix("Value error, ")  # pydantic's prefix to our words
     *section, key = (str(part) for part in error["loc"])
     return "unknown key" + did_you_mean(key, section_keys(root, section))
-
-
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """` (did you mean X?)` with the choice closest to a mistyped name; empty where none is."""
-    close = get_close_matches(name, list(choices), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def section_keys(root: type[BaseModel], path: Sequence[str]) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any, get_type_hints
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from recloss.errors import ConfigError
-from recloss.keys import did_you_mean
+from recloss.names import did_you_mean
 
 FINITE = ConfigDict(allow_inf_nan=False)
 

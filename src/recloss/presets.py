@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from recloss.errors import ConfigError
+from recloss.names import did_you_mean
 
 GRID = "grid"
 RUN = "run"
@@ -94,11 +95,11 @@ def resolve(name_or_path: str | Path, kind: str) -> Path:
     what = "grid" if kind == GRID else "config"  # the words of "file not found" elsewhere
     if path.is_dir():
         raise ConfigError(f"{name_or_path}: a folder, not a {what} file")
-    other = f" ({name} is a shipped {_LABELS[found.kind]})" if found is not None else ""
-    names = ", ".join(n for n, p in shipped.items() if p.kind == kind)
+    names = [n for n, p in shipped.items() if p.kind == kind]
+    other = f" ({name} is a shipped {_LABELS[found.kind]})" if found else did_you_mean(name, names)
     raise ConfigError(
         f"{name_or_path}: {what} file not found, and not a shipped {_LABELS[kind]}{other}; "
-        f"shipped {_LABELS[kind]}s: {names}"
+        f"shipped {_LABELS[kind]}s: {', '.join(names)}"
     )
 
 

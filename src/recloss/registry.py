@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from recloss.errors import ConfigError
-from recloss.keys import did_you_mean
+from recloss.names import did_you_mean
 
 T = TypeVar("T")
 

@@ -11,6 +11,7 @@ from recloss.bench.grid import Grid, _named
 from recloss.bench.validate import grid_from_dict
 from recloss.config import read_yaml_mapping, set_dotted
 from recloss.errors import ConfigError
+from recloss.names import did_you_mean
 from recloss.rundir import write_text
 
 GRID_FILE = "grid.yaml"  # in the bench folder: the grid it was run with
@@ -42,8 +43,8 @@ def _set_data_path(raw: dict[str, Any], name: str, file: str, source: str) -> No
             return
     known = [n for owner, key in places for n in _named(owner.get(key) or {})]
     raise ConfigError(
-        f"{source}: --data {name}=...: no data set {name!r} in the grid; "
-        f"its data sets: {', '.join(known)}"
+        f"{source}: --data {name}=...: no data set {name!r} in the grid"
+        f"{did_you_mean(name, known)}; its data sets: {', '.join(known)}"
     )
 
 

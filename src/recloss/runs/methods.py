@@ -11,8 +11,8 @@ from __future__ import annotations
 from recloss.config import LossConfig, RunConfig
 from recloss.data.schema import Schema
 from recloss.errors import ConfigError, RecLossError
-from recloss.keys import did_you_mean
 from recloss.losses import LOSSES, candidate_losses, check_candidates
+from recloss.names import did_you_mean
 from recloss.registry import Registry
 from recloss.runs.bohb import BohbSearch
 from recloss.runs.race import RaceSearch

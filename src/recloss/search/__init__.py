@@ -7,8 +7,8 @@ from typing import Any
 from recloss.config import LossConfig
 from recloss.data.schema import Schema
 from recloss.errors import ConfigError
-from recloss.keys import did_you_mean
 from recloss.losses import LOSSES, check_candidates
+from recloss.names import did_you_mean
 from recloss.params import check_params
 from recloss.registry import Registry
 from recloss.search.autoloss import AutoLoss
