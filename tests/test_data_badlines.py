@@ -204,7 +204,11 @@ def test_table_config_errors_list_the_columns_to_name(tmp_path):
     ):  # fmt: skip
         prepare(tmp_path, "csv", path, table=TableSchema(label="label"))
     table = TableSchema(label="label", categorical=["colour"])
-    with pytest.raises(ConfigError, match=r"data\.table\.categorical: column 'colour' is not in"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"data\.table\.categorical: column 'colour' is not in .*t\.csv \(columns: {columns}"
+        r"\); did you mean color\?$",
+    ):
         prepare(tmp_path, "csv", path, table=table)
 
 

@@ -123,6 +123,8 @@ def test_eval_by_a_group_that_is_no_categorical_field_is_refused(table_run):
     message = r"^--group user: not a categorical field of the run \(color, shape, size, weight\)$"
     with pytest.raises(ConfigError, match=message):
         recloss.evaluate(table_run[0], group="user")
+    with pytest.raises(ConfigError, match=r"weight\); did you mean shape\?$"):
+        recloss.evaluate(table_run[0], group="shap")
 
 
 def grouped_run(tmp_path, **train) -> dict:

@@ -36,6 +36,7 @@ from recloss.data.partitions import partition_of, with_partition
 from recloss.data.schema import Task
 from recloss.data.text import TextFormat, arrow_encoding, column_names, read_text
 from recloss.errors import ConfigError, DataError
+from recloss.names import also_closest
 
 
 def check_columns(
@@ -55,7 +56,7 @@ def check_columns(
                 shown = column_list(have)
                 raise ConfigError(
                     f"data.table.{key}: column {name!r} is not in {path} (columns: {shown})"
-                    + _separator_hint(have)
+                    + (also_closest(name, have) or _separator_hint(have))
                 )
             if have.count(name) > 1:
                 raise DataError(

@@ -22,6 +22,7 @@ from recloss.data import BatchLoader, SplitArrays
 from recloss.data.schema import FIRST_VALUE_INDEX, Schema, Task
 from recloss.errors import ConfigError, TrainingDiverged
 from recloss.metrics import GroupAUC, evaluate, group_auc, probabilities
+from recloss.names import also_closest
 from recloss.training import distributed
 from recloss.training.devices import distributed_rank
 from recloss.training.streams import staged
@@ -132,7 +133,8 @@ def group_column(schema: Schema, field: str, where: str) -> int:
         raise ConfigError(f"{where}: the group AUC is for binary tasks")
     if field not in schema.cat_fields:
         fields = ", ".join(schema.cat_fields)
-        raise ConfigError(f"{where}: not a categorical field of the run ({fields})")
+        guess = also_closest(field, schema.cat_fields)
+        raise ConfigError(f"{where}: not a categorical field of the run ({fields}){guess}")
     return schema.cat_fields.index(field)
 
 
