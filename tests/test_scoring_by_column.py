@@ -80,7 +80,8 @@ def test_in_memory_rows_keep_their_columns(table_run, tmp_path):
 
 @pytest.mark.parametrize(
     ("keep", "message"),
-    [("idx", r"--keep idx: no such column in .*test\.csv \(columns: id, hour, C1,"),
+    [("idx", r"--keep idx: no such column in .*test\.csv \(columns: id, hour, C1,.*\); "
+             r"did you mean id\?$"),
      ("probability", "--keep probability: the name of a predictions column; rename it")],
 )  # fmt: skip
 def test_a_column_that_cannot_be_kept_is_refused_before_any_row_is_scored(

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from recloss.data.badlines import BadLines
 from recloss.data.cache import file_identity
 from recloss.errors import ConfigError
+from recloss.names import also_closest
 
 ALL = ("all",)  # the single part of a source without its own splits
 OWN_SPLITS = ("train", "valid", "test")
@@ -112,7 +113,10 @@ def kept_names(
         for name in names:
             if name not in have:
                 shown = column_list(have)
-                raise ConfigError(f"--keep {name}: no such column in {path} (columns: {shown})")
+                raise ConfigError(
+                    f"--keep {name}: no such column in {path} (columns: {shown})"
+                    + also_closest(name, have)
+                )
     return tuple(dict.fromkeys(names))
 
 
