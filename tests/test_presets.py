@@ -203,7 +203,7 @@ def test_a_built_wheel_contains_the_shipped_configs(tmp_path):
 
 
 def test_yaml_anchors_and_merge_keys_still_read(tmp_path):
-    from recloss.config import read_yaml_mapping
+    from recloss.yamlfile import read_yaml_mapping
 
     path = tmp_path / "anchors.yaml"  # a merged key may be given again: that is no duplicate
     path.write_text("a: &x {b: 1, d: 0}\nc:\n  <<: *x\n  d: 2\n")

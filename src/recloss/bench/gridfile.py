@@ -9,10 +9,11 @@ import yaml
 
 from recloss.bench.grid import Grid, _named
 from recloss.bench.validate import grid_from_dict
-from recloss.config import read_yaml_mapping, set_dotted
+from recloss.config import set_dotted
 from recloss.errors import ConfigError
 from recloss.names import did_you_mean
 from recloss.rundir import write_text
+from recloss.yamlfile import read_yaml_mapping
 
 GRID_FILE = "grid.yaml"  # in the bench folder: the grid it was run with
 
