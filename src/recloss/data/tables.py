@@ -82,8 +82,15 @@ def csv_columns(path: Path) -> tuple[str, ...]:
 
 def parquet_columns(path: Path) -> list[str]:
     """A Parquet file's columns, then those its partition folders name."""
+    own, partition = _parquet_layout(path)
+    return [*own, *partition]
+
+
+def _parquet_layout(path: Path) -> tuple[list[str], dict[str, str]]:
+    """A Parquet file's own columns, and the values its partition folders give the columns it
+    lacks (a file's own column of a partition's name wins)."""
     own = _parquet_file(path).schema_arrow.names
-    return [*own, *(name for name in partition_of(path) if name not in own)]
+    return own, {k: v for k, v in partition_of(path).items() if k not in own}
 
 
 def _separator_hint(have: Sequence[str]) -> str:
@@ -227,12 +234,9 @@ class ParquetReader(TableReader):
         labeled: bool | None = True,
     ) -> None:
         super().__init__(files, table, task)
-        own = [_parquet_file(path).schema_arrow.names for path in self.files]
-        self._partitions = [  # a file's own column of a partition's name wins
-            {k: v for k, v in partition_of(path).items() if k not in names}
-            for path, names in zip(self.files, own, strict=True)
-        ]
-        self._headers = [[*n, *p] for n, p in zip(own, self._partitions, strict=True)]
+        layouts = [_parquet_layout(path) for path in self.files]
+        self._partitions = [partition for _, partition in layouts]
+        self._headers = [[*own, *partition] for own, partition in layouts]
         self._read_labels(labeled, self._headers[0])
         for path, have in zip(self.files, self._headers, strict=True):
             check_columns(path, have, table, self.labeled)
