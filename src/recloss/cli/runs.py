@@ -135,7 +135,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from recloss.rundir import RunDir
     from recloss.runs import evaluate
 
-    metrics = evaluate(args.run_dir, args.data, group=args.group)
+    group = args.group or RunDir(args.run_dir).read_config().train.gauc_by
+    metrics = evaluate(args.run_dir, args.data, group=group)
     if not RunDir(args.run_dir).is_finished():
         print(f"{args.run_dir}: not finished; its best model so far", file=sys.stderr)
     task = "multiclass" if "accuracy" in metrics else "binary"  # `recloss.metrics.evaluate`
@@ -146,8 +147,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         counted += f", {metrics['gauc_rows']:.1%} of the rows"
         gauc = metrics["gauc"]
         text = f"{gauc:.4f}" if math.isfinite(gauc) else "undefined: no group holds both classes"
-        field = args.group or RunDir(args.run_dir).read_config().train.gauc_by
-        rows.append((f"gauc by {field}", f"{text}  ({counted})"))
+        rows.append((f"gauc by {group}", f"{text}  ({counted})"))
     width = max(len(name) for name, _ in rows)
     for name, text in rows:
         print(f"{name:<{width}}  {text}")

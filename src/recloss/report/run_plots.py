@@ -158,7 +158,7 @@ def training_figure(
     monitor: str = "auc",
 ) -> Figure | None:
     """Training loss (top) and the validation metric that picked the best epoch (bottom: AUC,
-    or the logloss) against the epoch (left) and wall-clock seconds (right), the best epoch
+    gAUC or the logloss) against the epoch (left) and wall-clock seconds (right), the best epoch
     marked in every panel (None without epochs)."""
     if not history:
         return None
